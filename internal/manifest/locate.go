@@ -1,0 +1,119 @@
+package manifest
+
+import (
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// locate finds the node at a field path such as "spec.ports[0].name" (the
+// form field.Path prints) or "spec.template.spec.containers.ports" (the form
+// encoding/json reports, without indexes). It returns the deepest node on the
+// path that exists, so a finding about a missing field points at its parent.
+func locate(root *yaml.Node, path string) *yaml.Node {
+	cur := root
+	for _, seg := range splitPath(path) {
+		next := step(cur, seg)
+		if next == nil {
+			break
+		}
+		cur = next
+	}
+	return cur
+}
+
+func step(n *yaml.Node, seg string) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == seg {
+				// A key's own line is where users look for its value too.
+				v := n.Content[i+1]
+				if v.Kind == yaml.MappingNode || v.Kind == yaml.SequenceNode {
+					return withLine(v, n.Content[i].Line)
+				}
+				return v
+			}
+		}
+	case yaml.SequenceNode:
+		if i, err := strconv.Atoi(seg); err == nil {
+			if i >= 0 && i < len(n.Content) {
+				return n.Content[i]
+			}
+			return nil
+		}
+		for _, item := range n.Content {
+			if found := step(item, seg); found != nil {
+				return found
+			}
+		}
+	}
+	return nil
+}
+
+// withLine returns a shallow copy of n whose Line is the key's line, so that
+// locate reports `labels:` rather than the first label under it.
+func withLine(n *yaml.Node, line int) *yaml.Node {
+	c := *n
+	c.Line = line
+	return &c
+}
+
+// splitPath splits "a.b[0].c[key]" into a, b, 0, c, key.
+func splitPath(path string) []string {
+	var out []string
+	for _, part := range strings.Split(path, ".") {
+		for part != "" {
+			open := strings.IndexByte(part, '[')
+			if open < 0 {
+				out = append(out, part)
+				break
+			}
+			if open > 0 {
+				out = append(out, part[:open])
+			}
+			end := strings.IndexByte(part[open:], ']')
+			if end < 0 {
+				out = append(out, part[open+1:])
+				break
+			}
+			out = append(out, part[open+1:open+end])
+			part = part[open+end+1:]
+		}
+	}
+	return out
+}
+
+// FieldLine returns the file line of a field of the object, or of its
+// deepest existing parent.
+func (o *Object) FieldLine(path string) int {
+	node := o.node()
+	if path == "" || node == nil {
+		return o.Line()
+	}
+	return o.Doc.Line + locate(node, path).Line - 1
+}
+
+// node returns the object's YAML node, parsing its document again when the
+// tree was not kept.
+func (o *Object) node() *yaml.Node {
+	if o.Node != nil {
+		return o.Node
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(o.Doc.Raw, &doc); err != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if o.item < 0 {
+		return root
+	}
+	if items := valueAt(root, "items"); items != nil && o.item < len(items.Content) {
+		return items.Content[o.item]
+	}
+	return nil
+}

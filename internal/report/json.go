@@ -1,0 +1,71 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// jsonReport is the document `check --output json` prints. Its keys are a
+// public interface for scripts, so they are spelled out here rather than
+// derived from the Go types that happen to hold the data.
+type jsonReport struct {
+	Findings []jsonFinding `json:"findings"`
+	Summary  Summary       `json:"summary"`
+}
+
+// jsonFinding is one finding in the JSON output.
+type jsonFinding struct {
+	Rule     string          `json:"rule"`
+	Name     string          `json:"name"`
+	Severity rules.Action    `json:"severity"`
+	Object   rules.ObjectRef `json:"object"`
+	Field    string          `json:"field"`
+	// Type is the field error type ("FieldValueNotFound"), the same string the
+	// API server puts in status.details.causes[].reason.
+	Type string `json:"type"`
+	// Value is a pointer so that an empty string value ("serviceName: \"\"")
+	// stays distinguishable from no value at all.
+	Value       *string `json:"value,omitempty"`
+	Message     string  `json:"message"`
+	Remediation string  `json:"remediation"`
+	DocsURL     string  `json:"docsUrl"`
+	File        string  `json:"file"`
+	// Line is 1-based; 0 when unknown, kept rather than omitted so every
+	// finding has the same keys.
+	Line int `json:"line"`
+}
+
+// renderJSON writes exactly one JSON object, indented two spaces, with a
+// trailing newline.
+func renderJSON(buf *bytes.Buffer, r *Report) error {
+	// A non-nil empty slice: consumers iterate over "findings" and must get
+	// [] on a clean run, not null.
+	out := jsonReport{Findings: make([]jsonFinding, 0, len(r.Findings)), Summary: r.Summarize()}
+	for _, f := range r.Findings {
+		jf := jsonFinding{
+			Rule:        f.Rule.ID,
+			Name:        f.Rule.Name,
+			Severity:    f.Action,
+			Object:      f.Object,
+			Field:       f.Error.Field,
+			Type:        string(f.Error.Type),
+			Message:     f.Error.Detail,
+			Remediation: f.Rule.Remediation,
+			DocsURL:     f.Rule.DocsURL(),
+			File:        displayFile(f.File),
+			Line:        f.Line,
+		}
+		if v, ok := badValue(f.Error); ok {
+			jf.Value = &v
+		}
+		out.Findings = append(out.Findings, jf)
+	}
+	enc := json.NewEncoder(buf)
+	// Messages quote fields and placeholders such as `<name>-<ordinal>`;
+	// HTML-escaping them to \u003c helps no JSON consumer and hurts every reader.
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

@@ -1,0 +1,68 @@
+// Package report renders the findings of the offline checker as text, JSON,
+// SARIF 2.1.0 or JUnit XML.
+package report
+
+import (
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// Location is where an object or a finding is in the input.
+type Location struct {
+	// File is the path as given on the command line ("-" or "<stdin>" for standard input).
+	File string
+	// Line is 1-based; 0 when unknown.
+	Line int
+}
+
+// Finding is a rule finding with its place in the input.
+type Finding struct {
+	rules.Finding
+	Location
+}
+
+// Object is one object the checker evaluated; JUnit reports one test case each.
+type Object struct {
+	Ref rules.ObjectRef
+	Location
+	// Skipped are the rule IDs the object opted out of with headless-guard.io/skip.
+	Skipped []string
+}
+
+// Report is everything a run of `headless-guard check` found.
+type Report struct {
+	// Findings in input order (file, then line), then catalogue order.
+	Findings []Finding
+	// Objects evaluated, in input order.
+	Objects []Object
+	// Files and Documents count the input read.
+	Files, Documents int
+	// Registry is the rule set used, for rule metadata (SARIF rules, help).
+	Registry *rules.Registry
+}
+
+// Summary counts a report's findings.
+type Summary struct {
+	Files     int `json:"files"`
+	Documents int `json:"documents"`
+	Objects   int `json:"objects"`
+	Deny      int `json:"deny"`
+	Warn      int `json:"warn"`
+	Skipped   int `json:"skipped"`
+}
+
+// Summarize counts the findings of r.
+func (r *Report) Summarize() Summary {
+	s := Summary{Files: r.Files, Documents: r.Documents, Objects: len(r.Objects)}
+	for _, f := range r.Findings {
+		switch f.Action {
+		case rules.ActionDeny:
+			s.Deny++
+		case rules.ActionWarn:
+			s.Warn++
+		}
+	}
+	for _, o := range r.Objects {
+		s.Skipped += len(o.Skipped)
+	}
+	return s
+}

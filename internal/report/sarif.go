@@ -1,0 +1,235 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// ToolVersion is the version SARIF output reports for the tool; the build sets
+// it with -ldflags "-X github.com/headless-guard/headless-guard/internal/report.ToolVersion=…".
+var ToolVersion = "dev"
+
+const (
+	sarifSchema  = "https://json.schemastore.org/sarif-2.1.0.json"
+	sarifVersion = "2.1.0"
+	toolName     = "headless-guard"
+	toolURI      = "https://github.com/headless-guard/headless-guard"
+	// sarifStdinURI names standard input: a SARIF location needs a URI, and
+	// "-" would resolve against the repository root as a file called "-".
+	sarifStdinURI = "stdin"
+)
+
+// sarifTags are the tags of every rule; GitHub code scanning offers them as filters.
+var sarifTags = []string{"kubernetes", "statefulset", "dns"}
+
+// The sarif* types are the subset of SARIF 2.1.0 that GitHub code scanning
+// reads. They are structs, not maps, so that the output is byte-for-byte
+// deterministic and golden-testable.
+type (
+	sarifLog struct {
+		Schema  string     `json:"$schema"`
+		Version string     `json:"version"`
+		Runs    []sarifRun `json:"runs"`
+	}
+	sarifRun struct {
+		Tool    sarifTool     `json:"tool"`
+		Results []sarifResult `json:"results"`
+	}
+	sarifTool struct {
+		Driver sarifDriver `json:"driver"`
+	}
+	sarifDriver struct {
+		Name           string      `json:"name"`
+		InformationURI string      `json:"informationUri"`
+		Version        string      `json:"version"`
+		Rules          []sarifRule `json:"rules"`
+	}
+	sarifRule struct {
+		ID                   string             `json:"id"`
+		Name                 string             `json:"name"`
+		ShortDescription     sarifMessage       `json:"shortDescription"`
+		FullDescription      sarifMessage       `json:"fullDescription"`
+		Help                 sarifHelp          `json:"help"`
+		HelpURI              string             `json:"helpUri"`
+		DefaultConfiguration sarifConfiguration `json:"defaultConfiguration"`
+		Properties           sarifRuleProps     `json:"properties"`
+	}
+	sarifMessage struct {
+		Text string `json:"text"`
+	}
+	sarifHelp struct {
+		Text     string `json:"text"`
+		Markdown string `json:"markdown"`
+	}
+	sarifConfiguration struct {
+		Level string `json:"level"`
+	}
+	sarifRuleProps struct {
+		Tags []string `json:"tags"`
+	}
+	sarifResult struct {
+		RuleID              string                   `json:"ruleId"`
+		RuleIndex           int                      `json:"ruleIndex"`
+		Level               string                   `json:"level"`
+		Message             sarifMessage             `json:"message"`
+		Locations           []sarifLocation          `json:"locations"`
+		PartialFingerprints sarifPartialFingerprints `json:"partialFingerprints"`
+	}
+	sarifLocation struct {
+		PhysicalLocation sarifPhysicalLocation `json:"physicalLocation"`
+	}
+	sarifPhysicalLocation struct {
+		ArtifactLocation sarifArtifactLocation `json:"artifactLocation"`
+		Region           sarifRegion           `json:"region"`
+	}
+	sarifArtifactLocation struct {
+		URI string `json:"uri"`
+	}
+	sarifRegion struct {
+		StartLine int `json:"startLine"`
+	}
+	sarifPartialFingerprints struct {
+		PrimaryLocationLineHash string `json:"primaryLocationLineHash"`
+	}
+)
+
+// renderSARIF writes a SARIF 2.1.0 log with one run.
+func renderSARIF(buf *bytes.Buffer, r *Report) error {
+	registry := r.Registry
+	if registry == nil {
+		registry = rules.Default()
+	}
+	ruleList := registry.Rules()
+	index := make(map[string]int, len(ruleList))
+	for i, rule := range ruleList {
+		index[rule.ID] = i
+	}
+	// A finding from a rule outside the registry (a caller mixing registries)
+	// still needs a valid ruleIndex, or GitHub rejects the upload.
+	for _, f := range r.Findings {
+		if _, ok := index[f.Rule.ID]; !ok {
+			index[f.Rule.ID] = len(ruleList)
+			ruleList = append(ruleList, f.Rule)
+		}
+	}
+
+	driver := sarifDriver{
+		Name:           toolName,
+		InformationURI: toolURI,
+		Version:        ToolVersion,
+		Rules:          make([]sarifRule, 0, len(ruleList)),
+	}
+	for _, rule := range ruleList {
+		driver.Rules = append(driver.Rules, sarifRuleOf(rule))
+	}
+
+	// GitHub requires "results" even when empty; null is not an empty array.
+	results := make([]sarifResult, 0, len(r.Findings))
+	seen := make(map[string]int)
+	for _, f := range r.Findings {
+		hash := fingerprint(f)
+		seen[hash]++
+		line := f.Line
+		if line < 1 {
+			// SARIF regions are 1-based and GitHub rejects startLine 0; the
+			// top of the file is the honest answer for "somewhere in here".
+			line = 1
+		}
+		results = append(results, sarifResult{
+			RuleID:    f.Rule.ID,
+			RuleIndex: index[f.Rule.ID],
+			Level:     sarifLevel(f.Action),
+			Message: sarifMessage{
+				Text: fmt.Sprintf("%s: %s. %s", f.Object, f.Error.Error(), f.Rule.Remediation),
+			},
+			Locations: []sarifLocation{{PhysicalLocation: sarifPhysicalLocation{
+				ArtifactLocation: sarifArtifactLocation{URI: sarifURI(f.File)},
+				Region:           sarifRegion{StartLine: line},
+			}}},
+			// The occurrence suffix follows GitHub's own "hash:n" form and keeps
+			// two identical findings in one run from collapsing into one alert.
+			PartialFingerprints: sarifPartialFingerprints{
+				PrimaryLocationLineHash: fmt.Sprintf("%s:%d", hash, seen[hash]),
+			},
+		})
+	}
+
+	log := sarifLog{
+		Schema:  sarifSchema,
+		Version: sarifVersion,
+		Runs:    []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results}},
+	}
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(log)
+}
+
+// sarifRuleOf describes one catalogue rule as a SARIF reportingDescriptor.
+func sarifRuleOf(rule *rules.Rule) sarifRule {
+	return sarifRule{
+		ID:               rule.ID,
+		Name:             rule.Name,
+		ShortDescription: sarifMessage{Text: rule.Summary},
+		FullDescription:  sarifMessage{Text: rule.Why},
+		Help: sarifHelp{
+			Text:     fmt.Sprintf("%s See %s", rule.Remediation, rule.DocsURL()),
+			Markdown: fmt.Sprintf("%s\n\n[%s %s](%s)", rule.Remediation, rule.ID, rule.Name, rule.DocsURL()),
+		},
+		HelpURI:              rule.DocsURL(),
+		DefaultConfiguration: sarifConfiguration{Level: sarifLevel(rule.Default)},
+		Properties:           sarifRuleProps{Tags: sarifTags},
+	}
+}
+
+// sarifLevel maps an action to a SARIF level.
+func sarifLevel(a rules.Action) string {
+	switch a {
+	case rules.ActionDeny:
+		return "error"
+	case rules.ActionWarn:
+		return "warning"
+	default:
+		return "none"
+	}
+}
+
+// fingerprint hashes what identifies a defect independently of where it sits
+// in the input: rule, object and field. Moving an object to another file or
+// line, or re-rendering a chart, must not turn one alert into a new one.
+// apiVersion is left out because migrating an object to a newer API version
+// does not fix or create a defect.
+func fingerprint(f Finding) string {
+	h := sha256.New()
+	for _, part := range []string{f.Rule.ID, f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Error.Field} {
+		h.Write([]byte(part))
+		h.Write([]byte{0}) // separator: ("ab","c") and ("a","bc") must differ
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// sarifURI turns a file name as given on the command line into an artifact URI.
+// Relative paths stay relative (GitHub resolves them against the repository
+// root), with forward slashes and percent-escaping; absolute paths become
+// file:// URIs, which GitHub makes relative to the checkout itself.
+func sarifURI(file string) string {
+	if isStdin(file) {
+		return sarifStdinURI
+	}
+	p := filepath.ToSlash(filepath.Clean(file))
+	if filepath.IsAbs(file) {
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p // Windows drive paths: file:///C:/…
+		}
+		return (&url.URL{Scheme: "file", Path: p}).String()
+	}
+	return (&url.URL{Path: p}).String()
+}

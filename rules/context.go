@@ -1,0 +1,81 @@
+package rules
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Lookup gives rules read access to the other objects of a namespace. The
+// webhook implements it over its informer cache (live GET on a miss), the
+// offline checker over the loaded manifests. Returned objects are shared and
+// must not be modified.
+type Lookup interface {
+	// Service returns the Service namespace/name, or nil when there is none.
+	Service(namespace, name string) (*corev1.Service, error)
+	// ServicesSelecting returns the Services of the namespace whose non-empty
+	// selector matches labels.
+	ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error)
+	// StatefulSetsFor returns the StatefulSets of the namespace whose
+	// spec.serviceName is serviceName.
+	StatefulSetsFor(namespace, serviceName string) ([]*appsv1.StatefulSet, error)
+	// WorkloadsSelectedBy returns the pod-template owners of the namespace,
+	// StatefulSets included, whose template labels match a non-empty selector.
+	WorkloadsSelectedBy(namespace string, selector map[string]string) ([]Workload, error)
+}
+
+// Problem is what a CheckFunc returns: a field error plus how to report it.
+type Problem struct {
+	*field.Error
+	// Key identifies the defect across objects (see Finding.Key); empty when
+	// the defect belongs to the object alone.
+	Key string
+	// Primary marks the side of a pair defect the offline checker reports.
+	Primary bool
+	// WarnOnly caps the action at warn (HG006 for a numeric targetPort).
+	WarnOnly bool
+}
+
+// Context is what a CheckFunc sees: the request, the policy, and lookups that
+// remember the first error so that Evaluate can discard a verdict built on a
+// failed read instead of mistaking it for "not found".
+type Context struct {
+	Request *Request
+	Policy  *Policy
+	lookup  Lookup
+	err     error
+}
+
+// Service looks up a Service; nil when it does not exist or the lookup failed.
+func (c *Context) Service(namespace, name string) *corev1.Service {
+	svc, err := c.lookup.Service(namespace, name)
+	c.fail(err)
+	return svc
+}
+
+// ServicesSelecting lists the Services of a namespace that select labels.
+func (c *Context) ServicesSelecting(namespace string, labels map[string]string) []*corev1.Service {
+	list, err := c.lookup.ServicesSelecting(namespace, labels)
+	c.fail(err)
+	return list
+}
+
+// WorkloadsSelectedBy lists the pod-template owners of a namespace that selector selects.
+func (c *Context) WorkloadsSelectedBy(namespace string, selector map[string]string) []Workload {
+	list, err := c.lookup.WorkloadsSelectedBy(namespace, selector)
+	c.fail(err)
+	return list
+}
+
+// GoverningStatefulSets returns the StatefulSets whose spec.serviceName names svc.
+func (c *Context) GoverningStatefulSets(svc *corev1.Service) []*appsv1.StatefulSet {
+	list, err := c.lookup.StatefulSetsFor(svc.Namespace, svc.Name)
+	c.fail(err)
+	return list
+}
+
+func (c *Context) fail(err error) {
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+}

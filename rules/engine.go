@@ -1,0 +1,166 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+)
+
+// SkipAnnotation opts an object out of some rules: "HG004,HG006" or "all".
+const SkipAnnotation = "headless-guard.io/skip"
+
+// SkipAll is the SkipAnnotation value that opts out of every rule.
+const SkipAll = "all"
+
+// Result is the outcome of evaluating one request.
+type Result struct {
+	// Findings are the problems found, in catalogue order.
+	Findings []Finding
+	// Skipped are the IDs of the rules that applied to the object but were
+	// opted out by its SkipAnnotation.
+	Skipped []string
+}
+
+// Denied reports whether any finding has the deny action.
+func (r *Result) Denied() bool {
+	for _, f := range r.Findings {
+		if f.Action == ActionDeny {
+			return true
+		}
+	}
+	return false
+}
+
+// Denials returns the findings with the deny action.
+func (r *Result) Denials() []Finding { return r.filter(ActionDeny) }
+
+// Warnings returns the findings with the warn action.
+func (r *Result) Warnings() []Finding { return r.filter(ActionWarn) }
+
+func (r *Result) filter(a Action) []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Action == a {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// LookupError is returned by Evaluate when a rule could not read what it
+// needed; the verdict of that rule is unknown.
+type LookupError struct {
+	Rule *Rule
+	Err  error
+}
+
+func (e *LookupError) Error() string {
+	return fmt.Sprintf("%s %s: lookup failed: %v", e.Rule.ID, e.Rule.Name, e.Err)
+}
+
+func (e *LookupError) Unwrap() error { return e.Err }
+
+// Evaluate runs every rule of the registry that applies to the request's kind
+// and operation. A lookup failure stops evaluation with a *LookupError: the
+// caller decides the verdict (the webhook's failure policy), because a rule
+// that could not read a Service must not report it missing.
+//
+// On UPDATE, a finding that the stored object already had (same rule, field,
+// error type and Problem.Key) is a warning, never a denial: existing objects
+// must stay scalable and updatable. The Key tells apart defects that share a
+// field, such as two Service ports that target no container port.
+func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Result, error) {
+	if policy == nil {
+		policy = &Policy{}
+	}
+	subject := req.subject()
+	if subject == nil {
+		return nil, fmt.Errorf("request has no object")
+	}
+	kind, _ := KindOf(subject)
+	ref := RefOf(subject)
+	skip := skipSet(subject)
+
+	res := &Result{}
+	for _, rule := range r.rules {
+		if !rule.appliesTo(kind, req.Operation) {
+			continue
+		}
+		configured := policy.Configured(rule)
+		if configured == ActionOff {
+			continue
+		}
+		if skip.Has(SkipAll) || skip.Has(rule.ID) {
+			res.Skipped = append(res.Skipped, rule.ID)
+			continue
+		}
+		problems, err := run(rule, req, lookup, policy)
+		if err != nil {
+			return nil, err
+		}
+		if len(problems) == 0 {
+			continue
+		}
+		var before []Problem
+		if req.Operation == Update && req.OldObject != nil {
+			before, err = run(rule, &Request{Operation: Create, Object: req.OldObject, DryRun: req.DryRun}, lookup, policy)
+			if err != nil {
+				return nil, err
+			}
+		}
+		for _, p := range problems {
+			action := configured
+			if p.WarnOnly || policy.Mode == ModeWarn ||
+				(rule.DryRunWarn && req.DryRun && !policy.DenyMissingServiceOnDryRun) ||
+				slices.ContainsFunc(before, func(b Problem) bool { return b.Field == p.Field && b.Type == p.Type && b.Key == p.Key }) {
+				action = milder(action, ActionWarn)
+			}
+			res.Findings = append(res.Findings, Finding{
+				Rule: rule, Action: action, Object: ref, Error: p.Error, Key: p.Key, Primary: p.Primary,
+			})
+		}
+	}
+	return res, nil
+}
+
+func run(rule *Rule, req *Request, lookup Lookup, policy *Policy) ([]Problem, error) {
+	c := &Context{Request: req, Policy: policy, lookup: lookup}
+	problems := rule.Check(c)
+	if c.err != nil {
+		return nil, &LookupError{Rule: rule, Err: c.err}
+	}
+	return problems, nil
+}
+
+// milder orders actions by severity: warn is milder than deny.
+func milder(a, b Action) Action {
+	if a == ActionWarn || b == ActionWarn {
+		return ActionWarn
+	}
+	return a
+}
+
+func skipSet(obj any) sets.Set[string] {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil
+	}
+	value, ok := m.GetAnnotations()[SkipAnnotation]
+	if !ok {
+		return nil
+	}
+	s := sets.New[string]()
+	for _, part := range strings.Split(value, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			if strings.EqualFold(part, SkipAll) {
+				s.Insert(SkipAll)
+			} else {
+				s.Insert(strings.ToUpper(part))
+			}
+		}
+	}
+	return s
+}

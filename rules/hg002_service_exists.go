@@ -1,0 +1,47 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+var hg002ServiceExists = &Rule{
+	ID:          "HG002",
+	Name:        "service-exists",
+	Summary:     "The Service named by a StatefulSet's `spec.serviceName` exists in its namespace.",
+	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
+	Remediation: "Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet, or point `spec.serviceName` at the existing one.",
+	Kinds:       []string{KindStatefulSet},
+	Operations:  []Operation{Create, Update},
+	Default:     ActionDeny,
+	DryRunWarn:  true,
+	Fix:         FixInjectService,
+	Check: func(c *Context) []Problem {
+		sts, svc := governingService(c)
+		if sts == nil || sts.Spec.ServiceName == "" || svc != nil || c.err != nil {
+			return nil
+		}
+		err := field.NotFound(serviceNamePath, sts.Spec.ServiceName)
+		err.Detail = fmt.Sprintf("must name an existing Service in namespace `%s`", sts.Namespace)
+		if alt := headlessServicesSelecting(c, statefulSetWorkload(sts)); len(alt) > 0 {
+			err.Detail += fmt.Sprintf(": headless Service %s selects these pods; set `spec.serviceName: %s`", strings.Join(alt, ", "), strings.Trim(alt[0], "`"))
+		} else {
+			err.Detail += fmt.Sprintf(": create a headless Service `%s` (`clusterIP: None`) selecting %s first", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
+		}
+		return []Problem{{Error: err}}
+	},
+}
+
+// headlessServicesSelecting lists, quoted, the headless Services of the
+// workload's namespace whose selector selects its pods.
+func headlessServicesSelecting(c *Context, w Workload) []string {
+	var out []string
+	for _, svc := range c.ServicesSelecting(w.Ref.Namespace, w.Template.Labels) {
+		if IsHeadless(svc) {
+			out = append(out, "`"+svc.Name+"`")
+		}
+	}
+	return out
+}

@@ -1,0 +1,37 @@
+package rules
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+var hg003ServiceHeadless = &Rule{
+	ID:          "HG003",
+	Name:        "service-headless",
+	Summary:     "The Service named by `spec.serviceName` is headless: type ClusterIP with `clusterIP: None`.",
+	Why:         "Per-pod DNS records (`<pod>.<service>`) are only published for headless Services; a Service with a cluster IP resolves to that one virtual IP.",
+	Remediation: "Give the StatefulSet its own headless Service (`clusterIP: None`; the field is immutable, so create a new Service rather than editing the existing one) and point `spec.serviceName` at it.",
+	Kinds:       []string{KindStatefulSet},
+	Operations:  []Operation{Create, Update},
+	Default:     ActionDeny,
+	Check: func(c *Context) []Problem {
+		_, svc := governingService(c)
+		if svc == nil || IsHeadless(svc) {
+			return nil
+		}
+		return []Problem{{Error: field.Invalid(serviceNamePath, svc.Name, "must name a headless Service: "+notHeadlessReason(svc))}}
+	},
+}
+
+// notHeadlessReason says why svc is not headless.
+func notHeadlessReason(svc *corev1.Service) string {
+	if svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP {
+		return fmt.Sprintf("Service `%s` has `spec.type: %s`, and only a ClusterIP Service with `clusterIP: None` publishes per-pod DNS records", svc.Name, svc.Spec.Type)
+	}
+	if svc.Spec.ClusterIP == "" {
+		return fmt.Sprintf("Service `%s` has no `spec.clusterIP: None`, so it gets a virtual IP and no per-pod DNS records", svc.Name)
+	}
+	return fmt.Sprintf("Service `%s` has `spec.clusterIP: %s`, so it resolves to that virtual IP and publishes no per-pod DNS records", svc.Name, svc.Spec.ClusterIP)
+}

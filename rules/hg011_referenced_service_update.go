@@ -1,0 +1,67 @@
+package rules
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+var hg011ReferencedServiceUpdate = &Rule{
+	ID:          "HG011",
+	Name:        "referenced-service-update",
+	Summary:     "An update of a governing Service does not break the selector, port-name or targetPort checks (HG004, HG005, HG006) for a StatefulSet it governs.",
+	Why:         "Editing the selector or ports of a Service in place silently removes the DNS records of running pods. Defects the Service already had before the update are not counted.",
+	Remediation: "Keep the selector and ports compatible with the StatefulSet's pod template, or change the StatefulSet's template first.",
+	Kinds:       []string{KindService},
+	Operations:  []Operation{Update},
+	Default:     ActionDeny,
+	Check: func(c *Context) []Problem {
+		svc, _ := c.Request.Object.(*corev1.Service)
+		old, _ := c.Request.OldObject.(*corev1.Service)
+		if svc == nil || old == nil {
+			return nil
+		}
+		var out []Problem
+		for _, sts := range c.GoverningStatefulSets(svc) {
+			w := statefulSetWorkload(sts)
+			after := governedServiceProblems(svc, w)
+			before := governedServiceProblems(old, w)
+			for _, p := range after {
+				if !containsProblem(before, p) {
+					out = append(out, p)
+				}
+			}
+		}
+		return out
+	},
+}
+
+// governedServiceProblems runs the Service-side HG004, HG005 and HG006 checks
+// of svc against one governed StatefulSet; each detail names the rule broken.
+func governedServiceProblems(svc *corev1.Service, w Workload) []Problem {
+	var out []Problem
+	add := func(rule string, ps []Problem) {
+		for _, p := range ps {
+			e := *p.Error
+			e.Detail += " (" + rule + ")"
+			p.Error, p.Primary = &e, true
+			out = append(out, p)
+		}
+	}
+	add("HG004", serviceSelectorProblem("HG011", svc, w))
+	add("HG005", unnamedPortProblems("HG011", svc, nil, true, w.Ref.String()))
+	add("HG006", targetPortProblems("HG011", svc, w, true))
+	return out
+}
+
+// containsProblem reports whether the stored Service already had p: same
+// defect, field, type and bad value, so that changing one broken targetPort
+// or selector into another broken one still counts as breaking.
+func containsProblem(list []Problem, p Problem) bool {
+	for _, q := range list {
+		if q.Key == p.Key && q.Field == p.Field && q.Type == p.Type && fmt.Sprint(q.BadValue) == fmt.Sprint(p.BadValue) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,129 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// catalogue is the rule registry: one explicit, greppable table. The order is
+// the documentation order; IDs are stable and never reused.
+var catalogue = []*Rule{
+	hg001ServiceNameSet,          // HG001 service-name-set
+	hg002ServiceExists,           // HG002 service-exists
+	hg003ServiceHeadless,         // HG003 service-headless
+	hg004SelectorMatchesPods,     // HG004 selector-matches-pods
+	hg005PortsNamed,              // HG005 ports-named
+	hg006TargetPortResolves,      // HG006 target-port-resolves
+	hg007NameLengths,             // HG007 name-lengths
+	hg008SelectsOnlyThisSet,      // HG008 selects-only-this-set
+	hg009PublishNotReady,         // HG009 publish-not-ready
+	hg010ReferencedServiceDelete, // HG010 referenced-service-delete
+	hg011ReferencedServiceUpdate, // HG011 referenced-service-update
+	hg012SubdomainService,        // HG012 subdomain-service
+}
+
+// CheckFunc evaluates one rule against the request in c and returns what it found.
+type CheckFunc func(c *Context) []Problem
+
+// Rule is one entry of the catalogue.
+type Rule struct {
+	// ID is the stable identifier, e.g. "HG004".
+	ID string
+	// Name is the stable kebab-case name, e.g. "selector-matches-pods".
+	Name string
+	// Summary says in one sentence what the rule checks.
+	Summary string
+	// Why says what goes wrong in the cluster when the rule is broken.
+	Why string
+	// Remediation is one sentence, ending with a period, that says how to fix it.
+	Remediation string
+	// Kinds are the object kinds the rule is evaluated for.
+	Kinds []string
+	// Operations are the admission operations the rule is evaluated for.
+	Operations []Operation
+	// Default is the action when no override applies.
+	Default Action
+	// DryRunWarn caps the action at warn on dry-run requests (HG002: a dry-run
+	// of a multi-object apply does not persist siblings, kubernetes #83562).
+	DryRunWarn bool
+	// Fix names the fix that repairs the finding, if any.
+	Fix string
+	// Check is the rule itself.
+	Check CheckFunc
+}
+
+// Anchor is the rule's anchor in docs/rules.md.
+func (r *Rule) Anchor() string { return strings.ToLower(r.ID) }
+
+// DocsURL is where the rule is documented.
+func (r *Rule) DocsURL() string { return DocsBaseURL + "#" + r.Anchor() }
+
+// DocsBaseURL is the published rule reference.
+const DocsBaseURL = "https://github.com/headless-guard/headless-guard/blob/main/docs/rules.md"
+
+func (r *Rule) appliesTo(kind string, op Operation) bool {
+	return slices.Contains(r.Kinds, kind) && slices.Contains(r.Operations, op)
+}
+
+// Registry is an immutable set of rules indexed by ID.
+type Registry struct {
+	rules []*Rule
+	byID  map[string]*Rule
+}
+
+// NewRegistry builds a registry; it panics on a duplicate or malformed entry,
+// which is a programming error caught by the first test that runs.
+func NewRegistry(rules ...*Rule) *Registry {
+	r := &Registry{byID: make(map[string]*Rule, len(rules))}
+	for _, rule := range rules {
+		switch {
+		case rule.ID == "" || rule.Name == "" || rule.Check == nil:
+			panic(fmt.Sprintf("rules: incomplete rule %q", rule.ID))
+		case r.byID[rule.ID] != nil:
+			panic(fmt.Sprintf("rules: duplicate rule ID %s", rule.ID))
+		case rule.Default != ActionDeny && rule.Default != ActionWarn && rule.Default != ActionOff:
+			panic(fmt.Sprintf("rules: rule %s has invalid default action %q", rule.ID, rule.Default))
+		}
+		for _, other := range r.rules {
+			if other.Name == rule.Name {
+				panic(fmt.Sprintf("rules: duplicate rule name %s (%s, %s)", rule.Name, other.ID, rule.ID))
+			}
+		}
+		r.byID[rule.ID] = rule
+		r.rules = append(r.rules, rule)
+	}
+	return r
+}
+
+var defaultRegistry = NewRegistry(catalogue...)
+
+// Default returns the registry with every rule of the catalogue.
+func Default() *Registry { return defaultRegistry }
+
+// Rules returns the rules in catalogue order.
+func (r *Registry) Rules() []*Rule { return slices.Clone(r.rules) }
+
+// Get returns the rule with the given ID (case-insensitive) or its name.
+func (r *Registry) Get(idOrName string) (*Rule, bool) {
+	if rule, ok := r.byID[strings.ToUpper(idOrName)]; ok {
+		return rule, true
+	}
+	for _, rule := range r.rules {
+		if rule.Name == idOrName {
+			return rule, true
+		}
+	}
+	return nil, false
+}
+
+// IDs returns every rule ID, sorted.
+func (r *Registry) IDs() []string {
+	ids := make([]string, 0, len(r.rules))
+	for id := range r.byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,77 @@
+package rules
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Workload is a pod-template owner seen through its template.
+type Workload struct {
+	// Ref names the owner.
+	Ref ObjectRef
+	// Template is the pod template (for a Pod: its own metadata and spec).
+	Template *corev1.PodTemplateSpec
+	// MetaPath and SpecPath locate the template's metadata and spec in the owner.
+	MetaPath, SpecPath *field.Path
+}
+
+// WorkloadOf returns the pod template of a pod-template owner; ok is false
+// for any other object.
+func WorkloadOf(obj runtime.Object) (w Workload, ok bool) {
+	tmpl := field.NewPath("spec", "template")
+	switch o := obj.(type) {
+	case *appsv1.StatefulSet:
+		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
+	case *appsv1.Deployment:
+		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
+	case *appsv1.ReplicaSet:
+		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
+	case *appsv1.DaemonSet:
+		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
+	case *batchv1.Job:
+		return Workload{Ref: RefOf(o), Template: jobTemplate(o), MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
+	case *batchv1.CronJob:
+		jt := field.NewPath("spec", "jobTemplate", "spec", "template")
+		return Workload{Ref: RefOf(o), Template: &o.Spec.JobTemplate.Spec.Template, MetaPath: jt.Child("metadata"), SpecPath: jt.Child("spec")}, true
+	case *corev1.Pod:
+		t := &corev1.PodTemplateSpec{ObjectMeta: o.ObjectMeta, Spec: o.Spec}
+		return Workload{Ref: RefOf(o), Template: t, MetaPath: field.NewPath("metadata"), SpecPath: field.NewPath("spec")}, true
+	}
+	return Workload{}, false
+}
+
+// Labels the API server adds to a Job's pod template on create, unless the
+// Job sets manualSelector. The validating webhook sees them; the offline
+// checker adds them too so both front ends agree (controller-uid is unknown
+// before the Job exists, so a selector on it cannot be checked offline).
+const (
+	jobNameLabel       = "batch.kubernetes.io/job-name"
+	legacyJobNameLabel = "job-name"
+)
+
+// jobTemplate returns the Job's pod template with the labels the API server
+// adds; the Job itself is not modified.
+func jobTemplate(job *batchv1.Job) *corev1.PodTemplateSpec {
+	if job.Spec.ManualSelector != nil && *job.Spec.ManualSelector || job.Name == "" {
+		return &job.Spec.Template
+	}
+	_, has := job.Spec.Template.Labels[jobNameLabel]
+	_, hasLegacy := job.Spec.Template.Labels[legacyJobNameLabel]
+	if has && hasLegacy {
+		return &job.Spec.Template
+	}
+	t := job.Spec.Template.DeepCopy()
+	if t.Labels == nil {
+		t.Labels = map[string]string{}
+	}
+	if !has {
+		t.Labels[jobNameLabel] = job.Name
+	}
+	if !hasLegacy {
+		t.Labels[legacyJobNameLabel] = job.Name
+	}
+	return t
+}

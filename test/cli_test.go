@@ -1,0 +1,358 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "headless-guard-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "headless-guard")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/headless-guard")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building headless-guard: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errOut.String(), code}
+}
+
+type jsonReport struct {
+	Findings []struct {
+		Rule     string `json:"rule"`
+		Name     string `json:"name"`
+		Severity string `json:"severity"`
+		Object   struct {
+			APIVersion, Kind, Namespace, Name string
+		} `json:"object"`
+		Field       string `json:"field"`
+		Message     string `json:"message"`
+		Remediation string `json:"remediation"`
+		File        string `json:"file"`
+		Line        int    `json:"line"`
+	} `json:"findings"`
+	Summary map[string]int `json:"summary"`
+}
+
+func checkJSON(t *testing.T, stdin []byte, args ...string) (jsonReport, result) {
+	t.Helper()
+	r := run(t, stdin, append([]string{"check", "-o", "json"}, args...)...)
+	var rep jsonReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("output is not JSON (%v):\n%s\nstderr: %s", err, r.stdout, r.stderr)
+	}
+	return rep, r
+}
+
+// verdicts reduces findings to what must not depend on how the input arrived.
+func verdicts(rep jsonReport) []string {
+	var out []string
+	for _, f := range rep.Findings {
+		out = append(out, strings.Join([]string{f.Rule, f.Severity, f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Field, f.Message}, " | "))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCheckFindsAndLocates(t *testing.T) {
+	rep, r := checkJSON(t, nil, "testdata/cli")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (deny findings); stderr: %s", r.code, r.stderr)
+	}
+	want := map[string]string{
+		"HG002": "testdata/cli/web.yaml:21", // spec.serviceName of web
+		"HG004": "testdata/cli/db.yaml:25",  // spec.template.metadata.labels of db
+	}
+	got := map[string]string{}
+	for _, f := range rep.Findings {
+		if f.Severity == "deny" {
+			got[f.Rule] = f.File + ":" + itoa(f.Line)
+		}
+		if f.Remediation == "" || !strings.HasSuffix(f.Remediation, ".") {
+			t.Errorf("%s: remediation %q must be a sentence", f.Rule, f.Remediation)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("deny findings and locations (-want +got):\n%s", diff)
+	}
+	if rep.Summary["objects"] != 4 || rep.Summary["deny"] != 2 {
+		t.Errorf("summary %v", rep.Summary)
+	}
+
+	text := run(t, nil, "check", "-f", "testdata/cli/web.yaml")
+	if text.code != 1 || !strings.Contains(text.stdout, "testdata/cli/web.yaml:21: deny HG002") ||
+		!strings.Contains(text.stdout, "`nginx-headless` selects these pods; set `spec.serviceName: nginx-headless`") {
+		t.Errorf("text output (exit %d):\n%s", text.code, text.stdout)
+	}
+}
+
+func TestRuleOverridesAndMode(t *testing.T) {
+	if r := run(t, nil, "check", "--rule", "HG002=warn", "--rule", "selector-matches-pods=off", "testdata/cli"); r.code != 0 {
+		t.Errorf("with HG002=warn and HG004 off: exit %d, want 0\n%s", r.code, r.stdout)
+	}
+	if r := run(t, nil, "check", "--mode", "warn", "testdata/cli"); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
+		t.Errorf("--mode warn: exit %d, want 0 with HG002 as a warning\n%s", r.code, r.stdout)
+	}
+	rep, _ := checkJSON(t, nil, "--rule", "HG004=off", "testdata/cli/db.yaml")
+	for _, f := range rep.Findings {
+		if f.Rule == "HG004" {
+			t.Errorf("HG004 reported although off")
+		}
+	}
+}
+
+// kustomize build and helm template print one stream: no namespaces,
+// `---` separators, comments, sometimes a List. Piped to `check -` they must
+// give the findings the files give.
+func TestStdinMatchesFiles(t *testing.T) {
+	web, _ := os.ReadFile("testdata/cli/web.yaml")
+	db, _ := os.ReadFile("testdata/cli/db.yaml")
+	files, _ := checkJSON(t, nil, "testdata/cli/db.yaml", "testdata/cli/web.yaml")
+	want := verdicts(files)
+	if len(want) == 0 {
+		t.Fatal("the files give no findings; the comparison would prove nothing")
+	}
+
+	helm := "---\n# Source: app/templates/db.yaml\n" + string(db) + "\n---\n# Source: app/templates/web.yaml\n" + string(web)
+	kustomize := string(web) + "\n---\n" + string(db)
+	list := toList(t, []string{"testdata/cli/web.yaml", "testdata/cli/db.yaml"})
+	for name, input := range map[string]string{"helm template": helm, "kustomize build": kustomize, "kind: List": list} {
+		t.Run(name, func(t *testing.T) {
+			rep, r := checkJSON(t, []byte(input), "-")
+			if r.code != 1 {
+				t.Errorf("exit %d, want 1; stderr: %s", r.code, r.stderr)
+			}
+			if diff := cmp.Diff(want, verdicts(rep)); diff != "" {
+				t.Errorf("stdin findings differ from the files' (-files +stdin):\n%s", diff)
+			}
+			for _, f := range rep.Findings {
+				if f.File != "<stdin>" || f.Line < 1 {
+					t.Errorf("finding located at %s:%d, want <stdin>:line", f.File, f.Line)
+				}
+			}
+		})
+	}
+
+	// Document order never matters: the Service after its StatefulSet.
+	reversed := "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\nspec:\n  serviceName: nginx-headless\n  selector: {matchLabels: {app: nginx}}\n  template:\n    metadata: {labels: {app: nginx}}\n    spec: {containers: [{name: nginx, image: nginx, ports: [{name: web, containerPort: 80}]}]}\n---\n" +
+		"apiVersion: v1\nkind: Service\nmetadata: {name: nginx-headless}\nspec: {clusterIP: None, selector: {app: nginx}, ports: [{name: web, port: 80}]}\n"
+	if r := run(t, []byte(reversed), "check", "-"); r.code != 0 {
+		t.Errorf("Service after its StatefulSet: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// toList wraps the objects of the files in a v1 List, as `kubectl get -o yaml` prints.
+func toList(t *testing.T, paths []string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: List\nitems:\n")
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(data), "\n---\n") {
+			lines := strings.Split(strings.TrimSpace(doc), "\n")
+			first := true
+			for _, l := range lines {
+				if strings.HasPrefix(strings.TrimSpace(l), "#") && first {
+					continue
+				}
+				if first {
+					b.WriteString("- " + l + "\n")
+					first = false
+				} else {
+					b.WriteString("  " + l + "\n")
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+func TestParseErrorsNameFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: v1\nkind: Service\nmetadata:\n  name: ok\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\n spec: {}\n"), 0o644)
+	r := run(t, nil, "check", bad)
+	if r.code != 2 || !regexp.MustCompile(regexp.QuoteMeta(bad)+`:10: invalid YAML`).MatchString(r.stderr) || strings.Contains(r.stderr, "--help") {
+		t.Errorf("exit %d, stderr %q; want exit 2 naming %s:10, without a usage hint", r.code, r.stderr, bad)
+	}
+	typed := filepath.Join(dir, "typed.yaml")
+	os.WriteFile(typed, []byte("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\nspec:\n  replicas: three\n"), 0o644)
+	r = run(t, nil, "check", typed)
+	if r.code != 2 || !strings.Contains(r.stderr, typed+":6:") || !strings.Contains(r.stderr, "spec.replicas") {
+		t.Errorf("exit %d, stderr %q; want exit 2 naming %s:6 and spec.replicas", r.code, r.stderr, typed)
+	}
+	r = run(t, []byte("- just\n- a list\n"), "check", "-")
+	if r.code != 2 || !strings.Contains(r.stderr, "<stdin>:1:") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = run(t, nil, "check", filepath.Join(dir, "missing.yaml"))
+	if r.code != 2 || !strings.Contains(r.stderr, "missing.yaml") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for name, args := range map[string][]string{
+		"no input":     {"check"},
+		"bad output":   {"check", "-o", "yaml", "testdata/cli"},
+		"unknown rule": {"check", "--rule", "HG999=warn", "testdata/cli"},
+		"bad action":   {"check", "--rule", "HG004=block", "testdata/cli"},
+		"bad mode":     {"check", "--mode", "audit", "testdata/cli"},
+		"write no fix": {"check", "--write", "testdata/cli"},
+		"unknown flag": {"check", "--frobnicate", "testdata/cli"},
+		"unknown cmd":  {"frobnicate"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, nil, args...)
+			if r.code != 2 || !strings.Contains(r.stderr, "error: ") {
+				t.Errorf("exit %d, stderr %q; want exit 2 with an error", r.code, r.stderr)
+			}
+		})
+	}
+}
+
+func TestSARIFAndJUnit(t *testing.T) {
+	r := run(t, nil, "check", "-o", "sarif", "testdata/cli")
+	var sarif struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Rules []struct {
+						ID   string `json:"id"`
+						Help struct {
+							Text string `json:"text"`
+						} `json:"help"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				RuleIndex int    `json:"ruleIndex"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }    `json:"artifactLocation"`
+						Region           struct{ StartLine int } `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs) != 1 {
+		t.Fatalf("not SARIF 2.1.0 (%v):\n%s", err, r.stdout)
+	}
+	run0 := sarif.Runs[0]
+	if len(run0.Results) == 0 {
+		t.Fatal("no results")
+	}
+	for _, res := range run0.Results {
+		if run0.Tool.Driver.Rules[res.RuleIndex].ID != res.RuleID || run0.Tool.Driver.Rules[res.RuleIndex].Help.Text == "" {
+			t.Errorf("result %s points at rule %d without matching id or help", res.RuleID, res.RuleIndex)
+		}
+		loc := res.Locations[0].PhysicalLocation
+		if !strings.HasPrefix(loc.ArtifactLocation.URI, "testdata/cli/") || loc.Region.StartLine < 1 {
+			t.Errorf("result %s located at %+v", res.RuleID, loc)
+		}
+	}
+
+	r = run(t, nil, "check", "-o", "junit", "testdata/cli")
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal([]byte(r.stdout), &suites); err != nil {
+		t.Fatalf("not XML (%v):\n%s", err, r.stdout)
+	}
+	if suites.Tests != 4 || suites.Failures != 2 {
+		t.Errorf("junit: %d tests, %d failures; want 4 objects, 2 failing", suites.Tests, suites.Failures)
+	}
+}
+
+func TestFixKeepsCommentsAndWrites(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"web.yaml", "db.yaml"} {
+		data, _ := os.ReadFile(filepath.Join("testdata/cli", name))
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	r := run(t, nil, "check", "--fix", filepath.Join(dir, "web.yaml"))
+	if r.code != 0 {
+		t.Errorf("--fix: exit %d, want 0 after fixing\nstderr: %s", r.code, r.stderr)
+	}
+	original, _ := os.ReadFile(filepath.Join(dir, "web.yaml"))
+	if !strings.HasPrefix(r.stdout, string(original)) {
+		t.Errorf("--fix must print the unchanged documents byte for byte:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "kind: Service\nmetadata:\n  annotations:\n    headless-guard.io/statefulset: web") ||
+		!regexp.MustCompile(`(?m)^  name: nginx\n`).MatchString(r.stdout) || !strings.Contains(r.stdout, "clusterIP: None") {
+		t.Errorf("--fix must append the missing headless Service:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "create headless Service `default/nginx`") {
+		t.Errorf("stderr must say what was fixed: %s", r.stderr)
+	}
+
+	r = run(t, nil, "check", "--fix", "--write", dir)
+	if r.code != 0 {
+		t.Fatalf("--fix --write: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	db, _ := os.ReadFile(filepath.Join(dir, "db.yaml"))
+	for _, want := range []string{"# component label forgotten", "app.kubernetes.io/component: primary", "name: postgres"} {
+		if !strings.Contains(string(db), want) {
+			t.Errorf("rewritten db.yaml lacks %q:\n%s", want, db)
+		}
+	}
+	if r := run(t, nil, "check", dir); r.code != 0 {
+		t.Errorf("after --fix --write the directory must be clean: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	if r := run(t, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "headless-guard ") {
+		t.Errorf("version: %d %q", r.code, r.stdout)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
