@@ -39,7 +39,6 @@ func (e *ExitError) Error() string {
 
 func (e *ExitError) Unwrap() error { return e.Err }
 
-
 // Streams are the command's standard streams.
 type Streams struct {
 	In       io.Reader
