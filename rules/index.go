@@ -63,7 +63,7 @@ func (x *Index) Add(obj runtime.Object) {
 		n := x.ns(o.Namespace)
 		n.byService[o.Spec.ServiceName] = append(n.byService[o.Spec.ServiceName], o)
 	}
-	if w, ok := WorkloadOf(obj); ok {
+	if w, ok := WorkloadOf(obj); ok && !Derived(obj) {
 		n := x.ns(w.Ref.Namespace)
 		n.workloads = append(n.workloads, w)
 		for k, v := range w.Template.Labels {

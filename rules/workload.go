@@ -4,6 +4,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -74,4 +75,17 @@ func jobTemplate(job *batchv1.Job) *corev1.PodTemplateSpec {
 		t.Labels[legacyJobNameLabel] = job.Name
 	}
 	return t
+}
+
+// Derived reports whether an object's pod template is a copy of its
+// controller's (a ReplicaSet of a Deployment, a Job of a CronJob, a Pod of
+// any controller): selector lookups report the owner, not each copy.
+func Derived(obj runtime.Object) bool {
+	switch obj.(type) {
+	case *appsv1.ReplicaSet, *batchv1.Job, *corev1.Pod:
+	default:
+		return false
+	}
+	m, ok := obj.(metav1.Object)
+	return ok && metav1.GetControllerOf(m) != nil
 }

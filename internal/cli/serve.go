@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/headless-guard/headless-guard/internal/version"
+	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/webhook"
+)
+
+// ServeOptions are the flags of `headless-guard serve`, named as in the
+// kubebuilder scaffold where one exists.
+type ServeOptions struct {
+	Kubeconfig           string
+	WebhookCertPath      string
+	WebhookCertName      string
+	WebhookCertKey       string
+	WebhookHost          string
+	WebhookPort          int
+	MetricsBindAddress   string
+	MetricsSecure        bool
+	HealthProbeBindAddr  string
+	EnableHTTP2          bool
+	TLSMinVersion        string
+	Mode                 string
+	Rules                []string
+	DryRunMissingService string
+	Inject               bool
+	FixLabels            bool
+	PublishNotReady      bool
+	ClusterDomain        string
+	zap                  zap.Options
+}
+
+// AddFlags registers the options on fs.
+func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
+	fs.StringVar(&o.WebhookCertPath, "webhook-cert-path", "", "directory holding the serving certificate and key (reloaded when they change); default: the controller-runtime default")
+	fs.StringVar(&o.WebhookCertName, "webhook-cert-name", "tls.crt", "certificate file name in --webhook-cert-path")
+	fs.StringVar(&o.WebhookCertKey, "webhook-cert-key", "tls.key", "key file name in --webhook-cert-path")
+	fs.StringVar(&o.WebhookHost, "webhook-host", "", "address the webhook server listens on (default all)")
+	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the webhook server")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "0", `metrics endpoint address, e.g. ":8443" (HTTPS with --metrics-secure) or ":8080"; "0" disables it`)
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
+	fs.StringVar(&o.HealthProbeBindAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: CVE-2023-44487, CVE-2023-39325)")
+	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
+	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning; the namespace label headless-guard.io/mode overrides it")
+	fs.StringArrayVar(&o.Rules, "rule", nil, "override a rule's action, e.g. --rule HG004=warn (deny|warn|off); repeatable")
+	fs.StringVar(&o.DryRunMissingService, "dry-run-missing-service", "warn", "HG002 on server-side dry-run requests: warn (siblings of a dry-run apply are not persisted, kubernetes #83562) or deny")
+	fs.BoolVar(&o.Inject, "inject", false, "create the missing headless Service of every new StatefulSet (else only where the namespace or object has the label headless-guard.io/inject=true)")
+	fs.BoolVar(&o.FixLabels, "fix-labels", false, "add missing selector labels to new StatefulSets and name unnamed Service ports (else only with the label headless-guard.io/fix-labels=true)")
+	fs.BoolVar(&o.PublishNotReady, "publish-not-ready-addresses", false, "set publishNotReadyAddresses on injected Services")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check")
+	goflags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	o.zap.BindFlags(goflags)
+	fs.AddGoFlagSet(goflags)
+}
+
+// Policy validates the rule options and returns the global policy.
+func (o *ServeOptions) Policy(reg *rules.Registry) (rules.Policy, error) {
+	var p rules.Policy
+	mode, err := rules.ParseMode(o.Mode)
+	if err != nil {
+		return p, fmt.Errorf("invalid --mode: %w", err)
+	}
+	p.Mode, p.ClusterDomain = mode, o.ClusterDomain
+	switch o.DryRunMissingService {
+	case "warn":
+	case "deny":
+		p.DenyMissingServiceOnDryRun = true
+	default:
+		return p, fmt.Errorf("invalid --dry-run-missing-service %q: must be warn or deny", o.DryRunMissingService)
+	}
+	for _, r := range o.Rules {
+		if err := p.SetOverride(reg, r); err != nil {
+			return p, fmt.Errorf("invalid --rule: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (o *ServeOptions) tlsOptions() ([]func(*tls.Config), error) {
+	var min uint16
+	switch strings.TrimPrefix(o.TLSMinVersion, "VersionTLS") {
+	case "1.2", "12":
+		min = tls.VersionTLS12
+	case "1.3", "13":
+		min = tls.VersionTLS13
+	default:
+		return nil, fmt.Errorf("invalid --tls-min-version %q: must be 1.2 or 1.3", o.TLSMinVersion)
+	}
+	opts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = min }}
+	if !o.EnableHTTP2 {
+		opts = append(opts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	return opts, nil
+}
+
+func (o *ServeOptions) restConfig() (*rest.Config, error) {
+	if o.Kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
+
+// NewServeCommand returns `headless-guard serve`.
+func NewServeCommand(s Streams) *cobra.Command {
+	o := &ServeOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhook server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, s, o)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
+	reg := rules.Default()
+	policy, err := o.Policy(reg)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
+	}
+	tlsOpts, err := o.tlsOptions()
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
+	}
+	o.zap.DestWriter = s.Err
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := o.restConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	metricsOpts := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure, TLSOpts: tlsOpts}
+	if o.MetricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme.Scheme,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: o.HealthProbeBindAddr,
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: o.WebhookHost, Port: o.WebhookPort,
+			CertDir: o.WebhookCertPath, CertName: o.WebhookCertName, KeyName: o.WebhookCertKey,
+			TLSOpts: tlsOpts,
+		}),
+		Cache: cache.Options{DefaultTransform: webhook.StripForCache},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	whCfg := &webhook.Config{
+		Registry: reg,
+		Policy:   policy,
+		Fixes:    rules.FixOptions{InjectService: o.Inject, FixLabels: o.FixLabels, PublishNotReadyAddresses: o.PublishNotReady},
+	}
+	if err := webhook.Setup(ctx, mgr, whCfg); err != nil {
+		return fmt.Errorf("setting up webhooks: %w", err)
+	}
+	log.Info("starting headless-guard", "version", version.String(), "mode", policy.Mode, "webhookPort", o.WebhookPort, "inject", o.Inject, "fixLabels", o.FixLabels)
+	if err := mgr.Start(ctx); err != nil && !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// newObject returns an empty typed object for a kind the rules read.
+func newObject(gvk schema.GroupVersionKind) (runtime.Object, error) {
+	switch gvk {
+	case appsv1.SchemeGroupVersion.WithKind(rules.KindStatefulSet):
+		return &appsv1.StatefulSet{}, nil
+	case corev1.SchemeGroupVersion.WithKind(rules.KindService):
+		return &corev1.Service{}, nil
+	case corev1.SchemeGroupVersion.WithKind(rules.KindPod):
+		return &corev1.Pod{}, nil
+	case appsv1.SchemeGroupVersion.WithKind(rules.KindDeployment):
+		return &appsv1.Deployment{}, nil
+	case appsv1.SchemeGroupVersion.WithKind(rules.KindReplicaSet):
+		return &appsv1.ReplicaSet{}, nil
+	case appsv1.SchemeGroupVersion.WithKind(rules.KindDaemonSet):
+		return &appsv1.DaemonSet{}, nil
+	case batchv1.SchemeGroupVersion.WithKind(rules.KindJob):
+		return &batchv1.Job{}, nil
+	case batchv1.SchemeGroupVersion.WithKind(rules.KindCronJob):
+		return &batchv1.CronJob{}, nil
+	}
+	return nil, fmt.Errorf("headless-guard does not handle %s", gvk)
+}
+
+// decodeRequest turns an admission request into a rules.Request, checking
+// that each object decodes to the kind the request claims.
+func decodeRequest(req *admissionv1.AdmissionRequest) (*rules.Request, error) {
+	gvk := schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
+	out := &rules.Request{Operation: rules.Operation(req.Operation), DryRun: req.DryRun != nil && *req.DryRun}
+	switch out.Operation {
+	case rules.Create, rules.Update, rules.Delete:
+	default:
+		return nil, fmt.Errorf("operation %q is not handled", req.Operation)
+	}
+	decode := func(raw []byte, what string) (runtime.Object, error) {
+		if len(raw) == 0 {
+			return nil, nil
+		}
+		obj, err := newObject(gvk)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, obj); err != nil {
+			return nil, fmt.Errorf("%s does not decode as %s: %w", what, req.Kind.Kind, err)
+		}
+		// The API server always sends apiVersion and kind; without them any
+		// JSON object would decode as any type.
+		switch k := obj.GetObjectKind().GroupVersionKind(); {
+		case k.Kind == "":
+			return nil, fmt.Errorf("%s has no `kind`", what)
+		case k.Kind != req.Kind.Kind:
+			return nil, fmt.Errorf("%s is a %s, but the request is for a %s", what, k.Kind, req.Kind.Kind)
+		}
+		return obj, nil
+	}
+	var err error
+	if out.Object, err = decode(req.Object.Raw, "object"); err != nil {
+		return nil, err
+	}
+	if out.OldObject, err = decode(req.OldObject.Raw, "oldObject"); err != nil {
+		return nil, err
+	}
+	switch {
+	case out.Operation == rules.Delete && out.OldObject == nil:
+		return nil, fmt.Errorf("DELETE request without oldObject")
+	case out.Operation != rules.Delete && out.Object == nil:
+		return nil, fmt.Errorf("%s request without object", req.Operation)
+	case out.Operation == rules.Update && out.OldObject == nil:
+		return nil, fmt.Errorf("UPDATE request without oldObject")
+	}
+	// Objects in admission requests carry their namespace, except on CREATE
+	// of some clients' requests: take it from the request.
+	for _, o := range []runtime.Object{out.Object, out.OldObject} {
+		if m, ok := o.(interface {
+			GetNamespace() string
+			SetNamespace(string)
+			GetName() string
+			SetName(string)
+		}); ok {
+			if m.GetNamespace() == "" {
+				m.SetNamespace(req.Namespace)
+			}
+			if m.GetName() == "" {
+				m.SetName(req.Name)
+			}
+		}
+	}
+	return out, nil
+}

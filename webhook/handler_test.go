@@ -1,0 +1,221 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// newServer serves the five webhooks over HTTP on a fake client that has
+// the real indexes; the integration tests run them against a real API server.
+func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*httptest.Server, client.Client) {
+	t.Helper()
+	b := fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(objs...)
+	b = b.WithIndex(&appsv1.StatefulSet{}, IndexServiceName, func(o client.Object) []string { return []string{o.(*appsv1.StatefulSet).Spec.ServiceName} })
+	b = b.WithIndex(&corev1.Service{}, IndexSelector, func(o client.Object) []string { return pairs(o.(*corev1.Service).Spec.Selector) })
+	for _, obj := range WorkloadObjects {
+		b = b.WithIndex(obj, IndexTemplateLabels, func(o client.Object) []string {
+			w, _ := rules.WorkloadOf(o)
+			return pairs(w.Template.Labels)
+		})
+	}
+	c := b.Build()
+	cfg := &Config{
+		Fixes:      fixes,
+		Lookup:     &CacheLookup{Cache: c},
+		Namespaces: &Namespaces{Cache: c},
+		Writer:     c,
+		Metrics:    NewMetrics(),
+	}
+	mux := http.NewServeMux()
+	for path, h := range map[string]admission.Handler{
+		PathValidateStatefulSets: &Validator{Config: cfg, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}},
+		PathValidateServices:     &Validator{Config: cfg, Name: "services", Kinds: []string{rules.KindService}},
+		PathValidateWorkloads:    &Validator{Config: cfg, Name: "workloads", Kinds: rules.PodTemplateOwnerKinds},
+		PathMutateStatefulSets:   &Mutator{Config: cfg, Name: "mutate-statefulsets", Kinds: []string{rules.KindStatefulSet}},
+	} {
+		mux.Handle(path, v1Only((&admission.Webhook{Handler: h}).WithRecoverPanic(true)))
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, c
+}
+
+func sts(serviceName string) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.StatefulSetSpec{
+			ServiceName: serviceName,
+			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "nginx"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "nginx"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: 80}}}}},
+			},
+		},
+	}
+}
+
+func headless() *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "nginx-headless", Namespace: "default"},
+		Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": "nginx"},
+			Ports: []corev1.ServicePort{{Name: "web", Port: 80}}},
+	}
+}
+
+func review(t *testing.T, op admissionv1.Operation, gvk metav1.GroupVersionKind, obj, old runtime.Object, dryRun bool) []byte {
+	t.Helper()
+	req := &admissionv1.AdmissionRequest{
+		UID: types.UID("uid-1"), Kind: gvk, Operation: op, Namespace: "default", Name: "web", DryRun: &dryRun,
+	}
+	if obj != nil {
+		req.Object.Raw, _ = json.Marshal(obj)
+	}
+	if old != nil {
+		req.OldObject.Raw, _ = json.Marshal(old)
+	}
+	data, _ := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request:  req,
+	})
+	return data
+}
+
+func post(t *testing.T, srv *httptest.Server, path, contentType string, body []byte) (int, *admissionv1.AdmissionResponse) {
+	t.Helper()
+	resp, err := http.Post(srv.URL+path, contentType, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out admissionv1.AdmissionReview
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out.Response
+}
+
+var stsGVK = metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}
+
+func TestDenialCarriesFieldCausesAndRemediation(t *testing.T) {
+	srv, _ := newServer(t, rules.FixOptions{}, headless())
+	_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts("nginx"), nil, false))
+	if resp == nil || resp.Allowed || resp.UID != "uid-1" {
+		t.Fatalf("want a denial for uid-1, got %+v", resp)
+	}
+	if resp.Result.Reason != metav1.StatusReasonInvalid || resp.Result.Code != http.StatusUnprocessableEntity {
+		t.Errorf("status %s/%d, want Invalid/422 (apierrors.NewInvalid)", resp.Result.Reason, resp.Result.Code)
+	}
+	causes := resp.Result.Details.Causes
+	if len(causes) != 1 || causes[0].Field != "spec.serviceName" || !strings.Contains(causes[0].Message, "(HG002 service-exists)") ||
+		!strings.Contains(causes[0].Message, "headless Service `nginx-headless` selects these pods") {
+		t.Errorf("causes %+v", causes)
+	}
+	if len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[len(resp.Warnings)-1], "HG002: Create a headless Service") {
+		t.Errorf("warnings %q must end with the remediation", resp.Warnings)
+	}
+}
+
+func TestDryRunAndWarnings(t *testing.T) {
+	srv, _ := newServer(t, rules.FixOptions{}, headless())
+	_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts("nginx"), nil, true))
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], "HG002 spec.serviceName: must name an existing Service") {
+		t.Errorf("dry-run: HG002 must be a warning, got allowed=%v %q", resp.Allowed, resp.Warnings)
+	}
+	_, resp = post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts("nginx-headless"), nil, false))
+	if !resp.Allowed || len(resp.Warnings) != 0 {
+		t.Errorf("correct wiring: allowed=%v warnings %q", resp.Allowed, resp.Warnings)
+	}
+	_, resp = post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, false))
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], "HG001 spec.serviceName") {
+		t.Errorf("empty serviceName: allowed=%v warnings %q", resp.Allowed, resp.Warnings)
+	}
+}
+
+func TestNamespaceModeLabel(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.ModeLabel: "warn"}}}
+	srv, _ := newServer(t, rules.FixOptions{}, ns)
+	_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts("nginx"), nil, false))
+	if !resp.Allowed || len(resp.Warnings) == 0 {
+		t.Errorf("mode=warn namespace: want allowed with warnings, got %+v", resp)
+	}
+}
+
+func TestInjectPatchesAndCreates(t *testing.T) {
+	srv, c := newServer(t, rules.FixOptions{InjectService: true})
+	_, resp := post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, true))
+	if !resp.Allowed || !strings.Contains(string(resp.Patch), `"/spec/serviceName"`) || !strings.Contains(strings.Join(resp.Warnings, "\n"), "would create headless Service default/web") {
+		t.Fatalf("dry run: patch %s warnings %q", resp.Patch, resp.Warnings)
+	}
+	var svc corev1.Service
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err == nil {
+		t.Fatal("a dry run must not create the Service")
+	}
+	_, resp = post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, false))
+	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("want a JSON patch, got %+v", resp)
+	}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil || svc.Spec.ClusterIP != "None" {
+		t.Fatalf("injected Service: %v %+v", err, svc.Spec)
+	}
+}
+
+func TestBadInputGetsAClearError(t *testing.T) {
+	srv, _ := newServer(t, rules.FixOptions{})
+	svcGVK := metav1.GroupVersionKind{Version: "v1", Kind: "Service"}
+	v1beta1 := bytes.Replace(review(t, admissionv1.Create, stsGVK, sts("x"), nil, false), []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1)
+	cases := []struct {
+		name, path, contentType string
+		body                    []byte
+		wantHTTP                int
+		wantMessage             string
+	}{
+		{"malformed JSON", PathValidateStatefulSets, "application/json", []byte(`{"request":`), http.StatusBadRequest, ""},
+		{"wrong content type", PathValidateStatefulSets, "text/plain", review(t, admissionv1.Create, stsGVK, sts("x"), nil, false), http.StatusBadRequest, ""},
+		{"empty body", PathValidateStatefulSets, "application/json", nil, http.StatusBadRequest, ""},
+		{"v1beta1 review", PathValidateStatefulSets, "application/json", v1beta1, http.StatusBadRequest, "AdmissionReview admission.k8s.io/v1beta1 is not supported"},
+		{"kind not registered on this path", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, svcGVK, headless(), nil, false), http.StatusOK, `does not handle kind "Service"`},
+		{"object that is not the claimed kind", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, typed(headless()), nil, false), http.StatusOK, "object is a Service, but the request is for a StatefulSet"},
+		{"object without a kind", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, &appsv1.StatefulSet{}, nil, false), http.StatusOK, "object has no `kind`"},
+		{"missing object", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, nil, nil, false), http.StatusOK, "request without object"},
+		{"unknown kind", PathValidateWorkloads, "application/json", review(t, admissionv1.Create, metav1.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Pod"}, sts("x"), nil, false), http.StatusOK, "does not handle example.com/v1, Kind=Pod"},
+		{"DELETE without oldObject", PathValidateServices, "application/json", review(t, admissionv1.Delete, svcGVK, nil, nil, false), http.StatusOK, "DELETE request without oldObject"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, resp := post(t, srv, tc.path, tc.contentType, tc.body)
+			// controller-runtime answers undecodable bodies with HTTP 200 and an
+			// error review, or 400; either way the request must not be allowed.
+			if code != tc.wantHTTP && !(code == http.StatusOK && tc.wantHTTP == http.StatusBadRequest && resp != nil && !resp.Allowed) {
+				t.Errorf("HTTP %d, want %d", code, tc.wantHTTP)
+			}
+			if resp != nil && resp.Allowed {
+				t.Errorf("want an error response, got %+v", resp)
+			}
+			if tc.wantMessage != "" && (resp == nil || !strings.Contains(resp.Result.Message, tc.wantMessage)) {
+				t.Errorf("message %v, want it to contain %q", resp, tc.wantMessage)
+			}
+		})
+	}
+}
+
+func typed(svc *corev1.Service) *corev1.Service {
+	svc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
+	return svc
+}
