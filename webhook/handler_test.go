@@ -67,7 +67,7 @@ func sts(serviceName string) *appsv1.StatefulSet {
 			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "nginx"}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "nginx"}},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: 80}}}}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: 80}}}}},
 			},
 		},
 	}
