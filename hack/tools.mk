@@ -1,0 +1,162 @@
+# hack/tools.mk -- build the Kubernetes control-plane binaries from pinned Go
+# modules into bin/, for envtest (KUBEBUILDER_ASSETS=bin/) and a local
+# end-to-end cluster.
+#
+# Include it from the top-level Makefile (`include hack/tools.mk`) or use it
+# on its own from the repository root:
+#
+#   make -f hack/tools.mk envtest-assets   # kube-apiserver, etcd, kubectl
+#   make -f hack/tools.mk tools            # every binary below + kwok stages
+#   make -f hack/tools.mk bin/kubectl      # one binary
+#
+# Pins live in the tools modules, never in the main module's go.mod:
+#
+#   hack/tools/go.mod          k8s.io/kubernetes (+ its k8s.io/* staging modules)
+#                              -> kube-apiserver, kube-controller-manager,
+#                                 kube-scheduler, kubectl
+#   hack/tools/etcd/go.mod     go.etcd.io/etcd/server/v3   -> etcd
+#   hack/tools/kwok/go.mod     sigs.k8s.io/kwok             -> kwok, kwok-stages
+#   hack/tools/coredns/go.mod  github.com/coredns/coredns   -> coredns
+#
+# Each binary depends on its module's go.mod/go.sum, so bumping a pin
+# rebuilds it. Builds run with -mod=readonly: a missing go.sum entry is an
+# error instead of a silent rewrite of the pins (update a pin with
+# `cd hack/tools/<dir> && go get MODULE@VERSION && go mod tidy`).
+#
+# If KUBEBUILDER_ASSETS is already set (environment, command line or an
+# earlier makefile), it is used as is: ENVTEST_DEPS is empty and
+# `envtest-assets` builds nothing. Asking for a file (`make bin/etcd`) or
+# for `tools` still builds it.
+
+# Directory of this file, so the tools modules are found however it is
+# included; must be computed before any other include.
+TOOLS_MK_DIR      := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+TOOLS_MOD_DIR     := $(TOOLS_MK_DIR)/tools
+TOOLS_ETCD_DIR    := $(TOOLS_MOD_DIR)/etcd
+TOOLS_KWOK_DIR    := $(TOOLS_MOD_DIR)/kwok
+TOOLS_COREDNS_DIR := $(TOOLS_MOD_DIR)/coredns
+TOOLS_BIN_ABS     := $(abspath bin)
+# Included, this file must not become the includer's default goal.
+TOOLS_MK_INCLUDED := $(filter-out $(lastword $(MAKEFILE_LIST)),$(firstword $(MAKEFILE_LIST)))
+TOOLS_MK_SAVED_DEFAULT_GOAL := $(.DEFAULT_GOAL)
+
+TOOLS_GO ?= go
+# GOWORK=off: a go.work at the repository root must not pull the tools
+# modules into the main build list (or the other way round).
+# -buildvcs=false: the state of this repository's checkout is not part of a
+# tool binary. CGO_ENABLED=0: static binaries, as upstream releases them.
+TOOLS_GO_ENV = GOWORK=off GOFLAGS='-mod=readonly -buildvcs=false' CGO_ENABLED=0
+TOOLS_GO_BUILD = $(TOOLS_GO_ENV) $(TOOLS_GO) build -trimpath
+
+ENVTEST_BINS := bin/kube-apiserver bin/etcd bin/kubectl
+TOOLS_BINS   := $(ENVTEST_BINS) bin/kube-controller-manager bin/kube-scheduler \
+	bin/kwok bin/coredns
+
+# Recipes that run envtest should depend on $(ENVTEST_DEPS) (or on
+# envtest-assets) and use $(KUBEBUILDER_ASSETS), which is also exported.
+ifeq ($(strip $(KUBEBUILDER_ASSETS)),)
+ENVTEST_DEPS := $(ENVTEST_BINS)
+else
+ENVTEST_DEPS :=
+endif
+KUBEBUILDER_ASSETS ?= $(abspath bin)
+ifeq ($(strip $(KUBEBUILDER_ASSETS)),)
+# Set but empty counts as unset.
+override KUBEBUILDER_ASSETS := $(abspath bin)
+endif
+export KUBEBUILDER_ASSETS
+
+# Version stamping for the Kubernetes binaries, as upstream's
+# hack/lib/version.sh does with ldflags: the version comes from the
+# k8s.io/kubernetes pin, the build date is that release's module time (so
+# the stamp does not change from build to build). Without it the binaries
+# report v0.0.0-master. Evaluated only when a Kubernetes binary is built.
+KUBE_MOD_VERSION = $(shell cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
+KUBE_MOD_TIME    = $(shell cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
+kube_version_x = -X 'k8s.io/component-base/version.$(1)=$(2)' -X 'k8s.io/client-go/pkg/version.$(1)=$(2)'
+# $(1): the version string, e.g. v1.37.1
+kube_ldflags = -s -w \
+	$(call kube_version_x,gitVersion,$(1)) \
+	$(call kube_version_x,gitMajor,$(word 1,$(subst ., ,$(patsubst v%,%,$(1))))) \
+	$(call kube_version_x,gitMinor,$(word 2,$(subst ., ,$(patsubst v%,%,$(1))))) \
+	$(call kube_version_x,gitCommit,) \
+	$(call kube_version_x,gitTreeState,clean) \
+	$(call kube_version_x,buildDate,$(KUBE_MOD_TIME))
+# The build tags upstream uses for non-debug release binaries.
+KUBE_BUILD_TAGS := selinux,notest,grpcnotrace
+
+TOOLS_KUBE_DEPS    := $(TOOLS_MOD_DIR)/go.mod $(TOOLS_MOD_DIR)/go.sum
+TOOLS_ETCD_DEPS    := $(TOOLS_ETCD_DIR)/go.mod $(TOOLS_ETCD_DIR)/go.sum
+TOOLS_KWOK_DEPS    := $(TOOLS_KWOK_DIR)/go.mod $(TOOLS_KWOK_DIR)/go.sum
+TOOLS_COREDNS_DEPS := $(TOOLS_COREDNS_DIR)/go.mod $(TOOLS_COREDNS_DIR)/go.sum
+
+.PHONY: tools envtest-assets tools-clean
+
+tools: $(TOOLS_BINS) bin/kwok-stages ## Build all control-plane binaries (and kwok stages) into bin/
+
+envtest-assets: $(ENVTEST_DEPS) ## Build kube-apiserver, etcd and kubectl into bin/ unless KUBEBUILDER_ASSETS is set
+	@echo "KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS)"
+
+tools-clean: ## Remove the binaries built by hack/tools.mk
+	rm -rf $(TOOLS_BINS) bin/kwok-stages
+
+# Kubernetes binaries: the package is k8s.io/kubernetes/cmd/<binary name>.
+define kube_build
+@mkdir -p $(TOOLS_BIN_ABS)
+cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_BUILD) -tags '$(KUBE_BUILD_TAGS)' \
+	-ldflags "$(call kube_ldflags,$(KUBE_MOD_VERSION))" \
+	-o $(TOOLS_BIN_ABS)/$(notdir $@) k8s.io/kubernetes/cmd/$(notdir $@)
+@touch $@
+endef
+
+bin/kube-apiserver: $(TOOLS_KUBE_DEPS) ## Build kube-apiserver (k8s.io/kubernetes pin in hack/tools/go.mod)
+	$(kube_build)
+
+bin/kubectl: $(TOOLS_KUBE_DEPS) ## Build kubectl (k8s.io/kubernetes pin in hack/tools/go.mod)
+	$(kube_build)
+
+bin/kube-controller-manager: $(TOOLS_KUBE_DEPS) ## Build kube-controller-manager (k8s.io/kubernetes pin in hack/tools/go.mod)
+	$(kube_build)
+
+bin/kube-scheduler: $(TOOLS_KUBE_DEPS) ## Build kube-scheduler (k8s.io/kubernetes pin in hack/tools/go.mod)
+	$(kube_build)
+
+# etcd: the main package is the root of go.etcd.io/etcd/server/v3. Its
+# version is compiled in (go.etcd.io/etcd/api/v3/version.Version).
+bin/etcd: $(TOOLS_ETCD_DEPS) ## Build etcd (go.etcd.io/etcd/server/v3 pin in hack/tools/etcd/go.mod)
+	@mkdir -p $(TOOLS_BIN_ABS)
+	cd $(TOOLS_ETCD_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' \
+		-o $(TOOLS_BIN_ABS)/etcd go.etcd.io/etcd/server/v3
+	@touch $@
+
+# kwok's version (sigs.k8s.io/kwok/pkg/consts.Version) is compiled in.
+bin/kwok: $(TOOLS_KWOK_DEPS) ## Build kwok (sigs.k8s.io/kwok pin in hack/tools/kwok/go.mod)
+	@mkdir -p $(TOOLS_BIN_ABS)
+	cd $(TOOLS_KWOK_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' \
+		-o $(TOOLS_BIN_ABS)/kwok sigs.k8s.io/kwok/cmd/kwok
+	@touch $@
+
+# The "fast" node and pod lifecycle Stage files shipped in the kwok module,
+# for `kwok --config bin/kwok-stages/...`. Both directories also hold a
+# kustomization.yaml (not a stage, and the two would overwrite each other),
+# which is left out. Module cache files are read-only: copy, then u+w.
+bin/kwok-stages: $(TOOLS_KWOK_DEPS) ## Copy kwok's fast node/pod Stage files into bin/kwok-stages/
+	cd $(TOOLS_KWOK_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) mod download sigs.k8s.io/kwok
+	rm -rf $@ && mkdir -p $@
+	kwok_dir=$$(cd $(TOOLS_KWOK_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Dir}}' sigs.k8s.io/kwok) && \
+		test -n "$$kwok_dir" && \
+		for f in $$kwok_dir/kustomize/stage/node/fast/*.yaml $$kwok_dir/kustomize/stage/pod/fast/*.yaml; do \
+			case $${f##*/} in kustomization.yaml) ;; *) cp $$f $@/ || exit 1 ;; esac; \
+		done
+	chmod u+w $@/*.yaml
+	@touch $@
+
+bin/coredns: $(TOOLS_COREDNS_DEPS) ## Build coredns (github.com/coredns/coredns pin in hack/tools/coredns/go.mod)
+	@mkdir -p $(TOOLS_BIN_ABS)
+	cd $(TOOLS_COREDNS_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' \
+		-o $(TOOLS_BIN_ABS)/coredns github.com/coredns/coredns
+	@touch $@
+
+ifneq ($(TOOLS_MK_INCLUDED),)
+.DEFAULT_GOAL := $(TOOLS_MK_SAVED_DEFAULT_GOAL)
+endif

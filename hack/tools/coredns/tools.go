@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools records the CoreDNS main package (the root of the
+// github.com/coredns/coredns module) built by hack/tools.mk so that
+// `go mod tidy` in this directory keeps its dependencies in go.mod/go.sum.
+// It is never compiled (importing a main package is not allowed).
+package tools
+
+import (
+	_ "github.com/coredns/coredns"
+)
