@@ -43,7 +43,7 @@ func governedServiceProblems(svc *corev1.Service, w Workload) []Problem {
 	add := func(rule string, ps []Problem) {
 		for _, p := range ps {
 			e := *p.Error
-			e.Detail += " (" + rule + ")"
+			e.Detail += " (breaks " + rule + ")"
 			p.Error, p.Primary = &e, true
 			out = append(out, p)
 		}

@@ -16,8 +16,10 @@ var hg012SubdomainService = &Rule{
 	Operations:  []Operation{Create, Update},
 	Default:     ActionWarn,
 	Check: func(c *Context) []Problem {
+		// Copies made by a controller (a StatefulSet's pods carry its
+		// serviceName as subdomain) were checked as their owner's template.
 		w, ok := WorkloadOf(c.Request.Object)
-		if !ok || w.Template.Spec.Subdomain == "" {
+		if !ok || w.Template.Spec.Subdomain == "" || Derived(c.Request.Object) {
 			return nil
 		}
 		sub := w.Template.Spec.Subdomain

@@ -39,7 +39,7 @@ type Result struct {
 
 // Run loads and checks. A *manifest.ParseError means unreadable input.
 func Run(opts Options) (*Result, error) {
-	set, err := manifest.Load(opts.Paths, manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.Fixing})
+	set, err := manifest.Load(opts.Paths, manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.Fixing, Minimal: !opts.Fixing})
 	if err != nil {
 		return nil, err
 	}

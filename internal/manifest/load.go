@@ -105,6 +105,10 @@ type Options struct {
 	// parsed again only to place a finding on its line: findings are rare and
 	// the trees are several times the size of the text.
 	KeepNodes bool
+	// Minimal keeps of each typed object only what the rules read
+	// (rules.Strip): the checker's memory then grows with the wiring, not
+	// with env, resources and volume claim templates.
+	Minimal bool
 }
 
 // Set is everything loaded: files in argument order, objects in input order.
@@ -353,6 +357,13 @@ func parseDocument(f *File, d *Document, opts Options) error {
 		return fail(err.line, err.err)
 	}
 	d.Objects = objs
+	if opts.Minimal {
+		for _, o := range objs {
+			if o.Typed != nil {
+				rules.Strip(o.Typed)
+			}
+		}
+	}
 	if !opts.KeepNodes {
 		d.Node = nil
 		for _, o := range objs {
