@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/headless-guard/headless-guard/internal/controller"
 	"github.com/headless-guard/headless-guard/internal/version"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/webhook"
@@ -45,6 +47,10 @@ type ServeOptions struct {
 	FixLabels            bool
 	PublishNotReady      bool
 	ClusterDomain        string
+	LeaderElect          bool
+	LeaderElectionNS     string
+	InjectGracePeriod    time.Duration
+	Audit                bool
 	zap                  zap.Options
 }
 
@@ -68,6 +74,10 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.FixLabels, "fix-labels", false, "add missing selector labels to new StatefulSets and name unnamed Service ports (else only with the label headless-guard.io/fix-labels=true)")
 	fs.BoolVar(&o.PublishNotReady, "publish-not-ready-addresses", false, "set publishNotReadyAddresses on injected Services")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one leader among replicas for the reconcilers (injected Services, audit); the webhook serves on every replica")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace in-cluster)")
+	fs.DurationVar(&o.InjectGracePeriod, "injected-service-grace-period", 2*time.Minute, "delete an injected Service whose StatefulSet has not appeared after this long (a later admission step rejected it)")
+	fs.BoolVar(&o.Audit, "audit", true, "audit existing objects: Events on offenders and the headless_guard_audit_violations gauge")
 	goflags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	o.zap.BindFlags(goflags)
 	fs.AddGoFlagSet(goflags)
@@ -166,7 +176,12 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 			CertDir: o.WebhookCertPath, CertName: o.WebhookCertName, KeyName: o.WebhookCertKey,
 			TLSOpts: tlsOpts,
 		}),
-		Cache: cache.Options{DefaultTransform: webhook.StripForCache},
+		Cache:                   cache.Options{DefaultTransform: webhook.StripForCache},
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "headless-guard.io",
+		LeaderElectionNamespace: o.LeaderElectionNS,
+		// Step down at once on SIGTERM so that another replica takes over.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -179,6 +194,21 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	}
 	if err := webhook.Setup(ctx, mgr, whCfg); err != nil {
 		return fmt.Errorf("setting up webhooks: %w", err)
+	}
+	if err := (&controller.Injected{Client: mgr.GetClient(), GracePeriod: o.InjectGracePeriod}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the injected-Service reconciler: %w", err)
+	}
+	if o.Audit {
+		if err := controller.RegisterMetrics(); err != nil {
+			return err
+		}
+		audit := &controller.Audit{
+			Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Lookup: whCfg.Lookup,
+			Registry: reg, Policy: policy, Recorder: mgr.GetEventRecorder("headless-guard"),
+		}
+		if err := audit.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the audit: %w", err)
+		}
 	}
 	log.Info("starting headless-guard", "version", version.String(), "mode", policy.Mode, "webhookPort", o.WebhookPort, "inject", o.Inject, "fixLabels", o.FixLabels)
 	if err := mgr.Start(ctx); err != nil && !errors.Is(err, ctx.Err()) {
