@@ -12,24 +12,30 @@ LDFLAGS   := -s -w -X github.com/headless-guard/headless-guard/internal/version.
              -X github.com/headless-guard/headless-guard/internal/report.ToolVersion=$(VERSION)
 # Each fuzz target runs this long in `make test`; longer runs: make fuzz FUZZTIME=10m.
 FUZZTIME  ?= 10s
+# Extra `headless-guard serve` flags for `make run`, e.g. ARGS="--mode=warn --inject".
+ARGS      ?=
+
+# kube-apiserver, etcd and kubectl (and the rest of a local cluster) built
+# from pinned modules into bin/; sets and exports KUBEBUILDER_ASSETS.
+include hack/tools.mk
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n\nTargets:\n"} /^[a-zA-Z_\/-]+:.*##/ { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n\nTargets:\n"} /^[a-zA-Z_\/-]+:.*##/ { printf "  %-27s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build bin/headless-guard
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/headless-guard ./cmd/headless-guard
 
 .PHONY: run
-run: ## Start a local control plane with the webhook (comes with the webhook, issue 3)
-	@echo "make run comes with the webhook (issue 3). Today: make build && bin/headless-guard check -f <manifests>"
+run: build $(ENVTEST_DEPS) ## Run etcd, kube-apiserver and the webhook locally until Ctrl-C (kubeconfig: .local/kubeconfig)
+	$(GO) run ./hack/run $(ARGS)
 
 .PHONY: test
 test: lint-vet unit fuzz-short ## Run every test (unit, CLI end-to-end, fuzz smoke)
 
 .PHONY: unit
-unit: ## Run the Go tests
+unit: build $(ENVTEST_DEPS) ## Run the Go tests (the integration tests start etcd and kube-apiserver from KUBEBUILDER_ASSETS)
 	$(GO) test -count=1 ./...
 
 # Each fuzz target on its own: `go test -fuzz` takes one target per package run.

@@ -14,12 +14,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
+	// controller-runtime's client (used through test/cluster) logs through
+	// this; without a logger it complains after 30 s.
+	ctrllog.SetLogger(logr.Discard())
 	dir, err := os.MkdirTemp("", "headless-guard-e2e")
 	if err != nil {
 		panic(err)
@@ -31,6 +36,7 @@ func TestMain(m *testing.M) {
 		panic("building headless-guard: " + err.Error())
 	}
 	code := m.Run()
+	stopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -1,0 +1,111 @@
+// Command run is `make run`: a local etcd and kube-apiserver with the
+// webhook configurations of deploy/base/webhooks.yaml, headless-guard
+// serving them on 127.0.0.1:9443, and an admin kubeconfig in
+// .local/kubeconfig, until Ctrl-C. Extra arguments go to
+// `headless-guard serve` (make run ARGS="--mode=warn").
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/headless-guard/headless-guard/test/cluster"
+)
+
+// tryFiles are the manifests the banner suggests: one accepted, one denied
+// on create (HG002), one denied on a server-side dry run (HG004).
+var tryFiles = []struct{ path, flags string }{
+	{"rules/testdata/seeds/seed-000-nginx-web.yaml", ""},
+	{"rules/testdata/HG002/fail-typo.yaml", ""},
+	{"rules/testdata/HG004/fail-label-missing.yaml", "--dry-run=server "},
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "make run:", err)
+		os.Exit(1)
+	}
+}
+
+func run(guardArgs []string) error {
+	// The control plane's output goes to .local/logs; envtest's own
+	// logging would only add controller-runtime's "SetLogger was never
+	// called" warning after 30 seconds.
+	ctrllog.SetLogger(logr.Discard())
+
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return err
+	}
+	for _, f := range tryFiles {
+		if _, err := os.Stat(filepath.Join(root, f.path)); err != nil {
+			return fmt.Errorf("a manifest the banner suggests is missing: %w", err)
+		}
+	}
+	local := filepath.Join(root, ".local")
+	logDir := filepath.Join(local, "logs")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Ctrl-C on `make run | tee log` ends tee too: the messages written
+	// while stopping must fail quietly, not end this process before it has
+	// stopped the control plane.
+	signal.Ignore(syscall.SIGPIPE)
+	stopWithParent()
+
+	start := time.Now()
+	fmt.Fprintf(os.Stderr, "starting etcd and kube-apiserver (logs in %s)...\n", logDir)
+	c, err := cluster.Start(ctx, cluster.Options{
+		WebhookPort:    9443,
+		KubeconfigPath: filepath.Join(local, "kubeconfig"),
+		LogDir:         logDir,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	fmt.Fprintf(os.Stderr, "control plane up in %s; starting headless-guard serve %s...\n",
+		time.Since(start).Round(100*time.Millisecond), strings.Join(guardArgs, " "))
+	g, err := c.StartGuard(ctx, guardArgs...)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("headless-guard is running against a local control plane.\n")
+	fmt.Printf("  export KUBECONFIG=%s\n", c.KubeconfigPath())
+	fmt.Printf("  export PATH=%s:$PATH\n", filepath.Join(root, "bin"))
+	fmt.Printf("Try:\n")
+	for _, f := range tryFiles {
+		fmt.Printf("  kubectl apply %s-f %s\n", f.flags, filepath.Join(root, f.path))
+	}
+	fmt.Printf("Press Ctrl-C to stop.\n")
+
+	select {
+	case <-ctx.Done():
+		// A second Ctrl-C now ends this process at once (the cluster's
+		// watchdog still stops what it started); more SIGTERMs, as the
+		// death of `go run` sends one, must not cut the shutdown short.
+		stop()
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Fprintln(os.Stderr, "\nstopping headless-guard, kube-apiserver and etcd...")
+	case <-g.Done():
+		fmt.Fprint(os.Stderr, g.Logs())
+		err = fmt.Errorf("headless-guard exited (log: %s)", g.LogPath())
+	}
+	if stopErr := c.Stop(); stopErr != nil && err == nil {
+		err = stopErr
+	}
+	if err == nil {
+		fmt.Fprintln(os.Stderr, "stopped.")
+	}
+	return err
+}
