@@ -41,6 +41,10 @@ type Config struct {
 	// Log receives decisions at verbosity 1 and failures at 0; request
 	// bodies are never logged.
 	Log logr.Logger
+	// Draining reports a graceful shutdown in progress: responses then ask
+	// clients to close their connection, so that no keep-alive connection
+	// is reused just as the server closes it.
+	Draining func() bool
 }
 
 func (c *Config) registry() *rules.Registry {

@@ -53,7 +53,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	}
 	server := mgr.GetWebhookServer()
 	register := func(path string, h admission.Handler) {
-		server.Register(path, v1Only((&admission.Webhook{Handler: h}).WithRecoverPanic(true)))
+		server.Register(path, closeWhenDraining(cfg.Draining, v1Only((&admission.Webhook{Handler: h}).WithRecoverPanic(true))))
 	}
 	register(PathValidateStatefulSets, &Validator{Config: cfg, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}})
 	register(PathValidateServices, &Validator{Config: cfg, Name: "services", Kinds: []string{rules.KindService}})
@@ -76,5 +76,22 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 			return errors.New("informer caches have not synced")
 		}
 		return nil
+	})
+}
+
+// closeWhenDraining sets "Connection: close" on responses once draining has
+// begun: each client then opens a fresh connection for its next request,
+// and by the time the listener closes no idle connection is left to race a
+// request (a POST on a connection the server is closing fails with EOF and
+// is not retried).
+func closeWhenDraining(draining func() bool, next http.Handler) http.Handler {
+	if draining == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
 	})
 }
