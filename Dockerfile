@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# headless-guard: `make docker-build` (IMG=..., VERSION=...). The build
+# stage's `go build` is the one test/deploy_test.go runs to check that it
+# makes a static binary.
+
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
+ARG VERSION=dev
+ARG COMMIT=
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+# Static (CGO_ENABLED=0): the runtime image has no libc.
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath \
+      -ldflags "-s -w -X github.com/headless-guard/headless-guard/internal/version.Version=${VERSION} -X github.com/headless-guard/headless-guard/internal/version.Commit=${COMMIT} -X github.com/headless-guard/headless-guard/internal/report.ToolVersion=${VERSION}" \
+      -o /out/headless-guard ./cmd/headless-guard
+
+FROM gcr.io/distroless/static:nonroot
+COPY --from=build /out/headless-guard /headless-guard
+USER 65532:65532
+ENTRYPOINT ["/headless-guard"]
+CMD ["serve"]

@@ -1,0 +1,714 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"debug/elf"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/headless-guard/headless-guard/certs"
+	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/cluster"
+)
+
+var overlays = []string{"cert-manager", "self-signed"}
+
+// manifestDoc is one object of a rendered overlay.
+type manifestDoc struct {
+	gvk  schema.GroupVersionKind
+	name string
+	raw  []byte
+}
+
+// render runs the real `kubectl kustomize` on an overlay.
+func render(t *testing.T, c *cluster.Cluster, overlay string) []manifestDoc {
+	t.Helper()
+	out := mustKubectl(t, c, nil, "kustomize", filepath.Join(c.Root(), "deploy", "overlays", overlay))
+	var docs []manifestDoc
+	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
+	for {
+		raw, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta struct {
+			APIVersion string            `json:"apiVersion"`
+			Kind       string            `json:"kind"`
+			Metadata   metav1.ObjectMeta `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(raw, &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta.Kind == "" {
+			continue
+		}
+		docs = append(docs, manifestDoc{schema.FromAPIVersionAndKind(meta.APIVersion, meta.Kind), meta.Metadata.Name, raw})
+	}
+	return docs
+}
+
+// decode finds the one object of a kind (and name, if not "") and decodes it.
+func decode[T any](t *testing.T, docs []manifestDoc, kind, name string) *T {
+	t.Helper()
+	var found []manifestDoc
+	for _, d := range docs {
+		if d.gvk.Kind == kind && (name == "" || d.name == name) {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one %s %q in the render, found %d", kind, name, len(found))
+	}
+	out := new(T)
+	if err := yaml.UnmarshalStrict(found[0].raw, out); err != nil {
+		t.Fatalf("%s %s: %v", kind, found[0].name, err)
+	}
+	return out
+}
+
+// join is the documents for which keep is true, as one YAML stream.
+func join(docs []manifestDoc, keep func(manifestDoc) bool) []byte {
+	var buf bytes.Buffer
+	for _, d := range docs {
+		if keep(d) {
+			buf.WriteString("---\n")
+			buf.Write(d.raw)
+		}
+	}
+	return buf.Bytes()
+}
+
+func isWebhookConfiguration(d manifestDoc) bool {
+	return d.gvk.Group == admissionregistrationv1.GroupName
+}
+
+// installCertManagerCRDs applies the CRDs shipped in the cert-manager
+// module this repository requires.
+func installCertManagerCRDs(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager")
+	cmd.Dir = c.Root()
+	dir, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("locating the cert-manager module: %v", err)
+	}
+	crds := filepath.Join(strings.TrimSpace(string(dir)), "deploy", "crds")
+	mustKubectl(t, c, nil, "apply", "--server-side", "-f", crds)
+	mustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io")
+}
+
+// TestDeploy renders both overlays with the real kubectl, checks what
+// DESIGN.md asks of them, applies them with a server-side dry run, and then
+// runs headless-guard under the ServiceAccount and RBAC of the self-signed
+// overlay: it works, and what it must not do is refused.
+func TestDeploy(t *testing.T) {
+	c := ownCluster(t)
+	installCertManagerCRDs(t, c)
+	rendered := map[string][]manifestDoc{}
+	for _, o := range overlays {
+		rendered[o] = render(t, c, o)
+	}
+
+	for _, o := range overlays {
+		t.Run("render/"+o, func(t *testing.T) { checkRender(t, o, rendered[o]) })
+	}
+
+	t.Run("dry-run", func(t *testing.T) {
+		// The namespace exists for real, with its Pod Security label, so
+		// that the dry run of what goes in it is checked against both.
+		ns := join(rendered["self-signed"], func(d manifestDoc) bool { return d.gvk.Kind == "Namespace" })
+		mustKubectl(t, c, ns, "apply", "-f", "-")
+		// A control: the same dry run does warn about a pod template the
+		// restricted level forbids.
+		bad := strings.Replace(statefulSetYAML("privileged", "x", ""), "      - name: nginx\n", "      - name: nginx\n        securityContext:\n          privileged: true\n", 1)
+		if _, stderr, _ := kubectl(t, c, []byte(bad), "apply", "--dry-run=server", "-n", guardNamespace, "-f", "-"); !strings.Contains(stderr, "would violate PodSecurity") {
+			t.Fatalf("Pod Security admission does not warn about a privileged container; the check below would prove nothing:\n%s", stderr)
+		}
+		// As on a cluster where headless-guard is not installed yet: without
+		// the configurations envtest registered (put back afterwards).
+		withoutWebhookConfigurations(t, c)
+		for _, o := range overlays {
+			t.Run(o, func(t *testing.T) {
+				out, stderr, err := kubectl(t, c, join(rendered[o], func(manifestDoc) bool { return true }), "apply", "--dry-run=server", "-f", "-")
+				if err != nil {
+					t.Fatalf("kubectl apply --dry-run=server: %v\n%s", err, stderr)
+				}
+				if strings.Contains(stderr, "Warning") {
+					t.Errorf("warnings from the API server:\n%s", stderr)
+				}
+				if n := strings.Count(out, "(server dry run)"); n != len(rendered[o]) {
+					t.Errorf("%d objects dry-run, want %d:\n%s", n, len(rendered[o]), out)
+				}
+			})
+		}
+	})
+
+	t.Run("identity", func(t *testing.T) { checkIdentity(t, c, rendered["self-signed"]) })
+}
+
+// withoutWebhookConfigurations deletes the webhook configurations envtest
+// registered until the end of the (sub)test, which re-creates them.
+func withoutWebhookConfigurations(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	ctx := context.Background()
+	for _, obj := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}, &admissionregistrationv1.MutatingWebhookConfiguration{}} {
+		if err := c.Client().Get(ctx, client.ObjectKey{Name: certs.DefaultWebhookConfigName}, obj); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Client().Delete(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			obj.SetResourceVersion("")
+			obj.SetUID("")
+			if err := c.Client().Create(ctx, obj); err != nil {
+				t.Errorf("restoring %s: %v", obj.GetName(), err)
+			}
+		})
+	}
+}
+
+// checkRender checks the rendered overlay against DESIGN.md's Deploy section.
+func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
+	dep := decode[appsv1.Deployment](t, docs, "Deployment", "headless-guard")
+	ns := dep.Namespace
+	pod := dep.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
+	ctr := pod.Containers[0]
+	yes := func(b *bool) bool { return b != nil && *b }
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"2+ replicas", dep.Spec.Replicas != nil && *dep.Spec.Replicas >= 2},
+		{"pod anti-affinity by node", pod.Affinity != nil && pod.Affinity.PodAntiAffinity != nil &&
+			len(pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution)+len(pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0},
+		{"priorityClassName of a PriorityClass in the render", pod.PriorityClassName != "" && decode[schedulingv1.PriorityClass](t, docs, "PriorityClass", pod.PriorityClassName) != nil},
+		{"runs as non-root", pod.SecurityContext != nil && yes(pod.SecurityContext.RunAsNonRoot) && ctr.SecurityContext != nil && yes(ctr.SecurityContext.RunAsNonRoot)},
+		{"seccomp RuntimeDefault", pod.SecurityContext != nil && pod.SecurityContext.SeccompProfile != nil && pod.SecurityContext.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault},
+		{"read-only root filesystem", yes(ctr.SecurityContext.ReadOnlyRootFilesystem)},
+		{"no privilege escalation", ctr.SecurityContext.AllowPrivilegeEscalation != nil && !*ctr.SecurityContext.AllowPrivilegeEscalation},
+		{"all capabilities dropped", ctr.SecurityContext.Capabilities != nil && slices.Equal(ctr.SecurityContext.Capabilities.Drop, []corev1.Capability{"ALL"}) && len(ctr.SecurityContext.Capabilities.Add) == 0},
+		{"readiness probe on /readyz", ctr.ReadinessProbe != nil && ctr.ReadinessProbe.HTTPGet != nil && ctr.ReadinessProbe.HTTPGet.Path == "/readyz"},
+		{"liveness probe on /healthz", ctr.LivenessProbe != nil && ctr.LivenessProbe.HTTPGet != nil && ctr.LivenessProbe.HTTPGet.Path == "/healthz"},
+		{"CPU and memory requests", !ctr.Resources.Requests.Cpu().IsZero() && !ctr.Resources.Requests.Memory().IsZero()},
+		{"its own ServiceAccount", pod.ServiceAccountName == "headless-guard" && decode[corev1.ServiceAccount](t, docs, "ServiceAccount", "headless-guard") != nil},
+	}
+	// Every flag of the Deployment is one the binary has.
+	help, err := exec.Command(binary, "serve", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("serve --help: %v\n%s", err, help)
+	}
+	known := map[string]bool{}
+	for _, m := range regexp.MustCompile(`--([a-z0-9-]+)`).FindAllStringSubmatch(string(help), -1) {
+		known[m[1]] = true
+	}
+	if len(ctr.Args) == 0 || ctr.Args[0] != "serve" {
+		t.Errorf("args %v: want serve first", ctr.Args)
+	}
+	for _, a := range ctr.Args[1:] {
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") || !known[name] {
+			t.Errorf("argument %q: not a flag of headless-guard serve", a)
+		}
+	}
+	pdb := decode[policyv1.PodDisruptionBudget](t, docs, "PodDisruptionBudget", "")
+	checks = append(checks, struct {
+		what string
+		ok   bool
+	}{"a PodDisruptionBudget keeping one replica", pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= 1 &&
+		metav1.FormatLabelSelector(pdb.Spec.Selector) == metav1.FormatLabelSelector(dep.Spec.Selector)})
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("Deployment: want %s", c.what)
+		}
+	}
+
+	// Both webhook configurations: the shape DESIGN.md gives them, and the
+	// Service of the render.
+	svc := decode[corev1.Service](t, docs, "Service", certs.DefaultServiceName)
+	vwc := decode[admissionregistrationv1.ValidatingWebhookConfiguration](t, docs, "ValidatingWebhookConfiguration", certs.DefaultWebhookConfigName)
+	mwc := decode[admissionregistrationv1.MutatingWebhookConfiguration](t, docs, "MutatingWebhookConfiguration", certs.DefaultWebhookConfigName)
+	type hook struct {
+		name       string
+		cc         admissionregistrationv1.WebhookClientConfig
+		versions   []string
+		side       *admissionregistrationv1.SideEffectClass
+		policy     *admissionregistrationv1.FailurePolicyType
+		timeout    *int32
+		nsSelector *metav1.LabelSelector
+		wantPolicy admissionregistrationv1.FailurePolicyType
+	}
+	var hooks []hook
+	for _, w := range vwc.Webhooks {
+		hooks = append(hooks, hook{w.Name, w.ClientConfig, w.AdmissionReviewVersions, w.SideEffects, w.FailurePolicy, w.TimeoutSeconds, w.NamespaceSelector, admissionregistrationv1.Fail})
+	}
+	for _, w := range mwc.Webhooks {
+		hooks = append(hooks, hook{w.Name, w.ClientConfig, w.AdmissionReviewVersions, w.SideEffects, w.FailurePolicy, w.TimeoutSeconds, w.NamespaceSelector, admissionregistrationv1.Ignore})
+	}
+	for _, h := range hooks {
+		if !slices.Equal(h.versions, []string{"v1"}) {
+			t.Errorf("%s: admissionReviewVersions %v, want [v1]", h.name, h.versions)
+		}
+		if h.side == nil || (*h.side != admissionregistrationv1.SideEffectClassNone && *h.side != admissionregistrationv1.SideEffectClassNoneOnDryRun) {
+			t.Errorf("%s: sideEffects must be None or NoneOnDryRun (dry runs must reach it)", h.name)
+		}
+		if h.policy == nil || *h.policy != h.wantPolicy {
+			t.Errorf("%s: failurePolicy %v, want %s", h.name, h.policy, h.wantPolicy)
+		}
+		if h.timeout == nil || *h.timeout > 10 {
+			t.Errorf("%s: timeoutSeconds must be short", h.name)
+		}
+		if s := h.cc.Service; s == nil || s.Name != svc.Name || s.Namespace != ns || s.Path == nil {
+			t.Errorf("%s: clientConfig must name Service %s/%s", h.name, ns, svc.Name)
+		}
+		excluded := map[string]bool{}
+		if h.nsSelector != nil {
+			for _, e := range h.nsSelector.MatchExpressions {
+				if e.Key == corev1.LabelMetadataName && e.Operator == metav1.LabelSelectorOpNotIn {
+					for _, v := range e.Values {
+						excluded[v] = true
+					}
+				}
+			}
+		}
+		if !excluded["kube-system"] || !excluded[ns] {
+			t.Errorf("%s: namespaceSelector must exclude kube-system and %s, excludes %v", h.name, ns, excluded)
+		}
+	}
+
+	switch overlay {
+	case "cert-manager":
+		serving := decode[cmapi.Certificate](t, docs, "Certificate", certs.ServingCertificateName)
+		want := ns + "/" + serving.Name
+		for _, ann := range []map[string]string{vwc.Annotations, mwc.Annotations} {
+			if ann["cert-manager.io/inject-ca-from"] != want {
+				t.Errorf("cert-manager.io/inject-ca-from = %q, want %q", ann["cert-manager.io/inject-ca-from"], want)
+			}
+		}
+		if !slices.Contains(serving.Spec.DNSNames, svc.Name+"."+ns+".svc") {
+			t.Errorf("the serving Certificate's dnsNames %v lack %s.%s.svc", serving.Spec.DNSNames, svc.Name, ns)
+		}
+		var mounted string
+		for _, v := range pod.Volumes {
+			if v.Secret != nil && v.EmptyDir == nil {
+				mounted = v.Secret.SecretName
+			}
+		}
+		if mounted != serving.Spec.SecretName {
+			t.Errorf("the Deployment mounts Secret %q, the Certificate writes %q", mounted, serving.Spec.SecretName)
+		}
+		if slices.Contains(ctr.Args, "--cert-mode=self-managed") {
+			t.Errorf("the cert-manager overlay must not run in self-managed mode")
+		}
+	case "self-signed":
+		if !slices.Contains(ctr.Args, "--cert-mode=self-managed") {
+			t.Errorf("args %v: want --cert-mode=self-managed", ctr.Args)
+		}
+		for _, d := range docs {
+			if d.gvk.Group == cmapi.SchemeGroupVersion.Group {
+				t.Errorf("the self-signed overlay has cert-manager's %s %s", d.gvk.Kind, d.name)
+			}
+		}
+	}
+	// No wildcard anywhere, and Secrets only by name (or create).
+	for _, d := range docs {
+		var rules []rbacv1.PolicyRule
+		switch d.gvk.Kind {
+		case "ClusterRole":
+			rules = decode[rbacv1.ClusterRole](t, docs, d.gvk.Kind, d.name).Rules
+		case "Role":
+			rules = decode[rbacv1.Role](t, docs, d.gvk.Kind, d.name).Rules
+		}
+		for _, r := range rules {
+			if slices.Contains(r.Verbs, "*") || slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*") {
+				t.Errorf("%s %s: wildcard in %v", d.gvk.Kind, d.name, r)
+			}
+			if slices.Contains(r.Resources, "secrets") && len(r.ResourceNames) == 0 && !slices.Equal(r.Verbs, []string{"create"}) {
+				t.Errorf("%s %s: Secrets beyond its own: %v", d.gvk.Kind, d.name, r)
+			}
+		}
+	}
+}
+
+// saKubeconfig writes a kubeconfig that authenticates as ServiceAccount
+// ns/name with a token from the TokenRequest API, and returns it with a
+// client acting as that identity.
+func saKubeconfig(t *testing.T, c *cluster.Cluster, ns, name string) (string, client.Client, string) {
+	t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	expiry := int64(3600)
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
+	if err := c.Client().SubResource("token").Create(t.Context(), sa, tr); err != nil {
+		t.Fatalf("requesting a token for %s/%s: %v", ns, name, err)
+	}
+	admin := c.Config()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: admin.Host, CertificateAuthorityData: admin.CAData}
+	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts[name] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: name}
+	kc.CurrentContext = name
+	path := filepath.Join(t.TempDir(), name+".kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: tr.Status.Token}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cl, tr.Status.Token
+}
+
+// checkIdentity runs the guard as the self-signed overlay's ServiceAccount
+// with exactly that overlay's RBAC.
+func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
+	ctx := t.Context()
+	isCertRole := func(d manifestDoc) bool {
+		return (d.gvk.Kind == "Role" || d.gvk.Kind == "RoleBinding") && d.name == "headless-guard-certs"
+	}
+	// The webhook configurations stay as envtest registered them (pointing
+	// at 127.0.0.1); everything else is applied for real, first without
+	// the self-managed Secret's Role.
+	mustKubectl(t, c, join(docs, func(d manifestDoc) bool { return !isWebhookConfiguration(d) && !isCertRole(d) }), "apply", "-f", "-")
+	kubeconfig, sa, saToken := saKubeconfig(t, c, guardNamespace, "headless-guard")
+
+	// Without it: up, but not ready, and the reason in the log.
+	r := startReplica(t, c, "without-secret-role", selfManagedArgs(t, "--kubeconfig", kubeconfig)...)
+	eventually(t, 30*time.Second, "the Secret refused", func() (bool, string) {
+		logs := r.logs()
+		return strings.Contains(logs, "reading Secret "+guardNamespace+"/"+certs.DefaultSecretName) && strings.Contains(logs, "is forbidden"), logs
+	})
+	if code, body := readyz(r.health); code != http.StatusServiceUnavailable && code != http.StatusInternalServerError || !strings.Contains(body, "certificate") {
+		t.Fatalf("/readyz without a certificate: %d\n%s", code, body)
+	}
+	// With it: ready without a restart.
+	mustKubectl(t, c, join(docs, isCertRole), "apply", "-f", "-")
+	r.waitReady(t)
+	// Without --leader-elect its audit would race the guard's below.
+	r.stop()
+
+	args := selfManagedArgs(t, "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", guardNamespace,
+		"--metrics-secure=true", "--injected-service-grace-period=3s")
+	g, err := c.StartGuard(ctx, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("works", func(t *testing.T) {
+		// Denies through the informer cache.
+		ns := namespace(t, c, "identity", nil)
+		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
+			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
+		}
+		// Injects, adopts and collects a Service (create, patch, delete).
+		inj := namespace(t, c, "identity-inject", map[string]string{rules.InjectLabel: "true"})
+		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", inj, "-f", "-")
+		eventually(t, 30*time.Second, "the injected Service adopted", func() (bool, string) {
+			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}", "service", "web", "-n", inj)
+			return owner == "web", owner
+		})
+		mustKubectl(t, c, nil, "delete", "statefulset", "web", "-n", inj)
+		eventually(t, 30*time.Second, "the injected Service deleted", func() (bool, string) {
+			got := mustKubectl(t, c, nil, "get", "services", "-n", inj, "-o", "name")
+			return got == "", got
+		})
+		// Audits: records an Event, and deletes it once fixed.
+		aud := namespace(t, c, "identity-audit", map[string]string{rules.ModeLabel: "warn"})
+		mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", aud, "-f", "-")
+		eventually(t, 30*time.Second, "an audit Event", func() (bool, string) {
+			got := mustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
+			return got != "", got
+		})
+		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", aud, "-f", "-")
+		eventually(t, 30*time.Second, "the audit Event deleted", func() (bool, string) {
+			got := mustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
+			return got == "", got
+		})
+		// Holds the leader lease in its namespace.
+		lease := &coordinationv1.Lease{}
+		if err := c.Client().Get(ctx, client.ObjectKey{Namespace: guardNamespace, Name: "headless-guard.io"}, lease); err != nil || lease.Spec.HolderIdentity == nil {
+			t.Errorf("leader lease: %v", err)
+		}
+		// Keeps its Secret and the caBundle.
+		bundle, err := registeredCABundle(ctx, c.Client())
+		if err != nil || !bytes.Equal(bundle, secretData(t, c)[certs.KeyCABundle]) {
+			t.Errorf("caBundle is not the Secret's ca.crt (%v)", err)
+		}
+		// Serves metrics to a scraper allowed by headless-guard-metrics-reader
+		// (TokenReview and SubjectAccessReview as itself), not to others.
+		scraper := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "scraper"}}
+		if err := c.Client().Create(ctx, scraper); err != nil {
+			t.Fatal(err)
+		}
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "scraper-metrics"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "headless-guard-metrics-reader"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: "scraper"}},
+		}
+		if err := c.Client().Create(ctx, binding); err != nil {
+			t.Fatal(err)
+		}
+		_, _, scraperToken := saKubeconfig(t, c, "default", "scraper")
+		metricsURL := strings.Replace(g.MetricsURL(), "http://", "https://", 1)
+		eventually(t, 30*time.Second, "metrics for the scraper", func() (bool, string) {
+			code, body := getWithToken(metricsURL, scraperToken)
+			return code == http.StatusOK && strings.Contains(body, "headless_guard_certificate_expiry_timestamp_seconds"), fmt.Sprint(code)
+		})
+		if code, _ := getWithToken(metricsURL, saToken); code != http.StatusForbidden {
+			t.Errorf("metrics for a token without the metrics-reader role: %d, want 403", code)
+		}
+		if logs := g.Logs(); regexp.MustCompile(`(?i)forbidden`).MatchString(logs) {
+			t.Errorf("the guard was refused something under its own RBAC:\n%s", grepLines(logs, "orbidden"))
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: guardNamespace, Name: "someone-elses"}, StringData: map[string]string{"k": "v"}}
+		if err := c.Client().Create(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "someone-elses"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "web", Port: 80}}}}
+		if err := c.Client().Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "someone-elses"}}
+		if err := c.Client().Create(ctx, vwc); err != nil {
+			t.Fatal(err)
+		}
+		cases := map[string]func() error{
+			"read a Secret in kube-system": func() error {
+				return sa.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "anything"}, &corev1.Secret{})
+			},
+			"read another Secret in its namespace": func() error {
+				return sa.Get(ctx, client.ObjectKeyFromObject(other), &corev1.Secret{})
+			},
+			"update another Secret in its namespace": func() error {
+				s := other.DeepCopy()
+				s.StringData = map[string]string{"k": "mine"}
+				return sa.Update(ctx, s)
+			},
+			"list Secrets in its namespace": func() error {
+				return sa.List(ctx, &corev1.SecretList{}, client.InNamespace(guardNamespace))
+			},
+			"delete a StatefulSet": func() error {
+				return sa.Delete(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
+			},
+			"update a Service (it only patches)": func() error {
+				s := svc.DeepCopy()
+				s.Labels = map[string]string{"x": "y"}
+				return sa.Update(ctx, s)
+			},
+			"read another webhook configuration": func() error {
+				return sa.Get(ctx, client.ObjectKeyFromObject(vwc), &admissionregistrationv1.ValidatingWebhookConfiguration{})
+			},
+			"patch another webhook configuration": func() error {
+				return sa.Patch(ctx, vwc.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"x":"y"}}}`)))
+			},
+			"grant itself a role": func() error {
+				b := &rbacv1.ClusterRoleBinding{
+					ObjectMeta: metav1.ObjectMeta{Name: "escalate"},
+					RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+					Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: guardNamespace, Name: "headless-guard"}},
+				}
+				return sa.Create(ctx, b)
+			},
+			"write a lease elsewhere": func() error {
+				return sa.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "x"}})
+			},
+		}
+		for name, try := range cases {
+			if err := try(); !apierrors.IsForbidden(err) {
+				t.Errorf("%s: %v, want Forbidden", name, err)
+			}
+		}
+	})
+}
+
+func getWithToken(url, token string) (int, string) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// dockerStage is one stage of a Dockerfile: its FROM, ARG defaults and
+// instructions with continuation lines joined.
+type dockerStage struct {
+	from, name string
+	args       map[string]string
+	steps      []string
+}
+
+func parseDockerfile(t *testing.T, path string) []*dockerStage {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages []*dockerStage
+	var logical []string
+	var cur strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if cur.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
+			continue
+		}
+		if strings.HasSuffix(trimmed, "\\") {
+			cur.WriteString(strings.TrimSuffix(trimmed, "\\") + " ")
+			continue
+		}
+		cur.WriteString(trimmed)
+		logical = append(logical, cur.String())
+		cur.Reset()
+	}
+	for _, l := range logical {
+		f := strings.Fields(l)
+		switch strings.ToUpper(f[0]) {
+		case "FROM":
+			s := &dockerStage{args: map[string]string{}}
+			for i := 1; i < len(f); i++ {
+				switch {
+				case strings.HasPrefix(f[i], "--"):
+				case strings.EqualFold(f[i], "AS") && i+1 < len(f):
+					s.name = f[i+1]
+					i++
+				default:
+					s.from = f[i]
+				}
+			}
+			stages = append(stages, s)
+		case "ARG":
+			if len(stages) > 0 {
+				k, v, _ := strings.Cut(f[1], "=")
+				stages[len(stages)-1].args[k] = v
+			}
+		default:
+			if len(stages) > 0 {
+				stages[len(stages)-1].steps = append(stages[len(stages)-1].steps, l)
+			}
+		}
+	}
+	return stages
+}
+
+// TestDockerfile runs the `go build` of the Dockerfile's build stage, as
+// the Docker engine would run it (its ARGs, the output moved to a temporary
+// directory), and checks that the binary is static and version-stamped, and
+// that the runtime stage is distroless nonroot.
+func TestDockerfile(t *testing.T) {
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := parseDockerfile(t, filepath.Join(root, "Dockerfile"))
+	if len(stages) != 2 {
+		t.Fatalf("%d stages, want a build stage and a runtime stage", len(stages))
+	}
+	build, final := stages[0], stages[1]
+	if final.from != "gcr.io/distroless/static:nonroot" || !slices.Contains(final.steps, "USER 65532:65532") {
+		t.Errorf("runtime stage: FROM %s, steps %q; want gcr.io/distroless/static:nonroot and USER 65532:65532", final.from, final.steps)
+	}
+	var goBuild string
+	for _, s := range build.steps {
+		if strings.HasPrefix(s, "RUN ") && strings.Contains(s, "go build") {
+			goBuild = s
+		}
+	}
+	if goBuild == "" {
+		t.Fatalf("no RUN go build in the build stage: %q", build.steps)
+	}
+	// RUN [--mount=...]... command
+	fields := strings.Fields(strings.TrimPrefix(goBuild, "RUN "))
+	for len(fields) > 0 && strings.HasPrefix(fields[0], "--") {
+		fields = fields[1:]
+	}
+	script := strings.Join(fields, " ")
+	if !strings.Contains(script, "CGO_ENABLED=0") {
+		t.Errorf("the build does not set CGO_ENABLED=0: %s", script)
+	}
+	out := t.TempDir()
+	script = strings.ReplaceAll(script, "/out/", out+"/")
+	env := append(os.Environ(), "TARGETOS="+runtime.GOOS, "TARGETARCH="+runtime.GOARCH, "VERSION=v9.9.9-dockerfile", "COMMIT=c0ffee0")
+	for k, v := range build.args {
+		if k != "TARGETOS" && k != "TARGETARCH" && k != "VERSION" && k != "COMMIT" {
+			env = append(env, k+"="+v)
+		}
+	}
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir, cmd.Env = root, env
+	if outp, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the build stage's command failed: %v\n%s\n%s", err, script, outp)
+	}
+	bin := filepath.Join(out, "headless-guard")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("the binary has a program interpreter: it is dynamically linked")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("the binary needs shared libraries %v", libs)
+	}
+	version, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(version), "v9.9.9-dockerfile (c0ffee0)") {
+		t.Errorf("version not stamped: %v %s", err, version)
+	}
+	// The image itself, where a Docker engine runs.
+	if exec.Command("docker", "info").Run() == nil {
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if outp, err := exec.CommandContext(dctx, "docker", "build", "-t", "headless-guard:test", root).CombinedOutput(); err != nil {
+			t.Errorf("docker build: %v\n%s", err, outp)
+		}
+	}
+}
