@@ -27,19 +27,32 @@ help: ## Show this help
 build: ## Build bin/headless-guard
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/headless-guard ./cmd/headless-guard
 
+# The rest of a cluster for `run` and `e2e`: kube-controller-manager,
+# kube-scheduler, kwok, its Stage files and CoreDNS. Like ENVTEST_DEPS: when
+# KUBEBUILDER_ASSETS was set and holds one of them, it is used as is (the
+# tests look there first); otherwise it is built into bin/.
+CLUSTER_BINS := kube-controller-manager kube-scheduler kwok coredns kwok-stages
+CLUSTER_DEPS := $(ENVTEST_DEPS) $(foreach b,$(CLUSTER_BINS),$(if $(and $(if $(ENVTEST_DEPS),,set),$(wildcard $(KUBEBUILDER_ASSETS)/$(b))),,bin/$(b)))
+# Every package but test/e2e, which `e2e` runs on a cluster of its own.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
+
 .PHONY: run
-run: build $(ENVTEST_DEPS) ## Run etcd, kube-apiserver and the webhook locally until Ctrl-C (kubeconfig: .local/kubeconfig)
+run: build $(CLUSTER_DEPS) ## Run a local cluster and the webhook until Ctrl-C (kubeconfig: .local/kubeconfig, DNS: 127.0.0.1:1053)
 	$(GO) run ./hack/run $(ARGS)
 
 .PHONY: test
-test: lint-vet unit fuzz-short ## Run every test (unit, CLI end-to-end, fuzz smoke)
+test: lint-vet unit e2e fuzz-short ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 
 .PHONY: unit
-unit: build $(ENVTEST_DEPS) ## Run the Go tests (the integration tests start etcd and kube-apiserver from KUBEBUILDER_ASSETS)
-	$(GO) test -count=1 ./...
+unit: build $(ENVTEST_DEPS) ## Run the Go tests but test/e2e (the integration tests start etcd and kube-apiserver from KUBEBUILDER_ASSETS)
+	$(GO) test -count=1 $(UNIT_PKGS)
+
+.PHONY: e2e
+e2e: build $(CLUSTER_DEPS) ## Apply the seeds' manifests through the webhook on a local cluster and check what CoreDNS answers
+	$(GO) test -count=1 ./test/e2e/
 
 # Each fuzz target on its own: `go test -fuzz` takes one target per package run.
-FUZZ_TARGETS := ./internal/manifest:FuzzLoad ./rules:FuzzEvaluate ./internal/check:FuzzCheck
+FUZZ_TARGETS := ./internal/manifest:FuzzLoad ./rules:FuzzEvaluate ./internal/check:FuzzCheck ./webhook:FuzzAdmissionReview
 .PHONY: fuzz-short
 fuzz-short: ## Run every fuzz target for FUZZTIME (default 10s each)
 	@for t in $(FUZZ_TARGETS); do \
@@ -66,14 +79,58 @@ lint: lint-vet ## gofmt, go vet, and golangci-lint when installed
 docs: ## Regenerate docs/rules.md from the rule registry
 	$(GO) run ./hack/gendocs docs/rules.md
 
+# `make bench` prints every figure of docs/performance.md from one run on
+# one machine, loopback only, in about six minutes on two quiet cores.
+# BENCH_ARGS go to hack/benchwebhook (e.g. BENCH_ARGS="-phases load -rounds 4").
+BENCH_ARGS ?=
 .PHONY: bench
-bench: bench-check ## Run every benchmark and print the figures
+bench: bench-handlers bench-webhook bench-check ## Run every benchmark and print the figures (docs/performance.md)
+
+.PHONY: bench-handlers
+bench-handlers: ## Handler micro-benchmarks: ns/op, allocs/op per webhook path, the do-nothing baseline, cache bytes/object
+	@echo "== load average: $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+	$(GO) test -run='^$$' -bench='^Benchmark(Handler|NopHandler|CacheMemory)$$' -benchmem ./webhook/
+
+.PHONY: bench-webhook
+bench-webhook: build $(ENVTEST_DEPS) ## Webhook load vs a do-nothing webhook, StatefulSet create latency through kube-apiserver, RSS at 10k Services
+	$(GO) run ./hack/benchwebhook $(BENCH_ARGS)
 
 .PHONY: bench-check
 bench-check: build ## Benchmark `check`: documents per second at 1k, 10k, 100k documents
+	@echo "== load average: $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 	$(GO) test -run='^$$' -bench=BenchmarkCheck -benchmem -benchtime=3x ./internal/check/
 	$(GO) run ./hack/benchcheck -binary $(BIN)/headless-guard
 
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf $(BIN) .local
+
+# --- Container image and deployment (docs/deploy.md) ---
+# IMG is the image docker-build tags and deploy runs; OVERLAY is
+# self-signed (no dependencies) or cert-manager (needs cert-manager).
+IMG     ?= ghcr.io/headless-guard/headless-guard:$(VERSION)
+OVERLAY ?= self-signed
+DOCKER  ?= docker
+# The cluster's kubectl when on PATH, else the one built into bin/.
+KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo $(BIN)/kubectl)
+
+.PHONY: docker-build
+docker-build: ## Build the container image IMG with a Docker engine (version stamped: VERSION, COMMIT)
+	$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMG) .
+
+.PHONY: manifests
+manifests: ## Regenerate the cert-manager overlay's Issuers and Certificates from certs/; render each overlay into dist/
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^TestCertManagerOverlayUpToDate$$' ./certs/
+	@mkdir -p dist
+	for o in cert-manager self-signed; do $(KUBECTL) kustomize deploy/overlays/$$o > dist/headless-guard-$$o.yaml; done
+	@echo "rendered: dist/headless-guard-cert-manager.yaml dist/headless-guard-self-signed.yaml"
+
+.PHONY: deploy
+deploy: ## Install into kubectl's current context: OVERLAY=self-signed|cert-manager with image IMG
+	@test -d deploy/overlays/$(OVERLAY) || { echo "unknown OVERLAY=$(OVERLAY): deploy/overlays has $$(ls deploy/overlays)"; exit 2; }
+	@mkdir -p .local; tmp=$$(mktemp -d .local/deploy-XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+	  name=$(IMG); tag=$${name##*:}; [ "$$tag" != "$$name" ] && [ "$${tag#*/}" = "$$tag" ] && name=$${name%:*} || tag=latest; \
+	  printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' \
+	    'resources:' "  - ../../deploy/overlays/$(OVERLAY)" \
+	    'images:' '  - name: ghcr.io/headless-guard/headless-guard' "    newName: $$name" "    newTag: \"$$tag\"" > "$$tmp/kustomization.yaml"; \
+	  $(KUBECTL) kustomize "$$tmp" | $(KUBECTL) apply -f -

@@ -230,3 +230,24 @@ func TestMetricsCountDecisions(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestBodiesAreNotLogged: a denied object's content must not reach
+// the logs at default verbosity (objects carry env values, sometimes
+// secrets).
+func TestRequestBodiesAreNotLogged(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t)
+	ns := namespace(t, c, "no-bodies", nil)
+	const sentinel = "s3cr3t-value-that-must-not-be-logged"
+	doc := strings.Replace(statefulSetYAML("web", "missing", ""), "        image: nginx:alpine\n", "        image: nginx:alpine\n        env:\n        - name: PASSWORD\n          value: "+sentinel+"\n", 1)
+	if _, stderr, err := kubectl(t, c, []byte(doc), "apply", "-n", ns, "-f", "-"); err == nil {
+		t.Fatalf("want a denial, got none: %s", stderr)
+	}
+	if _, _, err := kubectl(t, c, []byte(strings.Replace(doc, "missing", "", 1)), "apply", "--dry-run=server", "-n", ns, "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	if logs := c.Guard().Logs(); strings.Contains(logs, sentinel) {
+		t.Errorf("the request body reached the logs:\n%s", logs)
+	}
+}

@@ -1,41 +1,14 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
-
-// newObject returns an empty typed object for a kind the rules read.
-func newObject(gvk schema.GroupVersionKind) (runtime.Object, error) {
-	switch gvk {
-	case appsv1.SchemeGroupVersion.WithKind(rules.KindStatefulSet):
-		return &appsv1.StatefulSet{}, nil
-	case corev1.SchemeGroupVersion.WithKind(rules.KindService):
-		return &corev1.Service{}, nil
-	case corev1.SchemeGroupVersion.WithKind(rules.KindPod):
-		return &corev1.Pod{}, nil
-	case appsv1.SchemeGroupVersion.WithKind(rules.KindDeployment):
-		return &appsv1.Deployment{}, nil
-	case appsv1.SchemeGroupVersion.WithKind(rules.KindReplicaSet):
-		return &appsv1.ReplicaSet{}, nil
-	case appsv1.SchemeGroupVersion.WithKind(rules.KindDaemonSet):
-		return &appsv1.DaemonSet{}, nil
-	case batchv1.SchemeGroupVersion.WithKind(rules.KindJob):
-		return &batchv1.Job{}, nil
-	case batchv1.SchemeGroupVersion.WithKind(rules.KindCronJob):
-		return &batchv1.CronJob{}, nil
-	}
-	return nil, fmt.Errorf("headless-guard does not handle %s", gvk)
-}
 
 // decodeRequest turns an admission request into a rules.Request, checking
 // that each object decodes to the kind the request claims.
@@ -51,11 +24,12 @@ func decodeRequest(req *admissionv1.AdmissionRequest) (*rules.Request, error) {
 		if len(raw) == 0 {
 			return nil, nil
 		}
-		obj, err := newObject(gvk)
-		if err != nil {
-			return nil, err
+		decode, ok := strippedDecoders[gvk]
+		if !ok {
+			return nil, fmt.Errorf("headless-guard does not handle %s", gvk)
 		}
-		if err := json.Unmarshal(raw, obj); err != nil {
+		obj, err := decode(raw)
+		if err != nil {
 			return nil, fmt.Errorf("%s does not decode as %s: %w", what, req.Kind.Kind, err)
 		}
 		// The API server always sends apiVersion and kind; without them any

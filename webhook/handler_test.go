@@ -51,7 +51,7 @@ func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*ht
 		PathValidateWorkloads:    &Validator{Config: cfg, Name: "workloads", Kinds: rules.PodTemplateOwnerKinds},
 		PathMutateStatefulSets:   &Mutator{Config: cfg, Name: "mutate-statefulsets", Kinds: []string{rules.KindStatefulSet}},
 	} {
-		mux.Handle(path, v1Only((&admission.Webhook{Handler: h}).WithRecoverPanic(true)))
+		mux.Handle(path, serveReviews(h, true))
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

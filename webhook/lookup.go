@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -9,19 +10,26 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
 
-// Field indexes registered on the manager's cache, so that no lookup scans a
-// namespace: StatefulSets by serviceName, Services by selector pair, pod
-// templates by label pair.
+// Indexes on the informers, so that no lookup scans a namespace:
+// StatefulSets by serviceName, Services by selector pair, pod templates by
+// label pair. An indexed value is keyed "<namespace>/<value>" (IndexKey).
+// Tests that serve lookups from a fake client register field indexes of
+// the same names, keyed by the bare value.
 const (
 	IndexServiceName    = "headless-guard.io/serviceName"
 	IndexSelector       = "headless-guard.io/selector"
 	IndexTemplateLabels = "headless-guard.io/templateLabels"
 )
+
+// IndexKey is the key of value in namespace in the informers' indexes.
+func IndexKey(namespace, value string) string { return namespace + "/" + value }
 
 // workloadLists are the pod-template owners the cache serves.
 var workloadLists = []func() client.ObjectList{
@@ -40,34 +48,103 @@ var WorkloadObjects = []client.Object{
 	&batchv1.Job{}, &batchv1.CronJob{}, &corev1.Pod{},
 }
 
-// SetupIndexes registers the field indexes; registering an index also
-// creates the informer, so the cache watches every type the rules read.
-func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
-	if err := indexer.IndexField(ctx, &appsv1.StatefulSet{}, IndexServiceName, func(o client.Object) []string {
+// Indexes are the stores of the informers the rules read, with the
+// guard's indexes. Lookups read them directly: the cached objects are
+// shared (rules.Lookup promises not to modify them), so a lookup neither
+// copies objects nor builds lists and field selectors, as a List through
+// the cache reader does.
+//
+// The indexes are client-go indexers rather than controller-runtime field
+// indexes, which key every value twice (per namespace and for all
+// namespaces) and so cost twice the memory.
+type Indexes struct {
+	services     toolscache.Indexer
+	statefulSets toolscache.Indexer
+	// workloads are in WorkloadObjects order.
+	workloads []toolscache.Indexer
+}
+
+// SetupIndexes adds the indexes to the informers of the types the rules
+// read, creating the informers (so the cache watches them all). It must be
+// called before the informers start.
+func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes, error) {
+	add := func(obj client.Object, name string, values func(client.Object) []string) (toolscache.Indexer, error) {
+		inf, err := informers.GetInformer(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		err = inf.AddIndexers(toolscache.Indexers{name: func(o any) ([]string, error) {
+			obj, ok := o.(client.Object)
+			if !ok {
+				return nil, nil
+			}
+			vals := values(obj)
+			for i, v := range vals {
+				vals[i] = IndexKey(obj.GetNamespace(), v)
+			}
+			return vals, nil
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("adding index %s to the %T informer: %w", name, obj, err)
+		}
+		store, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
+		if !ok {
+			return nil, fmt.Errorf("the %T informer (%T) has no store to read", obj, inf)
+		}
+		return store.GetIndexer(), nil
+	}
+	var x Indexes
+	var err error
+	if x.statefulSets, err = add(&appsv1.StatefulSet{}, IndexServiceName, func(o client.Object) []string {
 		return []string{o.(*appsv1.StatefulSet).Spec.ServiceName}
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	if err := indexer.IndexField(ctx, &corev1.Service{}, IndexSelector, func(o client.Object) []string {
-		return pairs(o.(*corev1.Service).Spec.Selector)
+	if x.services, err = add(&corev1.Service{}, IndexSelector, func(o client.Object) []string {
+		if p, ok := indexedPair(o.(*corev1.Service).Spec.Selector); ok {
+			return []string{p}
+		}
+		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	for _, obj := range WorkloadObjects {
-		if err := indexer.IndexField(ctx, obj, IndexTemplateLabels, func(o client.Object) []string {
-			if rules.Derived(o) {
-				return nil
-			}
-			w, ok := rules.WorkloadOf(o)
-			if !ok {
-				return nil
-			}
-			return pairs(w.Template.Labels)
-		}); err != nil {
-			return err
+		idx, err := add(obj, IndexTemplateLabels, templatePairs)
+		if err != nil {
+			return nil, err
+		}
+		x.workloads = append(x.workloads, idx)
+	}
+	return &x, nil
+}
+
+// indexedPair is the one pair of a Service selector the Service is indexed
+// under. A Service selects labels only if every pair of its selector is
+// among them, this one too, so looking up each pair of the labels finds it;
+// one pair instead of all halves the index for the usual two-pair
+// selectors. The pair with the longest value is taken: a release or app
+// name narrows more than a component or tier.
+func indexedPair(selector map[string]string) (string, bool) {
+	var key string
+	for k, v := range selector {
+		if key == "" || len(v) > len(selector[key]) || len(v) == len(selector[key]) && k < key {
+			key = k
 		}
 	}
-	return nil
+	return key + "=" + selector[key], key != ""
+}
+
+// templatePairs are the label pairs of a pod-template owner's template;
+// none for a controller's copy (rules.Derived).
+func templatePairs(o client.Object) []string {
+	if rules.Derived(o) {
+		return nil
+	}
+	w, ok := rules.WorkloadOf(o)
+	if !ok {
+		return nil
+	}
+	return pairs(w.Template.Labels)
 }
 
 func pairs(m map[string]string) []string {
@@ -85,6 +162,9 @@ func pairs(m map[string]string) []string {
 type CacheLookup struct {
 	Cache client.Reader
 	Live  client.Reader
+	// Indexes, when set, serve every cache read (SetupIndexes); without,
+	// reads go through Cache, Lists with field indexes of the index names.
+	Indexes *Indexes
 }
 
 // For returns a rules.Lookup bound to one request's context.
@@ -96,19 +176,37 @@ type boundLookup struct {
 }
 
 func (b *boundLookup) Service(namespace, name string) (*corev1.Service, error) {
-	key := client.ObjectKey{Namespace: namespace, Name: name}
+	if x := b.Indexes; x != nil {
+		obj, ok, err := x.services.GetByKey(namespace + "/" + name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if svc, isSvc := obj.(*corev1.Service); isSvc {
+				return svc, nil
+			}
+		}
+		return b.live(namespace, name)
+	}
 	svc := &corev1.Service{}
-	err := b.Cache.Get(b.ctx, key, svc)
+	// Lookups return shared objects (rules.Lookup): no copy of the cached one.
+	err := b.Cache.Get(b.ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc, client.UnsafeDisableDeepCopy)
 	if err == nil {
 		return svc, nil
 	}
 	if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
+	return b.live(namespace, name)
+}
+
+// live reads a Service the cache does not have (yet) from the API server.
+func (b *boundLookup) live(namespace, name string) (*corev1.Service, error) {
 	if b.Live == nil {
 		return nil, nil
 	}
-	if err := b.Live.Get(b.ctx, key, svc); err != nil {
+	svc := &corev1.Service{}
+	if err := b.Live.Get(b.ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
@@ -118,19 +216,34 @@ func (b *boundLookup) Service(namespace, name string) (*corev1.Service, error) {
 }
 
 func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error) {
-	seen := map[string]bool{}
 	var out []*corev1.Service
-	for _, p := range pairs(labels) {
+	seen := map[string]bool{}
+	add := func(svc *corev1.Service) {
+		if !seen[svc.Name] && selects(svc.Spec.Selector, labels) {
+			seen[svc.Name] = true
+			out = append(out, svc)
+		}
+	}
+	for k, v := range labels {
+		p := k + "=" + v
+		if x := b.Indexes; x != nil {
+			objs, err := x.services.ByIndex(IndexSelector, IndexKey(namespace, p))
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				if svc, ok := o.(*corev1.Service); ok {
+					add(svc)
+				}
+			}
+			continue
+		}
 		var list corev1.ServiceList
 		if err := b.Cache.List(b.ctx, &list, client.InNamespace(namespace), client.MatchingFields{IndexSelector: p}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, err
 		}
 		for i := range list.Items {
-			svc := &list.Items[i]
-			if !seen[svc.Name] && selects(svc.Spec.Selector, labels) {
-				seen[svc.Name] = true
-				out = append(out, svc)
-			}
+			add(&list.Items[i])
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -138,6 +251,21 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 }
 
 func (b *boundLookup) StatefulSetsFor(namespace, serviceName string) ([]*appsv1.StatefulSet, error) {
+	if x := b.Indexes; x != nil {
+		objs, err := x.statefulSets.ByIndex(IndexServiceName, IndexKey(namespace, serviceName))
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*appsv1.StatefulSet, 0, len(objs))
+		for _, o := range objs {
+			if sts, ok := o.(*appsv1.StatefulSet); ok {
+				out = append(out, sts)
+			}
+		}
+		// The store's order is a map's: sort for stable findings.
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return out, nil
+	}
 	var list appsv1.StatefulSetList
 	if err := b.Cache.List(b.ctx, &list, client.InNamespace(namespace), client.MatchingFields{IndexServiceName: serviceName}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
@@ -161,6 +289,33 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 	sort.Strings(keys)
 	pair := keys[0] + "=" + selector[keys[0]]
 	var out []rules.Workload
+	add := func(obj runtime.Object) {
+		if rules.Derived(obj) {
+			return
+		}
+		if w, ok := rules.WorkloadOf(obj); ok && selects(selector, w.Template.Labels) {
+			out = append(out, w)
+		}
+	}
+	if x := b.Indexes; x != nil {
+		key := IndexKey(namespace, pair)
+		for _, idx := range x.workloads {
+			objs, err := idx.ByIndex(IndexTemplateLabels, key)
+			if err != nil {
+				return nil, err
+			}
+			// The store's order is a map's: sort for stable findings.
+			sort.Slice(objs, func(i, j int) bool {
+				return objs[i].(client.Object).GetName() < objs[j].(client.Object).GetName()
+			})
+			for _, o := range objs {
+				if obj, ok := o.(runtime.Object); ok {
+					add(obj)
+				}
+			}
+		}
+		return out, nil
+	}
 	for _, newList := range workloadLists {
 		list := newList()
 		if err := b.Cache.List(b.ctx, list, client.InNamespace(namespace), client.MatchingFields{IndexTemplateLabels: pair}, client.UnsafeDisableDeepCopy); err != nil {
@@ -171,12 +326,7 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			return nil, err
 		}
 		for _, obj := range items {
-			if rules.Derived(obj) {
-				continue
-			}
-			if w, ok := rules.WorkloadOf(obj); ok && selects(selector, w.Template.Labels) {
-				out = append(out, w)
-			}
+			add(obj)
 		}
 	}
 	return out, nil
@@ -239,7 +389,8 @@ type Namespaces struct {
 // Labels returns the labels of namespace name; nil when it does not exist.
 func (n *Namespaces) Labels(ctx context.Context, name string) (map[string]string, error) {
 	ns := &corev1.Namespace{}
-	err := n.Cache.Get(ctx, client.ObjectKey{Name: name}, ns)
+	// Only the labels are read, and not modified: no copy of the cached one.
+	err := n.Cache.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) && n.Live != nil {
 		err = n.Live.Get(ctx, client.ObjectKey{Name: name}, ns)
 	}
@@ -247,13 +398,4 @@ func (n *Namespaces) Labels(ctx context.Context, name string) (map[string]string
 		return nil, nil
 	}
 	return ns.Labels, err
-}
-
-// StripForCache is the cache transform: it keeps only what the rules read
-// (rules.Strip), so that the cache stays small.
-func StripForCache(obj any) (any, error) {
-	if o, ok := obj.(runtime.Object); ok {
-		rules.Strip(o)
-	}
-	return obj, nil
 }

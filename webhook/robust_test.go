@@ -110,7 +110,7 @@ func fuzzHandlers(t *testing.T) map[string]http.Handler {
 		PathMutateStatefulSets:   &Mutator{Config: cfg, Name: "mutate-statefulsets", Kinds: []string{rules.KindStatefulSet}},
 		PathMutateServices:       &Mutator{Config: cfg, Name: "mutate-services", Kinds: []string{rules.KindService}},
 	} {
-		fuzzHandlerCache[path] = v1Only((&admission.Webhook{Handler: h}).WithRecoverPanic(false))
+		fuzzHandlerCache[path] = serveReviews(h, false)
 	}
 	return fuzzHandlerCache
 }

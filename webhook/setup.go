@@ -27,14 +27,15 @@ const (
 // webhooks and the readiness checks on mgr. cfg.Lookup, cfg.Namespaces and
 // cfg.Writer are filled in from mgr when nil.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
-	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	indexes, err := SetupIndexes(ctx, mgr.GetCache())
+	if err != nil {
 		return err
 	}
 	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
 		return err
 	}
 	if cfg.Lookup == nil {
-		cfg.Lookup = &CacheLookup{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
+		cfg.Lookup = &CacheLookup{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Indexes: indexes}
 	}
 	if cfg.Namespaces == nil {
 		cfg.Namespaces = &Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
@@ -53,7 +54,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	}
 	server := mgr.GetWebhookServer()
 	register := func(path string, h admission.Handler) {
-		server.Register(path, closeWhenDraining(cfg.Draining, v1Only((&admission.Webhook{Handler: h}).WithRecoverPanic(true))))
+		server.Register(path, closeWhenDraining(cfg.Draining, serveReviews(h, true)))
 	}
 	register(PathValidateStatefulSets, &Validator{Config: cfg, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}})
 	register(PathValidateServices, &Validator{Config: cfg, Name: "services", Kinds: []string{rules.KindService}})

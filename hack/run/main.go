@@ -1,13 +1,16 @@
-// Command run is `make run`: a local etcd and kube-apiserver with the
-// webhook configurations of deploy/base/webhooks.yaml, headless-guard
-// serving them on 127.0.0.1:9443, and an admin kubeconfig in
-// .local/kubeconfig, until Ctrl-C. Extra arguments go to
-// `headless-guard serve` (make run ARGS="--mode=warn").
+// Command run is `make run`: a small local cluster (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok running pods on one fake
+// Node, CoreDNS serving cluster.local on 127.0.0.1:1053) with the webhook
+// configurations of deploy/base/webhooks.yaml, headless-guard serving them
+// on 127.0.0.1:9443, and an admin kubeconfig in .local/kubeconfig, until
+// Ctrl-C. Extra arguments go to `headless-guard serve`
+// (make run ARGS="--mode=warn").
 package main
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,6 +31,12 @@ var tryFiles = []struct{ path, flags string }{
 	{"rules/testdata/HG002/fail-typo.yaml", ""},
 	{"rules/testdata/HG004/fail-label-missing.yaml", "--dry-run=server "},
 }
+
+// Fixed ports, so that the printed commands work as they are.
+const (
+	webhookPort = 9443
+	dnsPort     = 1053
+)
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -63,29 +72,46 @@ func run(guardArgs []string) error {
 	stopWithParent()
 
 	start := time.Now()
-	fmt.Fprintf(os.Stderr, "starting etcd and kube-apiserver (logs in %s)...\n", logDir)
+	fmt.Fprintf(os.Stderr, "starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and CoreDNS (logs in %s)...\n", logDir)
 	c, err := cluster.Start(ctx, cluster.Options{
-		WebhookPort:    9443,
+		WebhookPort:    webhookPort,
 		KubeconfigPath: filepath.Join(local, "kubeconfig"),
 		LogDir:         logDir,
+		Full:           true,
+		DNSPort:        dnsPort,
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
-	fmt.Fprintf(os.Stderr, "control plane up in %s; starting headless-guard serve %s...\n",
+	fmt.Fprintf(os.Stderr, "cluster up in %s; starting headless-guard serve %s...\n",
 		time.Since(start).Round(100*time.Millisecond), strings.Join(guardArgs, " "))
-	g, err := c.StartGuard(ctx, guardArgs...)
+	// The guard creates and renews its own certificate (certs.go).
+	certArgs, err := selfManagedCerts(ctx, c, local)
+	if err != nil {
+		return err
+	}
+	g, err := c.StartGuard(ctx, append(certArgs, guardArgs...)...)
 	if err != nil {
 		return err
 	}
 
-	fmt.Printf("headless-guard is running against a local control plane.\n")
+	fmt.Printf("headless-guard is running in a local cluster: pods run on the fake node %s (kwok),\n", cluster.NodeName)
+	fmt.Printf("CoreDNS answers for %s on %s.\n", cluster.ClusterDomain, c.DNSAddr())
 	fmt.Printf("  export KUBECONFIG=%s\n", c.KubeconfigPath())
 	fmt.Printf("  export PATH=%s:$PATH\n", filepath.Join(root, "bin"))
 	fmt.Printf("Try:\n")
 	for _, f := range tryFiles {
 		fmt.Printf("  kubectl apply %s-f %s\n", f.flags, filepath.Join(root, f.path))
+	}
+	fmt.Printf("then, once `kubectl get pods -l app=nginx -o wide` shows web-0..2 Running:\n")
+	host, port, _ := net.SplitHostPort(c.DNSAddr())
+	for _, q := range []string{
+		"web-0.nginx-headless.default.svc." + cluster.ClusterDomain,
+		"nginx-headless.default.svc." + cluster.ClusterDomain,
+		"SRV _web._tcp.nginx-headless.default.svc." + cluster.ClusterDomain,
+	} {
+		fmt.Printf("  dig @%s -p %s +short %s\n", host, port, q)
 	}
 	fmt.Printf("Press Ctrl-C to stop.\n")
 
@@ -96,7 +122,7 @@ func run(guardArgs []string) error {
 		// death of `go run` sends one, must not cut the shutdown short.
 		stop()
 		signal.Ignore(syscall.SIGTERM)
-		fmt.Fprintln(os.Stderr, "\nstopping headless-guard, kube-apiserver and etcd...")
+		fmt.Fprintln(os.Stderr, "\nstopping headless-guard and the cluster...")
 	case <-g.Done():
 		fmt.Fprint(os.Stderr, g.Logs())
 		err = fmt.Errorf("headless-guard exited (log: %s)", g.LogPath())

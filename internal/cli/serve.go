@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +52,10 @@ type ServeOptions struct {
 	LeaderElectionNS     string
 	InjectGracePeriod    time.Duration
 	Audit                bool
-	zap                  zap.Options
+	ShutdownDelay        time.Duration
+	// Certs are the serving-certificate flags (serve_certs.go).
+	Certs CertOptions
+	zap   zap.Options
 }
 
 // AddFlags registers the options on fs.
@@ -77,7 +81,9 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one leader among replicas for the reconcilers (injected Services, audit); the webhook serves on every replica")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace in-cluster)")
 	fs.DurationVar(&o.InjectGracePeriod, "injected-service-grace-period", 2*time.Minute, "delete an injected Service whose StatefulSet has not appeared after this long (a later admission step rejected it)")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready and keep serving this long before stopping, so that endpoints drop the pod first (5s in deploy/)")
 	fs.BoolVar(&o.Audit, "audit", true, "audit existing objects: Events on offenders and the headless_guard_audit_violations gauge")
+	o.Certs.AddFlags(fs)
 	goflags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	o.zap.BindFlags(goflags)
 	fs.AddGoFlagSet(goflags)
@@ -159,6 +165,12 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
 
+	// The serving certificate: files or self-managed (serve_certs.go).
+	serving, err := o.servingCertificate()
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
+	}
+
 	cfg, err := o.restConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
@@ -174,7 +186,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host: o.WebhookHost, Port: o.WebhookPort,
 			CertDir: o.WebhookCertPath, CertName: o.WebhookCertName, KeyName: o.WebhookCertKey,
-			TLSOpts: tlsOpts,
+			TLSOpts: append(slices.Clip(tlsOpts), serving.TLSOption),
 		}),
 		Cache:                   cache.Options{DefaultTransform: webhook.StripForCache},
 		LeaderElection:          o.LeaderElect,
@@ -186,11 +198,19 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	ctx := ctrl.SetupSignalHandler()
+	if err := o.setupCertificates(mgr, serving); err != nil {
+		return fmt.Errorf("setting up the serving certificate: %w", err)
+	}
+	shutdown := &drain{}
+	ctx := shutdown.start(o.ShutdownDelay, log)
+	if err := mgr.AddReadyzCheck("draining", shutdown.readyCheck); err != nil {
+		return err
+	}
 	whCfg := &webhook.Config{
 		Registry: reg,
 		Policy:   policy,
 		Fixes:    rules.FixOptions{InjectService: o.Inject, FixLabels: o.FixLabels, PublishNotReadyAddresses: o.PublishNotReady},
+		Draining: shutdown.draining.Load,
 	}
 	if err := webhook.Setup(ctx, mgr, whCfg); err != nil {
 		return fmt.Errorf("setting up webhooks: %w", err)

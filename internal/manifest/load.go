@@ -51,6 +51,8 @@ type File struct {
 	Documents []*Document
 	// JSON is true for .json files, which --fix writes back as JSON.
 	JSON bool
+	// data is the file's text; the documents' Raw are slices of it.
+	data []byte
 }
 
 // Document is one YAML document of a file.
@@ -72,6 +74,8 @@ type Document struct {
 	Changed bool
 	// Appended marks a document a fix added (an injected Service).
 	Appended bool
+	// off is the offset of Raw in its file's text.
+	off int
 }
 
 // Object is one Kubernetes object of a document.
@@ -176,7 +180,7 @@ func Parse(sources []Source, opts Options) (*Set, error) {
 	}
 	files := make([]*File, len(sources))
 	for i, src := range sources {
-		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data)}
+		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data), data: src.Data}
 	}
 	if err := parseAll(files, opts); err != nil {
 		return nil, err
@@ -245,7 +249,7 @@ func split(data []byte) []*Document {
 		if isSeparator(data[pos:next]) {
 			cur.Raw = data[start:pos]
 			docs = append(docs, cur)
-			cur = &Document{Separator: data[pos:next], Line: line + 1}
+			cur = &Document{Separator: data[pos:next], Line: line + 1, off: next}
 			start = next
 		}
 		pos = next
@@ -263,11 +267,20 @@ func isSeparator(line []byte) bool {
 	return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t'
 }
 
+// chunkDocs is how many consecutive documents of a file a worker parses as
+// one YAML stream (parseStream): the parser is set up once for all of them,
+// and a big file (standard input) still spreads over the workers.
+const chunkDocs = 32
+
+// streamParse is off only in tests that compare it with parsing each
+// document alone.
+var streamParse = true
+
 // parseAll parses every document, on all cores: documents are independent.
 func parseAll(files []*File, opts Options) error {
 	type job struct {
-		f *File
-		d *Document
+		f    *File
+		docs []*Document
 	}
 	jobs := make(chan job, 256)
 	errs := make([]error, 0)
@@ -278,17 +291,17 @@ func parseAll(files []*File, opts Options) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				if err := parseDocument(j.f, j.d, opts); err != nil {
+				if chunkErrs := parseChunk(j.f, j.docs, opts); len(chunkErrs) > 0 {
 					mu.Lock()
-					errs = append(errs, err)
+					errs = append(errs, chunkErrs...)
 					mu.Unlock()
 				}
 			}
 		}()
 	}
 	for _, f := range files {
-		for _, d := range f.Documents {
-			jobs <- job{f, d}
+		for i := 0; i < len(f.Documents); i += chunkDocs {
+			jobs <- job{f, f.Documents[i:min(i+chunkDocs, len(f.Documents))]}
 		}
 	}
 	close(jobs)
@@ -318,13 +331,100 @@ type parseErrorAt struct {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
+// parseChunk parses consecutive documents of f: as one stream when it can,
+// else one by one.
+func parseChunk(f *File, docs []*Document, opts Options) []error {
+	var nodes []*yaml.Node
+	if streamParse && !opts.KeepNodes && len(docs) > 1 && f.data != nil {
+		nodes = parseStream(f, docs)
+	}
+	var errs []error
+	for i, d := range docs {
+		var err error
+		if nodes != nil {
+			if nodes[i] == nil {
+				d.Empty = true
+				continue
+			}
+			err = decodeDocument(f, d, nodes[i], opts)
+		} else {
+			err = parseDocument(f, d, opts)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// parseStream parses docs, consecutive documents of f, as one YAML stream,
+// and returns each one's node (nil for a blank one) with its lines counted
+// from the document's first line, as parsing the document alone counts
+// them. It returns nil, and the documents are parsed one by one (which
+// reports errors as it always has), when the stream does not parse, when
+// it does not split into documents exactly as split did (content on a
+// `---` line, a `...` marker), or when a document has an alias (an anchor
+// must not reach into the next document).
+func parseStream(f *File, docs []*Document) []*yaml.Node {
+	first, last := docs[0], docs[len(docs)-1]
+	if last.off+len(last.Raw) > len(f.data) {
+		return nil
+	}
+	blank := make([]bool, len(docs))
+	for i, d := range docs {
+		blank[i] = isBlank(d.Raw)
+	}
+	out := make([]*yaml.Node, len(docs))
+	dec := yaml.NewDecoder(bytes.NewReader(f.data[first.off : last.off+len(last.Raw)]))
+	at := 0
+	for {
+		n := &yaml.Node{}
+		if err := dec.Decode(n); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil
+		}
+		if len(n.Content) == 0 {
+			continue
+		}
+		// The document whose lines hold the content: the last one that
+		// starts at or before it (a `---` line ends the one before).
+		line := first.Line + n.Content[0].Line - 1
+		for at+1 < len(docs) && docs[at+1].Line <= line {
+			at++
+		}
+		if blank[at] || out[at] != nil || line < docs[at].Line || !shiftLines(n, docs[at].Line-first.Line) {
+			return nil
+		}
+		out[at] = n
+	}
+	for i := range docs {
+		if !blank[i] && out[i] == nil {
+			return nil
+		}
+	}
+	return out
+}
+
+// shiftLines moves every node of a tree up by delta lines; false if the
+// tree has an alias.
+func shiftLines(n *yaml.Node, delta int) bool {
+	if n.Kind == yaml.AliasNode {
+		return false
+	}
+	n.Line -= delta
+	for _, c := range n.Content {
+		if !shiftLines(c, delta) {
+			return false
+		}
+	}
+	return true
+}
+
 func parseDocument(f *File, d *Document, opts Options) error {
 	if isBlank(d.Raw) {
 		d.Empty = true
 		return nil
-	}
-	fail := func(line int, err error) error {
-		return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: err}, f}
 	}
 	var node yaml.Node
 	if err := yaml.Unmarshal(d.Raw, &node); err != nil {
@@ -341,13 +441,22 @@ func parseDocument(f *File, d *Document, opts Options) error {
 		} else {
 			msg = strings.TrimPrefix(msg, "yaml: ")
 		}
-		return fail(line, fmt.Errorf("invalid YAML: %s", msg))
+		return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}, f}
+	}
+	return decodeDocument(f, d, &node, opts)
+}
+
+// decodeDocument decodes the objects of a parsed document whose node lines
+// count from the document's first line.
+func decodeDocument(f *File, d *Document, node *yaml.Node, opts Options) error {
+	fail := func(line int, err error) error {
+		return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: err}, f}
 	}
 	if len(node.Content) == 0 {
 		d.Empty = true
 		return nil
 	}
-	d.Node = &node
+	d.Node = node
 	root := node.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return fail(d.Line+root.Line-1, fmt.Errorf("document must be a Kubernetes object (a mapping with `apiVersion` and `kind`), not a %s", kindName(root)))
@@ -385,7 +494,13 @@ func isParserProblem(msg string) bool {
 }
 
 func isBlank(b []byte) bool {
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
 		t := bytes.TrimSpace(line)
 		if len(t) > 0 && t[0] != '#' {
 			return false

@@ -39,9 +39,21 @@ type Options struct {
 	// KubeconfigPath is where the admin kubeconfig is written, for kubectl
 	// and the guard. Default: a file in a temporary directory.
 	KubeconfigPath string
-	// LogDir receives kube-apiserver.log, etcd.log and guard-N.log. It is
-	// kept after Stop. Default: a temporary directory, removed by Stop.
+	// LogDir receives kube-apiserver.log, etcd.log and guard-N.log (and,
+	// with Full, one log per component). It is kept after Stop. Default: a
+	// temporary directory, removed by Stop.
 	LogDir string
+	// Full makes the control plane a small cluster whose DNS answers as a
+	// real one's (see startFull): kube-controller-manager (StatefulSet,
+	// ReplicaSet, Deployment, EndpointSlice and garbage collector
+	// controllers), kube-scheduler, kwok running pods on the fake Node
+	// NodeName with IPs from PodCIDR, and CoreDNS serving ClusterDomain
+	// from the API on 127.0.0.1. Their binaries come from
+	// KUBEBUILDER_ASSETS or <root>/bin (`make tools`).
+	Full bool
+	// DNSPort is CoreDNS's UDP and TCP port on 127.0.0.1 with Full. 0
+	// picks a free port.
+	DNSPort int
 }
 
 // Cluster is a running etcd and kube-apiserver with the webhook
@@ -57,6 +69,12 @@ type Cluster struct {
 	tempDir  string
 	logFiles []*os.File
 	watchdog *watchdog
+
+	// With Options.Full: the running components, their configuration
+	// files (removed by Stop) and CoreDNS's address.
+	components []*component
+	configDir  string
+	dnsAddr    string
 
 	// mu guards guard, guardRuns and closed; a Guard's own lock is taken
 	// after it.
@@ -84,6 +102,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for _, name := range []string{"kube-apiserver", "etcd", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(c.assets, name)); err != nil {
 			return nil, fmt.Errorf("control plane binary %s not found in %s (KUBEBUILDER_ASSETS or <repo>/bin): run `make envtest-assets`: %w", name, c.assets, err)
+		}
+	}
+	if opts.Full && opts.DNSPort != 0 {
+		// CoreDNS would only exit with the reason in its log.
+		if err := dnsPortFree(opts.DNSPort); err != nil {
+			return nil, err
 		}
 	}
 	if opts.WebhookPort != 0 {
@@ -180,6 +204,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if c.client, err = client.New(c.cfg, client.Options{}); err != nil {
 		return nil, err
 	}
+	if opts.Full {
+		if err := c.startFull(ctx, opts.DNSPort); err != nil {
+			return nil, fmt.Errorf("starting the cluster components (logs in %s): %w", c.logDir, err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -204,9 +233,10 @@ func (c *Cluster) createLog(name string) (*os.File, error) {
 	return f, nil
 }
 
-// Stop stops the guard, kube-apiserver and etcd, and removes their data and
-// the defaulted temporary files. It may be called more than once and from
-// several goroutines; every call returns once everything is stopped.
+// Stop stops the guard, the components of a full cluster, kube-apiserver
+// and etcd, and removes their data and the defaulted temporary files. It
+// may be called more than once and from several goroutines; every call
+// returns once everything is stopped.
 func (c *Cluster) Stop() error {
 	c.stopMu.Lock()
 	if c.stopping {
@@ -229,6 +259,15 @@ func (c *Cluster) cleanup() error {
 	c.mu.Unlock()
 	if g != nil {
 		if err := g.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Before the API server: the components would only log its absence.
+	if err := c.stopComponents(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.configDir != "" {
+		if err := os.RemoveAll(c.configDir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -271,7 +310,8 @@ func (c *Cluster) WebhookCA() []byte {
 	return bytes.Clone(c.env.WebhookInstallOptions.LocalServingCAData)
 }
 
-// LogDir is where kube-apiserver.log, etcd.log and guard-N.log are written.
+// LogDir is where kube-apiserver.log, etcd.log, guard-N.log and the logs of
+// a full cluster's components are written.
 func (c *Cluster) LogDir() string { return c.logDir }
 
 // Root is the repository root.

@@ -151,8 +151,16 @@ func TestGuardServesAndStops(t *testing.T) {
 // panic or a killed CI job would end it), and checks that the watchdog
 // stops every process it started and removes their data.
 func TestNothingOutlivesAKilledProcess(t *testing.T) {
+	// etcd, kube-apiserver, headless-guard
+	nothingOutlives(t, "1", 3)
+}
+
+// nothingOutlives runs orphanHelper in a child process with
+// orphanHelperEnv=mode, expects it to report want processes, kills it and
+// checks that they and the data directories are gone.
+func nothingOutlives(t *testing.T, mode string, want int) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), orphanHelperEnv+"=1")
+	cmd.Env = append(os.Environ(), orphanHelperEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -178,8 +186,8 @@ scan:
 			break scan
 		}
 	}
-	if len(pids) != 3 { // etcd, kube-apiserver, headless-guard
-		t.Fatalf("helper reported processes %v, want 3 (scan: %v)", pids, sc.Err())
+	if len(pids) != want {
+		t.Fatalf("helper reported processes %v, want %d (scan: %v)", pids, want, sc.Err())
 	}
 	for _, pid := range pids {
 		if !alive(pid) {
@@ -220,7 +228,7 @@ const orphanHelperEnv = "HEADLESS_GUARD_CLUSTER_ORPHAN_HELPER"
 // it starts everything, reports what it started on stdout, and waits to
 // be killed.
 func orphanHelper() {
-	c, err := Start(context.Background(), Options{})
+	c, err := Start(context.Background(), Options{Full: os.Getenv(orphanHelperEnv) == "full"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -236,7 +244,10 @@ func orphanHelper() {
 		}
 	}
 	watchdogMu.Unlock()
-	for _, d := range []string{c.tempDir, c.env.ControlPlane.Etcd.DataDir, c.env.ControlPlane.APIServer.CertDir, c.WebhookCertDir()} {
+	for _, d := range []string{c.tempDir, c.env.ControlPlane.Etcd.DataDir, c.env.ControlPlane.APIServer.CertDir, c.WebhookCertDir(), c.configDir} {
+		if d == "" {
+			continue
+		}
 		fmt.Printf("dir %s\n", d)
 	}
 	fmt.Println("ready")

@@ -31,8 +31,9 @@ func Setup(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// DumpLogs logs the stderr of the current (or last) guard run and the end
-// of kube-apiserver's log to t, and names the files of earlier guard runs.
+// DumpLogs logs the stderr of the current (or last) guard run, the end of
+// kube-apiserver's log and, in a full cluster, the end of each
+// component's log to t, and names the files of earlier guard runs.
 func (c *Cluster) DumpLogs(t testing.TB) {
 	t.Helper()
 	if g := c.Guard(); g != nil {
@@ -46,4 +47,7 @@ func (c *Cluster) DumpLogs(t testing.TB) {
 	}
 	p := filepath.Join(c.logDir, "kube-apiserver.log")
 	t.Logf("=== %s (end):\n%s", p, tail(readFile(p), 100))
+	for _, p := range c.componentLogs() {
+		t.Logf("=== %s (end):\n%s", p, tail(readFile(p), 80))
+	}
 }

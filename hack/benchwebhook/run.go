@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/load"
+	"github.com/headless-guard/headless-guard/test/load/reviews"
+)
+
+// options are the knobs of a run; the defaults keep `make bench` within a
+// few minutes on two cores.
+type options struct {
+	phases       string
+	levels       intList
+	duration     time.Duration
+	warmup       time.Duration
+	rounds       int
+	halfDuration time.Duration
+	blocks       int
+	blockSize    int
+	scale        intList
+	scaleLoad    time.Duration
+	heapProfile  string
+	memLimit     string
+}
+
+type intList []int
+
+func (l *intList) String() string {
+	var s []string
+	for _, i := range *l {
+		s = append(s, strconv.Itoa(i))
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		i, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		*l = append(*l, i)
+	}
+	return nil
+}
+
+func (o *options) addFlags(fs *flag.FlagSet) {
+	o.levels = intList{1, 4, 16, 64}
+	o.scale = intList{1000, 10000}
+	fs.StringVar(&o.phases, "phases", "load,apiserver,scale", "phases to run: load, apiserver, scale")
+	fs.Var(&o.levels, "concurrency", "closed-loop concurrency levels of the load phase")
+	fs.DurationVar(&o.duration, "duration", 2500*time.Millisecond, "measured time per load run")
+	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each load run")
+	fs.IntVar(&o.rounds, "rounds", 2, "load rounds per server, alternated guard/do-nothing (ABBA)")
+	fs.DurationVar(&o.halfDuration, "half-duration", 4*time.Second, "measured time of each run at half the saturating rate")
+	fs.IntVar(&o.blocks, "blocks", 4, "apiserver phase: blocks per configuration, alternated with blocks without webhooks")
+	fs.IntVar(&o.blockSize, "block-size", 100, "apiserver phase: StatefulSet creates per block")
+	fs.Var(&o.scale, "scale", "scale phase: Service counts to reach (a fifth as many StatefulSets)")
+	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
+	fs.StringVar(&o.memLimit, "memlimit", "48MiB", "scale phase: the GOMEMLIMIT of one restart of the guard")
+	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
+}
+
+func (o *options) has(phase string) bool {
+	for _, p := range strings.Split(o.phases, ",") {
+		if strings.TrimSpace(p) == phase {
+			return true
+		}
+	}
+	return false
+}
+
+// bench is one run: the cluster, the two servers and what they share.
+type bench struct {
+	o      options
+	c      *cluster.Cluster
+	guard  *guardServer
+	nop    *nopServer
+	active server
+	target load.Target
+	rs     []reviews.Review
+	ctx    context.Context
+	// fixtures is set once the objects the reviews refer to exist; from
+	// then on every server start is checked against the recorded decisions.
+	fixtures bool
+}
+
+func run(ctx context.Context, o options) error {
+	start := time.Now()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "benchwebhook-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	nopBin, err := buildNop(root, tmp)
+	if err != nil {
+		return err
+	}
+	rs, err := reviews.All()
+	if err != nil {
+		return err
+	}
+	c, err := cluster.Start(ctx, cluster.Options{})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	b := &bench{
+		o: o, c: c, rs: rs, ctx: ctx,
+		guard:  &guardServer{c: c, ctx: ctx},
+		nop:    &nopServer{bin: nopBin, certDir: c.WebhookCertDir(), port: c.WebhookPort(), ctx: ctx},
+		target: load.Target{BaseURL: fmt.Sprintf("https://127.0.0.1:%d", c.WebhookPort()), CA: c.WebhookCA()},
+	}
+	defer func() { _ = b.nop.Stop() }()
+	if err := b.use(b.guard); err != nil {
+		return err
+	}
+	if _, _, err := c.Kubectl(ctx, reviews.Fixtures(), "apply", "-f", "-"); err != nil {
+		return fmt.Errorf("applying the fixtures: %w", err)
+	}
+	b.fixtures = true
+	if err := b.verify(); err != nil {
+		return err
+	}
+	fmt.Printf("machine: %s; control plane up after %s (load %s)\n\n", machine(), time.Since(start).Round(time.Second), loadAvg())
+
+	if o.has("load") {
+		if err := b.loadPhase(); err != nil {
+			return fmt.Errorf("load phase: %w", err)
+		}
+	}
+	// The scale phase before the apiserver phase: its baseline is the
+	// fixtures alone, not the thousands of StatefulSets the other creates.
+	if o.has("scale") {
+		if err := b.scalePhase(); err != nil {
+			return fmt.Errorf("scale phase: %w", err)
+		}
+	}
+	if o.has("apiserver") {
+		if err := b.apiserverPhase(); err != nil {
+			return fmt.Errorf("apiserver phase: %w", err)
+		}
+	}
+	fmt.Printf("benchwebhook done in %s (load %s)\n", time.Since(start).Round(time.Second), loadAvg())
+	return nil
+}
+
+// use makes s the server on the webhook port, stopping the other.
+func (b *bench) use(s server) error {
+	if b.active == s {
+		return nil
+	}
+	if b.active != nil {
+		if err := b.active.Stop(); err != nil {
+			return fmt.Errorf("stopping %s: %w", b.active.Name(), err)
+		}
+	}
+	if err := s.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.Name(), err)
+	}
+	b.active = s
+	if !b.fixtures {
+		return nil
+	}
+	return b.verify()
+}
+
+// verify checks that the active server answers every review as recorded
+// (the guard) or allows it (the do-nothing webhook). The guard's cache may
+// lag the fixtures by a moment after they are applied.
+func (b *bench) verify() error {
+	var err error
+	for try := 0; try < 50; try++ {
+		if err = load.Verify(b.ctx, b.target, b.rs, b.active == server(b.guard)); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s does not answer the recorded reviews as expected: %w", b.active.Name(), err)
+}
+
+// machine describes the CPU and core count.
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s", model, runtime.NumCPU(), runtime.Version())
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/headless-guard/headless-guard/test/load"
+	"github.com/headless-guard/headless-guard/test/load/reviews"
+)
+
+// scaleRow is what the scale phase measures at one cache size.
+type scaleRow struct {
+	what                      string
+	services, statefulSets    int
+	rss, anon, file           int64
+	heap, heapAlloc, nextGC   int64
+	rssAfterLoad, hwm         int64
+	p50, p99, p999            time.Duration
+	throughput, cpuPerRequest float64
+	load                      string
+}
+
+// scalePhase fills the namespace of the recorded reviews with Services and
+// StatefulSets through the API server, and at each size measures the
+// guard's RSS and Go heap, and latency (one request at a time) and
+// throughput (concurrency 16) on the recorded reviews, whose lookups now
+// run against the big namespace. At the largest size the guard is
+// restarted, to see the memory of a cache filled by one LIST instead of
+// thousands of watch events.
+func (b *bench) scalePhase() error {
+	if err := b.use(b.guard); err != nil {
+		return err
+	}
+	var rows []scaleRow
+	measure := func(what string, services int) error {
+		if err := b.settle(); err != nil {
+			return err
+		}
+		row := scaleRow{what: what, services: services, statefulSets: services / 5}
+		st, err := readProc(b.guard.PID())
+		if err != nil {
+			return err
+		}
+		row.rss, row.anon, row.file = st.rss, st.anon, st.file
+		for _, m := range []struct {
+			name string
+			v    *int64
+		}{{"go_memstats_heap_inuse_bytes", &row.heap}, {"go_memstats_heap_alloc_bytes", &row.heapAlloc}, {"go_memstats_next_gc_bytes", &row.nextGC}} {
+			if *m.v, err = b.guardMetric(m.name); err != nil {
+				return err
+			}
+		}
+		var lat, thr cell
+		if err := b.measure(&lat, load.Options{Reviews: b.rs, Concurrency: 1, Warmup: b.o.warmup, Duration: b.o.scaleLoad}); err != nil {
+			return err
+		}
+		if err := b.measure(&thr, load.Options{Reviews: b.rs, Concurrency: 16, Warmup: b.o.warmup, Duration: b.o.scaleLoad}); err != nil {
+			return err
+		}
+		row.p50, row.p99, row.p999 = lat.quantiles()
+		row.throughput = thr.throughput()
+		row.cpuPerRequest = float64(thr.cpuPerRequest()) / float64(time.Microsecond)
+		if lat.errors+thr.errors > 0 {
+			return fmt.Errorf("%d errors under load at %d Services: %v %v", lat.errors+thr.errors, services, lat.firstErr, thr.firstErr)
+		}
+		st, err = readProc(b.guard.PID())
+		if err != nil {
+			return err
+		}
+		row.rssAfterLoad, row.hwm = st.rss, st.hwm
+		row.load = loadAvg()
+		rows = append(rows, row)
+		return nil
+	}
+	if err := measure("fixtures only", 0); err != nil {
+		return err
+	}
+	have := 0
+	populate := time.Duration(0)
+	for _, n := range b.o.scale {
+		start := time.Now()
+		var objs []client.Object
+		for i := have; i < n; i++ {
+			objs = append(objs, load.ScaleService(reviews.Namespace, i))
+		}
+		if err := createAll(b.ctx, b.c.Client(), objs, 16); err != nil {
+			return err
+		}
+		objs = nil
+		for i := have / 5; i < n/5; i++ {
+			objs = append(objs, load.ScaleStatefulSet(reviews.Namespace, i))
+		}
+		if err := createAll(b.ctx, b.c.Client(), objs, 16); err != nil {
+			return err
+		}
+		populate += time.Since(start)
+		have = n
+		if err := measure("after creating them", n); err != nil {
+			return err
+		}
+	}
+	// The cache alone, built in this process as the guard builds it.
+	cacheBytes, err := b.cacheHeap(b.o.heapProfile)
+	if err != nil {
+		return err
+	}
+	// A fresh process: the cache filled by one sync, not by thousands of
+	// watch events. Then the same with a soft memory limit, and without
+	// the audit, to tell what the memory is made of.
+	for _, v := range []struct {
+		what      string
+		env, args []string
+	}{
+		{"guard restarted", nil, nil},
+		{"GOMEMLIMIT=" + b.o.memLimit, []string{"GOMEMLIMIT=" + b.o.memLimit}, nil},
+		{"--audit=false", nil, []string{"--audit=false"}},
+	} {
+		if err := b.guard.Stop(); err != nil {
+			return err
+		}
+		b.active, b.guard.env, b.guard.args = nil, v.env, v.args
+		if err := b.use(b.guard); err != nil {
+			return err
+		}
+		if err := measure(v.what, have); err != nil {
+			return err
+		}
+	}
+	b.guard.env, b.guard.args = nil, nil
+
+	fmt.Printf("== Scale: Services and StatefulSets (1 per 5 Services) in namespace %q, with the recorded\n", reviews.Namespace)
+	fmt.Printf("   reviews' lookups against it; created through the API server in %s\n", populate.Round(time.Second))
+	fmt.Printf("%-20s %8s %6s %9s %9s %9s %9s %9s %9s %9s  %s\n", "memory", "Services", "STS", "RSS", "anon", "file", "heap use", "heap obj", "next GC", "RSS load", "load avg")
+	for _, r := range rows {
+		fmt.Printf("%-20s %8d %6d %9s %9s %9s %9s %9s %9s %9s  %s\n", r.what, r.services, r.statefulSets, mib(r.rss), mib(r.anon), mib(r.file),
+			mib(r.heap), mib(r.heapAlloc), mib(r.nextGC), mib(r.rssAfterLoad), r.load)
+	}
+	fmt.Printf("%-20s %8s %6s %9s %9s %9s %9s %10s\n", "latency", "Services", "STS", "p50 c=1", "p99 c=1", "p99.9", "req/s c=16", "CPU/req")
+	for _, r := range rows {
+		fmt.Printf("%-20s %8d %6d %9s %9s %9s %9.0f %8.0fµs\n", r.what, r.services, r.statefulSets, ms(r.p50), ms(r.p99), ms(r.p999), r.throughput, r.cpuPerRequest)
+	}
+	var small, big scaleRow
+	for _, r := range rows {
+		if r.services == b.o.scale[0] && small.what == "" {
+			small = r
+		}
+		if r.services == have && big.what == "" {
+			big = r
+		}
+	}
+	objs := float64((big.services + big.statefulSets) - (small.services + small.statefulSets))
+	fmt.Printf("growth %d -> %d Services: RSS %+.0f bytes/object, heap %+.0f bytes/object, p50 x%.2f, p99 x%.2f\n",
+		small.services, big.services, float64(big.rss-small.rss)/objs, float64(big.heap-small.heap)/objs,
+		float64(big.p50)/float64(small.p50), float64(big.p99)/float64(small.p99))
+	fmt.Printf("the cache alone (in-process, after GC): %s live heap for %d objects, %.0f bytes/object\n",
+		mib(cacheBytes), big.services+big.statefulSets, float64(cacheBytes)/float64(big.services+big.statefulSets))
+	for _, r := range rows {
+		if r.services == have {
+			worst := max(r.rss, r.rssAfterLoad)
+			fmt.Printf("target RSS <= 100 MiB with %d Services and %d StatefulSets, %-20s %s (anon %s) %s\n",
+				r.services, r.statefulSets, r.what+":", mib(worst), mib(r.anon), verdict(worst <= 100<<20))
+		}
+	}
+	fmt.Println()
+	return nil
+}
+
+// settle waits until the guard is idle (its informers and the audit have
+// caught up with what was created): under 5% of a core over a second.
+func (b *bench) settle() error {
+	deadline := time.Now().Add(2 * time.Minute)
+	prev, err := readProc(b.guard.PID())
+	if err != nil {
+		return err
+	}
+	for quiet := 0; quiet < 2; {
+		time.Sleep(time.Second)
+		cur, err := readProc(b.guard.PID())
+		if err != nil {
+			return err
+		}
+		if cur.cpu-prev.cpu < 50*time.Millisecond {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		prev = cur
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the guard is still busy after 2 minutes")
+		}
+	}
+	return nil
+}
+
+// guardMetric reads one gauge from the guard's metrics endpoint.
+func (b *bench) guardMetric(name string) (int64, error) {
+	resp, err := http.Get(b.guard.g.MetricsURL())
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int64(f), err
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found at %s", name, b.guard.g.MetricsURL())
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }

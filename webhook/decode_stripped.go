@@ -1,0 +1,221 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// strippedDecoders decode the objects of admission requests straight into
+// the form rules.Strip leaves them in, which is all the rules read: the
+// decoder skips managedFields, foreign annotations (the last-applied
+// configuration among them), status, volume claim templates and every
+// container field but name, ports and restartPolicy instead of allocating
+// them, which is most of a StatefulSet's bytes. TestDecodeStrippedIsStrip
+// holds them equal to a full decode followed by rules.Strip.
+var strippedDecoders = map[schema.GroupVersionKind]func([]byte) (runtime.Object, error){
+	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta `json:"metadata"`
+		Spec     struct {
+			appsv1.StatefulSetSpec
+			Template             strippedTemplate `json:"template"`
+			VolumeClaimTemplates skipJSON         `json:"volumeClaimTemplates"`
+		} `json:"spec"`
+	}) runtime.Object {
+		out := &appsv1.StatefulSet{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.StatefulSetSpec}
+		out.Spec.Template = in.Spec.Template.get()
+		return out
+	}),
+	corev1.SchemeGroupVersion.WithKind("Service"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta       `json:"metadata"`
+		Spec     corev1.ServiceSpec `json:"spec"`
+	}) runtime.Object {
+		return &corev1.Service{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec}
+	}),
+	corev1.SchemeGroupVersion.WithKind("Pod"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta    `json:"metadata"`
+		Spec     strippedPodSpec `json:"spec"`
+	}) runtime.Object {
+		return &corev1.Pod{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.get()}
+	}),
+	appsv1.SchemeGroupVersion.WithKind("Deployment"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta `json:"metadata"`
+		Spec     struct {
+			appsv1.DeploymentSpec
+			Template strippedTemplate `json:"template"`
+		} `json:"spec"`
+	}) runtime.Object {
+		out := &appsv1.Deployment{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.DeploymentSpec}
+		out.Spec.Template = in.Spec.Template.get()
+		return out
+	}),
+	appsv1.SchemeGroupVersion.WithKind("ReplicaSet"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta `json:"metadata"`
+		Spec     struct {
+			appsv1.ReplicaSetSpec
+			Template strippedTemplate `json:"template"`
+		} `json:"spec"`
+	}) runtime.Object {
+		out := &appsv1.ReplicaSet{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.ReplicaSetSpec}
+		out.Spec.Template = in.Spec.Template.get()
+		return out
+	}),
+	appsv1.SchemeGroupVersion.WithKind("DaemonSet"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta `json:"metadata"`
+		Spec     struct {
+			appsv1.DaemonSetSpec
+			Template strippedTemplate `json:"template"`
+		} `json:"spec"`
+	}) runtime.Object {
+		out := &appsv1.DaemonSet{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.DaemonSetSpec}
+		out.Spec.Template = in.Spec.Template.get()
+		return out
+	}),
+	batchv1.SchemeGroupVersion.WithKind("Job"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta    `json:"metadata"`
+		Spec     strippedJobSpec `json:"spec"`
+	}) runtime.Object {
+		return &batchv1.Job{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.get()}
+	}),
+	batchv1.SchemeGroupVersion.WithKind("CronJob"): decodeAs(func(in *struct {
+		metav1.TypeMeta
+		Metadata strippedMeta `json:"metadata"`
+		Spec     struct {
+			batchv1.CronJobSpec
+			JobTemplate struct {
+				metav1.ObjectMeta `json:"metadata"`
+				Spec              strippedJobSpec `json:"spec"`
+			} `json:"jobTemplate"`
+		} `json:"spec"`
+	}) runtime.Object {
+		out := &batchv1.CronJob{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.CronJobSpec}
+		out.Spec.JobTemplate = batchv1.JobTemplateSpec{ObjectMeta: in.Spec.JobTemplate.ObjectMeta, Spec: in.Spec.JobTemplate.Spec.get()}
+		return out
+	}),
+}
+
+// decodeAs decodes into the shadow type T and builds the typed object.
+func decodeAs[T any](build func(*T) runtime.Object) func([]byte) (runtime.Object, error) {
+	return func(data []byte) (runtime.Object, error) {
+		in := new(T)
+		if err := json.Unmarshal(data, in); err != nil {
+			return nil, err
+		}
+		return build(in), nil
+	}
+}
+
+// skipJSON is a field the rules never read: the decoder steps over it.
+type skipJSON struct{}
+
+// UnmarshalJSON ignores the value.
+func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
+
+// strippedMeta is object metadata without managedFields and with only
+// headless-guard's annotations. Its fields of those names shadow the
+// embedded ones.
+type strippedMeta struct {
+	metav1.ObjectMeta
+	ManagedFields skipJSON       `json:"managedFields"`
+	Annotations   ownAnnotations `json:"annotations"`
+}
+
+func (m *strippedMeta) get() metav1.ObjectMeta {
+	om := m.ObjectMeta
+	om.Annotations = m.Annotations
+	return om
+}
+
+// annotationPrefix is the prefix of the annotations rules.Strip keeps.
+const annotationPrefix = "headless-guard.io/"
+
+// ownAnnotations keeps headless-guard's annotations only.
+type ownAnnotations map[string]string
+
+// UnmarshalJSON decodes the annotations only when one can be
+// headless-guard's: an API server writes keys unescaped, so a map without
+// the prefix and without a \u escape has none.
+func (a *ownAnnotations) UnmarshalJSON(data []byte) error {
+	*a = nil
+	if !bytes.Contains(data, []byte(annotationPrefix)) && !bytes.Contains(data, []byte(`\u`)) {
+		return nil
+	}
+	var all map[string]string
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	for k, v := range all {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if *a == nil {
+				*a = ownAnnotations{}
+			}
+			(*a)[k] = v
+		}
+	}
+	return nil
+}
+
+// strippedTemplate is a pod template: metadata whole, the spec stripped.
+type strippedTemplate struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              strippedPodSpec `json:"spec"`
+}
+
+func (t *strippedTemplate) get() corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{ObjectMeta: t.ObjectMeta, Spec: t.Spec.get()}
+}
+
+type strippedJobSpec struct {
+	batchv1.JobSpec
+	Template strippedTemplate `json:"template"`
+}
+
+func (s *strippedJobSpec) get() batchv1.JobSpec {
+	out := s.JobSpec
+	out.Template = s.Template.get()
+	return out
+}
+
+// strippedPodSpec is what rules.Strip keeps of a pod spec.
+type strippedPodSpec struct {
+	Hostname       string              `json:"hostname"`
+	Subdomain      string              `json:"subdomain"`
+	Containers     []strippedContainer `json:"containers"`
+	InitContainers []strippedContainer `json:"initContainers"`
+}
+
+type strippedContainer struct {
+	Name          string                         `json:"name"`
+	Ports         []corev1.ContainerPort         `json:"ports"`
+	RestartPolicy *corev1.ContainerRestartPolicy `json:"restartPolicy"`
+}
+
+func (s *strippedPodSpec) get() corev1.PodSpec {
+	containers := func(cs []strippedContainer) []corev1.Container {
+		out := make([]corev1.Container, len(cs))
+		for i, c := range cs {
+			out[i] = corev1.Container{Name: c.Name, Ports: c.Ports, RestartPolicy: c.RestartPolicy}
+		}
+		return out
+	}
+	return corev1.PodSpec{
+		Hostname:       s.Hostname,
+		Subdomain:      s.Subdomain,
+		Containers:     containers(s.Containers),
+		InitContainers: containers(s.InitContainers),
+	}
+}

@@ -1,0 +1,173 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"sync"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// maxReviewBytes matches controller-runtime's own cap on admission bodies.
+const maxReviewBytes = 7 * 1024 * 1024
+
+// reviewHandler is the HTTP side of one webhook path: it reads the
+// AdmissionReview, calls an admission.Handler and writes the response
+// review, as controller-runtime's admission.Webhook does, but decodes the
+// review once instead of three times (controller-runtime sniffs the type
+// with one full json.Unmarshal, decodes with another, and copies the
+// objects out of the body), reads and writes through pooled buffers, and
+// builds no per-request logger. The objects stay raw JSON pointing into
+// the pooled body; decodeRequest decodes them only as far as the rules
+// read. The handler must not keep req.Object.Raw or req.OldObject.Raw
+// after it returns.
+//
+// Only AdmissionReview admission.k8s.io/v1 is served, and another version
+// is refused with a clear message: the configurations declare
+// admissionReviewVersions [v1], so another version means a misconfigured
+// caller (controller-runtime would quietly coerce v1beta1 to v1).
+type reviewHandler struct {
+	handler      admission.Handler
+	recoverPanic bool
+}
+
+// serveReviews returns the handler of one webhook path. With recoverPanic
+// a panic in h becomes an error response (HTTP 200, code 500), as with
+// admission.Webhook.WithRecoverPanic(true); without, it propagates.
+func serveReviews(h admission.Handler, recoverPanic bool) http.Handler {
+	return &reviewHandler{handler: h, recoverPanic: recoverPanic}
+}
+
+// reviewIn is an AdmissionReview whose objects are kept as raw JSON without
+// copying them out of the body.
+type reviewIn struct {
+	APIVersion string     `json:"apiVersion"`
+	Request    *requestIn `json:"request"`
+}
+
+type requestIn struct {
+	admissionv1.AdmissionRequest
+	// These shadow the embedded RawExtensions, whose decoding copies.
+	Object    rawJSON `json:"object"`
+	OldObject rawJSON `json:"oldObject"`
+	Options   rawJSON `json:"options"`
+}
+
+// rawJSON is a JSON value left undecoded, aliasing the decoder's input.
+type rawJSON []byte
+
+// UnmarshalJSON keeps data without copying it: the body buffer it points
+// into outlives the request.
+func (r *rawJSON) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*r = nil
+		return nil
+	}
+	*r = data
+	return nil
+}
+
+// buffers hold request bodies and encoded responses between requests.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps one huge review from pinning its buffer forever.
+const maxPooledBuffer = 1 << 20
+
+func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buffers.Put(buf)
+		}
+	}()
+	if r.Body == nil || r.Body == http.NoBody {
+		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "request body is empty"))
+		return
+	}
+	defer r.Body.Close()
+	if r.ContentLength > 0 && r.ContentLength <= maxReviewBytes {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxReviewBytes+1)); err != nil {
+		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "reading the request body: "+err.Error()))
+		return
+	}
+	if buf.Len() > maxReviewBytes {
+		writeReview(w, buf, http.StatusOK, errored(http.StatusRequestEntityTooLarge, fmt.Sprintf("request entity is too large; limit is %d bytes", maxReviewBytes)))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, fmt.Sprintf("contentType=%s, expected application/json", ct)))
+		return
+	}
+	var in reviewIn
+	if err := json.Unmarshal(buf.Bytes(), &in); err != nil {
+		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "decoding the AdmissionReview: "+err.Error()))
+		return
+	}
+	if v := in.APIVersion; v != "" && v != admissionv1.SchemeGroupVersion.String() {
+		msg := fmt.Sprintf("AdmissionReview %s is not supported: headless-guard serves %s only (set admissionReviewVersions: [v1])", v, admissionv1.SchemeGroupVersion)
+		writeReview(w, buf, http.StatusBadRequest, errored(http.StatusBadRequest, msg))
+		return
+	}
+	if in.Request == nil {
+		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "the AdmissionReview has no request"))
+		return
+	}
+	req := admission.Request{AdmissionRequest: in.Request.AdmissionRequest}
+	req.Object.Raw, req.OldObject.Raw, req.Options.Raw = in.Request.Object, in.Request.OldObject, in.Request.Options
+	resp := rh.handle(r.Context(), req)
+	// The response holds no reference into the body: buf can take it.
+	buf.Reset()
+	writeReview(w, buf, http.StatusOK, &resp.AdmissionResponse)
+}
+
+// handle calls the handler and completes its response (UID, status code,
+// the JSON patch), as admission.Webhook.Handle does.
+func (rh *reviewHandler) handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	if rh.recoverPanic {
+		defer func() {
+			if p := recover(); p != nil {
+				logf.Log.WithName("admission").Error(fmt.Errorf("panic: %v", p), "handler panicked; answering with an error",
+					"namespace", req.Namespace, "name", req.Name, "stack", string(debug.Stack()))
+				resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("panic: %v [recovered]", p))
+				resp.UID = req.UID
+			}
+		}()
+	}
+	resp = rh.handler.Handle(ctx, req)
+	if err := resp.Complete(req); err != nil {
+		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the response: %w", err))
+		resp.UID = req.UID
+	}
+	return resp
+}
+
+func errored(code int32, msg string) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{Status: metav1.StatusFailure, Code: code, Message: msg}}
+}
+
+// writeReview writes resp as an AdmissionReview v1, encoded into buf.
+func writeReview(w http.ResponseWriter, buf *bytes.Buffer, status int, resp *admissionv1.AdmissionResponse) {
+	buf.Reset()
+	review := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Response: resp,
+	}
+	if err := json.NewEncoder(buf).Encode(&review); err != nil {
+		http.Error(w, "encoding the AdmissionReview response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,153 @@
+package webhook
+
+import (
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// StripForCache is the cache transform. It keeps only what the rules read
+// (rules.Strip), and drops, from the cache only, what nothing in the guard
+// reads from it, so that memory grows with the wiring and not with the
+// objects:
+//   - metadata labels, except a Pod's (they are its template's) and a
+//     Namespace's (mode and opt-in labels), and the managed-by label of a
+//     Service (the injected-Service reconciler);
+//   - of a Service's spec, all but type, clusterIP, externalName, selector,
+//     ports and publishNotReadyAddresses (what the rules read; the
+//     reconciler patches Services with a merge patch of what it changes).
+//
+// Strings that repeat across objects (namespaces, label and selector keys,
+// port names and protocols, enums) are interned: a decoded object has a
+// copy of each of its own.
+func StripForCache(obj any) (any, error) {
+	o, ok := obj.(runtime.Object)
+	if !ok {
+		return obj, nil
+	}
+	rules.Strip(o)
+	m, ok := o.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	m.SetNamespace(intern(m.GetNamespace()))
+	switch o := o.(type) {
+	case *corev1.Pod:
+		o.Labels = internMap(o.Labels, false)
+		internPodSpec(&o.Spec)
+	case *corev1.Namespace:
+	case *corev1.Service:
+		if v, ok := o.Labels[rules.ManagedByLabel]; ok {
+			o.Labels = map[string]string{rules.ManagedByLabel: intern(v)}
+		} else {
+			o.Labels = nil
+		}
+		spec := &o.Spec
+		*spec = corev1.ServiceSpec{
+			Type:                     corev1.ServiceType(intern(string(spec.Type))),
+			ClusterIP:                intern(spec.ClusterIP),
+			ExternalName:             spec.ExternalName,
+			Selector:                 internMap(spec.Selector, false),
+			Ports:                    spec.Ports,
+			PublishNotReadyAddresses: spec.PublishNotReadyAddresses,
+		}
+		for i := range spec.Ports {
+			p := &spec.Ports[i]
+			p.Name, p.Protocol = intern(p.Name), corev1.Protocol(intern(string(p.Protocol)))
+			p.TargetPort.StrVal = intern(p.TargetPort.StrVal)
+		}
+	case *appsv1.StatefulSet:
+		o.Labels = nil
+		o.Spec.PodManagementPolicy = appsv1.PodManagementPolicyType(intern(string(o.Spec.PodManagementPolicy)))
+		internSelector(o.Spec.Selector)
+		internTemplate(&o.Spec.Template)
+	case *appsv1.Deployment:
+		o.Labels = nil
+		internSelector(o.Spec.Selector)
+		internTemplate(&o.Spec.Template)
+	case *appsv1.ReplicaSet:
+		o.Labels = nil
+		internSelector(o.Spec.Selector)
+		internTemplate(&o.Spec.Template)
+	case *appsv1.DaemonSet:
+		o.Labels = nil
+		internSelector(o.Spec.Selector)
+		internTemplate(&o.Spec.Template)
+	case *batchv1.Job:
+		o.Labels = nil
+		internSelector(o.Spec.Selector)
+		internTemplate(&o.Spec.Template)
+	case *batchv1.CronJob:
+		o.Labels = nil
+		internTemplate(&o.Spec.JobTemplate.Spec.Template)
+	}
+	return obj, nil
+}
+
+func internSelector(s *metav1.LabelSelector) {
+	if s != nil {
+		s.MatchLabels = internMap(s.MatchLabels, false)
+	}
+}
+
+func internTemplate(t *corev1.PodTemplateSpec) {
+	t.Labels = internMap(t.Labels, false)
+	internPodSpec(&t.Spec)
+}
+
+func internPodSpec(spec *corev1.PodSpec) {
+	for _, cs := range [][]corev1.Container{spec.Containers, spec.InitContainers} {
+		for i := range cs {
+			for j := range cs[i].Ports {
+				p := &cs[i].Ports[j]
+				p.Name, p.Protocol = intern(p.Name), corev1.Protocol(intern(string(p.Protocol)))
+			}
+		}
+	}
+}
+
+// internMap returns m with interned keys (and values, with values).
+func internMap(m map[string]string, values bool) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if values {
+			v = intern(v)
+		}
+		out[intern(k)] = v
+	}
+	return out
+}
+
+// interned holds one copy of each string the transform has seen, up to
+// maxInterned: label keys and the like are few, and the bound keeps
+// unique values (if some field holds them) from growing it forever.
+var interned = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}
+
+const maxInterned = 1 << 14
+
+func intern(s string) string {
+	if s == "" {
+		return s
+	}
+	interned.Lock()
+	defer interned.Unlock()
+	if c, ok := interned.m[s]; ok {
+		return c
+	}
+	if len(interned.m) < maxInterned {
+		interned.m[s] = s
+	}
+	return s
+}
