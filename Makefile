@@ -44,7 +44,7 @@ run: build $(CLUSTER_DEPS) ## Run a local cluster and the webhook until Ctrl-C (
 test: lint-vet unit e2e fuzz-short ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 
 .PHONY: unit
-unit: build $(ENVTEST_DEPS) ## Run the Go tests but test/e2e (the integration tests start etcd and kube-apiserver from KUBEBUILDER_ASSETS)
+unit: build $(CLUSTER_DEPS) ## Run the Go tests but test/e2e (they start etcd, kube-apiserver and, for test/cluster, the rest of a cluster from KUBEBUILDER_ASSETS)
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 .PHONY: e2e
