@@ -72,7 +72,8 @@ func (w *jsonWriter) write(n *yaml.Node, depth int) error {
 	case yaml.MappingNode:
 		buf.WriteByte('{')
 		first := true
-		if err := w.writeMapping(n, depth, &first, map[string]bool{}); err != nil {
+		var seen keySet
+		if err := w.writeMapping(n, depth, &first, &seen); err != nil {
 			return err
 		}
 		buf.WriteByte('}')
@@ -86,7 +87,7 @@ func (w *jsonWriter) write(n *yaml.Node, depth int) error {
 
 // writeMapping writes the members of a mapping, resolving `<<` merge keys;
 // keys already written win over merged ones, as YAML specifies.
-func (w *jsonWriter) writeMapping(n *yaml.Node, depth int, first *bool, seen map[string]bool) error {
+func (w *jsonWriter) writeMapping(n *yaml.Node, depth int, first *bool, seen *keySet) error {
 	buf := &w.buf
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -99,10 +100,9 @@ func (w *jsonWriter) writeMapping(n *yaml.Node, depth int, first *bool, seen map
 		if k.Kind == yaml.AliasNode && k.Alias != nil {
 			key = k.Alias.Value
 		}
-		if seen[key] {
+		if !seen.add(key) {
 			continue
 		}
-		seen[key] = true
 		if !*first {
 			buf.WriteByte(',')
 		}
@@ -170,9 +170,55 @@ func writeScalar(buf *bytes.Buffer, n *yaml.Node) {
 	}
 }
 
+// keySet holds the keys a mapping has written: a few, searched in a slice,
+// until there are many.
+type keySet struct {
+	small []string
+	large map[string]bool
+}
+
+// add records key and reports whether it was new.
+func (k *keySet) add(key string) bool {
+	if k.large != nil {
+		if k.large[key] {
+			return false
+		}
+		k.large[key] = true
+		return true
+	}
+	for _, s := range k.small {
+		if s == key {
+			return false
+		}
+	}
+	if len(k.small) < 16 {
+		k.small = append(k.small, key)
+		return true
+	}
+	k.large = make(map[string]bool, 2*len(k.small))
+	for _, s := range k.small {
+		k.large[s] = true
+	}
+	k.large[key] = true
+	return true
+}
+
+// writeString writes s as a JSON string, byte for byte as json.Marshal
+// does (--fix writes JSON files with it). Most strings of a manifest are
+// printable ASCII that json.Marshal leaves alone: those are written as they
+// are, without its allocations; others go through it (escapes, HTML
+// characters, invalid UTF-8).
 func writeString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			buf.Write(b)
+			return
+		}
+	}
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
 }
 
 func schemaGVK(apiVersion, kind string) schema.GroupVersionKind {

@@ -113,3 +113,16 @@ func TestStreamParseIsUsed(t *testing.T) {
 		t.Fatalf("%d nodes for %d documents", len(nodes), chunkDocs)
 	}
 }
+
+// TestWriteStringIsJSONMarshal holds the fast path of writeString to
+// json.Marshal's output.
+func TestWriteStringIsJSONMarshal(t *testing.T) {
+	for _, s := range []string{"", "plain", "with space", `q"uote`, `back\slash`, "tab\t", "nl\n", "<html>&", "ünïcode", "\u2028", string([]byte{0xff, 'a'}), "postgres://db-1.db:5432/app?x=1"} {
+		var got bytes.Buffer
+		writeString(&got, s)
+		want, _ := json.Marshal(s)
+		if got.String() != string(want) {
+			t.Errorf("writeString(%q) = %s, json.Marshal %s", s, got.String(), want)
+		}
+	}
+}
