@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
@@ -250,4 +251,26 @@ func TestRequestBodiesAreNotLogged(t *testing.T) {
 	if logs := c.Guard().Logs(); strings.Contains(logs, sentinel) {
 		t.Errorf("the request body reached the logs:\n%s", logs)
 	}
+}
+
+// TestAPIServerServiceNeverWaitsForTheWebhook: with headless-guard down
+// (failurePolicy Fail), the API server can still delete and re-create its
+// own default/kubernetes Service.
+func TestAPIServerServiceNeverWaitsForTheWebhook(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t)
+	if err := c.Guard().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.Guard().Restart(); err != nil {
+			t.Fatalf("restarting headless-guard: %v", err)
+		}
+	}()
+	mustKubectl(t, c, nil, "delete", "service", "kubernetes", "-n", "default")
+	eventually(t, 60*time.Second, "default/kubernetes re-created by the API server", func() (bool, string) {
+		out, errOut, err := kubectl(t, c, nil, "get", "service", "kubernetes", "-n", "default", "-o", "name")
+		return err == nil && out == "service/kubernetes\n", errOut
+	})
 }
