@@ -67,7 +67,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.blockSize, "block-size", 100, "apiserver phase: StatefulSet creates per block")
 	fs.Var(&o.scale, "scale", "scale phase: Service counts to reach (a fifth as many StatefulSets)")
 	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
-	fs.StringVar(&o.memLimit, "memlimit", "48MiB", "scale phase: the GOMEMLIMIT of one restart of the guard")
+	fs.StringVar(&o.memLimit, "memlimit", "64MiB", "scale phase: the GOMEMLIMIT of one restart of the guard")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
 }
 
