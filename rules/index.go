@@ -100,7 +100,7 @@ func (x *Index) ServicesSelecting(namespace string, labels map[string]string) ([
 	seen := map[*corev1.Service]bool{}
 	for k, v := range labels {
 		for _, svc := range n.bySelector[k+"="+v] {
-			if !seen[svc] && selects(svc.Spec.Selector, labels) {
+			if !seen[svc] && Selects(svc.Spec.Selector, labels) {
 				seen[svc] = true
 				out = append(out, svc)
 			}
@@ -134,7 +134,7 @@ func (x *Index) WorkloadsSelectedBy(namespace string, selector map[string]string
 	}
 	var out []Workload
 	for _, i := range shortest {
-		if selects(selector, n.workloads[i].Template.Labels) {
+		if Selects(selector, n.workloads[i].Template.Labels) {
 			out = append(out, n.workloads[i])
 		}
 	}

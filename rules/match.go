@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,8 +56,8 @@ func selectorGap(selector, labels map[string]string) (missing, conflicting []str
 	return missing, conflicting
 }
 
-// selects reports whether a non-empty selector matches labels.
-func selects(selector, labels map[string]string) bool {
+// Selects reports whether a non-empty selector matches labels.
+func Selects(selector, labels map[string]string) bool {
 	if len(selector) == 0 {
 		return false
 	}
@@ -150,13 +149,6 @@ func portLabel(sp *corev1.ServicePort) string {
 		return "`" + sp.Name + "`"
 	}
 	return strconv.Itoa(int(sp.Port)) + "/" + string(protocolOf(sp.Protocol))
-}
-
-func targetLabel(t intstr.IntOrString) string {
-	if t.Type == intstr.String {
-		return fmt.Sprintf("named port `%s`", t.StrVal)
-	}
-	return fmt.Sprintf("port %d", t.IntVal)
 }
 
 func key(parts ...string) string { return strings.Join(parts, "|") }

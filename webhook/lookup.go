@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
@@ -219,7 +220,7 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 	var out []*corev1.Service
 	seen := map[string]bool{}
 	add := func(svc *corev1.Service) {
-		if !seen[svc.Name] && selects(svc.Spec.Selector, labels) {
+		if !seen[svc.Name] && rules.Selects(svc.Spec.Selector, labels) {
 			seen[svc.Name] = true
 			out = append(out, svc)
 		}
@@ -281,7 +282,7 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 	if len(selector) == 0 {
 		return nil, nil
 	}
-	// One indexed pair narrows the candidates; selects() checks the rest.
+	// One indexed pair narrows the candidates; rules.Selects() checks the rest.
 	keys := make([]string, 0, len(selector))
 	for k := range selector {
 		keys = append(keys, k)
@@ -293,7 +294,7 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 		if rules.Derived(obj) {
 			return
 		}
-		if w, ok := rules.WorkloadOf(obj); ok && selects(selector, w.Template.Labels) {
+		if w, ok := rules.WorkloadOf(obj); ok && rules.Selects(selector, w.Template.Labels) {
 			out = append(out, w)
 		}
 	}
@@ -321,7 +322,7 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 		if err := b.Cache.List(b.ctx, list, client.InNamespace(namespace), client.MatchingFields{IndexTemplateLabels: pair}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, err
 		}
-		items, err := metaItems(list)
+		items, err := meta.ExtractList(list)
 		if err != nil {
 			return nil, err
 		}
@@ -330,53 +331,6 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 		}
 	}
 	return out, nil
-}
-
-func metaItems(list client.ObjectList) ([]runtime.Object, error) {
-	var out []runtime.Object
-	switch l := list.(type) {
-	case *appsv1.StatefulSetList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *appsv1.DeploymentList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *appsv1.ReplicaSetList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *appsv1.DaemonSetList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *batchv1.JobList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *batchv1.CronJobList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *corev1.PodList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	}
-	return out, nil
-}
-
-func selects(selector, labels map[string]string) bool {
-	if len(selector) == 0 {
-		return false
-	}
-	for k, v := range selector {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // Namespaces reads a namespace's labels (the opt-in and mode labels), from
