@@ -157,21 +157,31 @@ type FixEntry struct {
 	report.Location
 }
 
-// Render writes every file of the set, fixed, to w (as `--fix` prints them).
-func Render(set *manifest.Set, w io.Writer) error {
+// Rendered returns every file of the set as `--fix` writes it, each
+// encoded once: the caller prints, writes and re-checks the same bytes.
+func Rendered(set *manifest.Set) ([]manifest.Source, error) {
+	out := make([]manifest.Source, len(set.Files))
 	for i, f := range set.Files {
 		var buf bytes.Buffer
 		if _, err := f.WriteTo(&buf); err != nil {
-			return err
+			return nil, err
 		}
-		b := buf.Bytes()
+		out[i] = manifest.Source{Path: f.Path, Data: buf.Bytes()}
+	}
+	return out, nil
+}
+
+// Concat writes rendered files to w as one stream, `---` between files.
+func Concat(w io.Writer, files []manifest.Source) error {
+	for i, f := range files {
+		b := f.Data
 		if i > 0 && len(b) > 0 && !bytes.HasPrefix(b, []byte("---")) {
 			if _, err := io.WriteString(w, "---\n"); err != nil {
 				return err
 			}
 		}
 		if len(b) > 0 && b[len(b)-1] != '\n' {
-			b = append(b, '\n')
+			b = append(b[:len(b):len(b)], '\n')
 		}
 		if _, err := w.Write(b); err != nil {
 			return err
@@ -180,29 +190,35 @@ func Render(set *manifest.Set, w io.Writer) error {
 	return nil
 }
 
-// WriteInPlace rewrites the changed files of the set (`--fix --write`).
-// Standard input cannot be rewritten; it is printed to stdout instead.
-func WriteInPlace(set *manifest.Set, stdout io.Writer) ([]string, error) {
+// Render writes every file of the set, fixed, to w (as `--fix` prints them).
+func Render(set *manifest.Set, w io.Writer) error {
+	files, err := Rendered(set)
+	if err != nil {
+		return err
+	}
+	return Concat(w, files)
+}
+
+// WriteInPlace rewrites the changed files of the set (`--fix --write`) with
+// their rendered bytes (Rendered). Standard input cannot be rewritten; it
+// is printed to stdout instead.
+func WriteInPlace(set *manifest.Set, rendered []manifest.Source, stdout io.Writer) ([]string, error) {
 	var written []string
-	for _, f := range set.Files {
+	for i, f := range set.Files {
 		if !f.Changed() {
 			continue
 		}
 		if f.Path == manifest.StdinName {
-			if _, err := f.WriteTo(stdout); err != nil {
+			if _, err := stdout.Write(rendered[i].Data); err != nil {
 				return written, err
 			}
 			continue
-		}
-		var buf bytes.Buffer
-		if _, err := f.WriteTo(&buf); err != nil {
-			return written, err
 		}
 		info, err := os.Stat(f.Path)
 		if err != nil {
 			return written, err
 		}
-		if err := os.WriteFile(f.Path, buf.Bytes(), info.Mode().Perm()); err != nil {
+		if err := os.WriteFile(f.Path, rendered[i].Data, info.Mode().Perm()); err != nil {
 			return written, err
 		}
 		written = append(written, f.Path)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -125,23 +124,19 @@ func fix(s Streams, set *manifest.Set, opts check.Options, write bool) (*report.
 	for _, d := range done {
 		fmt.Fprintf(s.Err, "fixed: %s:%d: %s: %s (%s %s)\n", d.File, d.Line, d.Object, d.Description, d.Fix, d.Rule)
 	}
-	var sources []manifest.Source
-	for _, f := range set.Files {
-		var buf bytes.Buffer
-		if _, err := f.WriteTo(&buf); err != nil {
-			return nil, err
-		}
-		sources = append(sources, manifest.Source{Path: f.Path, Data: buf.Bytes()})
+	sources, err := check.Rendered(set)
+	if err != nil {
+		return nil, err
 	}
 	if write {
-		written, err := check.WriteInPlace(set, s.Out)
+		written, err := check.WriteInPlace(set, sources, s.Out)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range written {
 			fmt.Fprintf(s.Err, "wrote %s\n", p)
 		}
-	} else if err := check.Render(set, s.Out); err != nil {
+	} else if err := check.Concat(s.Out, sources); err != nil {
 		return nil, err
 	}
 	fixed, err := manifest.Parse(sources, manifest.Options{Namespace: opts.Namespace})
