@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+	kjson "sigs.k8s.io/json"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
@@ -87,10 +88,14 @@ func decodeObjects(f *File, d *Document, root *yaml.Node, namespace string, item
 	if err != nil {
 		return nil, &lineError{d.Line + root.Line - 1, err}
 	}
-	if err := json.Unmarshal(data, typed); err != nil {
+	// Field names match case-sensitively, as the API server decodes them:
+	// a `Spec:` key is an unknown field there, not the object's spec.
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, typed); err != nil {
 		line := d.Line + root.Line - 1
+		// sigs.k8s.io/json does not export its error types; encoding/json
+		// gives the same failure typed, with the field path to point at.
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
+		if errors.As(json.Unmarshal(data, newTyped(apiVersion, kind)), &te) && te.Field != "" {
 			if n := locate(root, te.Field); n != nil {
 				line = d.Line + n.Line - 1
 			}

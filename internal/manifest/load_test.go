@@ -65,6 +65,19 @@ func TestParseMergeKeyValues(t *testing.T) {
 	}
 }
 
+// A key whose case differs from the field name is an unknown field to the
+// API server, so it must not fill the field here either (encoding/json
+// would match `Spec` to spec).
+func TestParseFieldNamesAreCaseSensitive(t *testing.T) {
+	set, err := parseOne(t, "apiVersion: v1\nkind: Service\nmetadata: {name: m}\nSpec:\n  ports:\n  - {port: 80, name: web}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := describePorts(set.Objects[0].Typed); s != "" {
+		t.Errorf("ports = %q, want none: `Spec` is not `spec`", s)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	cases := []struct {
 		name, input, want string
