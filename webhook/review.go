@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,6 +76,24 @@ func (r *rawJSON) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// defaultRequestTimeout is the API server's default webhook timeout
+// (timeoutSeconds: 10), assumed when a request does not say.
+const defaultRequestTimeout = 10 * time.Second
+
+// answerWithin is how long the handler may take: the API server passes the
+// webhook's remaining timeoutSeconds as the "timeout" query parameter and
+// gives up after it, failing the write under failurePolicy: Fail. The
+// handler gets three quarters of it, so that a live read stuck on an
+// unreachable API server ends in the documented verdict (admitted
+// unchecked, with a warning) while the API server still listens.
+func answerWithin(r *http.Request) time.Duration {
+	d, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+	if err != nil || d <= 0 || d > time.Minute {
+		d = defaultRequestTimeout
+	}
+	return d * 3 / 4
+}
+
 // buffers hold request bodies and encoded responses between requests.
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -125,7 +144,9 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := admission.Request{AdmissionRequest: in.Request.AdmissionRequest}
 	req.Object.Raw, req.OldObject.Raw, req.Options.Raw = in.Request.Object, in.Request.OldObject, in.Request.Options
-	resp := rh.handle(r.Context(), req)
+	ctx, cancel := context.WithTimeout(r.Context(), answerWithin(r))
+	defer cancel()
+	resp := rh.handle(ctx, req)
 	// The response holds no reference into the body: buf can take it.
 	buf.Reset()
 	writeReview(w, buf, http.StatusOK, &resp.AdmissionResponse)

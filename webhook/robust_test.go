@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/headless-guard/headless-guard/rules"
@@ -113,4 +116,60 @@ func fuzzHandlers(t *testing.T) map[string]http.Handler {
 		fuzzHandlerCache[path] = serveReviews(h, false)
 	}
 	return fuzzHandlerCache
+}
+
+// hangingReader is an API server that accepts the connection and never
+// answers: each read blocks until its context ends.
+type hangingReader struct{ client.Reader }
+
+func (hangingReader) Get(ctx context.Context, _ client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A cache miss reads the Service live; when the API server does not answer,
+// the verdict (admitted unchecked, with a warning) must come before the API
+// server's own timeout, which it passes as the "timeout" parameter.
+func TestLiveReadIsBoundedByTheRequestTimeout(t *testing.T) {
+	srv, c := newServer(t, rules.FixOptions{})
+	h := serveReviews(&Validator{Config: &Config{
+		Lookup:     &CacheLookup{Cache: c, Live: hangingReader{c}},
+		Namespaces: &Namespaces{Cache: c},
+		Metrics:    NewMetrics(),
+	}, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}}, true)
+	mux := http.NewServeMux()
+	mux.Handle(PathValidateStatefulSets, h)
+	srv.Config.Handler = mux
+	body := review(t, admissionv1.Create, stsGVK, sts("missing"), nil, false)
+	for _, tc := range []struct {
+		query string
+		want  time.Duration
+	}{
+		{"?timeout=2s", 1500 * time.Millisecond},
+		{"?timeout=1s", 750 * time.Millisecond},
+	} {
+		start := time.Now()
+		hc := &http.Client{Timeout: 5 * time.Second} // a hang fails the test, not the run
+		resp, err := hc.Post(srv.URL+PathValidateStatefulSets+tc.query, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out admissionv1.AdmissionReview
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		took := time.Since(start)
+		if took < tc.want-100*time.Millisecond || took > tc.want+time.Second {
+			t.Errorf("%q: answered after %v, want about %v", tc.query, took, tc.want)
+		}
+		if r := out.Response; r == nil || !r.Allowed || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "admitted unchecked") {
+			t.Errorf("%q: response %+v, want allowed with an 'admitted unchecked' warning", tc.query, r)
+		}
+	}
+	// Without a usable parameter: the API server's default of 10s.
+	for _, q := range []string{"", "?timeout=bogus", "?timeout=-1s", "?timeout=1h"} {
+		r := httptest.NewRequest(http.MethodPost, PathValidateStatefulSets+q, nil)
+		if got := answerWithin(r); got != 7500*time.Millisecond {
+			t.Errorf("%q: answerWithin = %v, want 7.5s", q, got)
+		}
+	}
 }
