@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -13,13 +14,18 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/headless-guard/headless-guard/test/cluster"
 )
@@ -39,15 +45,25 @@ type tcpProxy struct {
 	closed bool
 	next   int
 	conns  map[net.Conn]struct{}
+	// connections forwarded, by backend
+	forwarded map[string]int
 }
 
-func newTCPProxy(t *testing.T, backends func() []string) *tcpProxy {
+// served is the number of connections forwarded to backend.
+func (p *tcpProxy) served(backend string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.forwarded[backend]
+}
+
+// newTCPProxy listens on addr ("127.0.0.1:0": a free port).
+func newTCPProxy(t *testing.T, addr string, backends func() []string) *tcpProxy {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{addr: l.Addr().String(), backends: backends, conns: map[net.Conn]struct{}{}}
+	p := &tcpProxy{addr: l.Addr().String(), backends: backends, conns: map[net.Conn]struct{}{}, forwarded: map[string]int{}}
 	p.serve(l)
 	t.Cleanup(func() {
 		p.mu.Lock()
@@ -105,8 +121,12 @@ func (p *tcpProxy) handle(c net.Conn) {
 	}
 	var up net.Conn
 	for i := range backends {
+		b := backends[(start+i)%len(backends)]
 		var err error
-		if up, err = net.DialTimeout("tcp", backends[(start+i)%len(backends)], time.Second); err == nil {
+		if up, err = net.DialTimeout("tcp", b, time.Second); err == nil {
+			p.mu.Lock()
+			p.forwarded[b]++
+			p.mu.Unlock()
 			break
 		}
 	}
@@ -267,7 +287,7 @@ func TestAPIServerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newTCPProxy(t, func() []string { return []string{apiserver.Host} })
+	proxy := newTCPProxy(t, "127.0.0.1:0", func() []string { return []string{apiserver.Host} })
 	r := startReplica(t, c, "outage-guard",
 		"--kubeconfig", proxiedKubeconfig(t, c, "https://"+proxy.addr),
 		"--webhook-cert-path", c.WebhookCertDir(), "--audit=false")
@@ -345,4 +365,137 @@ func pathFor(body []byte) string {
 		return "/validate/statefulsets"
 	}
 	return "/validate/services"
+}
+
+// TestReplicaTerminatedUnderLoad runs two replicas behind a load balancer
+// that, like a Service's endpoints, sends new connections only to ready
+// replicas, drives StatefulSet creates through the API server, and
+// terminates one replica as the kubelet does (SIGTERM). No write may fail:
+// the terminating replica drops readiness, keeps answering while the
+// endpoints catch up, and closes its keep-alive connections, so the API
+// server's next requests go to the other one.
+func TestReplicaTerminatedUnderLoad(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c := cluster.Setup(t, cluster.Options{WebhookPort: port})
+
+	var mu sync.Mutex
+	var ready []string // webhook addresses of ready replicas
+	lb := newTCPProxy(t, fmt.Sprintf("127.0.0.1:%d", port), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), ready...)
+	})
+	args := []string{"--webhook-cert-path", c.WebhookCertDir(), "--shutdown-delay=2s", "--leader-elect", "--leader-election-namespace=default"}
+	replicas := []*replica{startReplica(t, c, "replica-a", args...), startReplica(t, c, "replica-b", args...)}
+	for _, r := range replicas {
+		r.waitReady(t)
+	}
+	// The endpoints: readiness probed every 100ms.
+	probeDone := make(chan struct{})
+	t.Cleanup(func() { close(probeDone) })
+	go func() {
+		for {
+			var now []string
+			for _, r := range replicas {
+				if code, _ := readyz(r.health); code == http.StatusOK {
+					now = append(now, r.webhookAddr)
+				}
+			}
+			mu.Lock()
+			ready = now
+			mu.Unlock()
+			select {
+			case <-probeDone:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	eventually(t, 10*time.Second, "both replicas behind the load balancer", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ready) == 2, strings.Join(ready, ",")
+	})
+
+	ns := namespace(t, c, "replicas", nil)
+	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	eventually(t, 30*time.Second, "the webhooks answer through the load balancer", func() (bool, string) {
+		_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+		return err == nil, stderr
+	})
+
+	// Writers: server-side dry-run creates, admitted and denied (the
+	// Service does not select the pods) in turn, so the webhooks do their
+	// whole work and etcd does not grow.
+	good := mustObject(t, statefulSetYAML("web", "web", ""))
+	bad := mustObject(t, statefulSetYAML("other", "web", ""))
+	var answered, denied, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	cl := c.Client()
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				obj := good.DeepCopy()
+				if (i+w)%2 == 1 {
+					obj = bad.DeepCopy()
+				}
+				obj.SetNamespace(ns)
+				err := cl.Create(context.Background(), obj, client.DryRunAll)
+				switch {
+				case err == nil:
+					answered.Add(1)
+				case apierrors.IsInvalid(err) && strings.Contains(err.Error(), "(HG004 selector-matches-pods)"):
+					denied.Add(1)
+				default:
+					failed.Add(1)
+					t.Logf("write failed: %v", err)
+				}
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second)
+	before := answered.Load() + denied.Load()
+	terminated := time.Now()
+	replicas[0].stop() // SIGTERM; returns once it has exited
+	exited := time.Since(terminated)
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+	after := answered.Load() + denied.Load() - before
+
+	t.Logf("writes: %d admitted, %d denied as expected, %d failed; replica-a exited %v after SIGTERM; %d writes answered after it",
+		answered.Load(), denied.Load(), failed.Load(), exited, after)
+	if failed.Load() != 0 {
+		t.Errorf("%d writes failed while a replica was terminated", failed.Load())
+	}
+	if answered.Load() < 20 || denied.Load() < 20 || after < 20 {
+		t.Errorf("too few writes to prove anything")
+	}
+	for _, r := range replicas {
+		if n := lb.served(r.webhookAddr); n == 0 {
+			t.Errorf("%s was sent no connection: the load balancer did not spread the load", r.logPath)
+		}
+	}
+}
+
+func mustObject(t *testing.T, doc string) *appsv1.StatefulSet {
+	t.Helper()
+	var sts appsv1.StatefulSet
+	if err := yaml.Unmarshal([]byte(doc), &sts); err != nil {
+		t.Fatal(err)
+	}
+	return &sts
 }

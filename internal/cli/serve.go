@@ -31,6 +31,8 @@ import (
 // kubebuilder scaffold where one exists.
 type ServeOptions struct {
 	Kubeconfig           string
+	KubeAPIQPS           float32
+	KubeAPIBurst         int
 	WebhookCertPath      string
 	WebhookCertName      string
 	WebhookCertKey       string
@@ -61,6 +63,8 @@ type ServeOptions struct {
 // AddFlags registers the options on fs.
 func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", 50, "client-side rate limit of requests to the API server: live reads on cache misses, Events, injected Services")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 100, "burst above --kube-api-qps")
 	fs.StringVar(&o.WebhookCertPath, "webhook-cert-path", "", "directory holding the serving certificate and key (reloaded when they change); default: the controller-runtime default")
 	fs.StringVar(&o.WebhookCertName, "webhook-cert-name", "tls.crt", "certificate file name in --webhook-cert-path")
 	fs.StringVar(&o.WebhookCertKey, "webhook-cert-key", "tls.key", "key file name in --webhook-cert-path")
@@ -129,11 +133,24 @@ func (o *ServeOptions) tlsOptions() ([]func(*tls.Config), error) {
 	return opts, nil
 }
 
+// restConfig is the API server connection. Its rate limit is higher than
+// controller-runtime's 20 QPS: every cache miss is a live read inside an
+// admission request, and under a burst of StatefulSets naming Services that
+// do not exist the client-side limiter, not the API server, set the
+// latency (seconds at 20 QPS with four writers).
 func (o *ServeOptions) restConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
 	if o.Kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
 	}
-	return ctrl.GetConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	return cfg, nil
 }
 
 // NewServeCommand returns `headless-guard serve`.
