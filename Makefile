@@ -54,6 +54,11 @@ unit: build $(CLUSTER_DEPS) ## Run the Go tests but test/e2e (they start etcd, k
 e2e: build $(CLUSTER_DEPS) ## Apply the seeds' manifests through the webhook on a local cluster and check what CoreDNS answers
 	$(GO) test -count=1 ./test/e2e/
 
+# Not in `make test`: ten minutes. SOAK_DURATION and SOAK_RATE change it.
+.PHONY: soak
+soak: build $(CLUSTER_DEPS) ## Soak: 10 minutes of mixed load, zero errors and flat memory (docs/reliability.md)
+	$(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 30m -v ./test/
+
 # Each fuzz target on its own: `go test -fuzz` takes one target per package run.
 FUZZ_TARGETS := ./internal/manifest:FuzzLoad ./rules:FuzzEvaluate ./internal/check:FuzzCheck ./webhook:FuzzAdmissionReview
 .PHONY: fuzz-short
