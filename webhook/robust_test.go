@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,50 @@ func TestLiveReadIsBoundedByTheRequestTimeout(t *testing.T) {
 		if got := answerWithin(r); got != 7500*time.Millisecond {
 			t.Errorf("%q: answerWithin = %v, want 7.5s", q, got)
 		}
+	}
+}
+
+// Bad and huge input, over and over, leaves nothing behind: the live heap
+// after a garbage collection is back where it started (oversized bodies
+// are cut at the cap, and buffers over 1 MiB are not pooled).
+func TestBadInputKeepsMemoryBounded(t *testing.T) {
+	srv, _ := newServer(t, rules.FixOptions{}, headless())
+	good := review(t, admissionv1.Create, stsGVK, sts("nginx-headless"), nil, false)
+	oversized := bytes.Replace(good, []byte(`"name":"web"`), []byte(`"name":"web","annotations":{"pad":"`+strings.Repeat("x", maxReviewBytes)+`"}`), 1)
+	huge := sts("nginx-headless")
+	for i := range 1000 {
+		huge.Spec.Template.Spec.Containers = append(huge.Spec.Template.Spec.Containers, corev1.Container{
+			Name: fmt.Sprintf("c%d", i), Env: []corev1.EnvVar{{Name: "E", Value: strings.Repeat("v", 1000)}}})
+	}
+	inputs := [][]byte{
+		oversized,
+		review(t, admissionv1.Create, stsGVK, huge, nil, false),
+		[]byte(`{"request":`),
+		bytes.Replace(good, []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1),
+		bytes.Repeat([]byte("["), 1<<20), // deep nesting
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	for _, in := range inputs { // warm the pools
+		post(t, srv, PathValidateStatefulSets, "application/json", in)
+	}
+	before := heap()
+	for range 20 {
+		for _, in := range inputs {
+			post(t, srv, PathValidateStatefulSets, "application/json", in)
+		}
+	}
+	after := heap()
+	t.Logf("live heap %.1f MiB before, %.1f MiB after 100 bad or huge reviews (%.1f MiB of input)",
+		float64(before)/(1<<20), float64(after)/(1<<20), float64(20*(len(oversized)+len(inputs[1])+(1<<20)))/(1<<20))
+	if after > before+8<<20 {
+		t.Errorf("live heap grew from %d to %d bytes", before, after)
+	}
+	if _, resp := post(t, srv, PathValidateStatefulSets, "application/json", good); resp == nil || !resp.Allowed {
+		t.Fatalf("server after the bad input: %+v", resp)
 	}
 }
