@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/load/reviews"
 )
 
 func TestOversizedBodyIsRefused(t *testing.T) {
@@ -74,6 +75,14 @@ func FuzzAdmissionReview(f *testing.F) {
 		review(t, admissionv1.Update, stsGVK, sts("nginx-headless"), sts("nginx-headless"), true),
 		review(t, admissionv1.Delete, stsGVK, nil, sts("x"), false),
 		[]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","kind":{"version":"v1","kind":"Service"},"operation":"DELETE","oldObject":{"apiVersion":"v1","kind":"Service","metadata":{"name":"nginx-headless","namespace":"default"},"spec":{"clusterIP":"None","selector":{"app":"nginx"}}}}}`),
+	}
+	// And what a real kube-apiserver sent (test/load/reviews).
+	recorded, err := reviews.All()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, r := range recorded {
+		seeds = append(seeds, r.Body)
 	}
 	for _, s := range seeds {
 		f.Add(s)
