@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/internal/report"
@@ -68,24 +71,87 @@ func Evaluate(set *manifest.Set, opts Options) (*report.Report, error) {
 		reg = rules.Default()
 	}
 	lookup := Index(set)
-	rep := &report.Report{Registry: reg, Files: len(set.Files), Documents: set.Documents()}
+	rep := &report.Report{Registry: reg, Files: len(set.Files), Documents: set.Documents(), Objects: make([]report.Object, 0, len(set.Objects))}
+	outcomes := evaluateAll(set.Objects, reg, lookup, &opts.Policy)
 	var all []report.Finding
-	for _, o := range set.Objects {
+	for i, o := range set.Objects {
 		entry := report.Object{Ref: o.Ref, Location: report.Location{File: o.File.Path, Line: o.Line()}}
-		if o.Typed != nil {
-			res, err := reg.Evaluate(&rules.Request{Operation: rules.Create, Object: o.Typed}, lookup, &opts.Policy)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %s: %w", o.File.Path, o.Line(), o.Ref, err)
+		if out := &outcomes[i]; out.res != nil || out.err != nil {
+			if out.err != nil {
+				return nil, fmt.Errorf("%s:%d: %s: %w", o.File.Path, o.Line(), o.Ref, out.err)
 			}
-			entry.Skipped = res.Skipped
-			for _, f := range res.Findings {
-				all = append(all, report.Finding{Finding: f, Location: report.Location{File: o.File.Path, Line: o.FieldLine(f.Field())}})
+			entry.Skipped = out.res.Skipped
+			for j, f := range out.res.Findings {
+				all = append(all, report.Finding{Finding: f, Location: report.Location{File: o.File.Path, Line: out.lines[j]}})
 			}
 		}
 		rep.Objects = append(rep.Objects, entry)
 	}
 	rep.Findings = dedupe(all)
 	return rep, nil
+}
+
+// outcome is the evaluation of one object: its result, and the line of
+// each finding.
+type outcome struct {
+	res   *rules.Result
+	lines []int
+	err   error
+}
+
+// evaluateChunk is how many objects a worker of evaluateAll takes at a time.
+const evaluateChunk = 64
+
+// evaluateAll evaluates the typed objects, on all cores when there are
+// many: rules only read the objects and the index (the webhook evaluates
+// concurrently too), and each finding's line is placed by its own object.
+func evaluateAll(objs []*manifest.Object, reg *rules.Registry, lookup rules.Lookup, policy *rules.Policy) []outcome {
+	out := make([]outcome, len(objs))
+	evaluate := func(from, to int) {
+		var paths []string
+		for i := from; i < to; i++ {
+			o := objs[i]
+			if o.Typed == nil {
+				continue
+			}
+			res, err := reg.Evaluate(&rules.Request{Operation: rules.Create, Object: o.Typed}, lookup, policy)
+			if err != nil {
+				out[i].err = err
+				continue
+			}
+			out[i].res = res
+			if len(res.Findings) > 0 {
+				// One parse of the document places all of its findings.
+				paths = paths[:0]
+				for _, f := range res.Findings {
+					paths = append(paths, f.Field())
+				}
+				out[i].lines = o.FieldLines(paths)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), (len(objs)+evaluateChunk-1)/evaluateChunk)
+	if workers <= 1 {
+		evaluate(0, len(objs))
+		return out
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				from := int(next.Add(evaluateChunk)) - evaluateChunk
+				if from >= len(objs) {
+					return
+				}
+				evaluate(from, min(from+evaluateChunk, len(objs)))
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // dedupe reports each pair defect once: the checker sees both the StatefulSet

@@ -105,14 +105,19 @@ func decodeObjects(f *File, d *Document, root *yaml.Node, namespace string, item
 		}
 		return nil, &lineError{line, err}
 	}
+	setTyped(obj, typed, namespace)
+	return []*Object{obj}, nil
+}
+
+// setTyped gives obj its decoded object, namespace defaulted.
+func setTyped(obj *Object, typed kruntime.Object, namespace string) {
 	m := typed.(metav1.Object)
 	if m.GetNamespace() == "" {
 		m.SetNamespace(namespace)
 	}
 	obj.Ref.Namespace = m.GetNamespace()
-	typed.GetObjectKind().SetGroupVersionKind(schemaGVK(apiVersion, kind))
+	typed.GetObjectKind().SetGroupVersionKind(schemaGVK(obj.Ref.APIVersion, obj.Ref.Kind))
 	obj.Typed = typed
-	return []*Object{obj}, nil
 }
 
 // scalarAt returns the scalar value of key in a mapping node, or "".

@@ -290,8 +290,9 @@ func parseAll(files []*File, opts Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			fast := &fastParser{}
 			for j := range jobs {
-				if chunkErrs := parseChunk(j.f, j.docs, opts); len(chunkErrs) > 0 {
+				if chunkErrs := parseChunk(j.f, j.docs, opts, fast); len(chunkErrs) > 0 {
 					mu.Lock()
 					errs = append(errs, chunkErrs...)
 					mu.Unlock()
@@ -331,9 +332,37 @@ type parseErrorAt struct {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
-// parseChunk parses consecutive documents of f: as one stream when it can,
-// else one by one.
-func parseChunk(f *File, docs []*Document, opts Options) []error {
+// parseChunk parses consecutive documents of f: each by the fast path
+// when it can (fastParser), the others with yaml.v3 (parseSlow).
+func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []error {
+	if !fastParse || opts.KeepNodes {
+		return parseSlow(f, docs, opts)
+	}
+	var errs []error
+	slow := -1 // first of the documents the fast path left, in a row
+	for i, d := range docs {
+		blank := isBlank(d.Raw)
+		if !blank && !fast.decodeDocument(f, d, opts) {
+			if slow < 0 {
+				slow = i
+			}
+			continue
+		}
+		d.Empty = blank
+		if slow >= 0 {
+			errs = append(errs, parseSlow(f, docs[slow:i], opts)...)
+			slow = -1
+		}
+	}
+	if slow >= 0 {
+		errs = append(errs, parseSlow(f, docs[slow:], opts)...)
+	}
+	return errs
+}
+
+// parseSlow parses consecutive documents of f with yaml.v3: as one stream
+// when it can, else one by one.
+func parseSlow(f *File, docs []*Document, opts Options) []error {
 	var nodes []*yaml.Node
 	if streamParse && !opts.KeepNodes && len(docs) > 1 && f.data != nil {
 		nodes = parseStream(f, docs)
@@ -373,6 +402,12 @@ func parseStream(f *File, docs []*Document) []*yaml.Node {
 	blank := make([]bool, len(docs))
 	for i, d := range docs {
 		blank[i] = isBlank(d.Raw)
+		// A `...` line ends a document in a stream, and is an error in a
+		// document alone. A line break that split does not count (a lone
+		// CR, NEL, LS, PS) would shift the lines of the documents after it.
+		if bytes.HasPrefix(d.Raw, []byte("...")) || bytes.Contains(d.Raw, []byte("\n...")) || hasOtherBreak(d.Raw) {
+			return nil
+		}
 	}
 	out := make([]*yaml.Node, len(docs))
 	dec := yaml.NewDecoder(bytes.NewReader(f.data[first.off : last.off+len(last.Raw)]))
@@ -404,6 +439,22 @@ func parseStream(f *File, docs []*Document) []*yaml.Node {
 		}
 	}
 	return out
+}
+
+// hasOtherBreak reports whether b has a line break yaml.v3 counts and split
+// does not: CR without LF, NEL, LS or PS.
+func hasOtherBreak(b []byte) bool {
+	for rest := b; ; {
+		i := bytes.IndexByte(rest, '\r')
+		if i < 0 {
+			break
+		}
+		if i+1 >= len(rest) || rest[i+1] != '\n' {
+			return true
+		}
+		rest = rest[i+1:]
+	}
+	return bytes.Contains(b, []byte("\u0085")) || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029"))
 }
 
 // shiftLines moves every node of a tree up by delta lines; false if the

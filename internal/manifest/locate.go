@@ -91,7 +91,32 @@ func splitPath(path string) []string {
 // FieldLine returns the file line of a field of the object, or of its
 // deepest existing parent.
 func (o *Object) FieldLine(path string) int {
-	node := o.node()
+	if path == "" {
+		return o.Line()
+	}
+	return o.fieldLine(o.node(), path)
+}
+
+// FieldLines returns FieldLine of each path, parsing the document again
+// (when its tree was not kept) at most once for all of them.
+func (o *Object) FieldLines(paths []string) []int {
+	lines := make([]int, len(paths))
+	var node *yaml.Node
+	parsed := false
+	for i, path := range paths {
+		if path == "" {
+			lines[i] = o.Line()
+			continue
+		}
+		if !parsed {
+			node, parsed = o.node(), true
+		}
+		lines[i] = o.fieldLine(node, path)
+	}
+	return lines
+}
+
+func (o *Object) fieldLine(node *yaml.Node, path string) int {
 	if path == "" || node == nil {
 		return o.Line()
 	}
@@ -103,6 +128,11 @@ func (o *Object) FieldLine(path string) int {
 func (o *Object) node() *yaml.Node {
 	if o.Node != nil {
 		return o.Node
+	}
+	if o.item < 0 && fastParse {
+		if root := fastTree(o.Doc.Raw); root != nil {
+			return root
+		}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(o.Doc.Raw, &doc); err != nil || len(doc.Content) == 0 {
