@@ -6,15 +6,19 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -28,6 +32,12 @@ import (
 // ReasonViolation is the reason of the Events the audit records.
 const ReasonViolation = "HeadlessGuardViolation"
 
+// IndexSubdomain is the cache's field index of pod-template owners by
+// their template's subdomain: a Service change must find the owners HG012
+// checks against it, and the webhook's indexes have no such key. Only
+// owners with a subdomain are in it, controllers' copies excluded.
+const IndexSubdomain = "headless-guard.io/subdomain"
+
 // AuditViolations is the headless_guard_audit_violations gauge.
 var AuditViolations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "headless_guard_audit_violations",
@@ -37,9 +47,20 @@ var AuditViolations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 // RegisterMetrics adds the audit gauge to controller-runtime's registry.
 func RegisterMetrics() error { return ctrlmetrics.Registry.Register(AuditViolations) }
 
+// AuditRequest names one object to audit. Kind is a rules.Kind* of a
+// pod-template owner: a reconcile.Request would not say which of the seven
+// kinds the name belongs to.
+type AuditRequest struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+func (r AuditRequest) String() string { return r.Kind + " " + r.Namespace + "/" + r.Name }
+
 // Audit re-checks every StatefulSet and every pod-template owner that asks
-// for a subdomain, one namespace at a time, whenever one of them or a
-// Service of the namespace changes. Findings become Warning Events on the
+// for a subdomain, one object at a time, whenever it or an object its
+// findings depend on changes. Findings become Warning Events on the
 // offending object, recorded once per change of its findings (and deleted
 // when it is fixed), and the headless_guard_audit_violations gauge.
 type Audit struct {
@@ -51,133 +72,232 @@ type Audit struct {
 	Recorder events.EventRecorder
 
 	mu sync.Mutex
-	// reported maps a namespace and an object's UID to the findings last
-	// recorded for it.
-	reported map[string]map[types.UID]string
-	// rulesSeen maps a namespace to the rule IDs its gauge has values for.
-	rulesSeen map[string]map[string]bool
+	// reported holds the findings last recorded for each object that has
+	// some. It is keyed by name, not UID: a deleted object's request
+	// carries only its name.
+	reported map[AuditRequest]auditState
+	// counts maps a namespace and a rule ID to the number of findings: the
+	// gauge, kept here so that one object's change adjusts it.
+	counts map[string]map[string]int
 }
 
-// SetupWithManager registers the reconciler: any change to a watched object
-// queues its namespace.
+// auditState is what was recorded for one object.
+type auditState struct {
+	uid types.UID
+	// key is the findings, one line each, sorted: a change records Events.
+	key string
+	// rules is the rule ID of each finding, for the gauge.
+	rules []string
+}
+
+// SetupWithManager registers the reconciler and the subdomain index: a
+// change to a Service or a pod-template owner queues the objects whose
+// findings it can change (forService, forWorkload).
 func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
-	a.reported = map[string]map[types.UID]string{}
-	a.rulesSeen = map[string]map[string]bool{}
-	byNamespace := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetNamespace()}}}
-	})
-	b := ctrl.NewControllerManagedBy(mgr).Named("audit").
-		Watches(&corev1.Service{}, byNamespace)
 	for _, obj := range webhook.WorkloadObjects {
-		b = b.Watches(obj, byNamespace)
+		if _, isSTS := obj.(*appsv1.StatefulSet); isSTS {
+			continue // HG012 does not apply to StatefulSets
+		}
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, IndexSubdomain, subdomainOf); err != nil {
+			return err
+		}
+	}
+	logger := mgr.GetLogger().WithValues("controller", "audit")
+	b := builder.TypedControllerManagedBy[AuditRequest](mgr).Named("audit").
+		WithLogConstructor(func(req *AuditRequest) logr.Logger {
+			if req == nil {
+				return logger
+			}
+			return logger.WithValues("kind", req.Kind, "namespace", req.Namespace, "name", req.Name)
+		}).
+		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService))
+	for _, obj := range webhook.WorkloadObjects {
+		b = b.Watches(obj, handler.TypedEnqueueRequestsFromMapFunc(a.forWorkload))
 	}
 	return b.Complete(a)
 }
 
-// Reconcile audits one namespace (req.Name).
-func (a *Audit) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	ns := req.Name
-	subjects, err := a.subjects(ctx, ns)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	lookup := a.Lookup.For(ctx)
-	counts := map[string]int{}
-	live := map[types.UID]bool{}
-	for _, obj := range subjects {
-		res, err := a.Registry.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, lookup, &a.Policy)
-		if err != nil {
-			return reconcile.Result{}, err
-		}
-		uid := obj.(client.Object).GetUID()
-		live[uid] = true
-		var lines []string
-		for _, f := range res.Findings {
-			counts[f.Rule.ID]++
-			lines = append(lines, f.Rule.ID+" "+f.Field()+": "+f.Message())
-		}
-		sort.Strings(lines)
-		if err := a.report(ctx, obj.(client.Object), strings.Join(lines, "\n"), res.Findings); err != nil {
-			return reconcile.Result{}, err
-		}
-	}
-	a.setGauge(ns, counts)
-	a.forget(ns, live)
-	return reconcile.Result{}, nil
-}
-
-// subjects lists the namespace's StatefulSets and the pod-template owners
-// with a subdomain (not the copies their controllers make).
-func (a *Audit) subjects(ctx context.Context, ns string) ([]runtime.Object, error) {
-	var out []runtime.Object
-	add := func(list client.ObjectList, items func() []runtime.Object) error {
-		if err := a.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for _, o := range items() {
-			w, ok := rules.WorkloadOf(o)
-			if !ok || rules.Derived(o) {
-				continue
-			}
-			if _, isSTS := o.(*appsv1.StatefulSet); isSTS || w.Template.Spec.Subdomain != "" {
-				out = append(out, o)
-			}
-		}
+// forService maps a Service (old and new, on update) to the objects whose
+// findings read it: the StatefulSets that name it (HG002–HG006, HG008,
+// HG009), the pod-template owners whose subdomain is its name (HG012), and
+// the StatefulSets it selects, whose HG002 message names the headless
+// Services that select them.
+func (a *Audit) forService(ctx context.Context, o client.Object) []AuditRequest {
+	svc, ok := o.(*corev1.Service)
+	if !ok {
 		return nil
 	}
-	var (
-		sts  appsv1.StatefulSetList
-		dep  appsv1.DeploymentList
-		rs   appsv1.ReplicaSetList
-		ds   appsv1.DaemonSetList
-		job  batchv1.JobList
-		cron batchv1.CronJobList
-		pods corev1.PodList
-	)
-	for _, l := range []struct {
-		list  client.ObjectList
-		items func() []runtime.Object
-	}{
-		{&sts, func() []runtime.Object { return ptrs(sts.Items) }},
-		{&dep, func() []runtime.Object { return ptrs(dep.Items) }},
-		{&rs, func() []runtime.Object { return ptrs(rs.Items) }},
-		{&ds, func() []runtime.Object { return ptrs(ds.Items) }},
-		{&job, func() []runtime.Object { return ptrs(job.Items) }},
-		{&cron, func() []runtime.Object { return ptrs(cron.Items) }},
-		{&pods, func() []runtime.Object { return ptrs(pods.Items) }},
-	} {
-		if err := add(l.list, l.items); err != nil {
-			return nil, err
+	ns := svc.Namespace
+	lookup := a.Lookup.For(ctx)
+	var out []AuditRequest
+	governed, err := lookup.StatefulSetsFor(ns, svc.Name)
+	if err != nil {
+		return mapFailed(ctx, o, err, out)
+	}
+	for _, sts := range governed {
+		out = append(out, AuditRequest{Kind: rules.KindStatefulSet, Namespace: ns, Name: sts.Name})
+	}
+	selected, err := lookup.WorkloadsSelectedBy(ns, svc.Spec.Selector)
+	if err != nil {
+		return mapFailed(ctx, o, err, out)
+	}
+	for _, w := range selected {
+		if w.Ref.Kind == rules.KindStatefulSet {
+			out = append(out, AuditRequest{Kind: rules.KindStatefulSet, Namespace: ns, Name: w.Ref.Name})
 		}
 	}
-	return out, nil
-}
-
-func ptrs[T any, P interface {
-	*T
-	runtime.Object
-}](items []T) []runtime.Object {
-	out := make([]runtime.Object, len(items))
-	for i := range items {
-		out[i] = P(&items[i])
+	for _, newList := range subdomainLists {
+		list := newList()
+		// Read only: no copies of the cached objects.
+		err := a.Client.List(ctx, list, client.InNamespace(ns), client.MatchingFields{IndexSubdomain: svc.Name}, client.UnsafeDisableDeepCopy)
+		if err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		_ = meta.EachListItem(list, func(item runtime.Object) error {
+			kind, _ := rules.KindOf(item)
+			out = append(out, AuditRequest{Kind: kind, Namespace: ns, Name: item.(client.Object).GetName()})
+			return nil
+		})
 	}
 	return out
 }
 
+// forWorkload maps a pod-template owner (old and new, on update) to the
+// objects whose findings read it: itself when it is audited, and the
+// StatefulSets whose governing Service selects its pods (HG008 names the
+// other workloads a Service selects). A controller's copy is neither.
+func (a *Audit) forWorkload(ctx context.Context, o client.Object) []AuditRequest {
+	if rules.Derived(o) {
+		return nil
+	}
+	w, ok := rules.WorkloadOf(o)
+	if !ok {
+		return nil
+	}
+	ns := w.Ref.Namespace
+	var out []AuditRequest
+	if audited(o, w) {
+		out = append(out, AuditRequest{Kind: w.Ref.Kind, Namespace: ns, Name: w.Ref.Name})
+	}
+	lookup := a.Lookup.For(ctx)
+	selecting, err := lookup.ServicesSelecting(ns, w.Template.Labels)
+	if err != nil {
+		return mapFailed(ctx, o, err, out)
+	}
+	for _, svc := range selecting {
+		governed, err := lookup.StatefulSetsFor(ns, svc.Name)
+		if err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		for _, sts := range governed {
+			out = append(out, AuditRequest{Kind: rules.KindStatefulSet, Namespace: ns, Name: sts.Name})
+		}
+	}
+	return out
+}
+
+// mapFailed logs a failed cache read of a map function, which cannot
+// return an error: the indexes are registered before the cache starts, so
+// it means a programming error, and what was found so far is queued.
+func mapFailed(ctx context.Context, o client.Object, err error, out []AuditRequest) []AuditRequest {
+	log.FromContext(ctx).Error(err, "audit: finding the objects a change affects", "object", client.ObjectKeyFromObject(o))
+	return out
+}
+
+// subdomainLists are the pod-template owners HG012 applies to.
+var subdomainLists = []func() client.ObjectList{
+	func() client.ObjectList { return &appsv1.DeploymentList{} },
+	func() client.ObjectList { return &appsv1.ReplicaSetList{} },
+	func() client.ObjectList { return &appsv1.DaemonSetList{} },
+	func() client.ObjectList { return &batchv1.JobList{} },
+	func() client.ObjectList { return &batchv1.CronJobList{} },
+	func() client.ObjectList { return &corev1.PodList{} },
+}
+
+// subdomainOf is the IndexSubdomain value of a pod-template owner.
+func subdomainOf(o client.Object) []string {
+	if rules.Derived(o) {
+		return nil
+	}
+	if w, ok := rules.WorkloadOf(o); ok && w.Template.Spec.Subdomain != "" {
+		return []string{w.Template.Spec.Subdomain}
+	}
+	return nil
+}
+
+// audited reports whether the audit checks o: every StatefulSet, and the
+// pod-template owners with a subdomain (HG012), but not the copies their
+// controllers make.
+func audited(o runtime.Object, w rules.Workload) bool {
+	if rules.Derived(o) {
+		return false
+	}
+	_, isSTS := o.(*appsv1.StatefulSet)
+	return isSTS || w.Template.Spec.Subdomain != ""
+}
+
+// newObject returns an empty object of a pod-template owner kind, or nil.
+func newObject(kind string) client.Object {
+	for _, obj := range webhook.WorkloadObjects {
+		if k, _ := rules.KindOf(obj); k == kind {
+			return obj.DeepCopyObject().(client.Object)
+		}
+	}
+	return nil
+}
+
+// Reconcile audits one object. One that is gone, or no longer audited, is
+// forgotten: its findings leave the gauge, and its Events are left to
+// expire.
+func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Result, error) {
+	obj := newObject(req.Kind)
+	if obj == nil {
+		return reconcile.Result{}, nil
+	}
+	// Read only: Evaluate does not modify what it reads.
+	err := a.Client.Get(ctx, types.NamespacedName{Namespace: req.Namespace, Name: req.Name}, obj, client.UnsafeDisableDeepCopy)
+	if apierrors.IsNotFound(err) {
+		a.commit(req, auditState{})
+		return reconcile.Result{}, nil
+	}
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if w, _ := rules.WorkloadOf(obj); !audited(obj, w) {
+		a.commit(req, auditState{})
+		return reconcile.Result{}, nil
+	}
+	res, err := a.Registry.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, a.Lookup.For(ctx), &a.Policy)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	now := auditState{uid: obj.GetUID()}
+	var lines []string
+	for _, f := range res.Findings {
+		now.rules = append(now.rules, f.Rule.ID)
+		lines = append(lines, f.Rule.ID+" "+f.Field()+": "+f.Message())
+	}
+	sort.Strings(lines)
+	now.key = strings.Join(lines, "\n")
+	if err := a.report(ctx, req, obj, now.key, res.Findings); err != nil {
+		return reconcile.Result{}, err
+	}
+	a.commit(req, now)
+	return reconcile.Result{}, nil
+}
+
 // report records a Warning Event per finding when the object's findings
 // changed since the last report, and deletes the audit's Events once the
-// object is clean.
-func (a *Audit) report(ctx context.Context, obj client.Object, key string, findings []rules.Finding) error {
+// object is clean. What was reported is committed only after it succeeds,
+// so that a failed deletion is retried.
+func (a *Audit) report(ctx context.Context, req AuditRequest, obj client.Object, key string, findings []rules.Finding) error {
 	a.mu.Lock()
-	byUID := a.reported[obj.GetNamespace()]
-	if byUID == nil {
-		byUID = map[types.UID]string{}
-		a.reported[obj.GetNamespace()] = byUID
-	}
-	last, known := byUID[obj.GetUID()]
-	byUID[obj.GetUID()] = key
+	last := a.reported[req]
 	a.mu.Unlock()
-	if known && last == key || !known && key == "" {
+	if last.uid != obj.GetUID() {
+		last = auditState{} // another object of that name: nothing reported yet
+	}
+	if last.key == key {
 		return nil
 	}
 	if key == "" {
@@ -206,36 +326,48 @@ func (a *Audit) clearEvents(ctx context.Context, obj client.Object) error {
 	return nil
 }
 
-func (a *Audit) setGauge(ns string, counts map[string]int) {
+// commit stores an object's findings (none: forgets it) and moves the gauge
+// by the difference with the ones stored before; a label set whose count
+// reaches 0 is deleted.
+func (a *Audit) commit(req AuditRequest, now auditState) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	seen := a.rulesSeen[ns]
-	if seen == nil {
-		seen = map[string]bool{}
-		a.rulesSeen[ns] = seen
+	if a.reported == nil {
+		a.reported = map[AuditRequest]auditState{}
+		a.counts = map[string]map[string]int{}
 	}
-	for id := range seen {
-		if counts[id] == 0 {
-			AuditViolations.DeleteLabelValues(id, ns)
-			delete(seen, id)
+	before := a.reported[req]
+	if now.key == "" {
+		delete(a.reported, req)
+	} else {
+		a.reported[req] = now
+	}
+	if len(before.rules) == 0 && len(now.rules) == 0 {
+		return
+	}
+	counts := a.counts[req.Namespace]
+	if counts == nil {
+		counts = map[string]int{}
+		a.counts[req.Namespace] = counts
+	}
+	touched := map[string]bool{}
+	for _, id := range before.rules {
+		counts[id]--
+		touched[id] = true
+	}
+	for _, id := range now.rules {
+		counts[id]++
+		touched[id] = true
+	}
+	for id := range touched {
+		if n := counts[id]; n > 0 {
+			AuditViolations.WithLabelValues(id, req.Namespace).Set(float64(n))
+		} else {
+			AuditViolations.DeleteLabelValues(id, req.Namespace)
+			delete(counts, id)
 		}
 	}
-	for id, n := range counts {
-		AuditViolations.WithLabelValues(id, ns).Set(float64(n))
-		seen[id] = true
-	}
-}
-
-// forget drops the memory of the namespace's objects that are gone.
-func (a *Audit) forget(ns string, live map[types.UID]bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for uid := range a.reported[ns] {
-		if !live[uid] {
-			delete(a.reported[ns], uid)
-		}
-	}
-	if len(a.reported[ns]) == 0 {
-		delete(a.reported, ns)
+	if len(counts) == 0 {
+		delete(a.counts, req.Namespace)
 	}
 }

@@ -1,0 +1,187 @@
+package test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/cluster"
+)
+
+// The audit goes object by object: these tests change the objects a
+// finding depends on, not the object itself, and check that the finding
+// follows. The namespaces are in warn mode, so that the webhooks admit what
+// the audit must find.
+//
+// Only an object's first Event is checked for its message: the events
+// library folds any later Event about the same object version (same
+// reason and action) into a series of the first, whose message it keeps,
+// for six minutes; the gauge tells the findings apart instead.
+
+// auditGauge returns the namespace's headless_guard_audit_violations
+// samples without the metric name and namespace, e.g. `rule="HG002"} 1`.
+func auditGauge(t *testing.T, c *cluster.Cluster, ns string) string {
+	prefix := fmt.Sprintf(`headless_guard_audit_violations{namespace=%q,`, ns)
+	var out []string
+	for _, line := range strings.Split(metrics(t, c), "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// auditEvents returns the messages of the audit's Events about one object.
+func auditEvents(t *testing.T, c *cluster.Cluster, ns, kind, name string) string {
+	return mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector",
+		"reason=HeadlessGuardViolation,involvedObject.kind="+kind+",involvedObject.name="+name,
+		"-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}")
+}
+
+// waitAudit waits until the namespace's gauge is want and the object's
+// Events include each of events (none when events is empty).
+func waitAudit(t *testing.T, c *cluster.Cluster, ns, kind, name, want string, events ...string) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("gauge %q and Events %q", want, events), func() (bool, string) {
+		gauge, got := auditGauge(t, c, ns), auditEvents(t, c, ns, kind, name)
+		ok := gauge == want && (len(events) > 0 || got == "")
+		for _, e := range events {
+			ok = ok && strings.Contains(got, e)
+		}
+		return ok, fmt.Sprintf("gauge %q, events:\n%s", gauge, got)
+	})
+}
+
+func TestAuditFollowsTheGoverningService(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, fixArgs...)
+	ns := namespace(t, c, "audit-service", map[string]string{rules.ModeLabel: "warn"})
+	mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG002"} 1`, "HG002 service-exists: spec.serviceName: must name an existing Service")
+
+	// The Service appears, but its selector misses the pods: HG004 on the
+	// StatefulSet, which did not change and which the Service does not select.
+	svc := strings.Replace(serviceYAML("web", ""), "    app: web\n", "    app: web\n    tier: db\n", 1)
+	mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
+	waitGauge(t, c, ns, `rule="HG004"} 1`)
+	// Fixed: cleared, Events too.
+	mustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p", `{"spec":{"selector":{"tier":null}}}`)
+	waitAudit(t, c, ns, "StatefulSet", "web", "")
+
+	// No longer headless: HG003.
+	mustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p",
+		`{"spec":{"type":"ExternalName","externalName":"web.example.com","clusterIP":"","clusterIPs":null}}`)
+	waitGauge(t, c, ns, `rule="HG003"} 1`)
+
+	// Deleted: HG002.
+	mustKubectl(t, c, nil, "delete", "service", "web", "-n", ns)
+	waitGauge(t, c, ns, `rule="HG002"} 1`)
+}
+
+// waitGauge waits until the namespace's gauge is want.
+func waitGauge(t *testing.T, c *cluster.Cluster, ns, want string) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("gauge %q", want), func() (bool, string) {
+		gauge := auditGauge(t, c, ns)
+		return gauge == want, gauge
+	})
+}
+
+// HG012 checks a pod template's subdomain against the Service of that name:
+// it must exist, be headless and select the template's labels.
+func TestAuditFollowsTheSubdomainService(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, fixArgs...)
+	ns := namespace(t, c, "audit-subdomain", map[string]string{rules.ModeLabel: "warn"})
+	deployment := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  selector:
+    matchLabels:
+      app: api
+  template:
+    metadata:
+      labels:
+        app: api
+    spec:
+      subdomain: api-sub
+      containers:
+      - name: nginx
+        image: nginx:alpine
+        ports:
+        - containerPort: 80
+          name: web
+`
+	mustKubectl(t, c, []byte(deployment), "apply", "-n", ns, "-f", "-")
+	waitAudit(t, c, ns, "Deployment", "api", `rule="HG012"} 1`, "HG012 subdomain-service: spec.template.spec.subdomain: must name an existing headless Service")
+
+	// The Service appears, but selects other pods and has an unnamed port.
+	svc := strings.Replace(serviceYAML("api-sub", ""), "    app: api-sub\n", "    app: other\n", 1)
+	svc = strings.Replace(svc, "  - name: web\n    port: 80\n", "  - port: 80\n", 1)
+	mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
+	waitGauge(t, c, ns, `rule="HG012"} 2`)
+	// It selects them: the port is left.
+	mustKubectl(t, c, nil, "patch", "service", "api-sub", "-n", ns, "--type=merge", "-p", `{"spec":{"selector":{"app":"api"}}}`)
+	waitGauge(t, c, ns, `rule="HG012"} 1`)
+	// The port named: the Deployment is clean, its Events deleted.
+	mustKubectl(t, c, nil, "patch", "service", "api-sub", "-n", ns, "--type=merge", "-p", `{"spec":{"ports":[{"name":"web","port":80}]}}`)
+	waitAudit(t, c, ns, "Deployment", "api", "")
+}
+
+// HG008 lists the other workloads a StatefulSet's Service selects: a change
+// to one of them changes the StatefulSet's findings.
+func TestAuditFollowsTheWorkloadsItsServiceSelects(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, fixArgs...)
+	ns := namespace(t, c, "audit-selects", map[string]string{rules.ModeLabel: "warn"})
+	mustKubectl(t, c, []byte(serviceYAML("db", "")+"---\n"+statefulSetYAML("db", "db", "")), "apply", "-n", ns, "-f", "-")
+	// Selected by role, so that its template can drop app=db.
+	deployment := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: other
+spec:
+  selector:
+    matchLabels:
+      role: other
+  template:
+    metadata:
+      labels:
+        app: db
+        role: other
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:alpine
+`
+	mustKubectl(t, c, []byte(deployment), "apply", "-n", ns, "-f", "-")
+	waitAudit(t, c, ns, "StatefulSet", "db", `rule="HG008"} 1`, "HG008 selects-only-this-set: spec.serviceName: must name a Service that selects only this StatefulSet's pods: Service `db` also selects the pods of Deployment "+ns+"/other")
+
+	mustKubectl(t, c, nil, "patch", "deployment", "other", "-n", ns, "--type=merge", "-p", `{"spec":{"template":{"metadata":{"labels":{"app":"other"}}}}}`)
+	waitAudit(t, c, ns, "StatefulSet", "db", "")
+}
+
+func TestAuditForgetsDeletedStatefulSets(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, fixArgs...)
+	ns := namespace(t, c, "audit-deleted", map[string]string{rules.ModeLabel: "warn"})
+	mustKubectl(t, c, []byte(statefulSetYAML("a", "missing", "")+"---\n"+statefulSetYAML("b", "missing", "")), "apply", "-n", ns, "-f", "-")
+	waitAudit(t, c, ns, "StatefulSet", "a", `rule="HG002"} 2`, "HG002 service-exists")
+	mustKubectl(t, c, nil, "delete", "statefulset", "a", "-n", ns)
+	waitGauge(t, c, ns, `rule="HG002"} 1`)
+	mustKubectl(t, c, nil, "delete", "statefulset", "b", "-n", ns)
+	eventually(t, 30*time.Second, "the namespace's label sets removed", func() (bool, string) {
+		m := metrics(t, c)
+		return !strings.Contains(m, fmt.Sprintf("namespace=%q", ns)), auditGauge(t, c, ns)
+	})
+}
