@@ -16,10 +16,10 @@ import (
 // follows. The namespaces are in warn mode, so that the webhooks admit what
 // the audit must find.
 //
-// Only an object's first Event is checked for its message: the events
-// library folds any later Event about the same object version (same
-// reason and action) into a series of the first, whose message it keeps,
-// for six minutes; the gauge tells the findings apart instead.
+// The events library folds Events about the same object version with the
+// same reason and action into a series that keeps the first message; the
+// audit's action is the rule ID, so each finding shows with its own
+// message even when the object itself did not change.
 
 // auditGauge returns the namespace's headless_guard_audit_violations
 // samples without the metric name and namespace, e.g. `rule="HG002"} 1`.
@@ -68,7 +68,7 @@ func TestAuditFollowsTheGoverningService(t *testing.T) {
 	// StatefulSet, which did not change and which the Service does not select.
 	svc := strings.Replace(serviceYAML("web", ""), "    app: web\n", "    app: web\n    tier: db\n", 1)
 	mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
-	waitGauge(t, c, ns, `rule="HG004"} 1`)
+	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG004"} 1`, "HG004 selector-matches-pods: ")
 	// Fixed: cleared, Events too.
 	mustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p", `{"spec":{"selector":{"tier":null}}}`)
 	waitAudit(t, c, ns, "StatefulSet", "web", "")
@@ -76,7 +76,7 @@ func TestAuditFollowsTheGoverningService(t *testing.T) {
 	// No longer headless: HG003.
 	mustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p",
 		`{"spec":{"type":"ExternalName","externalName":"web.example.com","clusterIP":"","clusterIPs":null}}`)
-	waitGauge(t, c, ns, `rule="HG003"} 1`)
+	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG003"} 1`, "HG003 service-headless: ")
 
 	// Deleted: HG002.
 	mustKubectl(t, c, nil, "delete", "service", "web", "-n", ns)

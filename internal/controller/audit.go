@@ -303,8 +303,12 @@ func (a *Audit) report(ctx context.Context, req AuditRequest, obj client.Object,
 	if key == "" {
 		return a.clearEvents(ctx, obj)
 	}
+	// The rule ID is the Event's action: the events library folds Events
+	// with the same object version, reason and action into one series that
+	// keeps the first message, so a shared action would hide every finding
+	// but the first.
 	for _, f := range findings {
-		a.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonViolation, "Audit",
+		a.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonViolation, f.Rule.ID,
 			"%s %s: %s: %s", f.Rule.ID, f.Rule.Name, f.Field(), f.Message())
 	}
 	return nil
