@@ -57,8 +57,8 @@ func (b *bench) apiserverPhase() error {
 	}
 	// The do-nothing webhook first, the guard last: the guard is the server
 	// the phases after this one expect. The guard also runs without its
-	// audit, whose per-namespace passes compete with the API server for
-	// the two cores on every create.
+	// audit, to tell the audit's share of each create (its work competes
+	// with the API server for the two cores) from the webhook calls'.
 	variants := []struct {
 		name string
 		s    server
