@@ -74,14 +74,9 @@ type replica struct {
 // when the test ends.
 func startReplica(t *testing.T, c *cluster.Cluster, name string, args ...string) *replica {
 	t.Helper()
-	var ports []int
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := cluster.FreePorts(3, false)
+	if err != nil {
+		t.Fatal(err)
 	}
 	r := &replica{
 		health:      fmt.Sprintf("127.0.0.1:%d", ports[0]),

@@ -56,7 +56,7 @@ func (p *tcpProxy) served(backend string) int {
 	return p.forwarded[backend]
 }
 
-// newTCPProxy listens on addr ("127.0.0.1:0": a free port).
+// newTCPProxy listens on addr.
 func newTCPProxy(t *testing.T, addr string, backends func() []string) *tcpProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
@@ -287,7 +287,11 @@ func TestAPIServerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newTCPProxy(t, "127.0.0.1:0", func() []string { return []string{apiserver.Host} })
+	ports, err := cluster.FreePorts(1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, fmt.Sprintf("127.0.0.1:%d", ports[0]), func() []string { return []string{apiserver.Host} })
 	r := startReplica(t, c, "outage-guard",
 		"--kubeconfig", proxiedKubeconfig(t, c, "https://"+proxy.addr),
 		"--webhook-cert-path", c.WebhookCertDir(), "--audit=false")
@@ -375,12 +379,11 @@ func pathFor(body []byte) string {
 // endpoints catch up, and closes its keep-alive connections, so the API
 // server's next requests go to the other one.
 func TestReplicaTerminatedUnderLoad(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := cluster.FreePorts(1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := ports[0]
 	c := cluster.Setup(t, cluster.Options{WebhookPort: port})
 
 	var mu sync.Mutex

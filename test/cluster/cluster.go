@@ -119,6 +119,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		l.Close()
 	}
+	if opts.WebhookPort == 0 {
+		// envtest would pick one from the ephemeral range (see FreePorts).
+		ports, err := FreePorts(1, false)
+		if err != nil {
+			return nil, err
+		}
+		opts.WebhookPort = ports[0]
+	}
 	if len(opts.WebhookPaths) == 0 {
 		opts.WebhookPaths = []string{filepath.Join(root, "deploy", "base", "webhooks.yaml")}
 	}

@@ -413,20 +413,11 @@ func (c *Cluster) stopComponents() error {
 // moment ago: CoreDNS serves both, and a client retries a truncated UDP
 // answer over TCP.
 func freeDNSPort() (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
+	ports, err := FreePorts(1, true)
+	if err != nil {
+		return 0, err
 	}
-	return 0, errors.New("no local port free for both UDP and TCP")
+	return ports[0], nil
 }
 
 // Full reports whether the cluster runs the components of Options.Full.

@@ -318,19 +318,7 @@ func (g *Guard) LogPath() string {
 }
 
 // freePorts returns n distinct local ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		// Held open until all are picked, so that they differ.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+func freePorts(n int) ([]int, error) { return FreePorts(n, false) }
 
 func readFile(path string) string {
 	data, err := os.ReadFile(path)
