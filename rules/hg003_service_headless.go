@@ -11,7 +11,7 @@ var hg003ServiceHeadless = &Rule{
 	ID:          "HG003",
 	Name:        "service-headless",
 	Summary:     "The Service named by `spec.serviceName` is headless: type ClusterIP with `clusterIP: None`.",
-	Why:         "Per-pod DNS records (`<pod>.<service>`) are only published for headless Services; a Service with a cluster IP resolves to that one virtual IP.",
+	Why:         "The Kubernetes DNS specification publishes per-pod records (`<pod>.<service>`) only for headless Services, and the Service's own name then resolves to its one virtual IP instead of the pods; some DNS servers (CoreDNS among them) answer pod names behind a cluster IP anyway, others do not.",
 	Remediation: "Give the StatefulSet its own headless Service (`clusterIP: None`; the field is immutable, so create a new Service rather than editing the existing one) and point `spec.serviceName` at it.",
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
