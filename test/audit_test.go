@@ -185,3 +185,22 @@ func TestAuditForgetsDeletedStatefulSets(t *testing.T) {
 		return !strings.Contains(m, fmt.Sprintf("namespace=%q", ns)), auditGauge(t, c, ns)
 	})
 }
+
+// An object fixed while the audit was not running (here: a guard started
+// without it) has its Warning Events deleted once the audit runs again.
+func TestAuditClearsEventsOfObjectsFixedWhileItWasDown(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, fixArgs...)
+	ns := namespace(t, c, "audit-restart", map[string]string{rules.ModeLabel: "warn"})
+	mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG002"} 1`, "HG002 service-exists: spec.serviceName: must name an existing Service")
+
+	guard(t, append(fixArgs, "--audit=false")...)
+	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	if auditEvents(t, c, ns, "StatefulSet", "web") == "" {
+		t.Fatal("the Event is gone without the audit: the check below would prove nothing")
+	}
+	guard(t, fixArgs...)
+	waitAudit(t, c, ns, "StatefulSet", "web", "")
+}

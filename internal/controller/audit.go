@@ -79,6 +79,40 @@ type Audit struct {
 	// counts maps a namespace and a rule ID to the number of findings: the
 	// gauge, kept here so that one object's change adjusts it.
 	counts map[string]map[string]int
+	// recalled is done once the Events of an earlier run were looked up.
+	recalled sync.Once
+}
+
+// staleKey marks an object that has Events from an earlier run of the
+// audit: whatever its findings are now, they differ, so a clean object's
+// Events are deleted.
+const staleKey = "\x00events of an earlier run"
+
+// recall remembers the objects the audit's earlier runs recorded Events
+// about, before the first object is audited: an object fixed while
+// headless-guard was down would otherwise keep its Warning Events until
+// they expire. A failure is logged and not retried; the Events then
+// expire as they would have.
+func (a *Audit) recall(ctx context.Context) {
+	var list corev1.EventList
+	sel := fields.Set{"reason": ReasonViolation}.AsSelector()
+	if err := a.Live.List(ctx, &list, client.MatchingFieldsSelector{Selector: sel}); err != nil {
+		log.FromContext(ctx).Error(err, "audit: listing the Events of earlier runs; those of objects fixed meanwhile stay until they expire")
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.reported == nil {
+		a.reported = map[AuditRequest]auditState{}
+		a.counts = map[string]map[string]int{}
+	}
+	for _, ev := range list.Items {
+		o := ev.InvolvedObject
+		req := AuditRequest{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
+		if _, known := a.reported[req]; !known {
+			a.reported[req] = auditState{uid: o.UID, key: staleKey}
+		}
+	}
 }
 
 // auditState is what was recorded for one object.
@@ -250,6 +284,7 @@ func newObject(kind string) client.Object {
 // forgotten: its findings leave the gauge, and its Events are left to
 // expire.
 func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Result, error) {
+	a.recalled.Do(func() { a.recall(ctx) })
 	obj := newObject(req.Kind)
 	if obj == nil {
 		return reconcile.Result{}, nil
