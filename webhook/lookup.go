@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -20,13 +21,14 @@ import (
 
 // Indexes on the informers, so that no lookup scans a namespace:
 // StatefulSets by serviceName, Services by selector pair, pod templates by
-// label pair. An indexed value is keyed "<namespace>/<value>" (IndexKey).
+// label pair and by subdomain (for the audit). An indexed value is keyed "<namespace>/<value>" (IndexKey).
 // Tests that serve lookups from a fake client register field indexes of
 // the same names, keyed by the bare value.
 const (
 	IndexServiceName    = "headless-guard.io/serviceName"
 	IndexSelector       = "headless-guard.io/selector"
 	IndexTemplateLabels = "headless-guard.io/templateLabels"
+	IndexSubdomain      = "headless-guard.io/subdomain"
 )
 
 // IndexKey is the key of value in namespace in the informers' indexes.
@@ -114,9 +116,50 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 		if err != nil {
 			return nil, err
 		}
+		if _, err := add(obj, IndexSubdomain, subdomainOf); err != nil {
+			return nil, err
+		}
 		x.workloads = append(x.workloads, idx)
 	}
 	return &x, nil
+}
+
+// subdomainOf is the subdomain of a pod-template owner's template; none
+// for a controller's copy, and most owners set none, so the index is small.
+func subdomainOf(o client.Object) []string {
+	if rules.Derived(o) {
+		return nil
+	}
+	if w, ok := rules.WorkloadOf(o); ok && w.Template.Spec.Subdomain != "" {
+		return []string{w.Template.Spec.Subdomain}
+	}
+	return nil
+}
+
+// WithSubdomain returns the pod-template owners in namespace whose template
+// asks for subdomain (not controllers' copies), in WorkloadObjects order
+// and by name: the objects HG012 checks against the Service of that name.
+// It needs the indexes (SetupIndexes).
+func (l *CacheLookup) WithSubdomain(namespace, subdomain string) ([]client.Object, error) {
+	if l.Indexes == nil {
+		return nil, errors.New("looking up pod templates by subdomain needs the informer indexes")
+	}
+	var out []client.Object
+	for _, idx := range l.Indexes.workloads {
+		objs, err := idx.ByIndex(IndexSubdomain, IndexKey(namespace, subdomain))
+		if err != nil {
+			return nil, err
+		}
+		sort.Slice(objs, func(i, j int) bool {
+			return objs[i].(client.Object).GetName() < objs[j].(client.Object).GetName()
+		})
+		for _, o := range objs {
+			if obj, ok := o.(client.Object); ok {
+				out = append(out, obj)
+			}
+		}
+	}
+	return out, nil
 }
 
 // indexedPair is the one pair of a Service selector the Service is indexed

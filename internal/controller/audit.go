@@ -9,10 +9,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -31,12 +29,6 @@ import (
 
 // ReasonViolation is the reason of the Events the audit records.
 const ReasonViolation = "HeadlessGuardViolation"
-
-// IndexSubdomain is the cache's field index of pod-template owners by
-// their template's subdomain: a Service change must find the owners HG012
-// checks against it, and the webhook's indexes have no such key. Only
-// owners with a subdomain are in it, controllers' copies excluded.
-const IndexSubdomain = "headless-guard.io/subdomain"
 
 // AuditViolations is the headless_guard_audit_violations gauge.
 var AuditViolations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -124,18 +116,10 @@ type auditState struct {
 	rules []string
 }
 
-// SetupWithManager registers the reconciler and the subdomain index: a
-// change to a Service or a pod-template owner queues the objects whose
-// findings it can change (forService, forWorkload).
+// SetupWithManager registers the reconciler: a change to a Service or a
+// pod-template owner queues the objects whose findings it can change
+// (forService, forWorkload).
 func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
-	for _, obj := range webhook.WorkloadObjects {
-		if _, isSTS := obj.(*appsv1.StatefulSet); isSTS {
-			continue // HG012 does not apply to StatefulSets
-		}
-		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, IndexSubdomain, subdomainOf); err != nil {
-			return err
-		}
-	}
 	logger := mgr.GetLogger().WithValues("controller", "audit")
 	b := builder.TypedControllerManagedBy[AuditRequest](mgr).Named("audit").
 		WithLogConstructor(func(req *AuditRequest) logr.Logger {
@@ -180,18 +164,14 @@ func (a *Audit) forService(ctx context.Context, o client.Object) []AuditRequest 
 			out = append(out, AuditRequest{Kind: rules.KindStatefulSet, Namespace: ns, Name: w.Ref.Name})
 		}
 	}
-	for _, newList := range subdomainLists {
-		list := newList()
-		// Read only: no copies of the cached objects.
-		err := a.Client.List(ctx, list, client.InNamespace(ns), client.MatchingFields{IndexSubdomain: svc.Name}, client.UnsafeDisableDeepCopy)
-		if err != nil {
-			return mapFailed(ctx, o, err, out)
+	withSubdomain, err := a.Lookup.WithSubdomain(ns, svc.Name)
+	if err != nil {
+		return mapFailed(ctx, o, err, out)
+	}
+	for _, obj := range withSubdomain {
+		if kind, _ := rules.KindOf(obj); kind != rules.KindStatefulSet { // HG012 does not apply to StatefulSets
+			out = append(out, AuditRequest{Kind: kind, Namespace: ns, Name: obj.GetName()})
 		}
-		_ = meta.EachListItem(list, func(item runtime.Object) error {
-			kind, _ := rules.KindOf(item)
-			out = append(out, AuditRequest{Kind: kind, Namespace: ns, Name: item.(client.Object).GetName()})
-			return nil
-		})
 	}
 	return out
 }
@@ -236,27 +216,6 @@ func (a *Audit) forWorkload(ctx context.Context, o client.Object) []AuditRequest
 func mapFailed(ctx context.Context, o client.Object, err error, out []AuditRequest) []AuditRequest {
 	log.FromContext(ctx).Error(err, "audit: finding the objects a change affects", "object", client.ObjectKeyFromObject(o))
 	return out
-}
-
-// subdomainLists are the pod-template owners HG012 applies to.
-var subdomainLists = []func() client.ObjectList{
-	func() client.ObjectList { return &appsv1.DeploymentList{} },
-	func() client.ObjectList { return &appsv1.ReplicaSetList{} },
-	func() client.ObjectList { return &appsv1.DaemonSetList{} },
-	func() client.ObjectList { return &batchv1.JobList{} },
-	func() client.ObjectList { return &batchv1.CronJobList{} },
-	func() client.ObjectList { return &corev1.PodList{} },
-}
-
-// subdomainOf is the IndexSubdomain value of a pod-template owner.
-func subdomainOf(o client.Object) []string {
-	if rules.Derived(o) {
-		return nil
-	}
-	if w, ok := rules.WorkloadOf(o); ok && w.Template.Spec.Subdomain != "" {
-		return []string{w.Template.Spec.Subdomain}
-	}
-	return nil
 }
 
 // audited reports whether the audit checks o: every StatefulSet, and the

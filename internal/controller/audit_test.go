@@ -202,10 +202,8 @@ func (e *auditEnv) findings(ns string) map[string]string {
 func (e *auditEnv) evaluateAll(ns string) (map[string]string, map[string]float64) {
 	e.t.Helper()
 	out, counts := map[string]string{}, map[string]float64{}
-	lists := []client.ObjectList{&appsv1.StatefulSetList{}}
-	for _, l := range subdomainLists {
-		lists = append(lists, l())
-	}
+	lists := []client.ObjectList{&appsv1.StatefulSetList{}, &appsv1.DeploymentList{}, &appsv1.ReplicaSetList{},
+		&appsv1.DaemonSetList{}, &batchv1.JobList{}, &batchv1.CronJobList{}, &corev1.PodList{}}
 	for _, list := range lists {
 		if err := e.audit.Client.List(e.ctx, list, client.InNamespace(ns)); err != nil {
 			e.t.Fatal(err)
