@@ -212,7 +212,7 @@ type reviewer struct {
 func newReviewer(t *testing.T, c *cluster.Cluster, addr string) *reviewer {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.WebhookCA())
-	return &reviewer{t: t, base: "https://" + addr, hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	return &reviewer{t: t, base: "https://" + addr, hc: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 8,
 	}}}
 }

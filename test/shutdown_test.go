@@ -2,8 +2,6 @@ package test
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,9 +12,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 )
 
@@ -31,20 +27,9 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	c := guard(t, "--shutdown-delay=2s")
 	g := c.Guard()
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.WebhookCA())
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 8,
-	}}
+	client := newReviewer(t, c, fmt.Sprintf("127.0.0.1:%d", c.WebhookPort())).hc
 	url := fmt.Sprintf("https://127.0.0.1:%d/validate/statefulsets", c.WebhookPort())
-	body, _ := json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID: types.UID("load"), Kind: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"},
-			Operation: admissionv1.Create, Namespace: "default", Name: "web",
-			Object: runtimeRaw(t, statefulSetYAML("web", "", "")),
-		},
-	})
+	body := review(t, "default", admissionv1.Create, stsKind, statefulSetYAML("web", "", ""), "")
 
 	var answered, answeredNotReady, failed, refused atomic.Int64
 	var firstRefused, notReady atomic.Int64 // unix nanos
