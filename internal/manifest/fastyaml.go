@@ -622,8 +622,12 @@ func (p *fastParser) flow(s []byte, i, want int, parent *yaml.Node, line int) (i
 		case '[', '{':
 			i, ok = p.flow(s, i, sub, n, line)
 		default:
+			// A plain scalar in a flow collection ends at any of these; the
+			// input then continues with something other than ',' or the
+			// closing bracket, and the document goes to yaml.v3, which has
+			// rules of its own for ':', '#' and '?' inside flow scalars.
 			end := i
-			for end < len(s) && bytes.IndexByte([]byte(",[]{}:#"), s[end]) < 0 {
+			for end < len(s) && bytes.IndexByte([]byte(",[]{}:#?"), s[end]) < 0 {
 				end++
 			}
 			v := bytes.TrimRight(s[i:end], " ")
