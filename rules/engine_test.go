@@ -17,7 +17,7 @@ import (
 )
 
 // threeDefects is a Service that gives mkStatefulSet an HG004 denial (selector
-// key tier), an HG005 warning (unnamed port) and an HG006 denial (named
+// key tier), an HG005 warning (unnamed port) and an HG006 warning (named
 // targetPort http).
 func threeDefects() *corev1.Service {
 	return mkService(
@@ -37,7 +37,7 @@ func TestEvaluateSkipAnnotation(t *testing.T) {
 		want: []want{
 			{"HG004", deny, invalid, "spec.template.metadata.labels"},
 			{"HG005", warn, invalid, "spec.serviceName"},
-			{"HG006", deny, notFound, "spec.template.spec.containers"},
+			{"HG006", warn, notFound, "spec.template.spec.containers"},
 		},
 	}, {
 		name:        "two IDs skip exactly those",
@@ -55,14 +55,14 @@ func TestEvaluateSkipAnnotation(t *testing.T) {
 		want: []want{
 			{"HG004", deny, invalid, "spec.template.metadata.labels"},
 			{"HG005", warn, invalid, "spec.serviceName"},
-			{"HG006", deny, notFound, "spec.template.spec.containers"},
+			{"HG006", warn, notFound, "spec.template.spec.containers"},
 		},
 	}, {
 		name: "a rule that does not apply to the kind is not listed",
 		skip: "HG010,HG012,HG005",
 		want: []want{
 			{"HG004", deny, invalid, "spec.template.metadata.labels"},
-			{"HG006", deny, notFound, "spec.template.spec.containers"},
+			{"HG006", warn, notFound, "spec.template.spec.containers"},
 		},
 		wantSkipped: []string{"HG005"},
 	}, {
@@ -114,7 +114,7 @@ func TestEvaluatePolicy(t *testing.T) {
 		want: []want{
 			{"HG004", deny, invalid, "spec.template.metadata.labels"},
 			{"HG005", warn, invalid, "spec.serviceName"},
-			{"HG006", deny, notFound, "spec.template.spec.containers"},
+			{"HG006", warn, notFound, "spec.template.spec.containers"},
 		},
 	}, {
 		name:   "mode enforce is the default",
@@ -122,7 +122,7 @@ func TestEvaluatePolicy(t *testing.T) {
 		want: []want{
 			{"HG004", deny, invalid, "spec.template.metadata.labels"},
 			{"HG005", warn, invalid, "spec.serviceName"},
-			{"HG006", deny, notFound, "spec.template.spec.containers"},
+			{"HG006", warn, notFound, "spec.template.spec.containers"},
 		},
 	}, {
 		name:   "mode warn turns denials into warnings",
@@ -137,19 +137,19 @@ func TestEvaluatePolicy(t *testing.T) {
 		policy: override("HG004", rules.ActionOff),
 		want: []want{
 			{"HG005", warn, invalid, "spec.serviceName"},
-			{"HG006", deny, notFound, "spec.template.spec.containers"},
+			{"HG006", warn, notFound, "spec.template.spec.containers"},
 		},
 	}, {
 		name:   "override warn",
-		policy: override("HG006", rules.ActionWarn),
+		policy: override("HG004", rules.ActionWarn),
 		want: []want{
-			{"HG004", deny, invalid, "spec.template.metadata.labels"},
+			{"HG004", warn, invalid, "spec.template.metadata.labels"},
 			{"HG005", warn, invalid, "spec.serviceName"},
 			{"HG006", warn, notFound, "spec.template.spec.containers"},
 		},
 	}, {
 		name:   "override deny",
-		policy: override("HG005", rules.ActionDeny),
+		policy: &rules.Policy{Overrides: map[string]rules.Action{"HG005": rules.ActionDeny, "HG006": rules.ActionDeny}},
 		want: []want{
 			{"HG004", deny, invalid, "spec.template.metadata.labels"},
 			{"HG005", deny, invalid, "spec.serviceName"},

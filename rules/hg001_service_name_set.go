@@ -11,7 +11,10 @@ var hg001ServiceNameSet = &Rule{
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionWarn,
-	Fix:         FixInjectService,
+	DNS: []DNSCase{
+		{Case: "`spec.serviceName` empty, a headless Service selects the pods", Loss: LosesHostnames},
+	},
+	Fix: FixInjectService,
 	Check: func(c *Context) []Problem {
 		sts := statefulSetOf(c)
 		if sts == nil || sts.Spec.ServiceName != "" {

@@ -11,13 +11,16 @@ var hg002ServiceExists = &Rule{
 	ID:          "HG002",
 	Name:        "service-exists",
 	Summary:     "The Service named by a StatefulSet's `spec.serviceName` exists in its namespace.",
-	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
-	Remediation: "Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet, or point `spec.serviceName` at the existing one.",
+	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, so a StatefulSet written before its Service is denied on the first apply (helm and kustomize create Services first). A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
+	Remediation: "Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet (with `kubectl apply -f`, put the Service first in the file, or use `--inject`), or point `spec.serviceName` at the existing one.",
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
-	DryRunWarn:  true,
-	Fix:         FixInjectService,
+	DNS: []DNSCase{
+		{Case: "`spec.serviceName` names no Service", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
+	},
+	DryRunWarn: true,
+	Fix:        FixInjectService,
 	Check: func(c *Context) []Problem {
 		sts, svc := governingService(c)
 		if sts == nil || sts.Spec.ServiceName == "" || svc != nil || c.err != nil {
@@ -28,7 +31,7 @@ var hg002ServiceExists = &Rule{
 		if alt := headlessServicesSelecting(c, statefulSetWorkload(sts)); len(alt) > 0 {
 			err.Detail += fmt.Sprintf(": headless Service %s selects these pods; set `spec.serviceName: %s`", strings.Join(alt, ", "), strings.Trim(alt[0], "`"))
 		} else {
-			err.Detail += fmt.Sprintf(": create a headless Service `%s` (`clusterIP: None`) selecting %s first", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
+			err.Detail += fmt.Sprintf(": create a headless Service `%s` (`clusterIP: None`) selecting %s first; `kubectl apply -f` creates a file's objects in order, so put the Service before the StatefulSet, or use `--inject`", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
 		}
 		return []Problem{{Error: err}}
 	},

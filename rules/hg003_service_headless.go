@@ -16,6 +16,11 @@ var hg003ServiceHeadless = &Rule{
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
+	DNS: []DNSCase{
+		// CoreDNS answers <pod>.<service> behind a cluster IP too
+		// (coredns/coredns#3686); the DNS specification does not.
+		{Case: "ClusterIP Service", Loss: LosesPodAddresses | LosesSRV},
+	},
 	Check: func(c *Context) []Problem {
 		_, svc := governingService(c)
 		if svc == nil || IsHeadless(svc) {

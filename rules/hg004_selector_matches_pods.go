@@ -9,7 +9,10 @@ var hg004SelectorMatchesPods = &Rule{
 	Kinds:       []string{KindStatefulSet, KindService},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
-	Fix:         FixLabels,
+	DNS: []DNSCase{
+		{Case: "selector key the pod template lacks", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
+	},
+	Fix: FixLabels,
 	Check: func(c *Context) []Problem {
 		if svc := serviceOf(c); svc != nil {
 			// Service side: only on CREATE; HG011 guards updates.

@@ -11,7 +11,10 @@ var hg005PortsNamed = &Rule{
 	Kinds:       []string{KindStatefulSet, KindService},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionWarn,
-	Fix:         FixNamePorts,
+	DNS: []DNSCase{
+		{Case: "unnamed Service port", Loss: LosesSRV},
+	},
+	Fix: FixNamePorts,
 	Check: func(c *Context) []Problem {
 		if svc := serviceOf(c); svc != nil {
 			if c.Request.Operation != Create {

@@ -69,15 +69,37 @@ func hg006Cases() (successCases, errorCases []ruleCase) {
 		req:  create(mkService(named("web"))),
 		objs: objs(mkStatefulSet()),
 	}, {
+		// Declaring container ports is informational: the EndpointSlice
+		// publishes a number as it is, so nothing is reported.
+		name: "numeric targetPort, the containers declare no port",
+		req:  create(mkStatefulSet(func(sts *appsv1.StatefulSet) { sts.Spec.Template.Spec.Containers[0].Ports = nil })),
+		objs: objs(mkService(numeric(8080))),
+	}, {
+		name: "targetPort unset, the containers declare no port",
+		req:  create(mkStatefulSet(func(sts *appsv1.StatefulSet) { sts.Spec.Template.Spec.Containers[0].Ports = nil })),
+		objs: objs(mkService()),
+	}, {
+		name: "Service side: numeric targetPort, the containers declare no port",
+		req:  create(mkService(numeric(8080))),
+		objs: objs(mkStatefulSet(func(sts *appsv1.StatefulSet) { sts.Spec.Template.Spec.Containers[0].Ports = nil })),
+	}, {
 		name: "Service side: update is left to HG011",
 		req:  update(mkService(named("nope")), mkService(named("nope"))),
 		objs: objs(mkStatefulSet()),
 	}}
 	errorCases = []ruleCase{{
+		// The pods keep their A and hostname records; only the port's
+		// SRV record and endpoints are missing: a warning.
 		name: "named targetPort matches no container port",
 		req:  create(mkStatefulSet()),
 		objs: objs(mkService(named("http"))),
-		want: []want{{"HG006", deny, notFound, "spec.template.spec.containers"}},
+		want: []want{{"HG006", warn, notFound, "spec.template.spec.containers"}},
+	}, {
+		name:   "named targetPort matches no container port, override deny",
+		req:    create(mkStatefulSet()),
+		objs:   objs(mkService(named("http"))),
+		policy: override("HG006", rules.ActionDeny),
+		want:   []want{{"HG006", deny, notFound, "spec.template.spec.containers"}},
 	}, {
 		name: "numeric targetPort matches no container port",
 		req:  create(mkStatefulSet()),
@@ -92,7 +114,7 @@ func hg006Cases() (successCases, errorCases []ruleCase) {
 		name: "protocol mismatch: named UDP targetPort, TCP container port",
 		req:  create(mkStatefulSet()),
 		objs: objs(mkService(targetPort(corev1.ServicePort{Name: "web", Port: 80, Protocol: udp, TargetPort: intstr.FromString("web")}))),
-		want: []want{{"HG006", deny, notFound, "spec.template.spec.containers"}},
+		want: []want{{"HG006", warn, notFound, "spec.template.spec.containers"}},
 	}, {
 		name: "protocol mismatch: numeric UDP targetPort, TCP container port",
 		req:  create(mkStatefulSet()),
@@ -102,7 +124,7 @@ func hg006Cases() (successCases, errorCases []ruleCase) {
 		name: "plain init container ports do not serve traffic",
 		req:  create(mkStatefulSet(withInitContainer(nil))),
 		objs: objs(mkService(metrics)),
-		want: []want{{"HG006", deny, notFound, "spec.template.spec.containers"}},
+		want: []want{{"HG006", warn, notFound, "spec.template.spec.containers"}},
 	}, {
 		name: "only the unresolved port of several is reported",
 		req:  create(mkStatefulSet()),
@@ -111,6 +133,7 @@ func hg006Cases() (successCases, errorCases []ruleCase) {
 			corev1.ServicePort{Name: "metrics", Port: 9090, TargetPort: intstr.FromString("metrics")},
 			corev1.ServicePort{Name: "admin", Port: 9000},
 		))),
+		policy: override("HG006", rules.ActionDeny),
 		want: []want{
 			{"HG006", deny, notFound, "spec.template.spec.containers"},
 			{"HG006", warn, notFound, "spec.template.spec.containers"},
@@ -119,7 +142,7 @@ func hg006Cases() (successCases, errorCases []ruleCase) {
 		name: "Service side: named targetPort matches no container port",
 		req:  create(mkService(named("http"))),
 		objs: objs(mkStatefulSet()),
-		want: []want{{"HG006", deny, notFound, "spec.ports[0].targetPort"}},
+		want: []want{{"HG006", warn, notFound, "spec.ports[0].targetPort"}},
 	}, {
 		name: "Service side: numeric targetPort matches no container port",
 		req:  create(mkService(withPorts(corev1.ServicePort{Name: "web", Port: 80}, corev1.ServicePort{Name: "alt", Port: 81, TargetPort: intstr.FromInt(8081)}))),
@@ -147,8 +170,9 @@ func hg006Cases() (successCases, errorCases []ruleCase) {
 		req: update(mkStatefulSet(), mkStatefulSet(func(sts *appsv1.StatefulSet) {
 			sts.Spec.Template.Spec.Containers[0].Ports[0].Name = "http"
 		})),
-		objs: objs(mkService(named("web"))),
-		want: []want{{"HG006", deny, notFound, "spec.template.spec.containers"}},
+		objs:   objs(mkService(named("web"))),
+		policy: override("HG006", rules.ActionDeny),
+		want:   []want{{"HG006", deny, notFound, "spec.template.spec.containers"}},
 	}, {
 		// Both findings share field and error type; only the second one
 		// (Service port `admin`) was already there before the update.
@@ -160,6 +184,7 @@ func hg006Cases() (successCases, errorCases []ruleCase) {
 			corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("web")},
 			corev1.ServicePort{Name: "admin", Port: 9000},
 		))),
+		policy: override("HG006", rules.ActionDeny),
 		want: []want{
 			{"HG006", deny, notFound, "spec.template.spec.containers"},
 			{"HG006", warn, notFound, "spec.template.spec.containers"},

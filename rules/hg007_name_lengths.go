@@ -25,6 +25,9 @@ var hg007NameLengths = &Rule{
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create},
 	Default:     ActionDeny,
+	DNS: []DNSCase{
+		{Case: "StatefulSet name of 53 characters", Loss: LosesPods | LosesPodAddresses | LosesHostnames | LosesSRV},
+	},
 	Check: func(c *Context) []Problem {
 		sts := statefulSetOf(c)
 		if sts == nil || sts.Name == "" {

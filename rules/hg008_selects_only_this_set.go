@@ -11,12 +11,15 @@ import (
 var hg008SelectsOnlyThisSet = &Rule{
 	ID:          "HG008",
 	Name:        "selects-only-this-set",
-	Summary:     "The governing Service selects only the StatefulSet's own pods.",
-	Why:         "A selector that also matches another workload's pods makes the Service name resolve to those pods too, so peers discovered through DNS include strangers. Sharing one headless Service between StatefulSets is sometimes intended, so this is a warning.",
+	Summary:     "The governing Service selects only the pods of the StatefulSets it governs.",
+	Why:         "A selector that also matches another workload's pods makes the Service name resolve to those pods too, so peers discovered through DNS include strangers; no pod loses a name, so this is a warning. StatefulSets that all name the Service in `spec.serviceName` (a primary and its replicas, or shards) share it by design and are not reported, nor are helm hook Pods (annotation `helm.sh/hook`, e.g. the Pods of `helm test`), which carry the release's labels and come and go.",
 	Remediation: "Add a label unique to this StatefulSet's pod template (for example `app.kubernetes.io/component`) to the template and to the Service's `spec.selector`.",
 	Kinds:       []string{KindStatefulSet, KindService},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionWarn,
+	DNS: []DNSCase{
+		{Case: "selector also selects a Deployment's pods", Loss: AddsStrangers},
+	},
 	Check: func(c *Context) []Problem {
 		if svc := serviceOf(c); svc != nil {
 			if c.Request.Operation != Create || !selectorCanBeShared(svc) {
@@ -28,7 +31,7 @@ var hg008SelectsOnlyThisSet = &Rule{
 			}
 			var out []Problem
 			for _, w := range c.WorkloadsSelectedBy(svc.Namespace, svc.Spec.Selector) {
-				if w.Ref.Kind == KindStatefulSet && governs(governed, w.Ref.Name) {
+				if sharesByDesign(w, governed) {
 					continue
 				}
 				out = append(out, Problem{
@@ -42,9 +45,16 @@ var hg008SelectsOnlyThisSet = &Rule{
 		if svc == nil || !selectorCanBeShared(svc) {
 			return nil
 		}
+		var governed []*appsv1.StatefulSet
 		var out []Problem
 		for _, w := range c.WorkloadsSelectedBy(sts.Namespace, svc.Spec.Selector) {
 			if w.Ref.Kind == KindStatefulSet && w.Ref.Name == sts.Name {
+				continue
+			}
+			if w.Ref.Kind == KindStatefulSet && governed == nil {
+				governed = c.GoverningStatefulSets(svc)
+			}
+			if sharesByDesign(w, governed) {
 				continue
 			}
 			out = append(out, Problem{
@@ -68,6 +78,16 @@ func selectorCanBeShared(svc *corev1.Service) bool {
 		}
 	}
 	return true
+}
+
+// sharesByDesign reports whether a workload the Service selects belongs
+// there: a StatefulSet the Service governs too (primary/replica, shards), or
+// a helm hook Pod (`helm test`), which carries the release's labels.
+func sharesByDesign(w Workload, governed []*appsv1.StatefulSet) bool {
+	if w.HelmHook {
+		return true
+	}
+	return w.Ref.Kind == KindStatefulSet && governs(governed, w.Ref.Name)
 }
 
 func governs(governed []*appsv1.StatefulSet, name string) bool {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/headless-guard/headless-guard/rules"
@@ -19,6 +20,14 @@ func nginxDeployment(d *appsv1.Deployment) {
 
 func hg008Cases() (successCases, errorCases []ruleCase) {
 	otherSTS := mkStatefulSet(withName("web-canary"), withServiceName("canary"))
+	replica := mkStatefulSet(withName("web-replica"))
+	helmTest := func(hook string) *corev1.Pod {
+		return mkPod(func(p *corev1.Pod) {
+			p.Name = "web-test-connection"
+			p.Labels = map[string]string{"app": "nginx"}
+			p.Annotations = map[string]string{rules.HelmHookAnnotation: hook}
+		})
+	}
 	successCases = []ruleCase{{
 		name: "no other workload carries the selected labels",
 		req:  create(mkStatefulSet()),
@@ -56,6 +65,31 @@ func hg008Cases() (successCases, errorCases []ruleCase) {
 		req:  create(mkService()),
 		objs: objs(mkStatefulSet(), mkStatefulSet(withName("web-canary"))),
 	}, {
+		// A primary and its replicas (or shards) that all name one
+		// headless Service share it by design.
+		name: "another StatefulSet governed by the same Service",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(), replica),
+	}, {
+		name: "helm test Pod (helm.sh/hook: test) with the release's labels",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(), helmTest("test")),
+	}, {
+		name: "helm 2 test Pod (helm.sh/hook: test-success)",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(), helmTest("test-success")),
+	}, {
+		name: "helm hook Job with the release's labels",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(), mkJob(func(j *batchv1.Job) {
+			j.Annotations = map[string]string{rules.HelmHookAnnotation: "pre-upgrade"}
+			j.Spec.Template.Labels = map[string]string{"app": "nginx"}
+		})),
+	}, {
+		name: "Service side: helm test Pod",
+		req:  create(mkService()),
+		objs: objs(mkStatefulSet(), helmTest("test")),
+	}, {
 		name: "Service side: a Service that governs nothing is not checked",
 		req:  create(mkService()),
 		objs: objs(mkDeployment(nginxDeployment)),
@@ -69,6 +103,21 @@ func hg008Cases() (successCases, errorCases []ruleCase) {
 		name: "Service shared with another StatefulSet",
 		req:  create(mkStatefulSet()),
 		objs: objs(mkService(), otherSTS, mkService(func(s *corev1.Service) { s.Name = "canary" })),
+		want: []want{{"HG008", warn, invalid, "spec.serviceName"}},
+	}, {
+		name: "a governed replica does not hide a Deployment",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(), replica, mkDeployment(nginxDeployment)),
+		want: []want{{"HG008", warn, invalid, "spec.serviceName"}},
+	}, {
+		name: "a StatefulSet without serviceName is not governed by the Service",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(), mkStatefulSet(withName("web-orphan"), withServiceName(""))),
+		want: []want{{"HG008", warn, invalid, "spec.serviceName"}},
+	}, {
+		name: "a Pod without the hook annotation is still reported",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(), mkPod(func(p *corev1.Pod) { p.Labels = map[string]string{"app": "nginx"} })),
 		want: []want{{"HG008", warn, invalid, "spec.serviceName"}},
 	}, {
 		name: "one finding per other workload",

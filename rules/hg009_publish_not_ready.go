@@ -16,6 +16,9 @@ var hg009PublishNotReady = &Rule{
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionOff,
+	DNS: []DNSCase{
+		{Case: "a pod not ready, `publishNotReadyAddresses` unset", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
+	},
 	Check: func(c *Context) []Problem {
 		sts, svc := governingService(c)
 		if svc == nil || svc.Spec.PublishNotReadyAddresses {

@@ -15,6 +15,9 @@ var hg010ReferencedServiceDelete = &Rule{
 	Kinds:       []string{KindService},
 	Operations:  []Operation{Delete},
 	Default:     ActionWarn,
+	DNS: []DNSCase{
+		{Case: "governing Service deleted", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
+	},
 	Check: func(c *Context) []Problem {
 		svc := serviceOf(c)
 		if svc == nil {

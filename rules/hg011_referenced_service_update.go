@@ -10,11 +10,15 @@ var hg011ReferencedServiceUpdate = &Rule{
 	ID:          "HG011",
 	Name:        "referenced-service-update",
 	Summary:     "An update of a governing Service does not break the selector, port-name or targetPort checks (HG004, HG005, HG006) for a StatefulSet it governs.",
-	Why:         "Editing the selector or ports of a Service in place silently removes the DNS records of running pods. Defects the Service already had before the update are not counted.",
+	Why:         "Editing the selector or ports of a Service in place silently removes DNS records of running pods. A change that breaks a deny-level check (a selector that no longer selects the pods: HG004) is denied; one that breaks only what warns (a port name, a targetPort: HG005, HG006, whose loss is one port's SRV record) is a warning, and each broken check follows its own configured action. Defects the Service already had before the update are not counted.",
 	Remediation: "Keep the selector and ports compatible with the StatefulSet's pod template, or change the StatefulSet's template first.",
 	Kinds:       []string{KindService},
 	Operations:  []Operation{Update},
 	Default:     ActionDeny,
+	DNS: []DNSCase{
+		{Case: "selector changed away from the pods (breaks HG004)", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
+		{Case: "port name removed (breaks HG005)", Loss: LosesSRV},
+	},
 	Check: func(c *Context) []Problem {
 		svc, _ := c.Request.Object.(*corev1.Service)
 		old, _ := c.Request.OldObject.(*corev1.Service)
@@ -24,8 +28,8 @@ var hg011ReferencedServiceUpdate = &Rule{
 		var out []Problem
 		for _, sts := range c.GoverningStatefulSets(svc) {
 			w := statefulSetWorkload(sts)
-			after := governedServiceProblems(svc, w)
-			before := governedServiceProblems(old, w)
+			after := governedServiceProblems(c.Policy, svc, w)
+			before := governedServiceProblems(c.Policy, old, w)
 			for _, p := range after {
 				if !containsProblem(before, p) {
 					out = append(out, p)
@@ -38,19 +42,26 @@ var hg011ReferencedServiceUpdate = &Rule{
 
 // governedServiceProblems runs the Service-side HG004, HG005 and HG006 checks
 // of svc against one governed StatefulSet; each detail names the rule broken.
-func governedServiceProblems(svc *corev1.Service, w Workload) []Problem {
+// Breaking a check is as severe as the check itself: not reported when it is
+// off, a warning when it warns (HG005 and HG006 by default).
+func governedServiceProblems(policy *Policy, svc *corev1.Service, w Workload) []Problem {
 	var out []Problem
-	add := func(rule string, ps []Problem) {
+	add := func(broken *Rule, ps []Problem) {
+		action := policy.Configured(broken)
+		if action == ActionOff {
+			return
+		}
 		for _, p := range ps {
 			e := *p.Error
-			e.Detail += " (breaks " + rule + ")"
+			e.Detail += " (breaks " + broken.ID + ")"
 			p.Error, p.Primary = &e, true
+			p.WarnOnly = p.WarnOnly || action != ActionDeny
 			out = append(out, p)
 		}
 	}
-	add("HG004", serviceSelectorProblem("HG011", svc, w))
-	add("HG005", unnamedPortProblems("HG011", svc, nil, true, w.Ref.String()))
-	add("HG006", targetPortProblems("HG011", svc, w, true))
+	add(hg004SelectorMatchesPods, serviceSelectorProblem("HG011", svc, w))
+	add(hg005PortsNamed, unnamedPortProblems("HG011", svc, nil, true, w.Ref.String()))
+	add(hg006TargetPortResolves, targetPortProblems("HG011", svc, w, true))
 	return out
 }
 

@@ -46,6 +46,11 @@ func hg011Cases() (successCases, errorCases []ruleCase) {
 		req:  update(mkService(withSelector(tiered)), mkService()),
 		objs: objs(mkStatefulSet()),
 	}, {
+		name:   "breaking a check that is off is not reported",
+		req:    update(mkService(), mkService(unnamed)),
+		objs:   objs(mkStatefulSet()),
+		policy: override("HG005", rules.ActionOff),
+	}, {
 		name: "breaking a Service no StatefulSet names",
 		req:  update(mkService(), mkService(withSelector(nil), unnamed)),
 		objs: objs(mkStatefulSet(withServiceName("other")), mkService(func(svc *corev1.Service) { svc.Name = "other" })),
@@ -66,15 +71,36 @@ func hg011Cases() (successCases, errorCases []ruleCase) {
 		objs: objs(mkStatefulSet()),
 		want: []want{{"HG011", deny, invalid, "spec.selector"}},
 	}, {
-		name: "update removes a port name",
+		// Only the port's SRV record is lost, as for HG005 itself.
+		name: "update removes a port name: warning",
 		req:  update(mkService(), mkService(unnamed)),
 		objs: objs(mkStatefulSet()),
-		want: []want{{"HG011", deny, required, "spec.ports[0].name"}},
+		want: []want{{"HG011", warn, required, "spec.ports[0].name"}},
 	}, {
-		name: "update changes a named targetPort to one no container declares",
+		name: "update changes a named targetPort to one no container declares: warning",
 		req:  update(mkService(target(intstr.FromString("web"))), mkService(target(intstr.FromString("http")))),
 		objs: objs(mkStatefulSet()),
-		want: []want{{"HG011", deny, notFound, "spec.ports[0].targetPort"}},
+		want: []want{{"HG011", warn, notFound, "spec.ports[0].targetPort"}},
+	}, {
+		name:   "breaking HG006 denies when HG006 is set to deny",
+		req:    update(mkService(target(intstr.FromString("web"))), mkService(target(intstr.FromString("http")))),
+		objs:   objs(mkStatefulSet()),
+		policy: override("HG006", rules.ActionDeny),
+		want:   []want{{"HG011", deny, notFound, "spec.ports[0].targetPort"}},
+	}, {
+		name:   "breaking HG004 warns when HG004 is set to warn",
+		req:    update(mkService(), mkService(withSelector(tiered))),
+		objs:   objs(mkStatefulSet()),
+		policy: override("HG004", rules.ActionWarn),
+		want:   []want{{"HG011", warn, invalid, "spec.selector"}},
+	}, {
+		name: "a selector break next to a port-name break: each at its own action",
+		req:  update(mkService(), mkService(withSelector(tiered), unnamed)),
+		objs: objs(mkStatefulSet()),
+		want: []want{
+			{"HG011", deny, invalid, "spec.selector"},
+			{"HG011", warn, required, "spec.ports[0].name"},
+		},
 	}, {
 		name: "update changes a numeric targetPort to one no container declares: warning",
 		req:  update(mkService(), mkService(target(intstr.FromInt(8080)))),
@@ -84,7 +110,7 @@ func hg011Cases() (successCases, errorCases []ruleCase) {
 		name: "a new defect next to one the Service already had",
 		req:  update(mkService(unnamed), mkService(withPorts(corev1.ServicePort{Port: 80, TargetPort: intstr.FromString("http")}))),
 		objs: objs(mkStatefulSet()),
-		want: []want{{"HG011", deny, notFound, "spec.ports[0].targetPort"}},
+		want: []want{{"HG011", warn, notFound, "spec.ports[0].targetPort"}},
 	}, {
 		name: "one finding per governed StatefulSet",
 		req:  update(mkService(), mkService(withSelector(tiered))),

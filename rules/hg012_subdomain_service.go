@@ -10,11 +10,14 @@ var hg012SubdomainService = &Rule{
 	ID:          "HG012",
 	Name:        "subdomain-service",
 	Summary:     "A pod template that sets `spec.subdomain` has a matching headless Service (the checks of HG002–HG006).",
-	Why:         "A pod with `hostname` and `subdomain` is published as `<hostname>.<subdomain>.<namespace>.svc` only when a headless Service named like the subdomain selects it; otherwise the name does not resolve and nothing says so.",
+	Why:         "A pod with `hostname` and `subdomain` is published as `<hostname>.<subdomain>.<namespace>.svc` only when a headless Service named like the subdomain selects it; otherwise the name does not resolve and nothing says so. It is a warning: outside StatefulSets a subdomain is often copied boilerplate that nothing resolves, and denying every pod-template owner would block unrelated workloads.",
 	Remediation: "Create a headless Service named like `spec.subdomain` that selects the pod template labels, or remove `spec.subdomain`.",
 	Kinds:       PodTemplateOwnerKinds,
 	Operations:  []Operation{Create, Update},
 	Default:     ActionWarn,
+	DNS: []DNSCase{
+		{Case: "`spec.subdomain` names no Service", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
+	},
 	Check: func(c *Context) []Problem {
 		// Copies made by a controller (a StatefulSet's pods carry its
 		// serviceName as subdomain) were checked as their owner's template.

@@ -110,12 +110,15 @@ func unnamedPortProblems(rule string, svc *corev1.Service, refPath *field.Path, 
 
 // targetPortProblems reports Service ports whose targetPort matches no
 // container port of the template. A named targetPort that resolves nowhere
-// leaves the port out of the EndpointSlices; a number is only informational
-// in the pod spec, so it is a warning.
+// leaves the port out of the EndpointSlices. A number is published as it is
+// whatever the pod declares (container ports are informational), so it is
+// reported only when the template declares ports and none is that number, and
+// never more than a warning: DNS loses nothing.
 func targetPortProblems(rule string, svc *corev1.Service, w Workload, serviceSide bool) []Problem {
 	if len(svc.Spec.Selector) == 0 {
 		return nil
 	}
+	declared := len(containerPorts(&w.Template.Spec)) > 0
 	var out []Problem
 	for i := range svc.Spec.Ports {
 		sp := &svc.Spec.Ports[i]
@@ -124,6 +127,9 @@ func targetPortProblems(rule string, svc *corev1.Service, w Workload, serviceSid
 		}
 		target := targetOf(sp)
 		named := target.Type == intstr.String
+		if !named && !declared {
+			continue
+		}
 		k := key(rule, svc.Namespace, w.Ref.Kind, w.Ref.Name, svc.Name, fmt.Sprint(i))
 		proto := protocolOf(sp.Protocol)
 		var err *field.Error

@@ -43,8 +43,13 @@ type Rule struct {
 	Kinds []string
 	// Operations are the admission operations the rule is evaluated for.
 	Operations []Operation
-	// Default is the action when no override applies.
+	// Default is the action when no override applies. It follows from DNS:
+	// deny only when the pods lose their per-pod names (DNSLoss.BreaksNames).
 	Default Action
+	// DNS lists the ways the rule can be broken and, for each, what CoreDNS
+	// answers for the pods; test/e2e breaks each case in a real cluster and
+	// fails when CoreDNS answers otherwise.
+	DNS []DNSCase
 	// DryRunWarn caps the action at warn on dry-run requests (HG002: a dry-run
 	// of a multi-object apply does not persist siblings, kubernetes #83562).
 	DryRunWarn bool

@@ -95,7 +95,7 @@ func TestDefaultRegistryCatalogue(t *testing.T) {
 	// pinned here so that changing one is a deliberate edit of this table.
 	wantDefaults := map[string]rules.Action{
 		"HG001": rules.ActionWarn, "HG002": rules.ActionDeny, "HG003": rules.ActionDeny, "HG004": rules.ActionDeny,
-		"HG005": rules.ActionWarn, "HG006": rules.ActionDeny, "HG007": rules.ActionDeny, "HG008": rules.ActionWarn,
+		"HG005": rules.ActionWarn, "HG006": rules.ActionWarn, "HG007": rules.ActionDeny, "HG008": rules.ActionWarn,
 		"HG009": rules.ActionOff, "HG010": rules.ActionWarn, "HG011": rules.ActionDeny, "HG012": rules.ActionWarn,
 	}
 	gotDefaults := map[string]rules.Action{}
@@ -109,6 +109,71 @@ func TestDefaultRegistryCatalogue(t *testing.T) {
 	}
 	if !slices.IsSorted(gotOrder) {
 		t.Errorf("catalogue order must be ID order: %v", gotOrder)
+	}
+}
+
+// belowDenyDespiteDNS are the rules whose breakage costs the pods their DNS
+// names but that do not deny by default, each for a reason DNS does not
+// show. Adding a rule here is a deliberate, reviewed choice.
+var belowDenyDespiteDNS = map[string]string{
+	"HG001": "an empty `serviceName` is legal since Kubernetes 1.31 and right for single-replica controllers nobody addresses by name",
+	"HG009": "most applications do not need peers before they are ready",
+	"HG010": "`helm uninstall` deletes Services before StatefulSets",
+	"HG012": "a subdomain on a Deployment, Job or Pod is often copied boilerplate nothing resolves; denying every pod-template owner would block unrelated workloads",
+}
+
+// TestDefaultFollowsDNS holds each rule's default to what DNS answers when
+// the rule is broken (test/e2e checks the claims against CoreDNS): a rule
+// denies only when the pods lose their per-pod names or the pods
+// themselves; one that costs only SRV records or adds addresses warns.
+func TestDefaultFollowsDNS(t *testing.T) {
+	for _, r := range rules.Default().Rules() {
+		t.Run(r.ID, func(t *testing.T) {
+			if len(r.DNS) == 0 {
+				t.Fatal("DNS must list at least one way of breaking the rule and what CoreDNS then answers")
+			}
+			seen := map[string]bool{}
+			for _, c := range r.DNS {
+				if c.Case == "" || seen[c.Case] {
+					t.Errorf("DNS case %q must be named and unique", c.Case)
+				}
+				seen[c.Case] = true
+			}
+			loss := r.WorstDNSLoss()
+			reason, excepted := belowDenyDespiteDNS[r.ID]
+			switch {
+			case r.Default == rules.ActionDeny && !loss.BreaksNames():
+				t.Errorf("default deny, but broken it costs only %q: must warn", loss)
+			case r.Default != rules.ActionDeny && loss.BreaksNames() && !excepted:
+				t.Errorf("default %s, but broken it costs %q: must deny, or be listed with a reason in belowDenyDespiteDNS", r.Default, loss)
+			case r.Default == rules.ActionDeny && excepted:
+				t.Errorf("listed in belowDenyDespiteDNS (%s) but denies", reason)
+			case excepted && !loss.BreaksNames():
+				t.Errorf("listed in belowDenyDespiteDNS, but broken it costs only %q", loss)
+			}
+		})
+	}
+}
+
+func TestDNSLossString(t *testing.T) {
+	cases := map[rules.DNSLoss]string{
+		0:                   "nothing missing",
+		rules.LosesSRV:      "no SRV record for a port",
+		rules.AddsStrangers: "extra A records (other workloads' pods)",
+		rules.LosesPodAddresses | rules.LosesHostnames: "no A record per pod, no hostname record",
+	}
+	for loss, want := range cases {
+		if got := loss.String(); got != want {
+			t.Errorf("%08b: got %q, want %q", loss, got, want)
+		}
+	}
+	for loss, breaks := range map[rules.DNSLoss]bool{
+		0: false, rules.LosesSRV: false, rules.AddsStrangers | rules.LosesSRV: false,
+		rules.LosesHostnames: true, rules.LosesPodAddresses: true, rules.LosesPods: true,
+	} {
+		if loss.BreaksNames() != breaks {
+			t.Errorf("%q: BreaksNames() = %v, want %v", loss, !breaks, breaks)
+		}
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // Strip removes from an object, in place, everything the rules never read:
-// managedFields, annotations but headless-guard's own (the last-applied
-// configuration among them), status, volume claim templates, and from pod
+// managedFields, annotations but those KeepsAnnotation keeps (the last-applied
+// configuration is dropped), status, volume claim templates, and from pod
 // specs all but hostname, subdomain and the containers' names, ports and
 // restart policies. The webhook's cache and the offline checker keep
 // objects this way, so memory stays proportional to what matters.
@@ -22,7 +22,7 @@ func Strip(obj runtime.Object) {
 		if a := m.GetAnnotations(); len(a) > 0 {
 			kept := map[string]string{}
 			for k, v := range a {
-				if strings.HasPrefix(k, "headless-guard.io/") {
+				if KeepsAnnotation(k) {
 					kept[k] = v
 				}
 			}
@@ -58,6 +58,12 @@ func Strip(obj runtime.Object) {
 		o.Status = corev1.PodStatus{}
 		stripPodSpec(&o.Spec)
 	}
+}
+
+// KeepsAnnotation reports whether Strip keeps an annotation: headless-guard's
+// own, and helm's hook marker (HG008 exempts hook Pods).
+func KeepsAnnotation(key string) bool {
+	return strings.HasPrefix(key, "headless-guard.io/") || key == HelmHookAnnotation
 }
 
 func stripPodSpec(spec *corev1.PodSpec) {

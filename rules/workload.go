@@ -17,11 +17,27 @@ type Workload struct {
 	Template *corev1.PodTemplateSpec
 	// MetaPath and SpecPath locate the template's metadata and spec in the owner.
 	MetaPath, SpecPath *field.Path
+	// HelmHook is true when the owner is a helm hook (HelmHookAnnotation),
+	// e.g. the Pod of `helm test`: it carries the release's labels and is
+	// created and deleted around installs, not served by the release.
+	HelmHook bool
 }
+
+// HelmHookAnnotation marks helm hook objects (`test`, `pre-install`, ...).
+// rules.Strip keeps it: HG008 reads it.
+const HelmHookAnnotation = "helm.sh/hook"
 
 // WorkloadOf returns the pod template of a pod-template owner; ok is false
 // for any other object.
 func WorkloadOf(obj runtime.Object) (w Workload, ok bool) {
+	w, ok = workloadOf(obj)
+	if m, isMeta := obj.(metav1.Object); ok && isMeta {
+		_, w.HelmHook = m.GetAnnotations()[HelmHookAnnotation]
+	}
+	return w, ok
+}
+
+func workloadOf(obj runtime.Object) (w Workload, ok bool) {
 	tmpl := field.NewPath("spec", "template")
 	switch o := obj.(type) {
 	case *appsv1.StatefulSet:

@@ -68,7 +68,7 @@ func TestExactMessages(t *testing.T) {
 	if out != "service/nginx-headless created\n" {
 		t.Errorf("stdout %q: the Service must be created", out)
 	}
-	want := "Warning: HG002: Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet, or point `spec.serviceName` at the existing one. See https://github.com/headless-guard/headless-guard/blob/main/docs/rules.md#hg002\n" +
+	want := "Warning: HG002: Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet (with `kubectl apply -f`, put the Service first in the file, or use `--inject`), or point `spec.serviceName` at the existing one. See https://github.com/headless-guard/headless-guard/blob/main/docs/rules.md#hg002\n" +
 		"The StatefulSet \"web\" is invalid: spec.serviceName: Not found: \"nginx\": must name an existing Service in namespace `" + ns + "`: headless Service `nginx-headless` selects these pods; set `spec.serviceName: nginx-headless` (HG002 service-exists)\n"
 	if stderr != want {
 		t.Errorf("kubectl stderr:\n%s\nwant:\n%s", stderr, want)

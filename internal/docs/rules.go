@@ -18,7 +18,13 @@ func RulesMarkdown(reg *rules.Registry) []byte {
 	b.WriteString("Every rule runs in the admission webhook and in `headless-guard check` alike. ")
 	b.WriteString("Change a rule's action with `--rule ID=deny|warn|off`; opt one object out with the annotation ")
 	b.WriteString("`" + rules.SkipAnnotation + ": \"HG004,HG006\"` (or `\"all\"`).\n\n")
-	b.WriteString("| ID | name | objects | default | fix |\n|---|---|---|---|---|\n")
+	b.WriteString("A rule denies by default exactly when, broken, it costs the pods their per-pod DNS names ")
+	b.WriteString("(or the pods themselves); where only SRV records or port metadata suffer, it warns. ")
+	b.WriteString("\"What DNS answers\" is what CoreDNS answers for the pods when the rule is broken; ")
+	b.WriteString("the end-to-end tests (`make e2e`) break each rule in a real cluster (kube-controller-manager, ")
+	b.WriteString("EndpointSlices, CoreDNS) and fail when CoreDNS answers otherwise. ")
+	b.WriteString("The few rules that warn although names break say why under **Why**.\n\n")
+	b.WriteString("| ID | name | objects | default | what DNS answers | fix |\n|---|---|---|---|---|---|\n")
 	for _, r := range reg.Rules() {
 		fix := r.Fix
 		if fix == "" {
@@ -26,7 +32,7 @@ func RulesMarkdown(reg *rules.Registry) []byte {
 		} else {
 			fix = "`" + fix + "`"
 		}
-		fmt.Fprintf(&b, "| [%s](#%s) | `%s` | %s | %s | %s |\n", r.ID, r.Anchor(), r.Name, strings.Join(r.Kinds, ", "), r.Default, fix)
+		fmt.Fprintf(&b, "| [%s](#%s) | `%s` | %s | %s | %s | %s |\n", r.ID, r.Anchor(), r.Name, strings.Join(r.Kinds, ", "), r.Default, r.WorstDNSLoss(), fix)
 	}
 	for _, r := range reg.Rules() {
 		fmt.Fprintf(&b, "\n<a id=\"%s\"></a>\n## %s %s\n\n", r.Anchor(), r.ID, r.Name)
@@ -44,6 +50,10 @@ func RulesMarkdown(reg *rules.Registry) []byte {
 		b.WriteString("\n")
 		if r.Fix != "" {
 			fmt.Fprintf(&b, "- **Fix:** `%s`\n", r.Fix)
+		}
+		b.WriteString("- **What DNS answers when it is broken:**\n")
+		for _, c := range r.DNS {
+			fmt.Fprintf(&b, "  - %s: %s\n", c.Case, c.Loss)
 		}
 		fmt.Fprintf(&b, "\n**Why.** %s\n\n**How to fix.** %s\n", r.Why, r.Remediation)
 	}
