@@ -32,7 +32,8 @@ type Problem struct {
 	Key string
 	// Primary marks the side of a pair defect the offline checker reports.
 	Primary bool
-	// WarnOnly caps the action at warn (HG006 for a numeric targetPort).
+	// WarnOnly caps the action at warn (HG011 for a break of a check that
+	// only warns).
 	WarnOnly bool
 }
 

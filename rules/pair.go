@@ -112,8 +112,7 @@ func unnamedPortProblems(rule string, svc *corev1.Service, refPath *field.Path, 
 // container port of the template. A named targetPort that resolves nowhere
 // leaves the port out of the EndpointSlices. A number is published as it is
 // whatever the pod declares (container ports are informational), so it is
-// reported only when the template declares ports and none is that number, and
-// never more than a warning: DNS loses nothing.
+// reported only when the template declares ports and none is that number.
 func targetPortProblems(rule string, svc *corev1.Service, w Workload, serviceSide bool) []Problem {
 	if len(svc.Spec.Selector) == 0 {
 		return nil
@@ -140,7 +139,7 @@ func targetPortProblems(rule string, svc *corev1.Service, w Workload, serviceSid
 			err = field.NotFound(w.SpecPath.Child("containers"), target.String())
 			err.Detail = fmt.Sprintf("must declare a container port %s with protocol %s: it is the targetPort of Service `%s` port %s", targetName(target), proto, svc.Name, portLabel(sp))
 		}
-		out = append(out, Problem{Error: err, Key: k, Primary: !serviceSide, WarnOnly: !named})
+		out = append(out, Problem{Error: err, Key: k, Primary: !serviceSide})
 	}
 	return out
 }
