@@ -333,7 +333,7 @@ func TestStaleReplicaKeepsNewerCA(t *testing.T) {
 			urls++
 		}
 	}
-	if len(vwc.Webhooks) != 3 || conditions == 0 || urls != 3 {
+	if len(vwc.Webhooks) != 4 || conditions == 0 || urls != 4 {
 		t.Errorf("patching the caBundle changed the rest: %d webhooks, %d match conditions, %d URLs", len(vwc.Webhooks), conditions, urls)
 	}
 }

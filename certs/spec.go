@@ -55,19 +55,28 @@ func (n Names) SANs() (dnsNames, ipAddresses []string) {
 	return slices.Compact(dnsNames), slices.Compact(ipAddresses)
 }
 
-// ecdsaKey is the key of every certificate: ECDSA P-256, a new one at
-// every renewal.
-func ecdsaKey() *cmapi.CertificatePrivateKey {
+// ecdsaKey is the key of a certificate: ECDSA P-256, with rotation.
+func ecdsaKey(rotation cmapi.PrivateKeyRotationPolicy) *cmapi.CertificatePrivateKey {
 	return &cmapi.CertificatePrivateKey{
 		Algorithm:      cmapi.ECDSAKeyAlgorithm,
 		Size:           256,
 		Encoding:       cmapi.PKCS8,
-		RotationPolicy: cmapi.RotationPolicyAlways,
+		RotationPolicy: rotation,
 	}
 }
 
 // CACertificate describes the CA. Renewal is cert-manager's default, at
 // 2/3 of the lifetime, which self-managed mode applies too.
+//
+// The CA keeps its private key when it is renewed (rotationPolicy:
+// Never). The API server trusts the caBundle that cainjector copies from
+// the serving certificate's Secret, while the server presents the serving
+// certificate it last loaded; the two change at different moments. With
+// the same key and subject, the renewed CA verifies a serving certificate
+// the old one signed, and the old CA verifies one the renewed one signed,
+// so no moment of the renewal has the API server distrust the server. A
+// new key at renewal (rotationPolicy: Always) opened exactly that window
+// (TestCARenewalKeepsTrust).
 func CACertificate(namespace, secretName string, validity time.Duration) *cmapi.Certificate {
 	return &cmapi.Certificate{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
@@ -77,7 +86,7 @@ func CACertificate(namespace, secretName string, validity time.Duration) *cmapi.
 			IsCA:       true,
 			Duration:   &metav1.Duration{Duration: validity},
 			SecretName: secretName,
-			PrivateKey: ecdsaKey(),
+			PrivateKey: ecdsaKey(cmapi.RotationPolicyNever),
 			Usages:     []cmapi.KeyUsage{cmapi.UsageCertSign, cmapi.UsageCRLSign, cmapi.UsageDigitalSignature},
 		},
 	}
@@ -94,7 +103,7 @@ func ServingCertificate(names Names, secretName string, validity time.Duration) 
 			IPAddresses: ips,
 			Duration:    &metav1.Duration{Duration: validity},
 			SecretName:  secretName,
-			PrivateKey:  ecdsaKey(),
+			PrivateKey:  ecdsaKey(cmapi.RotationPolicyAlways),
 			Usages:      []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageDigitalSignature},
 		},
 	}
