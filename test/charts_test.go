@@ -1,0 +1,101 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/headless-guard/headless-guard/internal/manifest"
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// chartFixtures are the chart-shaped manifests of internal/check (see
+// internal/check/charts_test.go for their offline verdicts).
+const chartFixtures = "../internal/check/testdata/charts"
+
+// TestChartsThroughKubectl installs each chart-shaped fixture through the
+// real kubectl and API server with headless-guard at its defaults, one
+// object per call in helm's install order, and compares what kubectl
+// prints with the rules' verdict for the same requests (replay). Two files
+// cannot be replayed object by object, and are applied as one file instead,
+// as `helm template | kubectl apply -f -` would:
+//   - the apps/v1beta2 StatefulSet, which no API server serves any more;
+//   - the long release name, whose two Services share one name, so the
+//     second apply is an UPDATE of the first.
+func TestChartsThroughKubectl(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join(chartFixtures, "*.yaml"))
+	if len(paths) == 0 {
+		t.Fatalf("no chart fixtures in %s", chartFixtures)
+	}
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t)
+	for _, path := range paths {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			set, err := manifest.Load([]string{path}, manifest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			untyped, names := false, map[string]bool{}
+			twice := false
+			for _, o := range set.Objects {
+				untyped = untyped || o.Typed == nil
+				key := o.Ref.Kind + "/" + o.Ref.Name
+				twice = twice || names[key]
+				names[key] = true
+			}
+			switch {
+			case untyped:
+				ns := namespace(t, c, "charts-"+name, nil)
+				out, stderr, err := kubectl(t, c, fileIn(t, path), "apply", "-n", ns, "-f", "-")
+				if err == nil || !strings.Contains(stderr, `no matches for kind "StatefulSet" in version "apps/v1beta2"`) {
+					t.Fatalf("kubectl apply: err %v, want the API server to refuse apps/v1beta2\n%s%s", err, out, stderr)
+				}
+				if seen := seen(stderr); len(seen) != 0 {
+					t.Errorf("findings for objects the API server does not serve: %v", seen)
+				}
+			case twice:
+				longReleaseName(t, path, name)
+			default:
+				replay(t, c, "charts", path, rules.Policy{}, true)
+			}
+		})
+	}
+}
+
+// longReleaseName applies the long-release-name chart as one file. The
+// second Service of the shared name is an UPDATE of the first, and the API
+// server keeps the first one's `clusterIP: None` when the update leaves the
+// field out, so through kubectl the Service stays headless (the offline
+// checker, reading the file, takes the last definition and also reports
+// HG003). What both front ends deny is the StatefulSet name: HG007.
+func longReleaseName(t *testing.T, path, name string) {
+	c := guard(t)
+	ns := namespace(t, c, "charts-"+name, nil)
+	out, stderr, err := kubectl(t, c, fileIn(t, path), "apply", "-n", ns, "-f", "-")
+	if err == nil {
+		t.Fatalf("kubectl apply: admitted, want a denial\n%s%s", out, stderr)
+	}
+	want := []string{"HG007 deny metadata.name", "HG007 deny metadata.name"}
+	got := seen(stderr)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("kubectl shows %q, want %q\n%s%s", got, want, out, stderr)
+	}
+	if !strings.Contains(out, "service/payments-ledger-reconciliation-eu-west-1-production-postgresql created") ||
+		!strings.Contains(out, "service/payments-ledger-reconciliation-eu-west-1-production-postgresql configured") {
+		t.Errorf("want the Service created, then configured by the second definition:\n%s", out)
+	}
+}
+
+// fileIn is a fixture's bytes with `namespace: "default"` dropped, so that
+// kubectl's -n places the objects.
+func fileIn(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.ReplaceAll(string(data), "  namespace: \"default\"\n", ""))
+}
