@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/headless-guard/headless-guard/rules"
 )
+
+// maxDepth bounds the recursion over a document's tree on hostile input.
+const maxDepth = 1000
 
 type lineError struct {
 	line int
@@ -45,26 +49,76 @@ func newTyped(apiVersion, kind string) kruntime.Object {
 	return nil
 }
 
-// decodeObjects decodes a document's object, or the items of a List.
-func decodeObjects(f *File, d *Document, root *yaml.Node, namespace string, item int) ([]*Object, *lineError) {
-	apiVersion, kind := scalarAt(root, "apiVersion"), scalarAt(root, "kind")
+// header is what decodeObjects reads of an object before decoding it.
+type header struct {
+	APIVersion json.RawMessage `json:"apiVersion"`
+	Kind       json.RawMessage `json:"kind"`
+	Metadata   json.RawMessage `json:"metadata"`
+	Items      json.RawMessage `json:"items"`
+}
+
+type metaHeader struct {
+	Name         json.RawMessage `json:"name"`
+	Namespace    json.RawMessage `json:"namespace"`
+	GenerateName json.RawMessage `json:"generateName"`
+}
+
+// jsonString is the value of a JSON string, or "" for anything else
+// (kubectl refuses an `apiVersion` that is not a string).
+func jsonString(raw json.RawMessage) string {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// decodeObjects decodes the object of a document, or the items of a List,
+// from its JSON (data, sigs.k8s.io/yaml's); node is the object's yaml.v3
+// tree when there is one, for lines, and tree the document's, parsed when
+// lines are needed (a List, an error) and node is nil.
+func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *lazyTree, namespace string, item int) ([]*Object, *lineError) {
+	line := d.Line + contentLine(node, d.Raw) - 1
+	var h header
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, &h); err != nil {
+		return nil, &lineError{line, fmt.Errorf("document must be a Kubernetes object: %v", err)}
+	}
+	apiVersion, kind := jsonString(h.APIVersion), jsonString(h.Kind)
 	if kind == "" || apiVersion == "" {
-		return nil, &lineError{d.Line + root.Line - 1, errors.New("document is not a Kubernetes object: `apiVersion` and `kind` must be set")}
+		return nil, &lineError{line, errors.New("document is not a Kubernetes object: `apiVersion` and `kind` must be set")}
 	}
 	if strings.HasSuffix(kind, "List") && apiVersion == "v1" {
-		items := valueAt(root, "items")
-		if items == nil {
+		if len(h.Items) == 0 || string(h.Items) == "null" {
 			return nil, nil
 		}
-		if items.Kind != yaml.SequenceNode {
-			return nil, &lineError{d.Line + items.Line - 1, fmt.Errorf("`items` of %s must be a list", kind)}
+		if node == nil {
+			node = tree.get()
+		}
+		items := valueAt(node, "items")
+		var raws []json.RawMessage
+		if h.Items[0] != '[' || json.Unmarshal(h.Items, &raws) != nil {
+			if items != nil {
+				line = d.Line + items.Line - 1
+			}
+			return nil, &lineError{line, fmt.Errorf("`items` of %s must be a list", kind)}
+		}
+		if items != nil && (items.Kind != yaml.SequenceNode || len(items.Content) != len(raws)) {
+			items = nil // yaml.v3 reads it otherwise: no lines for the items
 		}
 		var out []*Object
-		for i, it := range items.Content {
-			if it.Kind != yaml.MappingNode {
-				return nil, &lineError{d.Line + it.Line - 1, fmt.Errorf("each item of %s must be a Kubernetes object", kind)}
+		for i, raw := range raws {
+			var it *yaml.Node
+			if items != nil {
+				it = items.Content[i]
 			}
-			objs, err := decodeObjects(f, d, it, namespace, i)
+			if len(raw) == 0 || raw[0] != '{' {
+				l := line
+				if it != nil {
+					l = d.Line + it.Line - 1
+				}
+				return nil, &lineError{l, fmt.Errorf("each item of %s must be a Kubernetes object", kind)}
+			}
+			objs, err := decodeObjects(f, d, raw, it, nil, namespace, i)
 			if err != nil {
 				return nil, err
 			}
@@ -72,32 +126,34 @@ func decodeObjects(f *File, d *Document, root *yaml.Node, namespace string, item
 		}
 		return out, nil
 	}
-	obj := &Object{File: f, Doc: d, Node: root, item: item, line: root.Line, Ref: rules.ObjectRef{APIVersion: apiVersion, Kind: kind}}
-	if meta := valueAt(root, "metadata"); meta != nil {
-		obj.Ref.Name = scalarAt(meta, "name")
-		obj.Ref.Namespace = scalarAt(meta, "namespace")
-		if obj.Ref.Name == "" {
-			obj.Ref.Name = scalarAt(meta, "generateName")
+	obj := &Object{File: f, Doc: d, Node: node, item: item, line: line - d.Line + 1, Ref: rules.ObjectRef{APIVersion: apiVersion, Kind: kind}}
+	if len(h.Metadata) > 0 && h.Metadata[0] == '{' {
+		var m metaHeader
+		if kjson.UnmarshalCaseSensitivePreserveInts(h.Metadata, &m) == nil {
+			obj.Ref.Name = jsonString(m.Name)
+			obj.Ref.Namespace = jsonString(m.Namespace)
+			if obj.Ref.Name == "" {
+				obj.Ref.Name = jsonString(m.GenerateName)
+			}
 		}
 	}
 	typed := newTyped(apiVersion, kind)
 	if typed == nil {
+		obj.Workload = hasPodTemplate(data)
 		return []*Object{obj}, nil
-	}
-	data, err := nodeJSON(root)
-	if err != nil {
-		return nil, &lineError{d.Line + root.Line - 1, err}
 	}
 	// Field names match case-sensitively, as the API server decodes them:
 	// a `Spec:` key is an unknown field there, not the object's spec.
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, typed); err != nil {
-		line := d.Line + root.Line - 1
 		// sigs.k8s.io/json does not export its error types; encoding/json
 		// gives the same failure typed, with the field path to point at.
 		var te *json.UnmarshalTypeError
 		if errors.As(json.Unmarshal(data, newTyped(apiVersion, kind)), &te) && te.Field != "" {
-			if n := locate(root, te.Field); n != nil {
-				line = d.Line + n.Line - 1
+			if node == nil && item < 0 {
+				node = tree.get()
+			}
+			if node != nil {
+				line = d.Line + locate(node, te.Field).Line - 1
 			}
 			err = fmt.Errorf("%s %s: `%s` must be a %s, not a %s", kind, obj.Ref.Name, te.Field, te.Type, te.Value)
 		} else {
@@ -107,6 +163,46 @@ func decodeObjects(f *File, d *Document, root *yaml.Node, namespace string, item
 	}
 	setTyped(obj, typed, namespace)
 	return []*Object{obj}, nil
+}
+
+// hasPodTemplate reports whether an object's JSON has containers where a
+// workload keeps them: `spec.containers` (a Pod), `spec.template.spec`
+// (most controllers) or `spec.jobTemplate.spec.template.spec` (a CronJob).
+func hasPodTemplate(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"containers"`)) {
+		return false
+	}
+	type podSpec struct {
+		Containers json.RawMessage `json:"containers"`
+	}
+	type template struct {
+		Spec *podSpec `json:"spec"`
+	}
+	var o struct {
+		Spec *struct {
+			Containers  json.RawMessage `json:"containers"`
+			Template    *template       `json:"template"`
+			JobTemplate *struct {
+				Spec *struct {
+					Template *template `json:"template"`
+				} `json:"spec"`
+			} `json:"jobTemplate"`
+		} `json:"spec"`
+	}
+	if kjson.UnmarshalCaseSensitivePreserveInts(data, &o) != nil || o.Spec == nil {
+		return false
+	}
+	list := func(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '[' }
+	switch {
+	case list(o.Spec.Containers):
+		return true
+	case o.Spec.Template != nil && o.Spec.Template.Spec != nil && list(o.Spec.Template.Spec.Containers):
+		return true
+	case o.Spec.JobTemplate != nil && o.Spec.JobTemplate.Spec != nil && o.Spec.JobTemplate.Spec.Template != nil &&
+		o.Spec.JobTemplate.Spec.Template.Spec != nil && list(o.Spec.JobTemplate.Spec.Template.Spec.Containers):
+		return true
+	}
+	return false
 }
 
 // setTyped gives obj its decoded object, namespace defaulted.
@@ -128,15 +224,76 @@ func scalarAt(m *yaml.Node, key string) string {
 	return ""
 }
 
-// valueAt returns the value node of key in a mapping node, or nil.
+// valueAt returns the value node of key in a mapping node, or nil; of a
+// key set twice, the last, which is the one kubectl reads.
 func valueAt(m *yaml.Node, key string) *yaml.Node {
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
+	for i := len(m.Content) - 2; i >= 0; i -= 2 {
 		if m.Content[i].Value == key {
 			return m.Content[i+1]
 		}
 	}
 	return nil
+}
+
+// duplicateKeys finds the keys set twice in a mapping of the document's
+// tree. kubectl keeps the last value without a word (sigs.k8s.io/yaml, as
+// go-yaml v2 decodes into a map); each repetition is a warning naming both
+// lines, and the value kept is the one the checker reads too.
+func duplicateKeys(f *File, d *Document, root *yaml.Node) []Warning {
+	var out []Warning
+	objectOf := func(item int) *Object {
+		for _, o := range d.Objects {
+			if o.item == item {
+				return o
+			}
+		}
+		return nil
+	}
+	var walk func(n *yaml.Node, path string, item, depth int)
+	walk = func(n *yaml.Node, path string, item, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch n.Kind {
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				it := item
+				if depth == 1 && path == "items" {
+					it = i
+				}
+				walk(c, fmt.Sprintf("%s[%d]", path, i), it, depth+1)
+			}
+		case yaml.MappingNode:
+			last := map[string]*yaml.Node{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+					continue
+				}
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if prev := last[k.Value]; prev != nil {
+					first, second := d.Line+prev.Line-1, d.Line+k.Line-1
+					where := fmt.Sprintf("at lines %d and %d", first, second)
+					if first == second {
+						where = fmt.Sprintf("on line %d", first)
+					}
+					out = append(out, Warning{
+						Reason: ReasonDuplicateKey, File: f.Path, Line: second, OtherLine: first,
+						Message: fmt.Sprintf("`%s` is set twice, %s: kubectl applies the last value and drops the other; a key must appear once in a mapping", p, where),
+						Object:  objectOf(item),
+					})
+				}
+				last[k.Value] = k
+				walk(n.Content[i+1], p, item, depth+1)
+			}
+		}
+	}
+	walk(root, "", -1, 0)
+	return out
 }

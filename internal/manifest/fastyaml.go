@@ -15,28 +15,30 @@ import (
 // output) are written in a small part of YAML: block mappings and
 // sequences of one-line scalars, a few one-line flow collections. For a
 // document entirely within that part, fastParser writes the JSON that
-// nodeJSON would write for yaml.v3's node tree, byte for byte, without
-// building the tree: the tree costs most of the checker's time and
-// allocations, and it is dropped after decoding anyway (Options.KeepNodes).
+// sigs.k8s.io/yaml.YAMLToJSON (kubectl's and helm's reader) makes of it,
+// the same values with the keys in document order, without a parser: a
+// parser costs most of the checker's time and allocations.
 //
 // Anything outside that part (block scalars, multi-line scalars, anchors,
-// aliases, tags, merge keys, quoted keys, escapes, tabs, CR, non-ASCII
-// text, duplicate keys, `kind: List`, a decoding error...) makes the fast
-// path give up on the document, which is then parsed by yaml.v3 as before:
-// errors, their lines and messages come from the one parser. The fast path
-// never reports an error itself, so where it succeeds it only has to agree
-// with yaml.v3 on valid input (TestFastParseMatchesYAML, FuzzFastParse).
+// aliases, tags, merge keys, quoted keys, keys that are not strings in YAML
+// 1.1, escapes, tabs, CR, non-ASCII text, duplicate keys, `kind: List`, a
+// decoding error...) makes the fast path give up on the document, which is
+// then read by sigs.k8s.io/yaml itself (parseSlow): errors, their lines and
+// messages, and the warnings about duplicate keys come from there. The fast
+// path never reports an error itself, so where it succeeds it only has to
+// agree with sigs.k8s.io/yaml on valid input (TestFastParseMatchesKubectl,
+// FuzzFastParse).
 
-// fastParse is off only in tests that compare the fast path with yaml.v3.
+// fastParse is off only in tests and benchmarks that compare the fast path
+// with the slow one.
 var fastParse = true
 
 const (
-	// fastMaxBytes keeps the fast path to documents well below nodeJSON's
-	// node budget (a node takes at least one byte).
+	// fastMaxBytes: bigger documents go to the slow path.
 	fastMaxBytes = 256 << 10
-	// fastMaxDepth: deeper documents go to yaml.v3 (and nodeJSON's limit).
+	// fastMaxDepth: deeper documents go to the slow path (and its limits).
 	fastMaxDepth = 64
-	// fastMaxKey: yaml.v3 refuses simple keys longer than 1024 characters.
+	// fastMaxKey: YAML parsers refuse simple keys longer than 1024 characters.
 	fastMaxKey = 512
 )
 
@@ -62,13 +64,13 @@ type fastParser struct {
 	src   []byte
 	lines []fastLine
 	buf   bytes.Buffer
-	// keys of the mappings being written, for duplicate detection: yaml.v3
-	// keeps duplicates in its tree and nodeJSON writes the first one.
+	// keys of the mappings being written: a duplicate key sends the
+	// document to the slow path, which keeps the last value as kubectl
+	// does and warns (JSON with both would merge them when decoded).
 	keys  []string
 	depth int
 	// The scalars decodeObjects reads: aliases into src until copied.
 	apiVersion, kind, name, namespace, generateName string
-	scalar                                          yaml.Node
 	// root, when set, receives the document's tree (fastTree).
 	root *yaml.Node
 }
@@ -92,9 +94,12 @@ func (p *fastParser) decodeDocument(f *File, d *Document, opts Options) bool {
 	if obj.Ref.Name == "" {
 		obj.Ref.Name = strings.Clone(p.generateName)
 	}
-	if typed := newTyped(apiVersion, kind); typed != nil {
+	typed := newTyped(apiVersion, kind)
+	if typed == nil {
+		obj.Workload = hasPodTemplate(p.buf.Bytes())
+	} else {
 		if kjson.UnmarshalCaseSensitivePreserveInts(p.buf.Bytes(), typed) != nil {
-			return false // yaml.v3's path reports the error and its line
+			return false // the slow path reports the error and its line
 		}
 		setTyped(obj, typed, opts.Namespace)
 		if opts.Minimal {
@@ -124,7 +129,7 @@ func (p *fastParser) parse(src []byte) bool {
 	return ok && next == len(p.lines)
 }
 
-// tree parses src by the fast path into a tree of the nodes locate reads
+// fastTree parses src by the fast path into a tree of the nodes locate reads
 // (kind, line, value, content), the same as yaml.v3's; nil when src is not
 // within the fast path's part of YAML.
 func fastTree(src []byte) *yaml.Node {
@@ -146,7 +151,7 @@ func node(parent *yaml.Node, kind yaml.Kind, line int, value string) *yaml.Node 
 }
 
 // scanLines finds the lines with content; false for text the fast path
-// leaves to yaml.v3: anything but printable ASCII (tabs, CR, Unicode line
+// leaves to the slow path: anything but printable ASCII (tabs, CR, Unicode line
 // breaks and the rest), directives, document markers.
 func (p *fastParser) scanLines() bool {
 	src := p.src
@@ -232,9 +237,10 @@ func skipSpaces(b []byte) []byte {
 }
 
 // addKey records a key of the mapping whose keys start at mark; false if
-// the mapping already has it.
+// the mapping already has it, or if it is not a string in YAML 1.1 (`on:`
+// is the key "true" to kubectl, `1:` the key "1").
 func (p *fastParser) addKey(mark int, key string) bool {
-	if key == "<<" {
+	if _, kind := resolvePlain(nil, key); kind != plainString {
 		return false
 	}
 	for _, k := range p.keys[mark:] {
@@ -243,7 +249,7 @@ func (p *fastParser) addKey(mark int, key string) bool {
 		}
 	}
 	if len(p.keys)-mark >= 256 {
-		return false // quadratic from here on; yaml.v3 takes it
+		return false // quadratic from here on; the slow path takes it
 	}
 	p.keys = append(p.keys, key)
 	return true
@@ -316,11 +322,11 @@ func (p *fastParser) mapping(li, at, indent, want int, parent *yaml.Node) (int, 
 		sub := childWant(want, key)
 		rest := skipSpaces(line[k+1:])
 		if len(rest) > 0 && rest[0] != '#' {
-			v, scalar, ok := p.inline(rest, sub, n, l.num)
+			v, str, ok := p.inline(rest, sub, n, l.num)
 			if !ok {
 				return 0, false
 			}
-			if scalar {
+			if str {
 				p.record(want, key, v)
 			}
 			li++
@@ -396,7 +402,7 @@ func (p *fastParser) sequence(li, indent int, parent *yaml.Node) (int, bool) {
 				ok = true
 			}
 		case rest[0] == '-':
-			return 0, false // `- - x`, or a plain scalar yaml.v3 may read otherwise
+			return 0, false // `- - x`, or a plain scalar a parser may read otherwise
 		case keyAt(rest) > 0:
 			// `- key: value`: a mapping whose keys line up with this one.
 			at := len(line) - len(rest)
@@ -415,14 +421,14 @@ func (p *fastParser) sequence(li, indent int, parent *yaml.Node) (int, bool) {
 }
 
 // inline writes the value that ends its line: a scalar or a one-line flow
-// collection, then spaces and maybe a comment. For a scalar it returns its
-// value as yaml.v3's node holds it.
-func (p *fastParser) inline(s []byte, want int, parent *yaml.Node, line int) (value string, scalar, ok bool) {
+// collection, then spaces and maybe a comment. For a scalar that is a
+// string it returns its value, and isString.
+func (p *fastParser) inline(s []byte, want int, parent *yaml.Node, line int) (value string, isString, ok bool) {
 	var n int
 	switch s[0] {
 	case '"', '\'':
 		value, n, ok = p.quoted(s)
-		scalar = true
+		isString = true
 		node(parent, yaml.ScalarNode, line, value)
 	case '[', '{':
 		n, ok = p.flow(s, 0, want, parent, line)
@@ -437,9 +443,9 @@ func (p *fastParser) inline(s []byte, want int, parent *yaml.Node, line int) (va
 			return "", false, false
 		}
 		value = str(v)
-		p.writePlain(value)
+		isString, ok = p.writePlain(value)
 		node(parent, yaml.ScalarNode, line, value)
-		return value, true, true
+		return value, isString, ok
 	}
 	if !ok {
 		return "", false, false
@@ -453,11 +459,11 @@ func (p *fastParser) inline(s []byte, want int, parent *yaml.Node, line int) (va
 	if rest = skipSpaces(rest); len(rest) > 0 && rest[0] != '#' {
 		return "", false, false
 	}
-	return value, scalar, true
+	return value, isString, true
 }
 
 // plainStart reports whether v (trimmed, non-empty) can start a plain
-// scalar that yaml.v3 reads as one: no indicator first.
+// scalar that a YAML parser reads as one: no indicator first.
 func plainStart(v []byte, flow bool) bool {
 	if len(v) == 0 {
 		return false
@@ -473,34 +479,31 @@ func plainStart(v []byte, flow bool) bool {
 	return true
 }
 
-// writePlain writes a plain scalar as nodeJSON does, with the tag yaml.v3
-// resolves for it.
-func (p *fastParser) writePlain(v string) {
-	// yaml.v3 resolves only scalars that start with one of these; the rest
-	// are strings (resolve's resolveTable).
+// writePlain writes a plain scalar as sigs.k8s.io/yaml does, resolved as
+// YAML 1.1 resolves it, and reports whether it is a string; false ok for
+// one the fast path leaves to the slow one.
+func (p *fastParser) writePlain(v string) (isString, ok bool) {
+	// Most scalars of a manifest are names and small numbers; only these
+	// first bytes can make anything but a string (go-yaml v2's resolveTable).
 	switch c := v[0]; {
-	case strings.IndexByte("yYnNtTfFoO~", c) >= 0:
-		// Only resolve's map holds non-strings with these first letters.
-		switch v {
-		case "true", "True", "TRUE":
-			p.buf.WriteString("true")
-		case "false", "False", "FALSE":
-			p.buf.WriteString("false")
-		case "~", "null", "Null", "NULL":
-			p.buf.WriteString("null")
-		default:
-			writeString(&p.buf, v)
-		}
 	case '1' <= c && c <= '9' && len(v) < 19 && isDigits(v), v == "0":
 		// A decimal int (no leading 0: octal), as strconv writes it back.
 		p.buf.WriteString(v)
-	case c == '+' || c == '-' || c == '.' || '0' <= c && c <= '9':
-		p.scalar = yaml.Node{Kind: yaml.ScalarNode, Value: v}
-		writeScalar(&p.buf, &p.scalar)
-		p.scalar.Value = ""
-	default:
-		writeString(&p.buf, v)
+		return false, true
+	case strings.IndexByte("yYnNtTfFoO~.+-0123456789<", c) >= 0:
+		out, kind := resolvePlain(p.buf.AvailableBuffer(), v)
+		switch kind {
+		case plainRefused:
+			return false, false
+		case plainString:
+			writeString(&p.buf, v)
+			return true, true
+		}
+		p.buf.Write(out)
+		return false, true
 	}
+	writeString(&p.buf, v)
+	return true, true
 }
 
 func isDigits(s string) bool {
@@ -624,7 +627,7 @@ func (p *fastParser) flow(s []byte, i, want int, parent *yaml.Node, line int) (i
 		default:
 			// A plain scalar in a flow collection ends at any of these; the
 			// input then continues with something other than ',' or the
-			// closing bracket, and the document goes to yaml.v3, which has
+			// closing bracket, and the document goes to the slow path, which has
 			// rules of its own for ':', '#' and '?' inside flow scalars.
 			end := i
 			for end < len(s) && bytes.IndexByte([]byte(",[]{}:#?"), s[end]) < 0 {
@@ -632,8 +635,10 @@ func (p *fastParser) flow(s []byte, i, want int, parent *yaml.Node, line int) (i
 			}
 			v := bytes.TrimRight(s[i:end], " ")
 			if ok = plainStart(v, true); ok {
-				p.record(want, key, str(v))
-				p.writePlain(str(v))
+				var isString bool
+				if isString, ok = p.writePlain(str(v)); isString {
+					p.record(want, key, str(v))
+				}
 				node(n, yaml.ScalarNode, line, str(v))
 				i = end
 			}

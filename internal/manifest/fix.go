@@ -23,7 +23,7 @@ import (
 // changed.
 func (o *Object) ApplyPatches(ops []rules.PatchOp) error {
 	if o.Node == nil {
-		return fmt.Errorf("%s: manifests were loaded without KeepNodes", o.Ref)
+		return fmt.Errorf("%s: its document cannot be edited: loaded without KeepNodes, or yaml.v3 cannot read it", o.Ref)
 	}
 	for _, op := range ops {
 		if op.Op != "add" && op.Op != "replace" {
@@ -52,7 +52,8 @@ func setAt(root *yaml.Node, pointer string, value any) error {
 		switch cur.Kind {
 		case yaml.MappingNode:
 			var child *yaml.Node
-			for j := 0; j+1 < len(cur.Content); j += 2 {
+			// Of a key set twice, the last: the value kubectl reads.
+			for j := len(cur.Content) - 2; j >= 0 && child == nil; j -= 2 {
 				if cur.Content[j].Value == tok {
 					child = cur.Content[j+1]
 					if last {
@@ -204,7 +205,7 @@ func (f *File) writeJSON(w io.Writer) (int64, error) {
 		if d.Node == nil {
 			continue
 		}
-		data, err := nodeJSON(d.Node)
+		data, err := documentJSON(d.Node)
 		if err != nil {
 			return total, err
 		}
@@ -234,4 +235,101 @@ func copyWithoutNamespace(obj metav1.Object) metav1.Object {
 // HasNamespace reports whether the object's manifest sets metadata.namespace.
 func (o *Object) HasNamespace() bool {
 	return scalarAt(valueAt(o.Node, "metadata"), "namespace") != ""
+}
+
+// documentJSON is the JSON of an edited document as kubectl reads it
+// (sigs.k8s.io/yaml of its YAML), with the keys in the document's order.
+func documentJSON(doc *yaml.Node) ([]byte, error) {
+	text, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	data, err := sigsyaml.YAMLToJSON(text)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	var buf bytes.Buffer
+	if err := writeOrdered(&buf, root, v, 0); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeOrdered writes v, the JSON value of node, with the keys of each
+// object in the order node has them; keys node does not spell out (merged
+// with `<<`) follow, sorted.
+func writeOrdered(buf *bytes.Buffer, node *yaml.Node, v any, depth int) error {
+	for node != nil && node.Kind == yaml.AliasNode {
+		node = node.Alias
+	}
+	if depth > maxDepth {
+		return fmt.Errorf("document nests deeper than %d levels", maxDepth)
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		var order []string
+		seen := map[string]bool{}
+		if node != nil && node.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(node.Content); i += 2 {
+				if k := node.Content[i].Value; !seen[k] {
+					if _, ok := x[k]; ok {
+						seen[k] = true
+						order = append(order, k)
+					}
+				}
+			}
+		}
+		var rest []string
+		for k := range x {
+			if !seen[k] {
+				rest = append(rest, k)
+			}
+		}
+		sort.Strings(rest)
+		buf.WriteByte('{')
+		for i, k := range append(order, rest...) {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, k)
+			buf.WriteByte(':')
+			if err := writeOrdered(buf, valueAt(node, k), x[k], depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+		return nil
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			var item *yaml.Node
+			if node != nil && node.Kind == yaml.SequenceNode && i < len(node.Content) {
+				item = node.Content[i]
+			}
+			if err := writeOrdered(buf, item, e, depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	return nil
 }

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// FuzzLoad feeds arbitrary bytes to the loader: it must never panic, and an
-// error must be a *ParseError that names the file.
+// FuzzLoad feeds arbitrary bytes to the loader: it must never panic, an
+// error must be a *ParseError that names the file, and what it reads must
+// be what kubectl reads (kubectlReads), with the fast path and without.
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("../../rules/testdata/*/*.yaml")
 	for _, p := range seeds {
@@ -20,7 +21,19 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("---\n---\n# only comments\n"))
 	f.Add([]byte(`{"apiVersion":"apps/v1","kind":"StatefulSet","spec":{"replicas":"x"}}`))
+	for _, in := range loadCases {
+		f.Add([]byte(in))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		kubectl := kubectlReads(data)
+		for _, fast := range []bool{true, false} {
+			fastParse = fast
+			got := loaderReads(data, Options{})
+			fastParse = true
+			if got != kubectl {
+				t.Fatalf("fast path %v:\n%s\nkubectl:\n%s", fast, got, kubectl)
+			}
+		}
 		set, err := Parse([]Source{{Path: "fuzz.yaml", Data: data}}, Options{KeepNodes: true})
 		if err != nil {
 			var pe *ParseError
@@ -28,6 +41,11 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("error %v (%T) is not a ParseError naming the file", err, err)
 			}
 			return
+		}
+		for _, w := range set.Warnings {
+			if w.Line < 1 || w.OtherLine < 1 || w.OtherLine > w.Line {
+				t.Fatalf("warning on lines %d, %d: %s", w.Line, w.OtherLine, w.Message)
+			}
 		}
 		for _, o := range set.Objects {
 			if o.Line() < 1 {

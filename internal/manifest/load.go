@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
@@ -74,9 +75,31 @@ type Document struct {
 	Changed bool
 	// Appended marks a document a fix added (an injected Service).
 	Appended bool
+	// Warnings are what the document holds that kubectl reads without a
+	// word: duplicate keys.
+	Warnings []Warning
 	// off is the offset of Raw in its file's text.
 	off int
+	// sepErr is set when the `---` line before the document has content.
+	sepErr *ParseError
 }
+
+// Warning is something of the input that kubectl reads without a word but
+// that a reader should know about, such as a key set twice in a mapping.
+type Warning struct {
+	// Reason names the kind of warning: ReasonDuplicateKey.
+	Reason string
+	File   string
+	// Line is where the warning is; OtherLine the other place it names.
+	Line, OtherLine int
+	Message         string
+	// Object is the object whose document holds it.
+	Object *Object
+}
+
+// ReasonDuplicateKey is the reason of a warning about a key set twice in a
+// mapping: kubectl (sigs.k8s.io/yaml) keeps the last value.
+const ReasonDuplicateKey = "duplicate-key"
 
 // Object is one Kubernetes object of a document.
 type Object struct {
@@ -93,6 +116,10 @@ type Object struct {
 	Ref rules.ObjectRef
 	// Typed is the decoded object for the kinds the rules read; nil otherwise.
 	Typed kruntime.Object
+	// Workload is set, for an object that is not Typed, when it has a pod
+	// template (`spec.template.spec.containers` and the like): a workload
+	// of a kind or version the rules do not read.
+	Workload bool
 }
 
 // Line is the object's first line in its file.
@@ -119,6 +146,8 @@ type Options struct {
 type Set struct {
 	Files   []*File
 	Objects []*Object
+	// Warnings of every document, in input order.
+	Warnings []Warning
 }
 
 // Documents counts the non-empty documents.
@@ -189,6 +218,7 @@ func Parse(sources []Source, opts Options) (*Set, error) {
 	for _, f := range files {
 		for _, d := range f.Documents {
 			set.Objects = append(set.Objects, d.Objects...)
+			set.Warnings = append(set.Warnings, d.Warnings...)
 		}
 	}
 	return set, nil
@@ -235,7 +265,11 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// split cuts a stream at `---` lines, keeping each document's text and first line.
+// split cuts a stream into documents as kubectl does (k8s.io/apimachinery's
+// YAMLReader): at every line that starts with `---`, keeping each
+// document's text and first line. Only spaces and a comment may follow the
+// `---`; anything else is an error there, and the document after such a
+// line carries it (sepErr).
 func split(data []byte) []*Document {
 	var docs []*Document
 	cur := &Document{Line: 1}
@@ -246,10 +280,13 @@ func split(data []byte) []*Document {
 		if end >= 0 {
 			next = pos + end + 1
 		}
-		if isSeparator(data[pos:next]) {
+		if bytes.HasPrefix(data[pos:next], []byte("---")) {
 			cur.Raw = data[start:pos]
 			docs = append(docs, cur)
 			cur = &Document{Separator: data[pos:next], Line: line + 1, off: next}
+			if rest := bytes.TrimSpace(data[pos+3 : next]); len(rest) > 0 && rest[0] != '#' {
+				cur.sepErr = &ParseError{Line: line, Err: fmt.Errorf("invalid YAML document separator %q: `---` must be alone on its line or followed by a comment, as kubectl requires", bytes.TrimSpace(data[pos:next]))}
+			}
 			start = next
 		}
 		pos = next
@@ -259,22 +296,9 @@ func split(data []byte) []*Document {
 	return append(docs, cur)
 }
 
-func isSeparator(line []byte) bool {
-	if !bytes.HasPrefix(line, []byte("---")) {
-		return false
-	}
-	rest := bytes.TrimRight(line[3:], "\r\n")
-	return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t'
-}
-
-// chunkDocs is how many consecutive documents of a file a worker parses as
-// one YAML stream (parseStream): the parser is set up once for all of them,
-// and a big file (standard input) still spreads over the workers.
+// chunkDocs is how many consecutive documents of a file a worker takes at
+// a time: a big file (standard input) still spreads over the workers.
 const chunkDocs = 32
-
-// streamParse is off only in tests that compare it with parsing each
-// document alone.
-var streamParse = true
 
 // parseAll parses every document, on all cores: documents are independent.
 func parseAll(files []*File, opts Options) error {
@@ -333,190 +357,73 @@ type parseErrorAt struct {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // parseChunk parses consecutive documents of f: each by the fast path
-// when it can (fastParser), the others with yaml.v3 (parseSlow).
+// when it can (fastParser), the others as kubectl reads them (parseSlow).
 func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []error {
-	if !fastParse || opts.KeepNodes {
-		return parseSlow(f, docs, opts)
-	}
 	var errs []error
-	slow := -1 // first of the documents the fast path left, in a row
-	for i, d := range docs {
-		blank := isBlank(d.Raw)
-		if !blank && !fast.decodeDocument(f, d, opts) {
-			if slow < 0 {
-				slow = i
-			}
+	for _, d := range docs {
+		if d.sepErr != nil {
+			errs = append(errs, &parseErrorAt{&ParseError{File: f.Path, Line: d.sepErr.Line, Err: d.sepErr.Err}, f})
 			continue
 		}
-		d.Empty = blank
-		if slow >= 0 {
-			errs = append(errs, parseSlow(f, docs[slow:i], opts)...)
-			slow = -1
+		if isBlank(d.Raw) {
+			d.Empty = true
+			continue
 		}
-	}
-	if slow >= 0 {
-		errs = append(errs, parseSlow(f, docs[slow:], opts)...)
-	}
-	return errs
-}
-
-// parseSlow parses consecutive documents of f with yaml.v3: as one stream
-// when it can, else one by one.
-func parseSlow(f *File, docs []*Document, opts Options) []error {
-	var nodes []*yaml.Node
-	if streamParse && !opts.KeepNodes && len(docs) > 1 && f.data != nil {
-		nodes = parseStream(f, docs)
-	}
-	var errs []error
-	for i, d := range docs {
-		var err error
-		if nodes != nil {
-			if nodes[i] == nil {
-				d.Empty = true
-				continue
-			}
-			err = decodeDocument(f, d, nodes[i], opts)
-		} else {
-			err = parseDocument(f, d, opts)
+		if fastParse && !opts.KeepNodes && fast.decodeDocument(f, d, opts) {
+			continue
 		}
-		if err != nil {
+		if err := parseSlow(f, d, opts); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errs
 }
 
-// parseStream parses docs, consecutive documents of f, as one YAML stream,
-// and returns each one's node (nil for a blank one) with its lines counted
-// from the document's first line, as parsing the document alone counts
-// them. It returns nil, and the documents are parsed one by one (which
-// reports errors as it always has), when the stream does not parse, when
-// it does not split into documents exactly as split did (content on a
-// `---` line, a `...` marker), or when a document has an alias (an anchor
-// must not reach into the next document).
-func parseStream(f *File, docs []*Document) []*yaml.Node {
-	first, last := docs[0], docs[len(docs)-1]
-	if last.off+len(last.Raw) > len(f.data) {
-		return nil
-	}
-	blank := make([]bool, len(docs))
-	for i, d := range docs {
-		blank[i] = isBlank(d.Raw)
-		// A `...` line ends a document in a stream, and is an error in a
-		// document alone. A line break that split does not count (a lone
-		// CR, NEL, LS, PS) would shift the lines of the documents after it.
-		if bytes.HasPrefix(d.Raw, []byte("...")) || bytes.Contains(d.Raw, []byte("\n...")) || hasOtherBreak(d.Raw) {
-			return nil
-		}
-	}
-	out := make([]*yaml.Node, len(docs))
-	dec := yaml.NewDecoder(bytes.NewReader(f.data[first.off : last.off+len(last.Raw)]))
-	at := 0
-	for {
-		n := &yaml.Node{}
-		if err := dec.Decode(n); err == io.EOF {
-			break
-		} else if err != nil {
-			return nil
-		}
-		if len(n.Content) == 0 {
-			continue
-		}
-		// The document whose lines hold the content: the last one that
-		// starts at or before it (a `---` line ends the one before).
-		line := first.Line + n.Content[0].Line - 1
-		for at+1 < len(docs) && docs[at+1].Line <= line {
-			at++
-		}
-		if blank[at] || out[at] != nil || line < docs[at].Line || !shiftLines(n, docs[at].Line-first.Line) {
-			return nil
-		}
-		out[at] = n
-	}
-	for i := range docs {
-		if !blank[i] && out[i] == nil {
-			return nil
-		}
-	}
-	return out
-}
-
-// hasOtherBreak reports whether b has a line break yaml.v3 counts and split
-// does not: CR without LF, NEL, LS or PS.
-func hasOtherBreak(b []byte) bool {
-	for rest := b; ; {
-		i := bytes.IndexByte(rest, '\r')
-		if i < 0 {
-			break
-		}
-		if i+1 >= len(rest) || rest[i+1] != '\n' {
-			return true
-		}
-		rest = rest[i+1:]
-	}
-	return bytes.Contains(b, []byte("\u0085")) || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029"))
-}
-
-// shiftLines moves every node of a tree up by delta lines; false if the
-// tree has an alias.
-func shiftLines(n *yaml.Node, delta int) bool {
-	if n.Kind == yaml.AliasNode {
-		return false
-	}
-	n.Line -= delta
-	for _, c := range n.Content {
-		if !shiftLines(c, delta) {
-			return false
-		}
-	}
-	return true
-}
-
-func parseDocument(f *File, d *Document, opts Options) error {
-	if isBlank(d.Raw) {
-		d.Empty = true
-		return nil
-	}
-	var node yaml.Node
-	if err := yaml.Unmarshal(d.Raw, &node); err != nil {
-		// yaml.v3 counts lines from the start of the document; report file lines.
-		msg := err.Error()
-		line := d.Line
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			msg = msg[len(m[0]):]
-			if isParserProblem(msg) {
-				n++ // yaml.v3 counts parser (not scanner) error lines from 0
-			}
-			line = d.Line + n - 1
-		} else {
-			msg = strings.TrimPrefix(msg, "yaml: ")
-		}
-		return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}, f}
-	}
-	return decodeDocument(f, d, &node, opts)
-}
-
-// decodeDocument decodes the objects of a parsed document whose node lines
-// count from the document's first line.
-func decodeDocument(f *File, d *Document, node *yaml.Node, opts Options) error {
-	fail := func(line int, err error) error {
-		return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: err}, f}
-	}
-	if len(node.Content) == 0 {
-		d.Empty = true
-		return nil
-	}
-	d.Node = node
-	root := node.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return fail(d.Line+root.Line-1, fmt.Errorf("document must be a Kubernetes object (a mapping with `apiVersion` and `kind`), not a %s", kindName(root)))
-	}
-	objs, err := decodeObjects(f, d, root, opts.Namespace, -1)
+// parseSlow reads a document as kubectl and helm read it: its JSON is
+// what sigs.k8s.io/yaml makes of it, nothing else. A yaml.v3 tree of the
+// document places objects and errors on their lines and names both lines
+// of a duplicate key (and --fix edits it); it is parsed only where it is
+// needed: with KeepNodes, for a List, a duplicate key, a decoding error.
+// Where yaml.v3 cannot read what sigs.k8s.io/yaml reads, lines fall back
+// to the document's first line.
+func parseSlow(f *File, d *Document, opts Options) error {
+	// Strict, the reader fails on a key set twice; most documents have
+	// none, and need no second parse to find them.
+	data, err := sigsyaml.YAMLToJSONStrict(d.Raw)
+	tree := &lazyTree{raw: d.Raw}
+	dups := false
 	if err != nil {
-		return fail(err.line, err.err)
+		if data, err = sigsyaml.YAMLToJSON(d.Raw); err != nil {
+			return yamlError(f, d, err)
+		}
+		dups = true // or merge keys that overlap, which are no warning
+	}
+	data = bytes.TrimSpace(data)
+	// kubectl skips a document that is null (`~`, only comments).
+	if len(data) == 0 || string(data) == "null" {
+		d.Empty = true
+		return nil
+	}
+	var root *yaml.Node
+	if opts.KeepNodes || dups {
+		root = tree.get()
+	}
+	if data[0] != '{' {
+		kind := "scalar"
+		if data[0] == '[' {
+			kind = "list"
+		}
+		line := d.Line + contentLine(root, d.Raw) - 1
+		return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: fmt.Errorf("document must be a Kubernetes object (a mapping with `apiVersion` and `kind`), not a %s", kind)}, f}
+	}
+	objs, lerr := decodeObjects(f, d, data, root, tree, opts.Namespace, -1)
+	if lerr != nil {
+		return &parseErrorAt{&ParseError{File: f.Path, Line: lerr.line, Err: lerr.err}, f}
 	}
 	d.Objects = objs
+	if dups && root != nil {
+		d.Warnings = duplicateKeys(f, d, root)
+	}
 	if opts.Minimal {
 		for _, o := range objs {
 			if o.Typed != nil {
@@ -524,8 +431,9 @@ func decodeDocument(f *File, d *Document, node *yaml.Node, opts Options) error {
 			}
 		}
 	}
-	if !opts.KeepNodes {
-		d.Node = nil
+	if opts.KeepNodes && root != nil {
+		d.Node = &tree.doc
+	} else {
 		for _, o := range objs {
 			o.Node = nil
 		}
@@ -533,10 +441,101 @@ func decodeDocument(f *File, d *Document, node *yaml.Node, opts Options) error {
 	return nil
 }
 
-// isParserProblem recognizes the problems of yaml.v3's parser, whose error
-// lines are 0-based, unlike its scanner's.
+// lazyTree is a document's yaml.v3 tree, parsed on first use.
+type lazyTree struct {
+	raw    []byte
+	parsed bool
+	doc    yaml.Node
+	root   *yaml.Node
+}
+
+// get returns the document's root node, or nil when yaml.v3 cannot read it.
+func (t *lazyTree) get() *yaml.Node {
+	if t == nil {
+		return nil
+	}
+	if !t.parsed {
+		t.parsed = true
+		if yaml.Unmarshal(t.raw, &t.doc) == nil && len(t.doc.Content) > 0 {
+			t.root = t.doc.Content[0]
+		}
+	}
+	return t.root
+}
+
+// yamlError reports a document sigs.k8s.io/yaml cannot read, on its line.
+func yamlError(f *File, d *Document, err error) error {
+	msg := err.Error()
+	line := d.Line
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+		if isParserProblem(msg) {
+			n++ // go-yaml counts parser (not scanner) error lines from 0
+		}
+		// At the end of the input go-yaml counts the line after the last
+		// one; the last line with content is where the problem is.
+		if last := lastContentLine(d.Raw); n > last {
+			n = last
+		}
+		line = d.Line + max(n, 1) - 1
+		msg = "invalid YAML: " + msg
+	} else if strings.HasPrefix(msg, "yaml: ") {
+		msg = "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
+	} else {
+		// The YAML parses, but is not JSON: a NaN or an infinity, a key
+		// that is a list or null.
+		msg = "document must convert to JSON, as kubectl converts it: " + msg
+	}
+	return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: errors.New(msg)}, f}
+}
+
+// lastContentLine is the last line of raw that is not blank, 1-based.
+func lastContentLine(raw []byte) int {
+	last, line := 1, 1
+	for len(raw) > 0 {
+		l := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			l, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(bytes.TrimSpace(l)) > 0 {
+			last = line
+		}
+		line++
+	}
+	return last
+}
+
+// contentLine is the line of the document's content, counted from the
+// document's first line: the tree's root, or else the first line that is
+// not blank or a comment.
+func contentLine(tree *yaml.Node, raw []byte) int {
+	if tree != nil && tree.Line > 0 {
+		return tree.Line
+	}
+	line := 1
+	for len(raw) > 0 {
+		l := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			l, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
+			return line
+		}
+		line++
+	}
+	return 1
+}
+
+// isParserProblem recognizes the problems of go-yaml's parser, whose error
+// lines are 0-based, unlike its scanner's (whose "did not find expected"
+// problems name characters: alphabetic, whitespace, '!', a tag URI...).
 func isParserProblem(msg string) bool {
-	for _, p := range []string{"did not find expected", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"} {
+	for _, p := range []string{"did not find expected <", "did not find expected node content", "did not find expected key", "did not find expected '-'", "did not find expected ','", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
@@ -558,16 +557,4 @@ func isBlank(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.ScalarNode:
-		return "scalar"
-	case yaml.AliasNode:
-		return "alias"
-	}
-	return "document"
 }

@@ -2,10 +2,13 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 func parseOne(t *testing.T, data string) (*Set, error) {
@@ -86,7 +89,7 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "apiVersion: v1\nkind: Service\n---\n- a\n- b\n", "in.yaml:4: document must be a Kubernetes object"},
 		{"no kind", "apiVersion: v1\nmetadata: {name: a}\n", "in.yaml:1: document is not a Kubernetes object"},
 		{"wrong type names field and line", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: w}\nspec:\n  serviceName: s\n  replicas: \"3\"\n", "in.yaml:6: StatefulSet w: `spec.replicas` must be a int32, not a string"},
-		{"alias bomb is refused", bomb(8), "expands to more than"},
+		{"alias bomb is refused", bomb(8), "excessive aliasing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +132,69 @@ func TestFieldLineAfterDroppingNodes(t *testing.T) {
 	for path, want := range map[string]int{"spec.ports[1].name": 12, "spec.ports[0]": 10, "spec.selector": 8, "": 5} {
 		if got := o.FieldLine(path); got != want {
 			t.Errorf("FieldLine(%q) = %d, want %d", path, got, want)
+		}
+	}
+}
+
+// TestDuplicateKeysWarn: of a key set twice, the last value is read, as
+// kubectl reads it, and a warning names both lines and the object.
+func TestDuplicateKeysWarn(t *testing.T) {
+	cases := []struct {
+		name, input string
+		object      string   // the object read
+		warnings    []string // line:otherLine:object: path
+	}{
+		{"two metadata keys, as an old etcd chart has",
+			"# c\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: etcd\nspec:\n  serviceName: etcd\nmetadata:\n  name: etcd-2\n  namespace: db\n",
+			"StatefulSet/db/etcd-2", []string{"8:4:StatefulSet db/etcd-2: `metadata`"}},
+		{"a label twice, three times",
+			"apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels:\n    app: x\n    app: y\n    app: z\n",
+			"Service/default/a", []string{"7:6:Service default/a: `metadata.labels.app`", "8:7:Service default/a: `metadata.labels.app`"}},
+		{"in a List item",
+			"apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Service\n  metadata: {name: b}\n  spec:\n    ports:\n    - {port: 80, port: 81}\n",
+			"Service/default/a Service/default/b", []string{"12:12:Service default/b: `items[1].spec.ports[0].port`"}},
+		{"none", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n", "Service/default/a", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := parseOne(t, tc.input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var objs, warns []string
+			for _, o := range set.Objects {
+				objs = append(objs, o.Ref.Kind+"/"+o.Ref.Namespace+"/"+o.Ref.Name)
+			}
+			for _, w := range set.Warnings {
+				if w.Reason != ReasonDuplicateKey || w.File != "in.yaml" || w.Object == nil {
+					t.Fatalf("warning %+v", w)
+				}
+				path := w.Message[:strings.Index(w.Message, " is set twice")]
+				warns = append(warns, fmt.Sprintf("%d:%d:%s: %s", w.Line, w.OtherLine, w.Object.Ref, path))
+			}
+			if strings.Join(objs, " ") != tc.object {
+				t.Errorf("objects %v, want %s", objs, tc.object)
+			}
+			if strings.Join(warns, "\n") != strings.Join(tc.warnings, "\n") {
+				t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(warns, "\n"), strings.Join(tc.warnings, "\n"))
+			}
+		})
+	}
+}
+
+// TestYAML11Scalars: scalars resolve as kubectl resolves them, by both paths.
+func TestYAML11Scalars(t *testing.T) {
+	in := "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  clusterIP: None\n  publishNotReadyAddresses: yes\n  ports:\n  - {port: 0x50, targetPort: 010}\n"
+	for _, fast := range []bool{true, false} {
+		fastParse = fast
+		set, err := parseOne(t, in)
+		fastParse = true
+		if err != nil {
+			t.Fatalf("fast %v: %v", fast, err)
+		}
+		svc := set.Objects[0].Typed.(*corev1.Service)
+		if !svc.Spec.PublishNotReadyAddresses || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort.IntValue() != 8 {
+			t.Errorf("fast %v: publishNotReadyAddresses %v, port %d, targetPort %s; want true, 80, 8", fast, svc.Spec.PublishNotReadyAddresses, svc.Spec.Ports[0].Port, svc.Spec.Ports[0].TargetPort.String())
 		}
 	}
 }

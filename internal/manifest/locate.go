@@ -29,7 +29,8 @@ func step(n *yaml.Node, seg string) *yaml.Node {
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		// Of a key set twice, the last: the value kubectl reads.
+		for i := len(n.Content) - 2; i >= 0; i -= 2 {
 			if n.Content[i].Value == seg {
 				// A key's own line is where users look for its value too.
 				v := n.Content[i+1]
