@@ -26,7 +26,7 @@ var hg007NameLengths = &Rule{
 	Operations:  []Operation{Create},
 	Default:     ActionDeny,
 	DNS: []DNSCase{
-		{Case: "StatefulSet name of 53 characters", Loss: LosesPods | LosesPodAddresses | LosesHostnames | LosesSRV},
+		{Case: "StatefulSet name of 60 characters", Loss: LosesPods | LosesPodAddresses | LosesHostnames | LosesSRV},
 	},
 	Check: func(c *Context) []Problem {
 		sts := statefulSetOf(c)
