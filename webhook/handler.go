@@ -5,17 +5,18 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/headless-guard/headless-guard/rules"
@@ -34,8 +35,6 @@ type Config struct {
 	Lookup *CacheLookup
 	// Namespaces reads namespace labels.
 	Namespaces *Namespaces
-	// Writer creates injected Services.
-	Writer client.Writer
 	// Metrics counts decisions.
 	Metrics *Metrics
 	// Log receives decisions at verbosity 1 and failures at 0; request
@@ -45,6 +44,9 @@ type Config struct {
 	// clients to close their connection, so that no keep-alive connection
 	// is reused just as the server closes it.
 	Draining func() bool
+	// BodyBudget bounds the review bytes held at once; Setup makes one of
+	// DefaultBodyBudget when nil.
+	BodyBudget *BodyBudget
 }
 
 func (c *Config) registry() *rules.Registry {
@@ -62,6 +64,11 @@ type Validator struct {
 	Name string
 	// Kinds are the kinds this webhook was registered for.
 	Kinds []string
+	// Operations are the operations it was registered for.
+	Operations []admissionv1.Operation
+
+	routeOnce sync.Once
+	route     route
 }
 
 var _ admission.Handler = (*Validator)(nil)
@@ -69,16 +76,14 @@ var _ admission.Handler = (*Validator)(nil)
 // Handle implements admission.Handler.
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
+	v.routeOnce.Do(func() { v.route = routeFor(v.Kinds, v.Operations...) })
+	r, refused := v.decode(v.Name, v.route, &req)
+	if refused != nil {
+		return *refused
+	}
 	decision := DecisionError
 	defer func() { v.observe(v.Name, req, decision, start) }()
 
-	if !slices.Contains(v.Kinds, req.Kind.Kind) {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("webhook %q does not handle kind %q", v.Name, req.Kind.Kind))
-	}
-	r, err := decodeRequest(&req.AdmissionRequest)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
-	}
 	policy := v.Policy
 	labels, err := v.Namespaces.Labels(ctx, req.Namespace)
 	if err != nil {
@@ -94,10 +99,17 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		return admission.Allowed("").WithWarnings(fmt.Sprintf("headless-guard could not check this %s (%v); it was admitted unchecked", req.Kind.Kind, err))
 	}
 	v.count(res)
+	// With inject-service on, the reconciler creates a missing Service once
+	// the API server has stored the StatefulSet: HG002 then only warns.
+	injected := v.willInject(r, labels)
 	warnings := make([]string, 0, len(res.Findings))
 	var errs field.ErrorList
 	var denied []*rules.Rule
 	for _, f := range res.Findings {
+		if injected != "" && f.Rule.ID == "HG002" {
+			warnings = append(warnings, fmt.Sprintf("%s %s: %s", f.Rule.ID, f.Error.Field, injected))
+			continue
+		}
 		if f.Action == rules.ActionDeny {
 			e := *f.Error
 			e.Detail = fmt.Sprintf("%s (%s %s)", e.Detail, f.Rule.ID, f.Rule.Name)
@@ -145,18 +157,84 @@ func (c *Config) observe(name string, req admission.Request, decision string, st
 	if c.Metrics == nil {
 		return
 	}
-	c.Metrics.Requests.WithLabelValues(name, string(req.Operation), req.Kind.Kind, decision).Inc()
+	c.Metrics.Requests.WithLabelValues(name, operationLabel(req.Operation), kindLabel(req.Kind.Kind), decision).Inc()
 	c.Metrics.Duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 }
 
-// Mutator answers a mutating webhook: it applies the enabled fixes on CREATE
-// and creates injected Services (not on dry-run).
+// decode checks that req is a review the API server could have sent on
+// this route and decodes its objects. A review that is not is answered at
+// once (the response is returned) and counted only as refused, under
+// fixed labels: nothing it names reaches a lookup, a metric or a log.
+func (c *Config) decode(name string, rt route, req *admission.Request) (*rules.Request, *admission.Response) {
+	refuse := func(f *refusal) (*rules.Request, *admission.Response) {
+		if c.Metrics != nil {
+			c.Metrics.Refused.WithLabelValues(name, f.reason).Inc()
+		}
+		resp := admission.Errored(http.StatusBadRequest, fmt.Errorf("refused: %s", f.msg))
+		return nil, &resp
+	}
+	if f := rt.admit(req); f != nil {
+		return refuse(f)
+	}
+	r, err := decodeRequest(&req.AdmissionRequest)
+	if err != nil {
+		return refuse(&refusal{RefusedMalformed, err.Error()})
+	}
+	if f := sameNamespace(req, r); f != nil {
+		return refuse(f)
+	}
+	return r, nil
+}
+
+// Fixes returns the fixes enabled for an object: those of the flags, and
+// those its namespace's labels enable. The object's own labels may turn a
+// fix off (`headless-guard.io/inject: "false"`), never on: whoever may
+// label a namespace decides for it, and a user who may only create
+// workloads cannot make headless-guard create Services for them.
+func Fixes(global rules.FixOptions, namespaceLabels, objectLabels map[string]string) rules.FixOptions {
+	opts := global
+	opts.InjectService = (opts.InjectService || namespaceLabels[rules.InjectLabel] == "true") && objectLabels[rules.InjectLabel] != "false"
+	opts.FixLabels = (opts.FixLabels || namespaceLabels[rules.FixLabelsLabel] == "true") && objectLabels[rules.FixLabelsLabel] != "false"
+	return opts
+}
+
+// willInject returns the warning that replaces HG002's denial when the
+// reconciler will create the missing Service of the StatefulSet in r, and
+// "" when it will not (injection off, opted out, or no valid Service can
+// be made from it).
+func (c *Config) willInject(r *rules.Request, namespaceLabels map[string]string) string {
+	sts, ok := r.Object.(*appsv1.StatefulSet)
+	if !ok || sts.Spec.ServiceName == "" || sts.Annotations[rules.SkipAnnotation] == rules.SkipAll {
+		return ""
+	}
+	if !Fixes(c.Fixes, namespaceLabels, sts.Labels).InjectService {
+		return ""
+	}
+	if len(validation.IsDNS1035Label(sts.Spec.ServiceName)) > 0 {
+		return ""
+	}
+	if _, err := rules.InjectedService(sts, sts.Spec.ServiceName, false); err != nil {
+		return ""
+	}
+	if r.DryRun {
+		return fmt.Sprintf("headless-guard would create headless Service %s/%s for StatefulSet %s (dry run: nothing created)", sts.Namespace, sts.Spec.ServiceName, sts.Name)
+	}
+	return fmt.Sprintf("headless-guard will create headless Service %s/%s for StatefulSet %s once it is stored (inject-service)", sts.Namespace, sts.Spec.ServiceName, sts.Name)
+}
+
+// Mutator answers a mutating webhook: it returns the JSON patch of the
+// enabled fixes on CREATE, and does nothing else. A missing headless
+// Service is created by the reconciler (internal/controller.Injector) from
+// the StatefulSet the API server stored, never from a review.
 type Mutator struct {
 	*Config
 	// Name labels the metrics.
 	Name string
 	// Kinds are the kinds this webhook was registered for.
 	Kinds []string
+
+	routeOnce sync.Once
+	route     route
 }
 
 var _ admission.Handler = (*Mutator)(nil)
@@ -164,33 +242,23 @@ var _ admission.Handler = (*Mutator)(nil)
 // Handle implements admission.Handler.
 func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
-	decision := DecisionError
+	m.routeOnce.Do(func() { m.route = routeFor(m.Kinds, admissionv1.Create) })
+	r, refused := m.decode(m.Name, m.route, &req)
+	if refused != nil {
+		return *refused
+	}
+	decision := DecisionAllowed
 	defer func() { m.observe(m.Name, req, decision, start) }()
 
-	if !slices.Contains(m.Kinds, req.Kind.Kind) {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("webhook %q does not handle kind %q", m.Name, req.Kind.Kind))
-	}
-	r, err := decodeRequest(&req.AdmissionRequest)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
-	}
-	decision = DecisionAllowed
-	if r.Operation != rules.Create {
-		return admission.Allowed("only CREATE is fixed")
-	}
 	obj := r.Object.(metav1.Object)
 	if obj.GetAnnotations()[rules.SkipAnnotation] == rules.SkipAll {
 		return admission.Allowed("opted out")
 	}
-	opts := m.Fixes
 	nsLabels, err := m.Namespaces.Labels(ctx, req.Namespace)
 	if err != nil {
 		m.Log.Error(err, "reading namespace labels; using the global fixes", "namespace", req.Namespace)
 	}
-	for _, labels := range []map[string]string{nsLabels, obj.GetLabels()} {
-		opts.InjectService = opts.InjectService || labels[rules.InjectLabel] == "true"
-		opts.FixLabels = opts.FixLabels || labels[rules.FixLabelsLabel] == "true"
-	}
+	opts := Fixes(m.Fixes, nsLabels, obj.GetLabels())
 	if !opts.InjectService && !opts.FixLabels {
 		return admission.Allowed("no fix enabled")
 	}
@@ -200,21 +268,11 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		m.Log.Error(err, "planning fixes failed", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
 		return admission.Allowed("").WithWarnings(fmt.Sprintf("headless-guard could not fix this %s: %v", req.Kind.Kind, err))
 	}
+	// plan.Create is the reconciler's business; the validating webhook
+	// says what it will create.
 	var warnings []string
-	for _, svc := range plan.Create {
-		if r.DryRun {
-			warnings = append(warnings, fmt.Sprintf("headless-guard would create headless Service %s/%s for StatefulSet %s (dry run: nothing created)", svc.Namespace, svc.Name, req.Name))
-			continue
-		}
-		if err := m.inject(ctx, svc); err != nil {
-			decision = DecisionError
-			m.Log.Error(err, "creating injected Service failed", "namespace", svc.Namespace, "name", svc.Name)
-			return admission.Allowed("").WithWarnings(fmt.Sprintf("headless-guard could not create headless Service %s/%s: %v", svc.Namespace, svc.Name, err))
-		}
-		warnings = append(warnings, fmt.Sprintf("headless-guard created headless Service %s/%s for StatefulSet %s", svc.Namespace, svc.Name, req.Name))
-	}
 	for _, a := range plan.Applied {
-		if a.Fix != rules.FixInjectService || len(plan.Create) == 0 {
+		if a.Fix != rules.FixInjectService || a.Rule != "HG002" {
 			warnings = append(warnings, fmt.Sprintf("headless-guard fixed %s: %s (%s)", a.Rule, a.Description, a.Fix))
 		}
 	}
@@ -227,20 +285,4 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 		ops[i] = jsonpatch.JsonPatchOperation{Operation: p.Op, Path: p.Path, Value: p.Value}
 	}
 	return admission.Patched("", ops...).WithWarnings(warnings...)
-}
-
-// inject creates an injected Service; one that already exists (a reinvoked
-// webhook, or a concurrent create) is fine.
-func (m *Mutator) inject(ctx context.Context, svc *corev1.Service) error {
-	if m.Writer == nil {
-		return fmt.Errorf("service injection is not configured")
-	}
-	err := m.Writer.Create(ctx, svc.DeepCopy())
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	if err == nil && m.Metrics != nil {
-		m.Metrics.Injected.Inc()
-	}
-	return err
 }

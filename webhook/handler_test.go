@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
@@ -41,17 +41,11 @@ func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*ht
 		Fixes:      fixes,
 		Lookup:     &CacheLookup{Cache: c},
 		Namespaces: &Namespaces{Cache: c},
-		Writer:     c,
 		Metrics:    NewMetrics(),
 	}
 	mux := http.NewServeMux()
-	for path, h := range map[string]admission.Handler{
-		PathValidateStatefulSets: &Validator{Config: cfg, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}},
-		PathValidateServices:     &Validator{Config: cfg, Name: "services", Kinds: []string{rules.KindService}},
-		PathValidateWorkloads:    &Validator{Config: cfg, Name: "workloads", Kinds: rules.PodTemplateOwnerKinds},
-		PathMutateStatefulSets:   &Mutator{Config: cfg, Name: "mutate-statefulsets", Kinds: []string{rules.KindStatefulSet}},
-	} {
-		mux.Handle(path, serveReviews(h, true))
+	for _, wh := range Webhooks(cfg) {
+		mux.Handle(wh.Path, serveReviews(wh.Handler, true, NewBodyBudget(DefaultBodyBudget)))
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -157,22 +151,55 @@ func TestNamespaceModeLabel(t *testing.T) {
 	}
 }
 
-func TestInjectPatchesAndCreates(t *testing.T) {
+// The mutating webhook only ever patches: with inject-service on, it sets
+// an empty serviceName and creates nothing, dry run or not; the validating
+// webhook says the reconciler will create the Service instead of denying.
+func TestInjectOnlyPatches(t *testing.T) {
 	srv, c := newServer(t, rules.FixOptions{InjectService: true})
-	_, resp := post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, true))
-	if !resp.Allowed || !strings.Contains(string(resp.Patch), `"/spec/serviceName"`) || !strings.Contains(strings.Join(resp.Warnings, "\n"), "would create headless Service default/web") {
-		t.Fatalf("dry run: patch %s warnings %q", resp.Patch, resp.Warnings)
+	for _, dryRun := range []bool{true, false} {
+		_, resp := post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, dryRun))
+		if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch || !strings.Contains(string(resp.Patch), `"/spec/serviceName"`) {
+			t.Fatalf("dry run %v: want a JSON patch of spec.serviceName, got %+v", dryRun, resp)
+		}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "web"}, &corev1.Service{}); err == nil {
+			t.Fatalf("dry run %v: the mutating webhook created the Service", dryRun)
+		}
 	}
-	var svc corev1.Service
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err == nil {
-		t.Fatal("a dry run must not create the Service")
+	for dryRun, want := range map[bool]string{
+		true:  "HG002 spec.serviceName: headless-guard would create headless Service default/web for StatefulSet web (dry run: nothing created)",
+		false: "HG002 spec.serviceName: headless-guard will create headless Service default/web for StatefulSet web once it is stored (inject-service)",
+	} {
+		_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts("web"), nil, dryRun))
+		if !resp.Allowed || !slices.Contains(resp.Warnings, want) {
+			t.Errorf("dry run %v: want allowed with %q, got allowed=%v %q", dryRun, want, resp.Allowed, resp.Warnings)
+		}
 	}
-	_, resp = post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, false))
-	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
-		t.Fatalf("want a JSON patch, got %+v", resp)
+}
+
+// An object label may turn a fix off, never on.
+func TestObjectLabelsOptOutNeverIn(t *testing.T) {
+	optIn := sts("")
+	optIn.Labels = map[string]string{rules.InjectLabel: "true"}
+	srv, _ := newServer(t, rules.FixOptions{})
+	_, resp := post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, optIn, nil, false))
+	if !resp.Allowed || len(resp.Patch) != 0 {
+		t.Errorf("an object label enabled inject-service: %+v", resp)
 	}
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil || svc.Spec.ClusterIP != "None" {
-		t.Fatalf("injected Service: %v %+v", err, svc.Spec)
+	named := sts("web")
+	named.Labels = map[string]string{rules.InjectLabel: "true"}
+	if _, resp = post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, named, nil, false)); resp.Allowed {
+		t.Errorf("an object label turned HG002's denial into a promise: %+v", resp)
+	}
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.InjectLabel: "true"}}}
+	srv, _ = newServer(t, rules.FixOptions{}, ns)
+	if _, resp = post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, false)); len(resp.Patch) == 0 {
+		t.Errorf("the namespace label must enable inject-service: %+v", resp)
+	}
+	optOut := sts("web")
+	optOut.Labels = map[string]string{rules.InjectLabel: "false"}
+	if _, resp = post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, optOut, nil, false)); resp.Allowed {
+		t.Errorf("an object labelled %s=false must be denied HG002 as without injection: %+v", rules.InjectLabel, resp)
 	}
 }
 
@@ -190,7 +217,12 @@ func TestBadInputGetsAClearError(t *testing.T) {
 		{"wrong content type", PathValidateStatefulSets, "text/plain", review(t, admissionv1.Create, stsGVK, sts("x"), nil, false), http.StatusBadRequest, ""},
 		{"empty body", PathValidateStatefulSets, "application/json", nil, http.StatusBadRequest, ""},
 		{"v1beta1 review", PathValidateStatefulSets, "application/json", v1beta1, http.StatusBadRequest, "AdmissionReview admission.k8s.io/v1beta1 is not supported"},
-		{"kind not registered on this path", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, svcGVK, headless(), nil, false), http.StatusOK, `does not handle kind "Service"`},
+		{"operation not registered on this path", PathValidateStatefulSets, "application/json", review(t, admissionv1.Delete, stsGVK, nil, sts("x"), false), http.StatusOK, `does not serve operation "DELETE" on StatefulSet`},
+		{"operation a mutating path does not serve", PathMutateStatefulSets, "application/json", review(t, admissionv1.Update, stsGVK, sts("x"), sts("x"), false), http.StatusOK, `does not serve operation "UPDATE" on StatefulSet`},
+		{"object in another namespace", PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, inNamespace(sts("x"), "kube-system"), nil, false), http.StatusOK, "the object's namespace \"kube-system\" is not the request's namespace \"default\""},
+		{"oldObject in another namespace", PathValidateStatefulSets, "application/json", review(t, admissionv1.Update, stsGVK, sts("x"), inNamespace(sts("x"), "kube-system"), false), http.StatusOK, "is not the request's namespace"},
+		{"a huge kind", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: strings.Repeat("K", 1<<20)}, sts("x"), nil, false), http.StatusOK, "KKKK... (1048590 bytes)"},
+		{"kind not registered on this path", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, svcGVK, headless(), nil, false), http.StatusOK, `does not handle /v1, Kind=Service`},
 		{"object that is not the claimed kind", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, typed(headless()), nil, false), http.StatusOK, "object is a Service, but the request is for a StatefulSet"},
 		{"object without a kind", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, &appsv1.StatefulSet{}, nil, false), http.StatusOK, "object has no `kind`"},
 		{"missing object", PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, nil, nil, false), http.StatusOK, "request without object"},
@@ -213,6 +245,11 @@ func TestBadInputGetsAClearError(t *testing.T) {
 			}
 		})
 	}
+}
+
+func inNamespace(o *appsv1.StatefulSet, ns string) *appsv1.StatefulSet {
+	o.Namespace = ns
+	return o
 }
 
 func typed(svc *corev1.Service) *corev1.Service {

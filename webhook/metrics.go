@@ -23,7 +23,9 @@ type Metrics struct {
 	Requests *prometheus.CounterVec
 	Duration *prometheus.HistogramVec
 	Findings *prometheus.CounterVec
-	Injected prometheus.Counter
+	// Refused counts reviews that cannot have come from the API server
+	// (trust.go), by webhook and reason: both labels from fixed sets.
+	Refused *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics; Register adds them to a registry.
@@ -31,7 +33,7 @@ func NewMetrics() *Metrics {
 	return &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "headless_guard_admission_requests_total",
-			Help: "Admission requests by webhook, operation, kind and decision (allowed, warned, denied, patched, error).",
+			Help: "Admission requests by webhook, operation, kind and decision (allowed, warned, denied, patched, error); a value outside the served set is \"other\".",
 		}, []string{"webhook", "operation", "kind", "decision"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "headless_guard_admission_duration_seconds",
@@ -42,10 +44,10 @@ func NewMetrics() *Metrics {
 			Name: "headless_guard_findings_total",
 			Help: "Rule findings by rule and action (deny, warn, skip for objects that opted out).",
 		}, []string{"rule", "action"}),
-		Injected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "headless_guard_services_injected_total",
-			Help: "Headless Services created by the inject-service fix.",
-		}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "headless_guard_admission_refused_total",
+			Help: "Admission reviews refused because the API server could not have sent them (kind, operation, subresource or namespace not what the webhook serves, or malformed), by webhook and reason.",
+		}, []string{"webhook", "reason"}),
 	}
 }
 
@@ -54,7 +56,7 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
-	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Findings, m.Injected} {
+	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Findings, m.Refused} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -38,13 +38,15 @@ const maxReviewBytes = 7 * 1024 * 1024
 type reviewHandler struct {
 	handler      admission.Handler
 	recoverPanic bool
+	budget       *BodyBudget
 }
 
 // serveReviews returns the handler of one webhook path. With recoverPanic
 // a panic in h becomes an error response (HTTP 200, code 500), as with
-// admission.Webhook.WithRecoverPanic(true); without, it propagates.
-func serveReviews(h admission.Handler, recoverPanic bool) http.Handler {
-	return &reviewHandler{handler: h, recoverPanic: recoverPanic}
+// admission.Webhook.WithRecoverPanic(true); without, it propagates. The
+// bodies of all paths held at once are bounded by budget (nil: unbounded).
+func serveReviews(h admission.Handler, recoverPanic bool, budget *BodyBudget) http.Handler {
+	return &reviewHandler{handler: h, recoverPanic: recoverPanic, budget: budget}
 }
 
 // reviewIn is an AdmissionReview whose objects are kept as raw JSON without
@@ -113,7 +115,23 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer r.Body.Close()
-	if r.ContentLength > 0 && r.ContentLength <= maxReviewBytes {
+	if r.ContentLength > maxReviewBytes {
+		// Refused before a byte of it is read.
+		writeReview(w, buf, http.StatusOK, errored(http.StatusRequestEntityTooLarge, fmt.Sprintf("request entity is too large; limit is %d bytes", maxReviewBytes)))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), answerWithin(r))
+	defer cancel()
+	// The body, and what decoding makes of it, is held only within the
+	// budget: a flood of huge reviews waits here instead of growing the
+	// heap past the container's limit.
+	held, err := rh.budget.acquire(ctx, r.ContentLength)
+	if err != nil {
+		writeReview(w, buf, http.StatusTooManyRequests, errored(http.StatusTooManyRequests, "too many review bytes in flight; try again"))
+		return
+	}
+	defer rh.budget.release(held)
+	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxReviewBytes+1)); err != nil {
@@ -125,7 +143,7 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, fmt.Sprintf("contentType=%s, expected application/json", ct)))
+		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, fmt.Sprintf("contentType=%s, expected application/json", cut(ct))))
 		return
 	}
 	var in reviewIn
@@ -134,7 +152,7 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := in.APIVersion; v != "" && v != admissionv1.SchemeGroupVersion.String() {
-		msg := fmt.Sprintf("AdmissionReview %s is not supported: headless-guard serves %s only (set admissionReviewVersions: [v1])", v, admissionv1.SchemeGroupVersion)
+		msg := fmt.Sprintf("AdmissionReview %s is not supported: headless-guard serves %s only (set admissionReviewVersions: [v1])", cut(v), admissionv1.SchemeGroupVersion)
 		writeReview(w, buf, http.StatusBadRequest, errored(http.StatusBadRequest, msg))
 		return
 	}
@@ -144,8 +162,6 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := admission.Request{AdmissionRequest: in.Request.AdmissionRequest}
 	req.Object.Raw, req.OldObject.Raw, req.Options.Raw = in.Request.Object, in.Request.OldObject, in.Request.Options
-	ctx, cancel := context.WithTimeout(r.Context(), answerWithin(r))
-	defer cancel()
 	resp := rh.handle(ctx, req)
 	// The response holds no reference into the body: buf can take it.
 	buf.Reset()

@@ -15,7 +15,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/load/reviews"
@@ -114,16 +113,11 @@ func fuzzHandlers(t *testing.T) map[string]http.Handler {
 	}
 	srv, c := newServer(t, rules.FixOptions{InjectService: true, FixLabels: true}, headless())
 	srv.Close()
-	cfg := &Config{Lookup: &CacheLookup{Cache: c}, Namespaces: &Namespaces{Cache: c}, Writer: c, Metrics: NewMetrics()}
+	cfg := &Config{Lookup: &CacheLookup{Cache: c}, Namespaces: &Namespaces{Cache: c}, Metrics: NewMetrics(),
+		Fixes: rules.FixOptions{InjectService: true, FixLabels: true}}
 	fuzzHandlerCache = map[string]http.Handler{}
-	for path, h := range map[string]admission.Handler{
-		PathValidateStatefulSets: &Validator{Config: cfg, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}},
-		PathValidateServices:     &Validator{Config: cfg, Name: "services", Kinds: []string{rules.KindService}},
-		PathValidateWorkloads:    &Validator{Config: cfg, Name: "workloads", Kinds: rules.PodTemplateOwnerKinds},
-		PathMutateStatefulSets:   &Mutator{Config: cfg, Name: "mutate-statefulsets", Kinds: []string{rules.KindStatefulSet}},
-		PathMutateServices:       &Mutator{Config: cfg, Name: "mutate-services", Kinds: []string{rules.KindService}},
-	} {
-		fuzzHandlerCache[path] = serveReviews(h, false)
+	for _, wh := range Webhooks(cfg) {
+		fuzzHandlerCache[wh.Path] = serveReviews(wh.Handler, false, NewBodyBudget(DefaultBodyBudget))
 	}
 	return fuzzHandlerCache
 }
@@ -146,7 +140,7 @@ func TestLiveReadIsBoundedByTheRequestTimeout(t *testing.T) {
 		Lookup:     &CacheLookup{Cache: c, Live: hangingReader{c}},
 		Namespaces: &Namespaces{Cache: c},
 		Metrics:    NewMetrics(),
-	}, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}}, true)
+	}, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}, Operations: []admissionv1.Operation{admissionv1.Create}}, true, nil)
 	mux := http.NewServeMux()
 	mux.Handle(PathValidateStatefulSets, h)
 	srv.Config.Handler = mux

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -23,9 +24,31 @@ const (
 	PathMutateServices       = "/mutate/services"
 )
 
+// Webhook is one path the server answers and its handler.
+type Webhook struct {
+	Path    string
+	Handler admission.Handler
+}
+
+// Webhooks is the table of the five webhooks of deploy/base/webhooks.yaml:
+// each path with the kinds and operations its configuration registers,
+// which are all it serves (trust.go). Setup registers it; the tests use it.
+func Webhooks(cfg *Config) []Webhook {
+	return []Webhook{
+		{PathValidateStatefulSets, &Validator{Config: cfg, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet},
+			Operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}}},
+		{PathValidateServices, &Validator{Config: cfg, Name: "services", Kinds: []string{rules.KindService},
+			Operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update, admissionv1.Delete}}},
+		{PathValidateWorkloads, &Validator{Config: cfg, Name: "workloads", Kinds: rules.PodTemplateOwnerKinds,
+			Operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}}},
+		{PathMutateStatefulSets, &Mutator{Config: cfg, Name: "mutate-statefulsets", Kinds: []string{rules.KindStatefulSet}}},
+		{PathMutateServices, &Mutator{Config: cfg, Name: "mutate-services", Kinds: []string{rules.KindService}}},
+	}
+}
+
 // Setup registers the cache indexes, the namespace informer, the five
-// webhooks and the readiness checks on mgr. cfg.Lookup, cfg.Namespaces and
-// cfg.Writer are filled in from mgr when nil.
+// webhooks and the readiness checks on mgr. cfg.Lookup and cfg.Namespaces
+// are filled in from mgr when nil.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	indexes, err := SetupIndexes(ctx, mgr.GetCache())
 	if err != nil {
@@ -40,9 +63,6 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	if cfg.Namespaces == nil {
 		cfg.Namespaces = &Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
 	}
-	if cfg.Writer == nil {
-		cfg.Writer = mgr.GetClient()
-	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 		if err := cfg.Metrics.Register(nil); err != nil {
@@ -53,14 +73,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 		cfg.Log = mgr.GetLogger().WithName("admission")
 	}
 	server := mgr.GetWebhookServer()
-	register := func(path string, h admission.Handler) {
-		server.Register(path, closeWhenDraining(cfg.Draining, serveReviews(h, true)))
+	budget := cfg.BodyBudget
+	if budget == nil {
+		budget = NewBodyBudget(DefaultBodyBudget)
 	}
-	register(PathValidateStatefulSets, &Validator{Config: cfg, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}})
-	register(PathValidateServices, &Validator{Config: cfg, Name: "services", Kinds: []string{rules.KindService}})
-	register(PathValidateWorkloads, &Validator{Config: cfg, Name: "workloads", Kinds: rules.PodTemplateOwnerKinds})
-	register(PathMutateStatefulSets, &Mutator{Config: cfg, Name: "mutate-statefulsets", Kinds: []string{rules.KindStatefulSet}})
-	register(PathMutateServices, &Mutator{Config: cfg, Name: "mutate-services", Kinds: []string{rules.KindService}})
+	for _, wh := range Webhooks(cfg) {
+		server.Register(wh.Path, closeWhenDraining(cfg.Draining, serveReviews(wh.Handler, true, budget)))
+	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

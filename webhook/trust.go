@@ -1,0 +1,136 @@
+package webhook
+
+import (
+	"fmt"
+	"slices"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// The webhook port is reachable from any pod of the cluster, so a review
+// may come from anyone. The API server only ever sends a webhook the kinds
+// and operations its configuration names, for the top-level resource, with
+// the object in the request's namespace (it refuses a body whose namespace
+// differs before admission). A review that breaks one of those rules did
+// not come from the API server: it is refused before anything is looked
+// up, counted or logged under labels it chose.
+
+// Reasons a review is refused, the values of the "reason" label of
+// headless_guard_admission_refused_total.
+const (
+	RefusedKind        = "kind"
+	RefusedOperation   = "operation"
+	RefusedSubResource = "subresource"
+	RefusedNamespace   = "namespace"
+	RefusedMalformed   = "malformed"
+)
+
+// route is what one webhook path serves: the kinds (group, version, kind)
+// and the operations its configuration in deploy/ registers.
+type route struct {
+	kinds []schema.GroupVersionKind
+	ops   []admissionv1.Operation
+}
+
+// routeFor builds the route of kinds (rules.Kind* names) and operations.
+func routeFor(kinds []string, ops ...admissionv1.Operation) route {
+	r := route{ops: ops}
+	for _, k := range kinds {
+		gvk, ok := kindGVKs[k]
+		if !ok {
+			panic(fmt.Sprintf("webhook: no decoder for kind %q", k))
+		}
+		r.kinds = append(r.kinds, gvk)
+	}
+	return r
+}
+
+// kindGVKs maps each kind the rules read to the one version the webhook
+// configurations ask the API server for.
+var kindGVKs = func() map[string]schema.GroupVersionKind {
+	m := map[string]schema.GroupVersionKind{}
+	for gvk := range strippedDecoders {
+		m[gvk.Kind] = gvk
+	}
+	return m
+}()
+
+// refusal is a review that cannot have come from the API server.
+type refusal struct {
+	reason string
+	msg    string
+}
+
+// admit checks the shape of req against the route, before its objects are
+// decoded.
+func (r route) admit(req *admission.Request) *refusal {
+	gvk := schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
+	switch {
+	case !slices.Contains(r.kinds, gvk):
+		return &refusal{RefusedKind, fmt.Sprintf("this webhook does not handle %s", cut(gvk.String()))}
+	case !slices.Contains(r.ops, req.Operation):
+		return &refusal{RefusedOperation, fmt.Sprintf("this webhook does not serve operation %s on %s", quote(string(req.Operation)), gvk.Kind)}
+	case req.SubResource != "":
+		return &refusal{RefusedSubResource, fmt.Sprintf("this webhook does not serve subresource %s", quote(req.SubResource))}
+	case req.Namespace == "":
+		return &refusal{RefusedNamespace, fmt.Sprintf("a %s review must name its namespace", gvk.Kind)}
+	}
+	return nil
+}
+
+// sameNamespace checks the decoded objects against the request's
+// namespace: the API server refuses a body whose namespace is not the one
+// of the URL before any webhook is called.
+func sameNamespace(req *admission.Request, r *rules.Request) *refusal {
+	for _, o := range []any{r.Object, r.OldObject} {
+		m, ok := o.(interface{ GetNamespace() string })
+		if !ok || m.GetNamespace() == req.Namespace {
+			continue
+		}
+		return &refusal{RefusedNamespace, fmt.Sprintf("the object's namespace %s is not the request's namespace %s", quote(m.GetNamespace()), quote(req.Namespace))}
+	}
+	return nil
+}
+
+// maxEchoed bounds what a response or a log line repeats of a request
+// value: a 4 MiB `kind` must not come back 4 MiB long.
+const maxEchoed = 64
+
+// cut is s, cut to maxEchoed bytes.
+func cut(s string) string {
+	if len(s) > maxEchoed {
+		return fmt.Sprintf("%s... (%d bytes)", s[:maxEchoed], len(s))
+	}
+	return s
+}
+
+// quote quotes s, cut to maxEchoed bytes.
+func quote(s string) string {
+	if len(s) > maxEchoed {
+		return fmt.Sprintf("%q... (%d bytes)", s[:maxEchoed], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// Metric label values come from fixed sets: a value the API server never
+// sends becomes "other".
+const labelOther = "other"
+
+func operationLabel(op admissionv1.Operation) string {
+	switch op {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+		return string(op)
+	}
+	return labelOther
+}
+
+func kindLabel(kind string) string {
+	if _, ok := kindGVKs[kind]; ok {
+		return kind
+	}
+	return labelOther
+}
