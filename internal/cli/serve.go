@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/headless-guard/headless-guard/internal/controller"
 	"github.com/headless-guard/headless-guard/internal/version"
@@ -53,6 +52,8 @@ type ServeOptions struct {
 	LeaderElect          bool
 	LeaderElectionNS     string
 	InjectGracePeriod    time.Duration
+	ClientCAFile         string
+	ClientNames          []string
 	Audit                bool
 	ShutdownDelay        time.Duration
 	// Certs are the serving-certificate flags (serve_certs.go).
@@ -78,13 +79,16 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning; the namespace label headless-guard.io/mode overrides it")
 	fs.StringArrayVar(&o.Rules, "rule", nil, "override a rule's action, e.g. --rule HG004=warn (deny|warn|off); repeatable")
 	fs.StringVar(&o.DryRunMissingService, "dry-run-missing-service", "warn", "HG002 on server-side dry-run requests: warn (siblings of a dry-run apply are not persisted, kubernetes #83562) or deny")
-	fs.BoolVar(&o.Inject, "inject", false, "create the missing headless Service of every new StatefulSet (else only where the namespace or object has the label headless-guard.io/inject=true)")
-	fs.BoolVar(&o.FixLabels, "fix-labels", false, "add missing selector labels to new StatefulSets and name unnamed Service ports (else only with the label headless-guard.io/fix-labels=true)")
+	fs.BoolVar(&o.Inject, "inject", false, "create the missing headless Service of every StatefulSet (else only in namespaces labelled headless-guard.io/inject=true); an object labelled headless-guard.io/inject=false opts out")
+	fs.BoolVar(&o.FixLabels, "fix-labels", false, "add missing selector labels to new StatefulSets and name unnamed Service ports (else only in namespaces labelled headless-guard.io/fix-labels=true); an object labelled headless-guard.io/fix-labels=false opts out")
 	fs.BoolVar(&o.PublishNotReady, "publish-not-ready-addresses", false, "set publishNotReadyAddresses on injected Services")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one leader among replicas for the reconcilers (injected Services, audit); the webhook serves on every replica")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace in-cluster)")
-	fs.DurationVar(&o.InjectGracePeriod, "injected-service-grace-period", 2*time.Minute, "delete an injected Service whose StatefulSet has not appeared after this long (a later admission step rejected it)")
+	fs.DurationVar(&o.InjectGracePeriod, "injected-service-grace-period", 0, "no effect: injected Services are created from stored StatefulSets and removed by the garbage collector")
+	_ = fs.MarkDeprecated("injected-service-grace-period", "it has no effect: headless-guard creates injected Services only for StatefulSets the API server stored, owned by them")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "PEM file of the CAs whose client certificates the webhook server accepts (re-read when it changes); when set, a caller without such a certificate (anyone but the API server) fails the TLS handshake")
+	fs.StringSliceVar(&o.ClientNames, "client-allowed-names", nil, "with --client-ca-file: the client certificate names (subject common name or DNS name) served; default any certificate the CAs issued")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready and keep serving this long before stopping, so that endpoints drop the pod first (5s in deploy/)")
 	fs.BoolVar(&o.Audit, "audit", true, "audit existing objects: Events on offenders and the headless_guard_audit_violations gauge")
 	o.Certs.AddFlags(fs)
@@ -178,6 +182,9 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
 	}
+	if len(o.ClientNames) > 0 && o.ClientCAFile == "" {
+		return &ExitError{Code: ExitUsage, Err: errors.New("--client-allowed-names needs --client-ca-file"), Usage: true}
+	}
 	o.zap.DestWriter = s.Err
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
@@ -200,10 +207,11 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.HealthProbeBindAddr,
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+		WebhookServer: webhook.NewServer(webhook.ServerOptions{
 			Host: o.WebhookHost, Port: o.WebhookPort,
 			CertDir: o.WebhookCertPath, CertName: o.WebhookCertName, KeyName: o.WebhookCertKey,
-			TLSOpts: append(slices.Clip(tlsOpts), serving.TLSOption),
+			TLSOpts:      append(slices.Clip(tlsOpts), serving.TLSOption),
+			ClientCAFile: o.ClientCAFile, ClientNames: o.ClientNames,
 		}),
 		Cache:                   cache.Options{DefaultTransform: webhook.StripForCache},
 		LeaderElection:          o.LeaderElect,
@@ -232,7 +240,8 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	if err := webhook.Setup(ctx, mgr, whCfg); err != nil {
 		return fmt.Errorf("setting up webhooks: %w", err)
 	}
-	if err := (&controller.Injected{Client: mgr.GetClient(), GracePeriod: o.InjectGracePeriod}).SetupWithManager(mgr); err != nil {
+	injector := &controller.Injector{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Fixes: whCfg.Fixes, Recorder: mgr.GetEventRecorder("headless-guard")}
+	if err := injector.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the injected-Service reconciler: %w", err)
 	}
 	if o.Audit {

@@ -2,125 +2,156 @@ package controller
 
 import (
 	"context"
-	"time"
+	"errors"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/webhook"
 )
 
-// Injected reconciles the Services that inject-service created. Once their
-// StatefulSet exists, it gives them an ownerReference to it, so that deleting
-// the StatefulSet deletes them (garbage collector). A Service whose
-// StatefulSet did not appear within GracePeriod was left behind by a create
-// that a later admission step rejected, and is deleted; so is one whose
-// StatefulSet was deleted. It never touches a Service it did not create:
-// both the managed-by label and the StatefulSet annotation must be there.
-type Injected struct {
-	Client      client.Client
-	GracePeriod time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+// Injector creates the missing headless Service of every StatefulSet for
+// which inject-service is enabled (the flag, or the namespace label; the
+// object's label may only turn it off). It works from the StatefulSet as
+// the API server stored it, never from an admission review: a review that
+// was forged, or a StatefulSet that a later admission step rejected,
+// leaves nothing behind. The Service is created with a controller
+// ownerReference to its StatefulSet (blockOwnerDeletion), so that
+// Kubernetes' garbage collector deletes it with the StatefulSet; the
+// Injector itself never deletes or changes a Service.
+type Injector struct {
+	// Client reads StatefulSets, Services and Namespaces from the cache and
+	// creates Services.
+	Client client.Client
+	// Live reads a Service the cache has not seen yet before creating one.
+	Live client.Reader
+	// Fixes are the fixes the flags enable for every namespace.
+	Fixes rules.FixOptions
+	// Recorder, when set, records a Normal Event on the StatefulSet.
+	Recorder events.EventRecorder
 }
 
-func injectedByUs(o client.Object) bool {
-	_, named := o.GetAnnotations()[rules.StatefulSetAnnotation]
-	return named && o.GetLabels()[rules.ManagedByLabel] == rules.ManagedByValue
-}
+// injectedTotal counts the Services the Injector created.
+var injectedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "headless_guard_services_injected_total",
+	Help: "Headless Services created by the inject-service fix.",
+})
 
-// SetupWithManager registers the reconciler.
-func (r *Injected) SetupWithManager(mgr ctrl.Manager) error {
+// SetupWithManager registers the reconciler. It is keyed by StatefulSet:
+// a StatefulSet written, its Service deleted, or its namespace relabelled
+// each settle that StatefulSet.
+func (r *Injector) SetupWithManager(mgr ctrl.Manager) error {
+	if err := ctrlmetrics.Registry.Register(injectedTotal); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("injected-services").
-		For(&corev1.Service{}, builder.WithPredicates(predicate.NewPredicateFuncs(injectedByUs))).
-		// A StatefulSet appearing or going away settles its Service.
-		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			sts := o.(*appsv1.StatefulSet)
-			if sts.Spec.ServiceName == "" {
-				return nil
-			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: sts.Namespace, Name: sts.Spec.ServiceName}}}
-		})).
+		Named("inject-services").
+		For(&appsv1.StatefulSet{}).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsNaming)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsIn)).
 		Complete(r)
 }
 
+// statefulSetsNaming maps a Service to the StatefulSets of its namespace
+// that name it.
+func (r *Injector) statefulSetsNaming(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &appsv1.StatefulSetList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Spec.ServiceName == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
+}
+
+// statefulSetsIn maps a Namespace to its StatefulSets, when its labels
+// enable injection.
+func (r *Injector) statefulSetsIn(ctx context.Context, o client.Object) []reconcile.Request {
+	if !webhook.Fixes(r.Fixes, o.GetLabels(), nil).InjectService {
+		return nil
+	}
+	list := &appsv1.StatefulSetList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
 // Reconcile implements reconcile.Reconciler.
-func (r *Injected) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	logger := log.FromContext(ctx)
-	svc := &corev1.Service{}
-	if err := r.Client.Get(ctx, req.NamespacedName, svc); err != nil {
+func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	sts := &appsv1.StatefulSet{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sts); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if !injectedByUs(svc) || svc.DeletionTimestamp != nil {
+	name := sts.Spec.ServiceName
+	if sts.DeletionTimestamp != nil || name == "" || len(validation.IsDNS1035Label(name)) > 0 ||
+		sts.Annotations[rules.SkipAnnotation] == rules.SkipAll {
 		return reconcile.Result{}, nil
 	}
-	stsName := svc.Annotations[rules.StatefulSetAnnotation]
-	sts := &appsv1.StatefulSet{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: svc.Namespace, Name: stsName}, sts)
-	switch {
-	case err == nil && sts.Spec.ServiceName == svc.Name:
-		if ownedBy(svc, sts.UID) {
-			return reconcile.Result{}, nil
-		}
-		patch := client.MergeFrom(svc.DeepCopy())
-		svc.OwnerReferences = append(svc.OwnerReferences, metav1.OwnerReference{
-			APIVersion: "apps/v1", Kind: rules.KindStatefulSet, Name: sts.Name, UID: sts.UID,
-		})
-		logger.Info("adopting injected Service", "service", req.NamespacedName, "statefulSet", sts.Name)
-		return reconcile.Result{}, r.Client.Patch(ctx, svc, patch)
-	case err == nil:
-		// A StatefulSet of that name governed by another Service: not ours to judge.
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: sts.Namespace}, ns); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !webhook.Fixes(r.Fixes, ns.Labels, sts.Labels).InjectService {
 		return reconcile.Result{}, nil
-	case !apierrors.IsNotFound(err):
+	}
+	key := types.NamespacedName{Namespace: sts.Namespace, Name: name}
+	if exists, err := r.serviceExists(ctx, key); err != nil || exists {
 		return reconcile.Result{}, err
 	}
-	// The StatefulSet does not exist (now). Deleted after adoption, or never
-	// created within the grace period: the Service is litter.
-	if !hasOwnerKind(svc, rules.KindStatefulSet) {
-		if wait := svc.CreationTimestamp.Add(r.GracePeriod).Sub(r.now()); wait > 0 {
-			return reconcile.Result{RequeueAfter: wait}, nil
-		}
+	svc, err := rules.InjectedService(sts, name, r.Fixes.PublishNotReadyAddresses)
+	if err != nil {
+		// Nothing to select its pods with: HG002 and the audit say so.
+		return reconcile.Result{}, nil
 	}
-	logger.Info("deleting injected Service without its StatefulSet", "service", req.NamespacedName, "statefulSet", stsName)
-	err = r.Client.Delete(ctx, svc, client.Preconditions{UID: &svc.UID, ResourceVersion: &svc.ResourceVersion})
-	if apierrors.IsConflict(err) {
-		return reconcile.Result{Requeue: true}, nil
+	svc.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(sts, appsv1.SchemeGroupVersion.WithKind(rules.KindStatefulSet))}
+	err = r.Client.Create(ctx, svc)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return reconcile.Result{}, nil
+	case err != nil:
+		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, client.IgnoreNotFound(err)
+	injectedTotal.Inc()
+	log.FromContext(ctx).Info("created headless Service", "service", key, "statefulSet", sts.Name)
+	if r.Recorder != nil {
+		r.Recorder.Eventf(sts, nil, corev1.EventTypeNormal, "HeadlessServiceCreated", "inject-service",
+			"created headless Service %s for `spec.serviceName` (inject-service); it is deleted with this StatefulSet", name)
+	}
+	return reconcile.Result{}, nil
 }
 
-func (r *Injected) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
+// serviceExists reads the cache, then the API server: a Service the cache
+// has not seen yet must not be created twice (the create would fail as
+// AlreadyExists, but only after a write).
+func (r *Injector) serviceExists(ctx context.Context, key types.NamespacedName) (bool, error) {
+	err := r.Client.Get(ctx, key, &corev1.Service{})
+	if apierrors.IsNotFound(err) && r.Live != nil {
+		err = r.Live.Get(ctx, key, &corev1.Service{})
 	}
-	return time.Now()
-}
-
-func ownedBy(o client.Object, uid types.UID) bool {
-	for _, ref := range o.GetOwnerReferences() {
-		if ref.UID == uid {
-			return true
-		}
+	if apierrors.IsNotFound(err) {
+		return false, nil
 	}
-	return false
-}
-
-func hasOwnerKind(o client.Object, kind string) bool {
-	for _, ref := range o.GetOwnerReferences() {
-		if ref.Kind == kind {
-			return true
-		}
-	}
-	return false
+	return err == nil, err
 }
