@@ -52,7 +52,13 @@ func selfManagedArgs(t *testing.T, extra ...string) []string {
 // needs), with guardNamespace created.
 func ownCluster(t *testing.T) *cluster.Cluster {
 	t.Helper()
-	c := cluster.Setup(t, cluster.Options{})
+	return ownClusterWith(t, cluster.Options{})
+}
+
+// ownClusterWith is ownCluster with options.
+func ownClusterWith(t *testing.T, opts cluster.Options) *cluster.Cluster {
+	t.Helper()
+	c := cluster.Setup(t, opts)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: guardNamespace}}
 	if err := c.Client().Create(context.Background(), ns); err != nil {
 		t.Fatal(err)

@@ -138,7 +138,10 @@ func installCertManagerCRDs(t *testing.T, c *cluster.Cluster) {
 // runs headless-guard under the ServiceAccount and RBAC of the self-signed
 // overlay: it works, and what it must not do is refused.
 func TestDeploy(t *testing.T) {
-	c := ownCluster(t)
+	// The admission plugin that holds blockOwnerDeletion to the owner's
+	// finalizers, as on clusters that enable it: the injected Service's
+	// ownerReference must pass it under the deploy RBAC.
+	c := ownClusterWith(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
 	installCertManagerCRDs(t, c)
 	rendered := map[string][]manifestDoc{}
 	for _, o := range overlays {
@@ -219,8 +222,11 @@ func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
 		ok   bool
 	}{
 		{"2+ replicas", dep.Spec.Replicas != nil && *dep.Spec.Replicas >= 2},
-		{"pod anti-affinity by node", pod.Affinity != nil && pod.Affinity.PodAntiAffinity != nil &&
-			len(pod.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution)+len(pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0},
+		{"replicas spread over nodes, never two on one (DoNotSchedule by hostname, or required anti-affinity)", slices.ContainsFunc(pod.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+			return c.TopologyKey == corev1.LabelHostname && c.WhenUnsatisfiable == corev1.DoNotSchedule && c.MaxSkew == 1
+		}) || pod.Affinity != nil && pod.Affinity.PodAntiAffinity != nil && slices.ContainsFunc(pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution, func(c corev1.PodAffinityTerm) bool {
+			return c.TopologyKey == corev1.LabelHostname
+		})},
 		{"priorityClassName of a PriorityClass in the render", pod.PriorityClassName != "" && decode[schedulingv1.PriorityClass](t, docs, "PriorityClass", pod.PriorityClassName) != nil},
 		{"runs as non-root", pod.SecurityContext != nil && yes(pod.SecurityContext.RunAsNonRoot) && ctr.SecurityContext != nil && yes(ctr.SecurityContext.RunAsNonRoot)},
 		{"seccomp RuntimeDefault", pod.SecurityContext != nil && pod.SecurityContext.SeccompProfile != nil && pod.SecurityContext.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault},
@@ -277,9 +283,25 @@ func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
 		nsSelector *metav1.LabelSelector
 		wantPolicy admissionregistrationv1.FailurePolicyType
 	}
+	// Only a webhook whose rules can deny fails closed: an outage must not
+	// block what headless-guard would only have warned about (Service
+	// DELETE: HG010; pod templates with a subdomain: HG012).
+	failClosed := map[string]bool{"statefulsets.validate.headless-guard.io": true, "services.validate.headless-guard.io": true}
 	var hooks []hook
 	for _, w := range vwc.Webhooks {
-		hooks = append(hooks, hook{w.Name, w.ClientConfig, w.AdmissionReviewVersions, w.SideEffects, w.FailurePolicy, w.TimeoutSeconds, w.NamespaceSelector, admissionregistrationv1.Fail})
+		policy := admissionregistrationv1.Ignore
+		if failClosed[w.Name] {
+			policy = admissionregistrationv1.Fail
+		}
+		hooks = append(hooks, hook{w.Name, w.ClientConfig, w.AdmissionReviewVersions, w.SideEffects, w.FailurePolicy, w.TimeoutSeconds, w.NamespaceSelector, policy})
+		if w.Name == "services.validate.headless-guard.io" && slices.ContainsFunc(w.Rules, func(r admissionregistrationv1.RuleWithOperations) bool {
+			return slices.Contains(r.Operations, admissionregistrationv1.Delete)
+		}) {
+			t.Errorf("%s fails closed and must not intercept DELETE, which only warns", w.Name)
+		}
+	}
+	if len(vwc.Webhooks) != 4 {
+		t.Errorf("%d validating webhooks, want 4 (statefulsets, services, services-delete, workloads)", len(vwc.Webhooks))
 	}
 	for _, w := range mwc.Webhooks {
 		hooks = append(hooks, hook{w.Name, w.ClientConfig, w.AdmissionReviewVersions, w.SideEffects, w.FailurePolicy, w.TimeoutSeconds, w.NamespaceSelector, admissionregistrationv1.Ignore})
@@ -288,8 +310,8 @@ func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
 		if !slices.Equal(h.versions, []string{"v1"}) {
 			t.Errorf("%s: admissionReviewVersions %v, want [v1]", h.name, h.versions)
 		}
-		if h.side == nil || (*h.side != admissionregistrationv1.SideEffectClassNone && *h.side != admissionregistrationv1.SideEffectClassNoneOnDryRun) {
-			t.Errorf("%s: sideEffects must be None or NoneOnDryRun (dry runs must reach it)", h.name)
+		if h.side == nil || *h.side != admissionregistrationv1.SideEffectClassNone {
+			t.Errorf("%s: sideEffects must be None: admission creates and deletes nothing", h.name)
 		}
 		if h.policy == nil || *h.policy != h.wantPolicy {
 			t.Errorf("%s: failurePolicy %v, want %s", h.name, h.policy, h.wantPolicy)
@@ -312,6 +334,9 @@ func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
 		}
 		if !excluded["kube-system"] || !excluded[ns] {
 			t.Errorf("%s: namespaceSelector must exclude kube-system and %s, excludes %v", h.name, ns, excluded)
+		}
+		if overlay == "cert-manager" && !excluded["cert-manager"] {
+			t.Errorf("%s: the cert-manager overlay depends on cert-manager's webhook and must exclude its namespace, excludes %v", h.name, excluded)
 		}
 	}
 
@@ -427,7 +452,7 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 	r.stop()
 
 	args := selfManagedArgs(t, "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", guardNamespace,
-		"--metrics-secure=true", "--injected-service-grace-period=3s")
+		"--metrics-secure=true")
 	g, err := c.StartGuard(ctx, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -439,17 +464,13 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}
-		// Injects, adopts and collects a Service (create, patch, delete).
+		// Injects a Service owned by its StatefulSet (create, with
+		// blockOwnerDeletion under OwnerReferencesPermissionEnforcement).
 		inj := namespace(t, c, "identity-inject", map[string]string{rules.InjectLabel: "true"})
 		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", inj, "-f", "-")
-		eventually(t, 30*time.Second, "the injected Service adopted", func() (bool, string) {
-			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}", "service", "web", "-n", inj)
-			return owner == "web", owner
-		})
-		mustKubectl(t, c, nil, "delete", "statefulset", "web", "-n", inj)
-		eventually(t, 30*time.Second, "the injected Service deleted", func() (bool, string) {
-			got := mustKubectl(t, c, nil, "get", "services", "-n", inj, "-o", "name")
-			return got == "", got
+		eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
+			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", inj)
+			return owner == "web/true", owner
 		})
 		// Audits: records an Event, and deletes it once fixed.
 		aud := namespace(t, c, "identity-audit", map[string]string{rules.ModeLabel: "warn"})

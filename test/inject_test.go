@@ -13,9 +13,9 @@ import (
 	"github.com/headless-guard/headless-guard/test/cluster"
 )
 
-// fixArgs are the guard flags of the fix tests: a short grace period for
-// injected Services whose StatefulSet never appears.
-var fixArgs = []string{"--injected-service-grace-period=3s"}
+// fixArgs are the guard flags of the fix tests: the defaults, so that
+// namespace labels alone enable the fixes.
+var fixArgs = []string{"--mode=enforce"}
 
 // eventually polls cond every 200ms for up to d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
@@ -56,66 +56,58 @@ func TestInjectionLifecycle(t *testing.T) {
 		t.Fatalf("dry run created %s", got)
 	}
 
-	// A StatefulSet alone gets its Service, and its serviceName.
+	// A StatefulSet alone gets its serviceName from the mutating webhook,
+	// and its Service from the reconciler once the API server stored it.
+	start := time.Now()
 	out, stderr, err = kubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", ns, "-f", "-")
-	if err != nil || !strings.Contains(stderr, "Warning: headless-guard created headless Service "+ns+"/web for StatefulSet web") {
+	if err != nil || !strings.Contains(stderr, "headless-guard will create headless Service "+ns+"/web for StatefulSet web once it is stored") {
 		t.Fatalf("apply: %v\n%s%s", err, out, stderr)
 	}
 	if name, _ := getJSONPath(t, c, "{.spec.serviceName}", "statefulset", "web", "-n", ns); name != "web" {
 		t.Errorf("serviceName = %q, want web (set by the fix)", name)
 	}
-	svc, err := getJSONPath(t, c, "{.spec.clusterIP} {.spec.selector.app} {.spec.ports[0].name} {.metadata.labels.app\\.kubernetes\\.io/managed-by}", "service", "web", "-n", ns)
-	if err != nil || svc != "None web web headless-guard" {
-		t.Fatalf("injected Service: %q %v", svc, err)
+	uid, _ := getJSONPath(t, c, "{.metadata.uid}", "statefulset", "web", "-n", ns)
+	var svc string
+	eventually(t, 10*time.Second, "the injected Service", func() (bool, string) {
+		svc, err = getJSONPath(t, c, "{.spec.clusterIP} {.spec.selector.app} {.spec.ports[0].name} {.metadata.labels.app\\.kubernetes\\.io/managed-by}", "service", "web", "-n", ns)
+		return err == nil, fmt.Sprint(err)
+	})
+	t.Logf("the injected Service existed %v after the apply began", time.Since(start).Round(time.Millisecond))
+	if svc != "None web web headless-guard" {
+		t.Fatalf("injected Service: %q", svc)
 	}
-	// The reconciler adopts it, so that it goes with the StatefulSet.
-	eventually(t, 30*time.Second, "ownerReference on the injected Service", func() (bool, string) {
-		owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}", "service", "web", "-n", ns)
-		return owner == "StatefulSet/web", owner
-	})
+	// Owned from its creation, so that the garbage collector deletes it with
+	// the StatefulSet (test/e2e shows that on a cluster that runs one).
+	owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}/{.metadata.ownerReferences[*].uid}/{.metadata.ownerReferences[*].controller}/{.metadata.ownerReferences[*].blockOwnerDeletion}", "service", "web", "-n", ns)
+	if want := "StatefulSet/web/" + uid + "/true/true"; owner != want {
+		t.Errorf("ownerReferences %q, want %q", owner, want)
+	}
+	// The Service is the user's to change, and the guard never deletes it,
+	// not even once its StatefulSet is gone (this cluster runs no garbage
+	// collector, so it stays).
+	mustKubectl(t, c, nil, "label", "service", "web", "-n", ns, "team=db")
 	mustKubectl(t, c, nil, "delete", "statefulset", "web", "-n", ns)
-	eventually(t, 30*time.Second, "the injected Service deleted with its StatefulSet", func() (bool, string) {
-		got := mustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name")
-		return got == "", got
-	})
+	time.Sleep(2 * time.Second)
+	if got, _ := getJSONPath(t, c, "{.metadata.labels.team}", "service", "web", "-n", ns); got != "db" {
+		t.Errorf("the orphaned injected Service was changed or deleted: label team=%q", got)
+	}
 }
 
-func TestInjectedServiceOfARejectedStatefulSetIsRemoved(t *testing.T) {
+// Nothing is created from an admission review: a StatefulSet that a later
+// admission step rejects leaves no Service behind, not even for a moment.
+func TestRejectedStatefulSetLeavesNothing(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "inject-rejected", map[string]string{rules.InjectLabel: "true"})
-	// A later admission step: a ValidatingAdmissionPolicy refusing
-	// StatefulSets labelled reject=yes, evaluated after mutating webhooks.
-	policy := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: reject-%[1]s
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-    - apiGroups: ["apps"]
-      apiVersions: ["v1"]
-      operations: ["CREATE"]
-      resources: ["statefulsets"]
-  validations:
-  - expression: "!has(object.metadata.labels) || !('reject' in object.metadata.labels)"
-    message: rejected by a later admission step
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: reject-%[1]s
-spec:
-  policyName: reject-%[1]s
-  validationActions: [Deny]
-  matchResources:
-    namespaceSelector:
-      matchLabels:
-        kubernetes.io/metadata.name: %[1]s
-`, ns)
-	mustKubectl(t, c, []byte(policy), "apply", "-f", "-")
+	checkRejectedLeavesNothing(t, c, namespace(t, c, "inject-rejected", map[string]string{rules.InjectLabel: "true"}))
+}
+
+// checkRejectedLeavesNothing has a later admission step reject a
+// StatefulSet in ns, an inject-enabled namespace, and checks that no
+// Service appears.
+func checkRejectedLeavesNothing(t *testing.T, c *cluster.Cluster, ns string) {
+	t.Helper()
+	mustKubectl(t, c, []byte(rejectingPolicy(ns)), "apply", "-f", "-")
 	rejected := strings.Replace(statefulSetYAML("db", "", ""), "metadata:\n  name: db\n", "metadata:\n  name: db\n  labels:\n    reject: \"yes\"\n", 1)
 	// Policies take effect a moment after they are created: probe with dry
 	// runs (which create nothing), then create for real once.
@@ -123,26 +115,17 @@ spec:
 		_, stderr, err := kubectl(t, c, []byte(rejected), "apply", "--dry-run=server", "-n", ns, "-f", "-")
 		return err != nil && strings.Contains(stderr, "rejected by a later admission step"), stderr
 	})
-	if got := mustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name"); got != "" {
-		t.Fatalf("dry runs created %s", got)
-	}
-	_, stderr, err := kubectl(t, c, []byte(rejected), "apply", "-n", ns, "-f", "-")
+	var stderr string
+	var err error
+	created := servicesCreatedDuring(t, c, 3*time.Second, func() {
+		_, stderr, err = kubectl(t, c, []byte(rejected), "apply", "-n", ns, "-f", "-")
+	})
 	if err == nil || !strings.Contains(stderr, "rejected by a later admission step") {
 		t.Fatalf("the StatefulSet must be rejected by the policy: %v\n%s", err, stderr)
 	}
-	if got := mustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name"); got != "service/db\n" {
-		t.Fatalf("the mutating webhook must have created the Service before the rejection, got %q", got)
+	if len(created) > 0 {
+		t.Fatalf("a rejected StatefulSet left Services %v", created)
 	}
-	// The mutating webhook created the Service before the policy said no;
-	// the reconciler removes it after the grace period.
-	eventually(t, 30*time.Second, "the orphaned injected Service removed", func() (bool, string) {
-		got := mustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name")
-		return got == "", got
-	})
-	// It never touches a Service it did not create.
-	mustKubectl(t, c, []byte(serviceYAML("mine", "")), "apply", "-n", ns, "-f", "-")
-	time.Sleep(4 * time.Second)
-	mustKubectl(t, c, nil, "get", "service", "mine", "-n", ns)
 }
 
 // Seed 001 looks up nginx-0.nginx while its Service is nginx-headless: the
@@ -167,12 +150,13 @@ func TestSeed001(t *testing.T) {
 
 	ns = namespace(t, c, "seed-001-inject", map[string]string{rules.InjectLabel: "true"})
 	mustKubectl(t, c, seed, "apply", "-n", ns, "-f", "-")
-	if _, stderr, err := kubectl(t, c, []byte(implied), "apply", "-n", ns, "-f", "-"); err != nil || !strings.Contains(stderr, "created headless Service "+ns+"/nginx") {
+	if _, stderr, err := kubectl(t, c, []byte(implied), "apply", "-n", ns, "-f", "-"); err != nil || !strings.Contains(stderr, "will create headless Service "+ns+"/nginx") {
 		t.Fatalf("with injection: %v\n%s", err, stderr)
 	}
-	if ip, _ := getJSONPath(t, c, "{.spec.clusterIP}", "service", "nginx", "-n", ns); ip != "None" {
-		t.Errorf("injected nginx Service clusterIP %q", ip)
-	}
+	eventually(t, 10*time.Second, "the injected nginx Service", func() (bool, string) {
+		ip, _ := getJSONPath(t, c, "{.spec.clusterIP}", "service", "nginx", "-n", ns)
+		return ip == "None", ip
+	})
 }
 
 func statefulSetImplied() string {
@@ -228,4 +212,38 @@ func metrics(t *testing.T, c *cluster.Cluster) string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
+}
+
+// rejectingPolicy is a later admission step in namespace ns: a
+// ValidatingAdmissionPolicy, evaluated after the mutating webhooks, that
+// refuses StatefulSets labelled reject=yes.
+func rejectingPolicy(ns string) string {
+	return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: reject-%[1]s
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["statefulsets"]
+  validations:
+  - expression: "!has(object.metadata.labels) || !('reject' in object.metadata.labels)"
+    message: rejected by a later admission step
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: reject-%[1]s
+spec:
+  policyName: reject-%[1]s
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: %[1]s
+`, ns)
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// DNSPort is CoreDNS's UDP and TCP port on 127.0.0.1 with Full. 0
 	// picks a free port.
 	DNSPort int
+	// APIServerFlags are set on kube-apiserver's command line on top of
+	// envtest's, e.g. "admission-control-config-file" or
+	// "enable-admission-plugins".
+	APIServerFlags map[string]string
 }
 
 // Cluster is a running etcd and kube-apiserver with the webhook
@@ -180,6 +184,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			LocalServingHost: "127.0.0.1",
 			LocalServingPort: opts.WebhookPort,
 		},
+	}
+	for k, v := range opts.APIServerFlags {
+		c.env.ControlPlane.APIServer.Configure().Set(k, v)
 	}
 	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
 		c.env.ControlPlaneStartTimeout = startTimeout

@@ -336,3 +336,10 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// PID is the process ID of the current process.
+func (g *Guard) PID() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.proc.cmd.Process.Pid
+}

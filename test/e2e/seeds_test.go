@@ -94,10 +94,18 @@ func seed001(t *testing.T) {
 		t.Fatalf("StatefulSet nginx with serviceName nginx (no such Service): err %v, want a denial by HG002 naming nginx-headless\n%s", err, errOut)
 	}
 	labelNamespace(t, ns, rules.InjectLabel, "true")
-	if errOut := apply(t, ns, sts); !strings.Contains(errOut, "created headless Service "+ns+"/nginx") {
-		t.Fatalf("no injected Service %s/nginx in the warnings:\n%s", ns, errOut)
+	start := time.Now()
+	if errOut := apply(t, ns, sts); !strings.Contains(errOut, "will create headless Service "+ns+"/nginx") {
+		t.Fatalf("no promise of an injected Service %s/nginx in the warnings:\n%s", ns, errOut)
 	}
+	// The reconciler creates the Service from the stored StatefulSet; the
+	// names answer as soon as the pods run.
 	pods := waitPods(t, ns, map[string]string{"app": "nginx"}, 3)
+	eventually(t, ns, 30*time.Second, "nginx-0.nginx answering", func() (bool, string) {
+		addrs, err := lookupA(fqdn("nginx-0", "nginx", ns))
+		return err == nil && len(addrs) == 1, fmt.Sprint(addrs, err)
+	})
+	t.Logf("seed 001 with inject-service: nginx-0.nginx.%s answered %v after the apply began", ns, time.Since(start).Round(10*time.Millisecond))
 	statefulSetDNS(t, ns, "nginx", "nginx", pods, map[string]int{"nginx": 80})
 	// The document's own Service selects the same pods: all of them, under
 	// dashed-IP names (their subdomain is `nginx`, not `nginx-headless`).
@@ -108,6 +116,15 @@ func seed001(t *testing.T) {
 		targets = append(targets, fqdn(dashed(p.Status.PodIP), "nginx-headless", ns)+":80")
 	}
 	srvTargets(t, ns, "nginx", fqdn("nginx-headless", ns), sorted(targets))
+	// The injected Service is owned by the StatefulSet: the garbage
+	// collector, not headless-guard, deletes it with it.
+	if _, errOut, err := kubectl(t, nil, "delete", "statefulset", "nginx", "-n", ns); err != nil {
+		t.Fatalf("deleting the StatefulSet: %v\n%s", err, errOut)
+	}
+	eventually(t, ns, 60*time.Second, "the injected Service deleted by the garbage collector", func() (bool, string) {
+		out, errOut, _ := kubectl(t, nil, "get", "service", "nginx", "-n", ns, "-o", "name", "--ignore-not-found")
+		return strings.TrimSpace(out) == "", out + errOut
+	})
 }
 
 // Seed 002, "Stateful Applications": my-stateful-app-<i>.my-headless-service.
