@@ -247,3 +247,30 @@ spec:
         kubernetes.io/metadata.name: %[1]s
 `, ns)
 }
+
+// An object's label opts it out of injection; the reconciler reads it from
+// its cache, where the transform must keep it.
+func TestObjectLabelOptsOutOfInjection(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, fixArgs...)
+	ns := namespace(t, c, "inject-opt-out", map[string]string{rules.InjectLabel: "true", rules.ModeLabel: "warn"})
+	optOut := statefulSetYAML("mine", "mine", "  labels:\n    "+rules.InjectLabel+": \"false\"\n")
+	var stderr string
+	var err error
+	created := servicesCreatedDuring(t, c, 3*time.Second, func() {
+		_, stderr, err = kubectl(t, c, []byte(optOut), "apply", "-n", ns, "-f", "-")
+	})
+	if err != nil || !strings.Contains(stderr, "HG002") || strings.Contains(stderr, "will create") {
+		t.Fatalf("opted out, in warn mode: want admitted with HG002's warning and no promise: %v\n%s", err, stderr)
+	}
+	if len(created) > 0 {
+		t.Errorf("Services %v created for a StatefulSet that opted out", created)
+	}
+	// The control: the same without the label gets its Service.
+	mustKubectl(t, c, []byte(statefulSetYAML("theirs", "theirs", "")), "apply", "-n", ns, "-f", "-")
+	eventually(t, 10*time.Second, "the injected Service of the StatefulSet that did not opt out", func() (bool, string) {
+		ip, _ := getJSONPath(t, c, "{.spec.clusterIP}", "service", "theirs", "-n", ns)
+		return ip == "None", ip
+	})
+}

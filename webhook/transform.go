@@ -16,12 +16,12 @@ import (
 // (rules.Strip), and drops, from the cache only, what nothing in the guard
 // reads from it, so that memory grows with the wiring and not with the
 // objects:
-//   - metadata labels, except a Pod's (they are its template's) and a
-//     Namespace's (mode and opt-in labels), and the managed-by label of a
-//     Service (the injected-Service reconciler);
+//   - metadata labels, except a Pod's (they are its template's), a
+//     Namespace's (mode and opt-in labels) and a StatefulSet's opt-out
+//     labels (the Injector reads headless-guard.io/inject from the cache);
 //   - of a Service's spec, all but type, clusterIP, externalName, selector,
-//     ports and publishNotReadyAddresses (what the rules read; the
-//     reconciler patches Services with a merge patch of what it changes).
+//     ports and publishNotReadyAddresses (what the rules read; nothing in
+//     the guard writes a Service it read).
 //
 // Strings that repeat across objects (namespaces, label and selector keys,
 // port names and protocols, enums) are interned: a decoded object has a
@@ -43,11 +43,7 @@ func StripForCache(obj any) (any, error) {
 		internPodSpec(&o.Spec)
 	case *corev1.Namespace:
 	case *corev1.Service:
-		if v, ok := o.Labels[rules.ManagedByLabel]; ok {
-			o.Labels = map[string]string{rules.ManagedByLabel: intern(v)}
-		} else {
-			o.Labels = nil
-		}
+		o.Labels = nil
 		spec := &o.Spec
 		*spec = corev1.ServiceSpec{
 			Type:                     corev1.ServiceType(intern(string(spec.Type))),
@@ -63,7 +59,7 @@ func StripForCache(obj any) (any, error) {
 			p.TargetPort.StrVal = intern(p.TargetPort.StrVal)
 		}
 	case *appsv1.StatefulSet:
-		o.Labels = nil
+		o.Labels = optOutLabels(o.Labels)
 		o.Spec.PodManagementPolicy = appsv1.PodManagementPolicyType(intern(string(o.Spec.PodManagementPolicy)))
 		internSelector(o.Spec.Selector)
 		internTemplate(&o.Spec.Template)
@@ -150,4 +146,18 @@ func intern(s string) string {
 		interned.m[s] = s
 	}
 	return s
+}
+
+// optOutLabels keeps the labels by which an object opts out of a fix.
+func optOutLabels(labels map[string]string) map[string]string {
+	var out map[string]string
+	for _, k := range []string{rules.InjectLabel, rules.FixLabelsLabel} {
+		if v, ok := labels[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = intern(v)
+		}
+	}
+	return out
 }
