@@ -12,7 +12,27 @@ import (
 // derived from the Go types that happen to hold the data.
 type jsonReport struct {
 	Findings []jsonFinding `json:"findings"`
+	Notices  []jsonNotice  `json:"notices"`
 	Summary  Summary       `json:"summary"`
+}
+
+// jsonNotice is one notice in the JSON output.
+type jsonNotice struct {
+	Reason   string `json:"reason"`
+	Severity string `json:"severity"`
+	// Object is omitted for a notice about no object.
+	Object  *rules.ObjectRef `json:"object,omitempty"`
+	Field   string           `json:"field,omitempty"`
+	Message string           `json:"message"`
+	File    string           `json:"file"`
+	Line    int              `json:"line"`
+	// Related are the other places the message names.
+	Related []jsonLocation `json:"related"`
+}
+
+type jsonLocation struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
 }
 
 // jsonFinding is one finding in the JSON output.
@@ -61,6 +81,19 @@ func renderJSON(buf *bytes.Buffer, r *Report) error {
 			jf.Value = &v
 		}
 		out.Findings = append(out.Findings, jf)
+	}
+	out.Notices = make([]jsonNotice, 0, len(r.Notices))
+	for _, n := range r.Notices {
+		jn := jsonNotice{Reason: n.Reason, Severity: string(rules.ActionWarn), Field: n.Field, Message: n.Message,
+			File: displayFile(n.File), Line: n.Line, Related: make([]jsonLocation, 0, len(n.Related))}
+		if n.Object != (rules.ObjectRef{}) {
+			obj := n.Object
+			jn.Object = &obj
+		}
+		for _, l := range n.Related {
+			jn.Related = append(jn.Related, jsonLocation{File: displayFile(l.File), Line: l.Line})
+		}
+		out.Notices = append(out.Notices, jn)
 	}
 	enc := json.NewEncoder(buf)
 	// Messages quote fields and placeholders such as `<name>-<ordinal>`;

@@ -56,6 +56,7 @@ type junitCase struct {
 	ref      rules.ObjectRef
 	skipped  []string
 	findings []Finding
+	notices  []Notice
 }
 
 // renderJUnit writes one test suite per file and one test case per object.
@@ -87,6 +88,13 @@ func renderJUnit(buf *bytes.Buffer, r *Report) error {
 			c = add(f.File, f.Object)
 		}
 		c.findings = append(c.findings, f)
+	}
+	for _, n := range r.Notices {
+		c := byKey[junitKey{n.Object, displayFile(n.File)}]
+		if c == nil {
+			c = add(n.File, n.Object)
+		}
+		c.notices = append(c.notices, n)
 	}
 
 	out := junitTestSuites{Name: toolName}
@@ -120,11 +128,18 @@ func renderJUnit(buf *bytes.Buffer, r *Report) error {
 }
 
 // render builds the test case: all deny findings go into one failure element,
-// because JUnit consumers show only the first failure of a test case.
+// because JUnit consumers show only the first failure of a test case;
+// notices, like warnings, go to its output.
 func (c *junitCase) render() junitTestCase {
 	tc := junitTestCase{ClassName: c.file, Name: c.ref.String()}
+	if c.ref == (rules.ObjectRef{}) {
+		tc.Name = c.file
+	}
 	var ids, messages []string
 	var failure, out strings.Builder
+	for _, n := range c.notices {
+		fmt.Fprintf(&out, "%s: %s\n", position(n.Location), noticeLine(n))
+	}
 	for _, f := range c.findings {
 		block := fmt.Sprintf("%s: %s\n  %s\n", position(f.Location), findingLine(f), fixLine(f.Rule))
 		if f.Action == rules.ActionDeny {

@@ -34,6 +34,9 @@ type Report struct {
 	Findings []Finding
 	// Objects evaluated, in input order.
 	Objects []Object
+	// Notices are what no rule reports: keys and objects defined twice,
+	// objects not evaluated; in input order.
+	Notices []Notice
 	// Files and Documents count the input read.
 	Files, Documents int
 	// Registry is the rule set used, for rule metadata (SARIF rules, help).
@@ -48,11 +51,14 @@ type Summary struct {
 	Deny      int `json:"deny"`
 	Warn      int `json:"warn"`
 	Skipped   int `json:"skipped"`
+	// Notices count Report.Notices: warnings about the input, which do not
+	// change the exit status.
+	Notices int `json:"notices"`
 }
 
 // Summarize counts the findings of r.
 func (r *Report) Summarize() Summary {
-	s := Summary{Files: r.Files, Documents: r.Documents, Objects: len(r.Objects)}
+	s := Summary{Files: r.Files, Documents: r.Documents, Objects: len(r.Objects), Notices: len(r.Notices)}
 	for _, f := range r.Findings {
 		switch f.Action {
 		case rules.ActionDeny:

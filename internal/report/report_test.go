@@ -116,6 +116,28 @@ func testReports(t *testing.T) []struct {
 			},
 		},
 		{
+			name: "notices",
+			report: &Report{
+				Files: 2, Documents: 4, Registry: rules.Default(),
+				Objects: []Object{
+					{Ref: sts("default", "etcd"), Location: Location{File: "charts/etcd.yaml", Line: 1}},
+					{Ref: svc("default", "db"), Location: Location{File: "charts/db.yaml", Line: 1}},
+					{Ref: rules.ObjectRef{APIVersion: "apps/v1beta2", Kind: "StatefulSet", Namespace: "default", Name: "cache"}, Location: Location{File: "charts/db.yaml", Line: 20}},
+				},
+				Notices: []Notice{
+					{Reason: NoticeDuplicateKey, Object: sts("default", "etcd"), Field: "metadata",
+						Location: Location{File: "charts/etcd.yaml", Line: 9}, Related: []Location{{File: "charts/etcd.yaml", Line: 3}},
+						Message: "`metadata` is set twice, at lines 3 and 9: kubectl applies the last value and drops the other; a key must appear once in a mapping"},
+					{Reason: NoticeDuplicateObject, Object: svc("default", "db"),
+						Location: Location{File: "charts/all.yaml", Line: 40}, Related: []Location{{File: "charts/db.yaml", Line: 1}},
+						Message: "defined again at charts/db.yaml:1, which kubectl applies last and is the definition checked; an object must be defined once in the input"},
+					{Reason: NoticeNotChecked, Object: rules.ObjectRef{APIVersion: "apps/v1beta2", Kind: "StatefulSet", Namespace: "default", Name: "cache"},
+						Location: Location{File: "charts/db.yaml", Line: 20},
+						Message:  "the rules did not evaluate it: `apiVersion: apps/v1beta2` is not served since Kubernetes 1.16 (`kubectl apply` fails with \"no matches for kind StatefulSet\"); it must be `apps/v1`"},
+				},
+			},
+		},
+		{
 			name: "line-unknown",
 			report: &Report{
 				Files: 1, Documents: 1, Registry: rules.Default(),
@@ -412,8 +434,12 @@ func TestSARIF(t *testing.T) {
 			if driver.Name != "headless-guard" || driver.InformationURI == "" || driver.Version == "" {
 				t.Errorf("driver = %q %q %q", driver.Name, driver.InformationURI, driver.Version)
 			}
-			if got, want := len(driver.Rules), len(tc.report.Registry.Rules()); got != want {
-				t.Errorf("got %d rules, want every rule of the registry (%d)", got, want)
+			reasons := map[string]bool{}
+			for _, n := range tc.report.Notices {
+				reasons[n.Reason] = true
+			}
+			if got, want := len(driver.Rules), len(tc.report.Registry.Rules())+len(reasons); got != want {
+				t.Errorf("got %d rules, want every rule of the registry and one per reason of notice (%d)", got, want)
 			}
 			for _, rule := range driver.Rules {
 				if rule.ID == "" || rule.Name == "" || rule.ShortDescription.Text == "" || rule.FullDescription.Text == "" {
@@ -432,11 +458,11 @@ func TestSARIF(t *testing.T) {
 			if run.Results == nil {
 				t.Fatal(`"results" is missing or null; GitHub requires an array`)
 			}
-			if len(run.Results) != len(tc.report.Findings) {
-				t.Fatalf("got %d results, want %d", len(run.Results), len(tc.report.Findings))
+			if len(run.Results) != len(tc.report.Findings)+len(tc.report.Notices) {
+				t.Fatalf("got %d results, want %d", len(run.Results), len(tc.report.Findings)+len(tc.report.Notices))
 			}
 			fingerprints := map[string]bool{}
-			for i, res := range run.Results {
+			for i, res := range run.Results[:len(tc.report.Findings)] {
 				want := tc.report.Findings[i]
 				if res.RuleID == nil || res.RuleIndex == nil {
 					t.Fatalf("result %d lacks ruleId or ruleIndex", i)
@@ -582,8 +608,18 @@ func TestJUnit(t *testing.T) {
 				failures += suiteFailures
 			}
 			var want []string
+			listed := map[string]bool{}
 			for _, o := range r.Objects {
 				want = append(want, displayFile(o.File)+" "+o.Ref.String())
+				listed[want[len(want)-1]] = true
+			}
+			// A notice about an object the report does not list (the
+			// definition another one shadows) is a test case of its own.
+			for _, n := range r.Notices {
+				if c := displayFile(n.File) + " " + n.Object.String(); !listed[c] {
+					want = append(want, c)
+					listed[c] = true
+				}
 			}
 			if diff := cmp.Diff(want, names); diff != "" {
 				t.Errorf("test cases are not one per object, in input order (-want +got):\n%s", diff)
@@ -671,5 +707,94 @@ func TestJUnitDuplicateObjectFailsOnce(t *testing.T) {
 	doc := parseJUnit(t, render(t, "junit", r))
 	if doc.Tests != 2 || doc.Failures != 1 || len(doc.Suites[0].Cases[0].Failures) != 1 {
 		t.Errorf("tests=%d failures=%d, want 2 cases with the finding on the first:\n%+v", doc.Tests, doc.Failures, doc)
+	}
+}
+
+// TestNoticesAreWarnings: notices are in every format, as warnings: they
+// fail no JUnit test case and count apart from the rules' findings.
+func TestNoticesAreWarnings(t *testing.T) {
+	var rep *Report
+	for _, tc := range testReports(t) {
+		if tc.name == "notices" {
+			rep = tc.report
+		}
+	}
+	if s := rep.Summarize(); s.Deny != 0 || s.Warn != 0 || s.Notices != 3 {
+		t.Fatalf("summary %+v, want 0 deny, 0 warn, 3 notices", s)
+	}
+	text := string(render(t, "text", rep))
+	for _, want := range []string{
+		"charts/etcd.yaml:9: warn duplicate-key: StatefulSet default/etcd: `metadata` is set twice, at lines 3 and 9",
+		"charts/all.yaml:40: warn duplicate-object: Service default/db: defined again at charts/db.yaml:1",
+		"charts/db.yaml:20: warn not-checked: StatefulSet default/cache: the rules did not evaluate it: `apiVersion: apps/v1beta2`",
+		"3 objects checked: 0 deny, 0 warn, 0 skipped, 3 notices",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text output lacks %q:\n%s", want, text)
+		}
+	}
+
+	var j struct {
+		Notices []struct {
+			Reason, Severity, File string
+			Line                   int
+			Related                []struct{ File string }
+		}
+	}
+	if err := json.Unmarshal(render(t, "json", rep), &j); err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Notices) != 3 || j.Notices[1].Reason != NoticeDuplicateObject || j.Notices[1].Severity != "warn" || j.Notices[1].Line != 40 || len(j.Notices[1].Related) != 1 || j.Notices[1].Related[0].File != "charts/db.yaml" {
+		t.Errorf("JSON notices: %+v", j.Notices)
+	}
+
+	var sarif struct {
+		Runs []struct {
+			Tool struct {
+				Driver struct{ Rules []struct{ ID string } }
+			}
+			Results []struct {
+				RuleID           string
+				RuleIndex        int
+				Level            string
+				RelatedLocations []struct{ ID int }
+			}
+		}
+	}
+	if err := json.Unmarshal(render(t, "sarif", rep), &sarif); err != nil {
+		t.Fatal(err)
+	}
+	run := sarif.Runs[0]
+	if len(run.Results) != 3 {
+		t.Fatalf("%d SARIF results, want 3", len(run.Results))
+	}
+	for _, res := range run.Results {
+		if res.Level != "warning" || run.Tool.Driver.Rules[res.RuleIndex].ID != res.RuleID {
+			t.Errorf("SARIF result %+v: level must be warning and ruleIndex must name its rule", res)
+		}
+	}
+	if r := run.Results[1]; len(r.RelatedLocations) != 1 || r.RelatedLocations[0].ID != 1 {
+		t.Errorf("duplicate-object: related locations %+v, want the other definition", r.RelatedLocations)
+	}
+
+	var junit junitTestSuites
+	if err := xml.Unmarshal(render(t, "junit", rep), &junit); err != nil {
+		t.Fatal(err)
+	}
+	if junit.Failures != 0 {
+		t.Errorf("JUnit: %d failures, want none: notices are warnings", junit.Failures)
+	}
+	var out strings.Builder
+	for _, s := range junit.Suites {
+		for _, c := range s.Cases {
+			if c.SystemOut != nil {
+				out.WriteString(c.SystemOut.Text)
+			}
+		}
+	}
+	for _, reason := range []string{NoticeDuplicateKey, NoticeDuplicateObject, NoticeNotChecked} {
+		if !strings.Contains(out.String(), "warn "+reason+":") {
+			t.Errorf("JUnit output lacks the %s notice:\n%s", reason, out.String())
+		}
 	}
 }

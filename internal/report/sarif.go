@@ -81,9 +81,12 @@ type (
 		Level               string                   `json:"level"`
 		Message             sarifMessage             `json:"message"`
 		Locations           []sarifLocation          `json:"locations"`
+		RelatedLocations    []sarifLocation          `json:"relatedLocations,omitempty"`
 		PartialFingerprints sarifPartialFingerprints `json:"partialFingerprints"`
 	}
 	sarifLocation struct {
+		// ID numbers related locations; a result's own location has none.
+		ID               int                   `json:"id,omitempty"`
 		PhysicalLocation sarifPhysicalLocation `json:"physicalLocation"`
 	}
 	sarifPhysicalLocation struct {
@@ -130,6 +133,14 @@ func renderSARIF(buf *bytes.Buffer, r *Report) error {
 	for _, rule := range ruleList {
 		driver.Rules = append(driver.Rules, sarifRuleOf(rule))
 	}
+	// Each reason of the notices present is a rule of its own after the
+	// catalogue's, so that every result has a valid ruleIndex.
+	for _, n := range r.Notices {
+		if _, ok := index[n.Reason]; !ok {
+			index[n.Reason] = len(driver.Rules)
+			driver.Rules = append(driver.Rules, sarifNoticeRule(n.Reason))
+		}
+	}
 
 	// GitHub requires "results" even when empty; null is not an empty array.
 	results := make([]sarifResult, 0, len(r.Findings))
@@ -160,6 +171,27 @@ func renderSARIF(buf *bytes.Buffer, r *Report) error {
 				PrimaryLocationLineHash: fmt.Sprintf("%s:%d", hash, seen[hash]),
 			},
 		})
+	}
+
+	for _, n := range r.Notices {
+		hash := noticeFingerprint(n)
+		seen[hash]++
+		text := n.Message
+		if n.Object != (rules.ObjectRef{}) {
+			text = fmt.Sprintf("%s: %s", n.Object, n.Message)
+		}
+		res := sarifResult{
+			RuleID:              n.Reason,
+			RuleIndex:           index[n.Reason],
+			Level:               "warning",
+			Message:             sarifMessage{Text: text},
+			Locations:           []sarifLocation{sarifLocationOf(n.Location, 0)},
+			PartialFingerprints: sarifPartialFingerprints{PrimaryLocationLineHash: fmt.Sprintf("%s:%d", hash, seen[hash])},
+		}
+		for i, l := range n.Related {
+			res.RelatedLocations = append(res.RelatedLocations, sarifLocationOf(l, i+1))
+		}
+		results = append(results, res)
 	}
 
 	log := sarifLog{
@@ -232,4 +264,42 @@ func sarifURI(file string) string {
 		return (&url.URL{Scheme: "file", Path: p}).String()
 	}
 	return (&url.URL{Path: p}).String()
+}
+
+// sarifLocationOf is a location in SARIF's terms; id numbers a related one.
+func sarifLocationOf(l Location, id int) sarifLocation {
+	line := l.Line
+	if line < 1 {
+		line = 1
+	}
+	return sarifLocation{ID: id, PhysicalLocation: sarifPhysicalLocation{
+		ArtifactLocation: sarifArtifactLocation{URI: sarifURI(l.File)},
+		Region:           sarifRegion{StartLine: line},
+	}}
+}
+
+// sarifNoticeRule describes a reason of notices as a SARIF reportingDescriptor.
+func sarifNoticeRule(reason string) sarifRule {
+	h := noticeHelp[reason]
+	return sarifRule{
+		ID:                   reason,
+		Name:                 reason,
+		ShortDescription:     sarifMessage{Text: h.summary},
+		FullDescription:      sarifMessage{Text: h.summary},
+		Help:                 sarifHelp{Text: h.remediation, Markdown: h.remediation},
+		HelpURI:              toolURI,
+		DefaultConfiguration: sarifConfiguration{Level: "warning"},
+		Properties:           sarifRuleProps{Tags: sarifTags},
+	}
+}
+
+// noticeFingerprint hashes what identifies a notice wherever it sits:
+// reason, object and key path.
+func noticeFingerprint(n Notice) string {
+	h := sha256.New()
+	for _, part := range []string{n.Reason, n.Object.Kind, n.Object.Namespace, n.Object.Name, n.Field} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

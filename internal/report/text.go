@@ -5,12 +5,19 @@ import (
 	"fmt"
 )
 
-// renderText writes one block per finding, in report order, then a summary:
+// renderText writes a line per notice, then one block per finding, in
+// report order, then a summary:
 //
+//	manifests/db.yaml:3: warn duplicate-object: Service default/db: defined again at manifests/all.yaml:40, …
 //	manifests/web.yaml:12: deny HG002 service-exists: StatefulSet default/web: spec.serviceName: Not found: "nginx": must …
 //	  fix: Create a headless Service … (https://…/docs/rules.md#hg002)
-//	2 objects checked: 1 deny, 1 warn, 0 skipped
+//	2 objects checked: 1 deny, 1 warn, 0 skipped, 1 notice
 func renderText(buf *bytes.Buffer, r *Report) error {
+	// Notices first: they say how the input was read, which the findings
+	// below rest on.
+	for _, n := range r.Notices {
+		fmt.Fprintf(buf, "%s: %s\n", position(n.Location), noticeLine(n))
+	}
 	for _, f := range r.Findings {
 		fmt.Fprintf(buf, "%s: %s\n", position(f.Location), findingLine(f))
 		fmt.Fprintf(buf, "  %s\n", fixLine(f.Rule))
@@ -20,11 +27,15 @@ func renderText(buf *bytes.Buffer, r *Report) error {
 	// A clean run with nothing skipped gets a line that reads as an all-clear;
 	// once a rule was skipped the counts matter even without findings, because
 	// a skip is a decision someone should be able to see in the CI log.
-	if s.Deny == 0 && s.Warn == 0 && s.Skipped == 0 {
+	if s.Deny == 0 && s.Warn == 0 && s.Skipped == 0 && s.Notices == 0 {
 		fmt.Fprintf(buf, "%s: no findings\n", checked)
 		return nil
 	}
-	fmt.Fprintf(buf, "%s: %d deny, %d warn, %d skipped\n", checked, s.Deny, s.Warn, s.Skipped)
+	notices := ""
+	if s.Notices > 0 {
+		notices = ", " + plural(s.Notices, "notice", "notices")
+	}
+	fmt.Fprintf(buf, "%s: %d deny, %d warn, %d skipped%s\n", checked, s.Deny, s.Warn, s.Skipped, notices)
 	return nil
 }
 
