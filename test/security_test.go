@@ -189,7 +189,7 @@ func TestAttacks(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		body := scrape(t, g.MetricsURL())
+		body := metricsText(t, g.MetricsURL())
 		var series int
 		for line := range strings.Lines(body) {
 			if strings.HasPrefix(line, "headless_guard_admission_requests_total{") {
@@ -305,7 +305,7 @@ func kubectlAs(t *testing.T, c *cluster.Cluster, kubeconfig string, stdin []byte
 	return stderr, err
 }
 
-func scrape(t *testing.T, url string) string {
+func metricsText(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
