@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/rules"
@@ -98,4 +99,49 @@ func fileIn(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return []byte(strings.ReplaceAll(string(data), "  namespace: \"default\"\n", ""))
+}
+
+// TestHelmHookPodInTheGuardsCache checks the HG008 exemption of helm hook
+// Pods where timing cannot decide it: the Pods come from the guard's
+// informer cache, through its transform. After the alertmanager chart and
+// its test Pod, a stray Pod with the same labels is created; a dry-run
+// update of the StatefulSet, repeated until the cache has the stray Pod
+// (and so the test Pod created before it), must name the stray Pod in
+// HG008 and never the test Pod.
+func TestHelmHookPodInTheGuardsCache(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t)
+	ns := namespace(t, c, "charts-helm-hook-cache", nil)
+	mustKubectl(t, c, fileIn(t, filepath.Join(chartFixtures, "alertmanager-helm-test-pod.yaml")), "apply", "-n", ns, "-f", "-")
+	const stray = `apiVersion: v1
+kind: Pod
+metadata:
+  name: alertmanager-debug
+  labels:
+    app.kubernetes.io/name: alertmanager
+    app.kubernetes.io/instance: alertmanager
+spec:
+  containers:
+  - name: shell
+    image: busybox
+`
+	mustKubectl(t, c, []byte(stray), "apply", "-n", ns, "-f", "-")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, stderr, err := kubectl(t, c, nil, "label", "statefulset", "alertmanager", "probe=hg008", "--dry-run=server", "-n", ns)
+		if err != nil {
+			t.Fatalf("kubectl label --dry-run=server: %v\n%s", err, stderr)
+		}
+		if strings.Contains(stderr, "alertmanager-test-connection") {
+			t.Fatalf("HG008 names the helm test Pod:\n%s", stderr)
+		}
+		if strings.Contains(stderr, "HG008") && strings.Contains(stderr, "Pod "+ns+"/alertmanager-debug") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no HG008 warning naming the stray Pod within 30s; last:\n%s", stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
