@@ -53,28 +53,47 @@ func Run(opts Options) (*Result, error) {
 	return &Result{Report: rep, Set: set}, nil
 }
 
-// Index builds the lookup over every object of a loaded set.
-func Index(set *manifest.Set) *rules.Index {
+// Index builds the lookup over every object of a loaded set, as the
+// cluster would hold them: of an object defined twice, the definition
+// applied last.
+func Index(set *manifest.Set, namespace string) *rules.Index {
+	return index(set, shadowed(set, namespace))
+}
+
+func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rules.Index {
 	idx := rules.NewIndex()
 	for _, o := range set.Objects {
-		if o.Typed != nil {
+		if _, hidden := shadow[o]; o.Typed != nil && !hidden {
 			idx.Add(o.Typed)
 		}
 	}
 	return idx
 }
 
-// Evaluate runs the registry over every object of set.
+// Evaluate runs the registry over every object of set but the definitions
+// another one replaces (an object defined twice is checked as applied
+// last), and reports what the rules do not see as notices.
 func Evaluate(set *manifest.Set, opts Options) (*report.Report, error) {
 	reg := opts.Registry
 	if reg == nil {
 		reg = rules.Default()
 	}
-	lookup := Index(set)
+	shadow := shadowed(set, opts.Namespace)
+	lookup := index(set, shadow)
 	rep := &report.Report{Registry: reg, Files: len(set.Files), Documents: set.Documents(), Objects: make([]report.Object, 0, len(set.Objects))}
-	outcomes := evaluateAll(set.Objects, reg, lookup, &opts.Policy)
+	rep.Notices = notices(set, shadow)
+	objs := set.Objects
+	if len(shadow) > 0 {
+		objs = make([]*manifest.Object, 0, len(set.Objects))
+		for _, o := range set.Objects {
+			if _, hidden := shadow[o]; !hidden {
+				objs = append(objs, o)
+			}
+		}
+	}
+	outcomes := evaluateAll(objs, reg, lookup, &opts.Policy)
 	var all []report.Finding
-	for i, o := range set.Objects {
+	for i, o := range objs {
 		entry := report.Object{Ref: o.Ref, Location: report.Location{File: o.File.Path, Line: o.Line()}}
 		if out := &outcomes[i]; out.res != nil || out.err != nil {
 			if out.err != nil {
@@ -185,12 +204,16 @@ func dedupe(in []report.Finding) []report.Finding {
 // Fix applies every fix to the loaded manifests: injects missing Services
 // (appended to the StatefulSet's file), sets empty serviceNames, adds missing
 // selector labels and names unnamed ports. It returns what it did.
-func Fix(set *manifest.Set) ([]FixEntry, error) {
-	idx := Index(set)
+//
+// A definition that another one of the same object replaces is left as it
+// is: the one applied last is fixed.
+func Fix(set *manifest.Set, namespace string) ([]FixEntry, error) {
+	shadow := shadowed(set, namespace)
+	idx := index(set, shadow)
 	fixOpts := rules.FixOptions{InjectService: true, FixLabels: true}
 	var done []FixEntry
 	for _, o := range set.Objects {
-		if o.Typed == nil {
+		if _, hidden := shadow[o]; o.Typed == nil || hidden {
 			continue
 		}
 		plan, err := rules.PlanFixes(&rules.Request{Operation: rules.Create, Object: o.Typed}, idx, fixOpts)

@@ -216,7 +216,7 @@ func fixOutput(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Fix(res.Set); err != nil {
+	if _, err := Fix(res.Set, ""); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

@@ -33,7 +33,7 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("%s: %v", format, err)
 			}
 		}
-		if _, err := Fix(set); err != nil {
+		if _, err := Fix(set, ""); err != nil {
 			return
 		}
 		var out bytes.Buffer

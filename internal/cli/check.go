@@ -117,7 +117,7 @@ func runCheck(s Streams, o *CheckOptions) error {
 // fix applies the fixes, prints or writes the manifests, and checks the
 // result again: the exit code reflects what is left after fixing.
 func fix(s Streams, set *manifest.Set, opts check.Options, write bool) (*report.Report, error) {
-	done, err := check.Fix(set)
+	done, err := check.Fix(set, opts.Namespace)
 	if err != nil {
 		return nil, err
 	}

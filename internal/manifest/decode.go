@@ -26,6 +26,20 @@ type lineError struct {
 	err  error
 }
 
+// TypedVersion is the apiVersion in which the loader decodes objects of
+// kind for the rules, or "" for a kind the rules do not read (newTyped).
+func TypedVersion(kind string) string {
+	switch kind {
+	case "Service", "Pod":
+		return "v1"
+	case "StatefulSet", "Deployment", "ReplicaSet", "DaemonSet":
+		return "apps/v1"
+	case "Job", "CronJob":
+		return "batch/v1"
+	}
+	return ""
+}
+
 // newTyped returns an empty typed object for the kinds the rules read.
 func newTyped(apiVersion, kind string) kruntime.Object {
 	switch apiVersion + "/" + kind {
@@ -134,6 +148,7 @@ func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *laz
 			obj.Ref.Namespace = jsonString(m.Namespace)
 			if obj.Ref.Name == "" {
 				obj.Ref.Name = jsonString(m.GenerateName)
+				obj.Generated = obj.Ref.Name != ""
 			}
 		}
 	}
@@ -284,7 +299,7 @@ func duplicateKeys(f *File, d *Document, root *yaml.Node) []Warning {
 						where = fmt.Sprintf("on line %d", first)
 					}
 					out = append(out, Warning{
-						Reason: ReasonDuplicateKey, File: f.Path, Line: second, OtherLine: first,
+						Reason: ReasonDuplicateKey, File: f.Path, Line: second, OtherLine: first, Field: p,
 						Message: fmt.Sprintf("`%s` is set twice, %s: kubectl applies the last value and drops the other; a key must appear once in a mapping", p, where),
 						Object:  objectOf(item),
 					})

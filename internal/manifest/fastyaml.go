@@ -93,6 +93,7 @@ func (p *fastParser) decodeDocument(f *File, d *Document, opts Options) bool {
 	}}
 	if obj.Ref.Name == "" {
 		obj.Ref.Name = strings.Clone(p.generateName)
+		obj.Generated = obj.Ref.Name != ""
 	}
 	typed := newTyped(apiVersion, kind)
 	if typed == nil {

@@ -337,7 +337,7 @@ func loadFastSlow(t *testing.T, data []byte) (fast, slow string) {
 		}
 		for _, o := range set.Objects {
 			typed, _ := json.Marshal(o.Typed)
-			fmt.Fprintf(&b, "%s line %d workload %v field lines %v typed %s\n", o.Ref, o.Line(), o.Workload, o.FieldLines(fieldPaths), typed)
+			fmt.Fprintf(&b, "%s line %d workload %v generated %v field lines %v typed %s\n", o.Ref, o.Line(), o.Workload, o.Generated, o.FieldLines(fieldPaths), typed)
 		}
 		for _, w := range set.Warnings {
 			fmt.Fprintf(&b, "warning %s:%d (%d) %s\n", w.File, w.Line, w.OtherLine, w.Message)

@@ -92,7 +92,9 @@ type Warning struct {
 	File   string
 	// Line is where the warning is; OtherLine the other place it names.
 	Line, OtherLine int
-	Message         string
+	// Field is the path of the key, such as `spec.template.metadata`.
+	Field   string
+	Message string
 	// Object is the object whose document holds it.
 	Object *Object
 }
@@ -116,6 +118,10 @@ type Object struct {
 	Ref rules.ObjectRef
 	// Typed is the decoded object for the kinds the rules read; nil otherwise.
 	Typed kruntime.Object
+	// Generated is set when the object has no name but a
+	// `metadata.generateName` (which Ref.Name then holds): each apply
+	// creates a new object.
+	Generated bool
 	// Workload is set, for an object that is not Typed, when it has a pod
 	// template (`spec.template.spec.containers` and the like): a workload
 	// of a kind or version the rules do not read.
