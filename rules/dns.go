@@ -9,16 +9,16 @@ import "strings"
 type DNSLoss uint8
 
 const (
-	// LosesPods: the pods are never created, so nothing resolves.
+	// LosesPods means the pods are never created, so nothing resolves.
 	LosesPods DNSLoss = 1 << iota
-	// LosesPodAddresses: the Service name does not return one A record per pod.
+	// LosesPodAddresses means the Service name does not return one A record per pod.
 	LosesPodAddresses
-	// LosesHostnames: `<pod>.<service>.<namespace>.svc` does not resolve to the pod.
+	// LosesHostnames means `<pod>.<service>.<namespace>.svc` does not resolve to the pod.
 	LosesHostnames
-	// LosesSRV: `_<port>._<proto>.<service>` does not list every pod for a port.
+	// LosesSRV means `_<port>._<proto>.<service>` does not list every pod for a port.
 	LosesSRV
-	// AddsStrangers: nothing is missing, but the Service name also returns
-	// the pods of another workload.
+	// AddsStrangers means nothing is missing, but the Service name also
+	// returns the pods of another workload.
 	AddsStrangers
 )
 
