@@ -134,6 +134,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if len(opts.WebhookPaths) == 0 {
 		opts.WebhookPaths = []string{filepath.Join(root, "deploy", "base", "webhooks.yaml")}
 	}
+	mutating, validating, err := readWebhooks(opts.WebhookPaths, "127.0.0.1", opts.WebhookPort)
+	if err != nil {
+		return nil, fmt.Errorf("reading the webhook configurations: %w", err)
+	}
 
 	c.watchdog = startWatchdog()
 	ok := false
@@ -180,9 +184,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		},
 		BinaryAssetsDirectory: c.assets,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			Paths:            opts.WebhookPaths,
-			LocalServingHost: "127.0.0.1",
-			LocalServingPort: opts.WebhookPort,
+			// Read here rather than from Paths: see readWebhooks.
+			MutatingWebhooks:   mutating,
+			ValidatingWebhooks: validating,
+			LocalServingHost:   "127.0.0.1",
+			LocalServingPort:   opts.WebhookPort,
 		},
 	}
 	for k, v := range opts.APIServerFlags {
