@@ -55,6 +55,7 @@ type ServeOptions struct {
 	ClientCAFile         string
 	ClientNames          []string
 	Audit                bool
+	AuditReports         bool
 	ShutdownDelay        time.Duration
 	// Certs are the serving-certificate flags (serve_certs.go).
 	Certs CertOptions
@@ -91,6 +92,7 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.ClientNames, "client-allowed-names", nil, "with --client-ca-file: the client certificate names (subject common name or DNS name) served; default any certificate the CAs issued")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready and keep serving this long before stopping, so that endpoints drop the pod first (5s in deploy/)")
 	fs.BoolVar(&o.Audit, "audit", true, "audit existing objects: Events on offenders and the headless_guard_audit_violations gauge")
+	fs.BoolVar(&o.AuditReports, "audit-reports", true, "with --audit: keep the findings as one openreports.io/v1alpha1 Report per namespace (when its CRD is installed)")
 	o.Certs.AddFlags(fs)
 	goflags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	o.zap.BindFlags(goflags)
@@ -251,6 +253,9 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 		audit := &controller.Audit{
 			Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Lookup: whCfg.Lookup,
 			Registry: reg, Policy: policy, Recorder: mgr.GetEventRecorder("headless-guard"),
+		}
+		if o.AuditReports {
+			audit.Reports = &controller.Reports{Client: mgr.GetClient(), Live: mgr.GetAPIReader()}
 		}
 		if err := audit.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the audit: %w", err)

@@ -5,8 +5,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
+	reportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -62,6 +65,8 @@ type Audit struct {
 	Registry *rules.Registry
 	Policy   rules.Policy
 	Recorder events.EventRecorder
+	// Reports, when set, keeps the findings as one Report per namespace.
+	Reports *Reports
 
 	mu sync.Mutex
 	// reported holds the findings last recorded for each object that has
@@ -114,6 +119,8 @@ type auditState struct {
 	key string
 	// rules is the rule ID of each finding, for the gauge.
 	rules []string
+	// results are the findings as a Report carries them.
+	results []reportResult
 }
 
 // SetupWithManager registers the reconciler: a change to a Service or a
@@ -131,6 +138,18 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService))
 	for _, obj := range webhook.WorkloadObjects {
 		b = b.Watches(obj, handler.TypedEnqueueRequestsFromMapFunc(a.forWorkload))
+	}
+	if a.Reports != nil {
+		if err := reportsv1alpha1.AddToScheme(mgr.GetScheme()); err != nil {
+			return err
+		}
+		a.Reports.snapshot = a.results
+		if a.Reports.Log.GetSink() == nil {
+			a.Reports.Log = logger.WithName("reports")
+		}
+		if err := mgr.Add(a.Reports); err != nil {
+			return err
+		}
 	}
 	return b.Complete(a)
 }
@@ -266,6 +285,13 @@ func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Resu
 		return reconcile.Result{}, err
 	}
 	now := auditState{uid: obj.GetUID()}
+	if a.Reports != nil && len(res.Findings) > 0 {
+		subject := corev1.ObjectReference{Kind: req.Kind, Namespace: req.Namespace, Name: req.Name, UID: obj.GetUID()}
+		if gvk, err := apiutil.GVKForObject(obj, a.Client.Scheme()); err == nil {
+			subject.APIVersion = gvk.GroupVersion().String()
+		}
+		now.results = resultsOf(subject, res.Findings)
+	}
 	var lines []string
 	for _, f := range res.Findings {
 		now.rules = append(now.rules, f.Rule.ID)
@@ -324,6 +350,21 @@ func (a *Audit) clearEvents(ctx context.Context, obj client.Object) error {
 	return nil
 }
 
+// results returns the Report results of every object of namespace, in a
+// stable order.
+func (a *Audit) results(namespace string) []reportResult {
+	a.mu.Lock()
+	var out []reportResult
+	for req, st := range a.reported {
+		if req.Namespace == namespace {
+			out = append(out, st.results...)
+		}
+	}
+	a.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].sortKey() < out[j].sortKey() })
+	return out
+}
+
 // commit stores an object's findings (none: forgets it) and moves the gauge
 // by the difference with the ones stored before; a label set whose count
 // reaches 0 is deleted.
@@ -339,6 +380,9 @@ func (a *Audit) commit(req AuditRequest, now auditState) {
 		delete(a.reported, req)
 	} else {
 		a.reported[req] = now
+	}
+	if a.Reports != nil && (before.key != now.key || before.uid != now.uid && now.key != "") {
+		a.Reports.markDirty(req.Namespace, time.Now())
 	}
 	if len(before.rules) == 0 && len(now.rules) == 0 {
 		return
