@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/headless-guard/headless-guard/internal/report"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -21,14 +23,19 @@ const chartRoot = "testdata/charts"
 // chartVerdicts are issue 12's acceptance criteria, stated apart from the
 // expect lines so that editing a fixture's expectations cannot quietly
 // drop them: for each file, the rules that must deny (none: the default
-// install is admitted), and whether HG008 must stay quiet.
+// install is admitted), whether HG008 must stay quiet, and the notices
+// (what no rule reports) as "<reason> <Kind>/<name>".
 var chartVerdicts = map[string]struct {
 	deny       []string
 	quietHG008 bool
+	notices    []string
 }{
-	"alertmanager-helm-test-pod.yaml":        {quietHG008: true},
-	"memcached-apps-v1beta2.yaml":            {quietHG008: true},
-	"postgresql-long-release-name.yaml":      {deny: []string{"HG003", "HG007"}},
+	"alertmanager-helm-test-pod.yaml": {quietHG008: true},
+	"memcached-apps-v1beta2.yaml":     {quietHG008: true, notices: []string{report.NoticeNotChecked + " StatefulSet/cache-memcached"}},
+	"postgresql-long-release-name.yaml": {
+		deny:    []string{"HG003", "HG007"},
+		notices: []string{report.NoticeDuplicateObject + " Service/payments-ledger-reconciliation-eu-west-1-production-postgresql"},
+	},
 	"postgresql-replication-hl.yaml":         {quietHG008: true},
 	"redis-replication-shared-headless.yaml": {quietHG008: true},
 	"zookeeper-optional-tls-port.yaml":       {quietHG008: true},
@@ -78,6 +85,13 @@ func TestChartFixtures(t *testing.T) {
 			}
 			if offlineDenied != (len(verdict.deny) > 0) {
 				t.Errorf("check denies: %v, want %v", offlineDenied, len(verdict.deny) > 0)
+			}
+			var notices []string
+			for _, n := range res.Report.Notices {
+				notices = append(notices, n.Reason+" "+n.Object.Kind+"/"+n.Object.Name)
+			}
+			if diff := cmp.Diff(verdict.notices, notices, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("notices (-want +got):\n%s", diff)
 			}
 		})
 	}
