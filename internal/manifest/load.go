@@ -549,7 +549,16 @@ func isParserProblem(msg string) bool {
 	return false
 }
 
+// isBlank reports whether b has only spaces and comments, in printable
+// ASCII: other bytes (invalid UTF-8, control characters) are errors to
+// kubectl's reader even in a comment, and go to the slow path.
 func isBlank(b []byte) bool {
+	for i, c := range b {
+		// A CR alone breaks a line for YAML, not for the loop below.
+		if c >= 0x7f || c < 0x20 && c != '\t' && c != '\n' && (c != '\r' || i+1 == len(b) || b[i+1] != '\n') {
+			return false
+		}
+	}
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
