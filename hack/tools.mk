@@ -17,6 +17,7 @@
 #   hack/tools/etcd/go.mod     go.etcd.io/etcd/server/v3   -> etcd
 #   hack/tools/kwok/go.mod     sigs.k8s.io/kwok             -> kwok, kwok-stages
 #   hack/tools/coredns/go.mod  github.com/coredns/coredns   -> coredns
+#   hack/tools/helm/go.mod     helm.sh/helm/v4              -> helm
 #
 # Each binary depends on its module's go.mod/go.sum, so bumping a pin
 # rebuilds it. Builds run with -mod=readonly: a missing go.sum entry is an
@@ -35,6 +36,7 @@ TOOLS_MOD_DIR     := $(TOOLS_MK_DIR)/tools
 TOOLS_ETCD_DIR    := $(TOOLS_MOD_DIR)/etcd
 TOOLS_KWOK_DIR    := $(TOOLS_MOD_DIR)/kwok
 TOOLS_COREDNS_DIR := $(TOOLS_MOD_DIR)/coredns
+TOOLS_HELM_DIR    := $(TOOLS_MOD_DIR)/helm
 TOOLS_BIN_ABS     := $(abspath bin)
 # Included, this file must not become the includer's default goal.
 TOOLS_MK_INCLUDED := $(filter-out $(lastword $(MAKEFILE_LIST)),$(firstword $(MAKEFILE_LIST)))
@@ -50,7 +52,7 @@ TOOLS_GO_BUILD = $(TOOLS_GO_ENV) $(TOOLS_GO) build -trimpath
 
 ENVTEST_BINS := bin/kube-apiserver bin/etcd bin/kubectl
 TOOLS_BINS   := $(ENVTEST_BINS) bin/kube-controller-manager bin/kube-scheduler \
-	bin/kwok bin/coredns
+	bin/kwok bin/coredns bin/helm
 
 # Recipes that run envtest should depend on $(ENVTEST_DEPS) (or on
 # envtest-assets) and use $(KUBEBUILDER_ASSETS), which is also exported.
@@ -89,6 +91,7 @@ TOOLS_KUBE_DEPS    := $(TOOLS_MOD_DIR)/go.mod $(TOOLS_MOD_DIR)/go.sum
 TOOLS_ETCD_DEPS    := $(TOOLS_ETCD_DIR)/go.mod $(TOOLS_ETCD_DIR)/go.sum
 TOOLS_KWOK_DEPS    := $(TOOLS_KWOK_DIR)/go.mod $(TOOLS_KWOK_DIR)/go.sum
 TOOLS_COREDNS_DEPS := $(TOOLS_COREDNS_DIR)/go.mod $(TOOLS_COREDNS_DIR)/go.sum
+TOOLS_HELM_DEPS    := $(TOOLS_HELM_DIR)/go.mod $(TOOLS_HELM_DIR)/go.sum
 
 .PHONY: tools envtest-assets tools-clean
 
@@ -155,6 +158,16 @@ bin/coredns: $(TOOLS_COREDNS_DEPS) ## Build coredns (github.com/coredns/coredns 
 	@mkdir -p $(TOOLS_BIN_ABS)
 	cd $(TOOLS_COREDNS_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' \
 		-o $(TOOLS_BIN_ABS)/coredns github.com/coredns/coredns
+	@touch $@
+
+# helm's version (helm.sh/helm/v4/internal/version.version) is stamped as
+# upstream's Makefile does, from the pin; without it `helm version` says v4.3.
+HELM_MOD_VERSION = $(shell cd $(TOOLS_HELM_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
+bin/helm: $(TOOLS_HELM_DEPS) ## Build helm (helm.sh/helm/v4 pin in hack/tools/helm/go.mod)
+	@mkdir -p $(TOOLS_BIN_ABS)
+	cd $(TOOLS_HELM_DIR) && $(TOOLS_GO_BUILD) \
+		-ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_MOD_VERSION) -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+		-o $(TOOLS_BIN_ABS)/helm helm.sh/helm/v4/cmd/helm
 	@touch $@
 
 ifneq ($(TOOLS_MK_INCLUDED),)
