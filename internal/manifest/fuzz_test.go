@@ -43,7 +43,7 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for _, w := range set.Warnings {
-			if w.Line < 1 || w.OtherLine < 1 || w.OtherLine > w.Line {
+			if w.Line < 1 || w.OtherLine < 0 || w.OtherLine > w.Line {
 				t.Fatalf("warning on lines %d, %d: %s", w.Line, w.OtherLine, w.Message)
 			}
 		}

@@ -395,14 +395,14 @@ func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []err
 func parseSlow(f *File, d *Document, opts Options) error {
 	// Strict, the reader fails on a key set twice; most documents have
 	// none, and need no second parse to find them.
-	data, err := sigsyaml.YAMLToJSONStrict(d.Raw)
+	data, strictErr := sigsyaml.YAMLToJSONStrict(d.Raw)
 	tree := &lazyTree{raw: d.Raw}
-	dups := false
-	if err != nil {
+	dups := strictErr != nil // or merge keys that overlap, which are no warning
+	if dups {
+		var err error
 		if data, err = sigsyaml.YAMLToJSON(d.Raw); err != nil {
 			return yamlError(f, d, err)
 		}
-		dups = true // or merge keys that overlap, which are no warning
 	}
 	data = bytes.TrimSpace(data)
 	// kubectl skips a document that is null (`~`, only comments).
@@ -429,6 +429,8 @@ func parseSlow(f *File, d *Document, opts Options) error {
 	d.Objects = objs
 	if dups && root != nil {
 		d.Warnings = duplicateKeys(f, d, root)
+	} else if dups {
+		d.Warnings = strictDuplicates(f, d, strictErr)
 	}
 	if opts.Minimal {
 		for _, o := range objs {
@@ -445,6 +447,29 @@ func parseSlow(f *File, d *Document, opts Options) error {
 		}
 	}
 	return nil
+}
+
+var strictDuplicate = regexp.MustCompile(`line (\d+): key (.*) already set in map`)
+
+// strictDuplicates reads the duplicate keys of a document yaml.v3 cannot
+// parse from sigs.k8s.io/yaml's strict error, which names the line of the
+// repeated key only.
+func strictDuplicates(f *File, d *Document, err error) []Warning {
+	var out []Warning
+	for _, m := range strictDuplicate.FindAllStringSubmatch(err.Error(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		key := m[2]
+		if k, err := strconv.Unquote(key); err == nil {
+			key = k
+		}
+		w := Warning{Reason: ReasonDuplicateKey, File: f.Path, Line: d.Line + max(n, 1) - 1, Field: key,
+			Message: fmt.Sprintf("`%s` is set again on line %d: kubectl applies the last value and drops the one before; a key must appear once in a mapping", key, d.Line+max(n, 1)-1)}
+		if len(d.Objects) == 1 {
+			w.Object = d.Objects[0]
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // lazyTree is a document's yaml.v3 tree, parsed on first use.

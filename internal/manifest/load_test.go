@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 func parseOne(t *testing.T, data string) (*Set, error) {
@@ -196,5 +197,23 @@ func TestYAML11Scalars(t *testing.T) {
 		if !svc.Spec.PublishNotReadyAddresses || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort.IntValue() != 8 {
 			t.Errorf("fast %v: publishNotReadyAddresses %v, port %d, targetPort %s; want true, 80, 8", fast, svc.Spec.PublishNotReadyAddresses, svc.Spec.Ports[0].Port, svc.Spec.Ports[0].TargetPort.String())
 		}
+	}
+}
+
+// TestStrictDuplicates: where yaml.v3 gives no tree, the duplicate keys
+// still come out of sigs.k8s.io/yaml's strict error, each on its line.
+func TestStrictDuplicates(t *testing.T) {
+	raw := []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\ndata: {x: \"1\", x: \"2\"}\n")
+	_, err := sigsyaml.YAMLToJSONStrict(raw)
+	if err == nil {
+		t.Fatal("YAMLToJSONStrict accepts duplicate keys")
+	}
+	d := &Document{Raw: raw, Line: 10}
+	var got []string
+	for _, w := range strictDuplicates(&File{Path: "in.yaml"}, d, err) {
+		got = append(got, fmt.Sprintf("%s:%d %s", w.File, w.Line, w.Field))
+	}
+	if want := "in.yaml:14 name in.yaml:15 x"; strings.Join(got, " ") != want {
+		t.Errorf("got %v, want %s", got, want)
 	}
 }
