@@ -41,8 +41,11 @@ CLUSTER_DEPS := $(ENVTEST_DEPS) $(foreach b,$(CLUSTER_BINS),$(if $(and $(if $(EN
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 
 .PHONY: run
+# A built binary, not `go run`: Ctrl-C reaches it and make together, and
+# `go run` would then exit 1 and make print an error for a clean stop.
 run: build $(CLUSTER_DEPS) ## Run a local cluster and the webhook until Ctrl-C (kubeconfig: .local/kubeconfig, DNS: 127.0.0.1:1053)
-	$(GO) run ./hack/run $(ARGS)
+	@$(GO) build -o $(BIN)/headless-guard-run ./hack/run
+	@$(BIN)/headless-guard-run $(ARGS)
 
 .PHONY: test
 test: lint-vet unit e2e fuzz-short ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -24,12 +25,34 @@ import (
 	"github.com/headless-guard/headless-guard/test/cluster"
 )
 
-// tryFiles are the manifests the banner suggests: one accepted, one denied
-// on create (HG002), one denied on a server-side dry run (HG004).
-var tryFiles = []struct{ path, flags string }{
-	{"rules/testdata/seeds/seed-000-nginx-web.yaml", ""},
-	{"rules/testdata/HG002/fail-typo.yaml", ""},
-	{"rules/testdata/HG004/fail-label-missing.yaml", "--dry-run=server "},
+// try is a command the banner suggests, and what its output shows.
+type try struct {
+	// files are the manifests it applies, relative to the repository.
+	files []string
+	// command is the shell command, with %s for the files' paths.
+	command string
+	// shows is a line of its output that says it did what the banner
+	// promises (main_test.go runs every command and looks for it).
+	shows string
+}
+
+// tries are one manifest accepted (seed 000, whose pods get the names dig
+// then shows), one denied on create (HG002), and one denied on create in
+// a namespace of its own (HG004: in default it would update seed 000's
+// Service and show HG011).
+var tries = []try{
+	{[]string{"rules/testdata/seeds/seed-000-nginx-web.yaml"}, "kubectl apply -f %s", "statefulset.apps/web created"},
+	{[]string{"rules/testdata/HG002/fail-typo.yaml"}, "kubectl apply -f %s", "(HG002 service-exists)"},
+	{[]string{"rules/testdata/HG004/fail-label-missing.yaml"}, "kubectl create namespace try-hg004 && kubectl apply -n try-hg004 -f %s", "(HG004 selector-matches-pods)"},
+}
+
+// commandLine is t's command with the files' absolute paths.
+func (t try) commandLine(root string) string {
+	args := make([]any, len(t.files))
+	for i, f := range t.files {
+		args[i] = filepath.Join(root, f)
+	}
+	return fmt.Sprintf(t.command, args...)
 }
 
 // Fixed ports, so that the printed commands work as they are.
@@ -45,6 +68,22 @@ func main() {
 	}
 }
 
+// installReportCRD applies the openreports.io Report CRD shipped in the
+// reports-api module.
+func installReportCRD(ctx context.Context, c *cluster.Cluster, root string) error {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api")
+	cmd.Dir = root
+	dir, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("locating the reports-api module for the Report CRD: %w", err)
+	}
+	crd := filepath.Join(strings.TrimSpace(string(dir)), "config", "crd", "openreports.io_reports.yaml")
+	if _, stderr, err := c.Kubectl(ctx, nil, "apply", "--server-side", "-f", crd); err != nil {
+		return fmt.Errorf("installing the Report CRD: %w\n%s", err, stderr)
+	}
+	return nil
+}
+
 func run(guardArgs []string) error {
 	// The control plane's output goes to .local/logs; envtest's own
 	// logging would only add controller-runtime's "SetLogger was never
@@ -55,9 +94,11 @@ func run(guardArgs []string) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range tryFiles {
-		if _, err := os.Stat(filepath.Join(root, f.path)); err != nil {
-			return fmt.Errorf("a manifest the banner suggests is missing: %w", err)
+	for _, t := range tries {
+		for _, f := range t.files {
+			if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+				return fmt.Errorf("a manifest the banner suggests is missing: %w", err)
+			}
 		}
 	}
 	local := filepath.Join(root, ".local")
@@ -91,6 +132,11 @@ func run(guardArgs []string) error {
 	if err != nil {
 		return err
 	}
+	// The audit keeps its findings in Reports: their CRD, from the module
+	// this repository requires.
+	if err := installReportCRD(ctx, c, root); err != nil {
+		return err
+	}
 	g, err := c.StartGuard(ctx, append(certArgs, guardArgs...)...)
 	if err != nil {
 		return err
@@ -100,10 +146,12 @@ func run(guardArgs []string) error {
 	fmt.Printf("CoreDNS answers for %s on %s.\n", cluster.ClusterDomain, c.DNSAddr())
 	fmt.Printf("  export KUBECONFIG=%s\n", c.KubeconfigPath())
 	fmt.Printf("  export PATH=%s:$PATH\n", filepath.Join(root, "bin"))
+	fmt.Printf("Metrics: %s\n", g.MetricsURL())
 	fmt.Printf("Try:\n")
-	for _, f := range tryFiles {
-		fmt.Printf("  kubectl apply %s-f %s\n", f.flags, filepath.Join(root, f.path))
+	for _, t := range tries {
+		fmt.Printf("  %s\n", t.commandLine(root))
 	}
+	fmt.Printf("and what the audit finds in what already runs: kubectl get reports -A\n")
 	fmt.Printf("then, once `kubectl get pods -l app=nginx -o wide` shows web-0..2 Running:\n")
 	host, port, _ := net.SplitHostPort(c.DNSAddr())
 	for _, q := range []string{
