@@ -3,7 +3,6 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -11,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/headless-guard/headless-guard/rules"
 )
 
 // strippedDecoders decode the objects of admission requests straight into
@@ -140,18 +141,19 @@ func (m *strippedMeta) get() metav1.ObjectMeta {
 	return om
 }
 
-// annotationPrefix is the prefix of the annotations rules.Strip keeps.
+// annotationPrefix is the prefix of headless-guard's annotations; with
+// helm's hook marker, they are what rules.KeepsAnnotation keeps.
 const annotationPrefix = "headless-guard.io/"
 
-// ownAnnotations keeps headless-guard's annotations only.
+// ownAnnotations keeps the annotations rules.Strip keeps.
 type ownAnnotations map[string]string
 
-// UnmarshalJSON decodes the annotations only when one can be
-// headless-guard's: an API server writes keys unescaped, so a map without
-// the prefix and without a \u escape has none.
+// UnmarshalJSON decodes the annotations only when one can be kept: an API
+// server writes keys unescaped, so a map without headless-guard's prefix,
+// without helm's hook key and without a \u escape has none.
 func (a *ownAnnotations) UnmarshalJSON(data []byte) error {
 	*a = nil
-	if !bytes.Contains(data, []byte(annotationPrefix)) && !bytes.Contains(data, []byte(`\u`)) {
+	if !bytes.Contains(data, []byte(annotationPrefix)) && !bytes.Contains(data, []byte(rules.HelmHookAnnotation)) && !bytes.Contains(data, []byte(`\u`)) {
 		return nil
 	}
 	var all map[string]string
@@ -159,7 +161,7 @@ func (a *ownAnnotations) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	for k, v := range all {
-		if strings.HasPrefix(k, annotationPrefix) {
+		if rules.KeepsAnnotation(k) {
 			if *a == nil {
 				*a = ownAnnotations{}
 			}
