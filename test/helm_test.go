@@ -1,0 +1,780 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/headless-guard/headless-guard/certs"
+	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/cluster"
+)
+
+// The chart, and the values deploy/base is rendered with.
+const (
+	chartDir         = "deploy/chart/headless-guard"
+	baseValuesFile   = "deploy/chart/kustomize-base.values.yaml"
+	helmGoldenDir    = "testdata/helm"
+	releaseName      = "headless-guard"
+	reportsCRDModule = "github.com/openreports/reports-api"
+)
+
+// helmProfiles are the values profiles with golden renders in
+// testdata/helm/<profile>.yaml; their values are in
+// testdata/helm/<profile>.values.yaml (none for default).
+var helmProfiles = []string{"default", "cert-manager", "secret", "everything-on"}
+
+// helmBinary is helm from KUBEBUILDER_ASSETS, else <root>/bin, as
+// test/cluster finds the other binaries of a cluster.
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	root := repoRoot(t)
+	dirs := []string{cluster.AssetsDir(root), filepath.Join(root, "bin")}
+	for _, d := range dirs {
+		if p := filepath.Join(d, "helm"); fileExists(p) {
+			return p
+		}
+	}
+	t.Fatalf("helm not found in %s: run `make -f hack/tools.mk bin/helm`", strings.Join(dirs, " or "))
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// helm runs the real helm in the repository root with its configuration,
+// cache and data in a temporary directory, and kubeconfig when not "".
+func helm(t *testing.T, kubeconfig string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	home := t.TempDir()
+	cmd := exec.CommandContext(ctx, helmBinary(t), args...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"), "KUBECONFIG="+kubeconfig)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+func mustHelm(t *testing.T, kubeconfig string, args ...string) string {
+	t.Helper()
+	out, errOut, err := helm(t, kubeconfig, args...)
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// profileArgs are the helm flags of a values profile.
+func profileArgs(profile string) []string {
+	if profile == "default" {
+		return nil
+	}
+	return []string{"-f", filepath.Join("test", helmGoldenDir, profile+".values.yaml")}
+}
+
+// helmTemplate renders the chart into namespace with a profile's values
+// and extra flags.
+func helmTemplate(t *testing.T, namespace, profile string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"template", releaseName, chartDir, "--namespace", namespace}, profileArgs(profile)...)
+	return mustHelm(t, "", append(args, extra...)...)
+}
+
+// parseDocs splits a rendered stream into its objects.
+func parseDocs(t *testing.T, stream string) []manifestDoc {
+	t.Helper()
+	var docs []manifestDoc
+	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(stream)))
+	for {
+		raw, err := r.Read()
+		if err == io.EOF {
+			return docs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(raw, &meta); err != nil {
+			t.Fatalf("%v\n%s", err, raw)
+		}
+		if meta.Kind == "" {
+			continue
+		}
+		gv, err := schema.ParseGroupVersion(meta.APIVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, manifestDoc{gv.WithKind(meta.Kind), meta.Metadata.Name, raw})
+	}
+}
+
+// TestHelmLint runs `helm lint --strict` with every profile's values.
+func TestHelmLint(t *testing.T) {
+	for _, p := range helmProfiles {
+		t.Run(p, func(t *testing.T) {
+			out := mustHelm(t, "", append([]string{"lint", "--strict", chartDir, "--namespace", guardNamespace}, profileArgs(p)...)...)
+			if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") || strings.Contains(out, "[WARNING]") {
+				t.Errorf("helm lint:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestHelmTemplate compares each profile's render with its golden file
+// (UPDATE_GOLDEN=1 rewrites them) and holds the default and cert-manager
+// renders to what TestDeploy holds the overlays to.
+func TestHelmTemplate(t *testing.T) {
+	for _, p := range helmProfiles {
+		t.Run(p, func(t *testing.T) {
+			got := helmTemplate(t, guardNamespace, p)
+			golden := filepath.Join(helmGoldenDir, p+".yaml")
+			if os.Getenv("UPDATE_GOLDEN") != "" {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("helm template with %s values differs from %s (UPDATE_GOLDEN=1 rewrites it; review the diff) (-want +got):\n%s", p, golden, diff)
+			}
+			docs := parseDocs(t, got)
+			switch p {
+			case "default":
+				checkRender(t, "self-signed", docs)
+			case "cert-manager":
+				checkRender(t, "cert-manager", docs)
+			}
+		})
+	}
+}
+
+// TestHelmValues: the schema refuses what would install something else
+// than asked, and the values do what they say.
+func TestHelmValues(t *testing.T) {
+	refused := map[string][]string{
+		"a misspelt key":              {"--set", "replicaz=3"},
+		"a misspelt nested key":       {"--set", "webhooks.failurePolicy.statefulsetValidate=Ignore"},
+		"an unknown mode":             {"--set", "mode=block"},
+		"an unknown failure policy":   {"--set", "webhooks.failurePolicy.servicesValidate=Never"},
+		"an unknown rule action":      {"--set", "rules.HG004=block"},
+		"a rule that is no rule":      {"--set", "rules.HG4=warn"},
+		"an unknown certificate mode": {"--set", "certificates.mode=vault"},
+		"zero replicas":               {"--set", "replicas=0"},
+		"secret mode without a name":  {"--set", "certificates.mode=secret"},
+	}
+	for name, args := range refused {
+		t.Run("refused/"+name, func(t *testing.T) {
+			out, stderr, err := helm(t, "", append([]string{"template", releaseName, chartDir, "--namespace", guardNamespace}, args...)...)
+			if err == nil {
+				t.Fatalf("helm template %v succeeded:\n%s", args, out)
+			}
+			if !strings.Contains(stderr, "values don't meet the specifications of the schema") && !strings.Contains(stderr, "is required") {
+				t.Errorf("not refused by the schema or a required value: %s", stderr)
+			}
+		})
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		docs := parseDocs(t, helmTemplate(t, "elsewhere", "default"))
+		vwc := decode[admissionregistrationv1.ValidatingWebhookConfiguration](t, docs, "ValidatingWebhookConfiguration", "headless-guard")
+		mwc := decode[admissionregistrationv1.MutatingWebhookConfiguration](t, docs, "MutatingWebhookConfiguration", "headless-guard")
+		got := map[string]string{}
+		for _, w := range vwc.Webhooks {
+			got[w.Name] = string(*w.FailurePolicy) + " " + strings.Join(w.NamespaceSelector.MatchExpressions[0].Values, ",")
+		}
+		for _, w := range mwc.Webhooks {
+			got[w.Name] = string(*w.FailurePolicy) + " " + strings.Join(w.NamespaceSelector.MatchExpressions[0].Values, ",")
+		}
+		want := map[string]string{
+			"statefulsets.validate.headless-guard.io":    "Fail kube-system,elsewhere",
+			"services.validate.headless-guard.io":        "Fail kube-system,elsewhere",
+			"services-delete.validate.headless-guard.io": "Ignore kube-system,elsewhere",
+			"workloads.validate.headless-guard.io":       "Ignore kube-system,elsewhere",
+			"statefulsets.mutate.headless-guard.io":      "Ignore kube-system,elsewhere",
+			"services.mutate.headless-guard.io":          "Ignore kube-system,elsewhere",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("failure policies and excluded namespaces (-want +got):\n%s", diff)
+		}
+		// The webhook configurations of the chart are the base's, which
+		// the integration tests register: same webhooks, rules, paths.
+		base := parseDocs(t, readRepoFile(t, "deploy/base/webhooks.yaml"))
+		baseVWC := decode[admissionregistrationv1.ValidatingWebhookConfiguration](t, base, "ValidatingWebhookConfiguration", "headless-guard")
+		for i := range baseVWC.Webhooks {
+			baseVWC.Webhooks[i].NamespaceSelector = nil
+			baseVWC.Webhooks[i].ClientConfig.Service.Namespace = "elsewhere"
+			vwc.Webhooks[i].NamespaceSelector = nil
+		}
+		if diff := cmp.Diff(baseVWC.Webhooks, vwc.Webhooks); diff != "" {
+			t.Errorf("the chart's validating webhooks are not deploy/base's (-base +chart):\n%s", diff)
+		}
+	})
+
+	t.Run("everything-on", func(t *testing.T) {
+		docs := parseDocs(t, helmTemplate(t, guardNamespace, "everything-on"))
+		dep := decode[appsv1.Deployment](t, docs, "Deployment", "headless-guard")
+		args := dep.Spec.Template.Spec.Containers[0].Args
+		for _, a := range []string{"--mode=warn", "--rule=HG004=warn", "--rule=HG012=deny", "--inject", "--fix-labels", "--audit=false",
+			"--client-ca-file=/client-ca/ca.crt", "--client-allowed-names=kube-apiserver-webhook-client", "--tls-min-version=1.3"} {
+			if !slices.Contains(args, a) {
+				t.Errorf("args %v lack %s", args, a)
+			}
+		}
+		help, err := exec.Command(binary, "serve", "--help").CombinedOutput()
+		if err != nil {
+			t.Fatalf("serve --help: %v\n%s", err, help)
+		}
+		for _, a := range args[1:] {
+			name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			if !strings.Contains(string(help), "--"+name+" ") {
+				t.Errorf("argument %q: not a flag of headless-guard serve", a)
+			}
+		}
+		if *dep.Spec.Replicas != 3 {
+			t.Errorf("replicas %d, want 3", *dep.Spec.Replicas)
+		}
+		vwc := decode[admissionregistrationv1.ValidatingWebhookConfiguration](t, docs, "ValidatingWebhookConfiguration", "headless-guard")
+		for _, w := range vwc.Webhooks {
+			if w.Name == "workloads.validate.headless-guard.io" && *w.FailurePolicy != admissionregistrationv1.Fail {
+				t.Errorf("%s: failurePolicy %s, want the value's Fail", w.Name, *w.FailurePolicy)
+			}
+			if !slices.Contains(w.NamespaceSelector.MatchExpressions[0].Values, "my-addon") {
+				t.Errorf("%s does not exclude my-addon", w.Name)
+			}
+		}
+		for _, kind := range []string{"NetworkPolicy", "ServiceMonitor", "CustomResourceDefinition", "ConfigMap"} {
+			if !slices.ContainsFunc(docs, func(d manifestDoc) bool { return d.gvk.Kind == kind }) {
+				t.Errorf("no %s in the render", kind)
+			}
+		}
+		for _, kind := range []string{"PodDisruptionBudget", "PriorityClass"} {
+			if slices.ContainsFunc(docs, func(d manifestDoc) bool { return d.gvk.Kind == kind }) {
+				t.Errorf("a %s although the values turn it off", kind)
+			}
+		}
+	})
+
+	// cert-manager mode: the objects certs.CertManagerObjects describes (as
+	// the overlay's generated certificates.yaml), in the release namespace.
+	t.Run("cert-manager objects", func(t *testing.T) {
+		const ns = "elsewhere"
+		docs := parseDocs(t, helmTemplate(t, ns, "cert-manager"))
+		// Helm orders objects by kind: compared by kind and name.
+		got := map[string]map[string]any{}
+		for _, d := range docs {
+			if d.gvk.Group == "cert-manager.io" {
+				m := map[string]any{}
+				if err := yaml.Unmarshal(d.raw, &m); err != nil {
+					t.Fatal(err)
+				}
+				delete(m["metadata"].(map[string]any), "labels")
+				got[d.gvk.Kind+"/"+d.name] = m
+			}
+		}
+		want := map[string]map[string]any{}
+		for _, obj := range certs.CertManagerObjects(certs.Names{Service: certs.DefaultServiceName, Namespace: ns}, certs.DefaultSecretName) {
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delete(m, "status")
+			delete(m["metadata"].(map[string]any), "creationTimestamp")
+			// Through YAML, as the render: numbers and lists alike.
+			data, _ := yaml.Marshal(m)
+			m = map[string]any{}
+			if err := yaml.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			want[m["kind"].(string)+"/"+obj.GetName()] = m
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("the chart's Issuers and Certificates are not certs.CertManagerObjects' (-certs +chart):\n%s", diff)
+		}
+	})
+
+	// The Report CRD is the reports-api module's, copied verbatim.
+	t.Run("report CRD", func(t *testing.T) {
+		dir := moduleDir(t, reportsCRDModule)
+		want := readFile(t, filepath.Join(dir, "config", "crd", "openreports.io_reports.yaml"))
+		if got := readRepoFile(t, chartDir+"/files/openreports.io_reports.yaml"); got != want {
+			t.Errorf("%s/files/openreports.io_reports.yaml is not the CRD of %s (copy it again)", chartDir, dir)
+		}
+		if slices.ContainsFunc(parseDocs(t, helmTemplate(t, guardNamespace, "default")), func(d manifestDoc) bool { return d.gvk.Kind == "CustomResourceDefinition" }) {
+			t.Errorf("the CRD is installed by default")
+		}
+		docs := parseDocs(t, helmTemplate(t, guardNamespace, "default", "--set", "reports.installCRD=true"))
+		var rendered, orig map[string]any
+		for _, d := range docs {
+			if d.gvk.Kind == "CustomResourceDefinition" {
+				if err := yaml.Unmarshal(d.raw, &rendered); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := yaml.Unmarshal([]byte(want), &orig); err != nil {
+			t.Fatal(err)
+		}
+		meta := rendered["metadata"].(map[string]any)
+		if meta["annotations"].(map[string]any)["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("the CRD is not kept on uninstall: %v", meta["annotations"])
+		}
+		delete(meta["annotations"].(map[string]any), "helm.sh/resource-policy")
+		delete(meta, "labels")
+		if diff := cmp.Diff(orig, rendered); diff != "" {
+			t.Errorf("the rendered CRD is not the module's (-module +chart):\n%s", diff)
+		}
+	})
+}
+
+// TestHelmRendersTheBase: deploy/base is the chart rendered with
+// deploy/chart/kustomize-base.values.yaml, one file per template, and lists
+// exactly those files. UPDATE_GOLDEN=1 (make manifests) rewrites them.
+func TestHelmRendersTheBase(t *testing.T) {
+	root := repoRoot(t)
+	out := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace, "-f", baseValuesFile)
+	files := splitBySource(t, out)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	base := filepath.Join(root, "deploy", "base")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		for _, name := range names {
+			if err := os.WriteFile(filepath.Join(base, name), []byte(files[name]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, name := range names {
+		got, err := os.ReadFile(filepath.Join(base, name))
+		if err != nil {
+			t.Errorf("%v: run `make manifests`", err)
+			continue
+		}
+		if diff := cmp.Diff(files[name], string(got)); diff != "" {
+			t.Errorf("deploy/base/%s is not the chart's render; run `make manifests` (-chart +committed):\n%s", name, diff)
+		}
+	}
+	// Every file of the base is rendered and listed in its kustomization.
+	var kust struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal([]byte(readRepoFile(t, "deploy/base/kustomization.yaml")), &kust); err != nil {
+		t.Fatal(err)
+	}
+	listed := slices.Sorted(slices.Values(kust.Resources))
+	if !slices.Equal(listed, names) {
+		t.Errorf("deploy/base/kustomization.yaml lists %v; the chart renders %v", listed, names)
+	}
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "kustomization.yaml" && !slices.Contains(names, e.Name()) {
+			t.Errorf("deploy/base/%s is not rendered from the chart: remove it or add it to the chart", e.Name())
+		}
+	}
+}
+
+// baseHeader heads every rendered file of deploy/base.
+const baseHeader = "# Generated by `make manifests`: helm template " + releaseName + " " + chartDir + "\n" +
+	"# --namespace " + guardNamespace + " -f " + baseValuesFile + ".\n" +
+	"# Edit the chart, not this file.\n"
+
+// splitBySource splits a helm render into one file per template, named
+// after it, with baseHeader.
+func splitBySource(t *testing.T, out string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	source := regexp.MustCompile(`^# Source: [^/]+/templates/(.+)$`)
+	var cur string
+	for _, doc := range strings.Split(out, "\n---\n") {
+		doc = strings.TrimPrefix(doc, "---\n")
+		first, rest, _ := strings.Cut(doc, "\n")
+		m := source.FindStringSubmatch(first)
+		if m == nil {
+			if strings.TrimSpace(doc) != "" {
+				t.Fatalf("a document without its template's name:\n%s", doc)
+			}
+			continue
+		}
+		cur = m[1]
+		if strings.Contains(cur, "/") {
+			t.Fatalf("template %s: deploy/base is flat", cur)
+		}
+		if _, ok := files[cur]; !ok {
+			files[cur] = baseHeader
+		}
+		files[cur] += "---\n" + strings.TrimRight(rest, "\n") + "\n"
+	}
+	return files
+}
+
+// TestHelmMatchesTheOverlays: the chart's self-managed and cert-manager
+// renders are the self-signed and cert-manager overlays (built on the
+// rendered base), object for object, but for the labels Helm adds.
+func TestHelmMatchesTheOverlays(t *testing.T) {
+	kubectlBin := filepath.Join(cluster.AssetsDir(repoRoot(t)), "kubectl")
+	for profile, overlay := range map[string]string{"default": "self-signed", "cert-manager": "cert-manager"} {
+		t.Run(overlay, func(t *testing.T) {
+			out, err := exec.Command(kubectlBin, "kustomize", filepath.Join(repoRoot(t), "deploy", "overlays", overlay)).Output()
+			if err != nil {
+				t.Fatalf("kubectl kustomize: %v", err)
+			}
+			want := objectsByKey(t, parseDocs(t, string(out)))
+			got := objectsByKey(t, parseDocs(t, helmTemplate(t, guardNamespace, profile, "--set", "namespace.create=true", "--set", "image.tag=latest")))
+			for key, w := range want {
+				g, ok := got[key]
+				if !ok {
+					t.Errorf("%s: in the overlay, not in the chart", key)
+					continue
+				}
+				wl, _ := w["metadata"].(map[string]any)["labels"].(map[string]any)
+				gl, _ := g["metadata"].(map[string]any)["labels"].(map[string]any)
+				for k, v := range wl {
+					if gl[k] != v {
+						t.Errorf("%s: label %s=%v in the overlay, %v in the chart", key, k, v, gl[k])
+					}
+				}
+				delete(w["metadata"].(map[string]any), "labels")
+				delete(g["metadata"].(map[string]any), "labels")
+				if diff := cmp.Diff(w, g); diff != "" {
+					t.Errorf("%s (-overlay +chart):\n%s", key, diff)
+				}
+			}
+			for key := range got {
+				if _, ok := want[key]; !ok {
+					t.Errorf("%s: in the chart, not in the overlay", key)
+				}
+			}
+		})
+	}
+}
+
+func objectsByKey(t *testing.T, docs []manifestDoc) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, d := range docs {
+		m := map[string]any{}
+		if err := yaml.Unmarshal(d.raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		out[d.gvk.Kind+"/"+d.name] = m
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func readRepoFile(t *testing.T, rel string) string {
+	t.Helper()
+	return readFile(t, filepath.Join(repoRoot(t), rel))
+}
+
+// moduleDir is the directory of a module the main module requires.
+func moduleDir(t *testing.T, module string) string {
+	t.Helper()
+	for _, args := range [][]string{{"list", "-m", "-f", "{{.Dir}}", module}, {"mod", "download", "-json", module}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go %s: %v", strings.Join(args, " "), err)
+		}
+		var dl struct{ Dir string }
+		if args[0] == "mod" {
+			if err := yaml.Unmarshal(out, &dl); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			dl.Dir = strings.TrimSpace(string(out))
+		}
+		if dl.Dir != "" {
+			return dl.Dir
+		}
+	}
+	t.Fatalf("module %s has no directory", module)
+	return ""
+}
+
+// guardArgsOf are the arguments of the chart's Deployment for a guard run
+// by StartGuard: the addresses, ports and certificate directory are the
+// local ones StartGuard and extra set.
+func guardArgsOf(t *testing.T, dep *appsv1.Deployment, extra ...string) []string {
+	t.Helper()
+	local := map[string]bool{"webhook-port": true, "webhook-cert-path": true, "metrics-bind-address": true, "health-probe-bind-address": true}
+	var args []string
+	for i, a := range dep.Spec.Template.Spec.Containers[0].Args {
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		switch {
+		case i == 0 && a == "serve":
+		case local[name]:
+		default:
+			args = append(args, a)
+		}
+	}
+	return append(args, extra...)
+}
+
+// deleteWebhookConfigurations deletes the configurations envtest
+// registered, for good: the chart's take their place.
+func deleteWebhookConfigurations(t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	for _, obj := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}, &admissionregistrationv1.MutatingWebhookConfiguration{}} {
+		obj.SetName(certs.DefaultWebhookConfigName)
+		if err := c.Client().Delete(t.Context(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHelmInstall installs the chart on a real kube-apiserver (a server
+// dry run first), runs the guard as the chart's ServiceAccount with the
+// chart's RBAC and the arguments of its Deployment, upgrades it, and
+// uninstalls it: nothing of it is left and writes are no longer checked.
+// The chart's webhook configurations point at the local guard
+// (webhooks.url); in self-managed mode the guard fills their caBundle.
+func TestHelmInstall(t *testing.T) {
+	c := cluster.Setup(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
+	ctx := t.Context()
+	const ns = "hg-helm"
+	kc := c.KubeconfigPath()
+	deleteWebhookConfigurations(t, c)
+	mustKubectl(t, c, nil, "create", "namespace", ns)
+	mustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+	install := []string{releaseName, chartDir, "--namespace", ns, "--set", fmt.Sprintf("webhooks.url=https://127.0.0.1:%d", c.WebhookPort())}
+
+	t.Run("dry-run=server", func(t *testing.T) {
+		installCertManagerCRDs(t, c)
+		for _, p := range helmProfiles {
+			if p == "everything-on" {
+				// Its ServiceMonitor needs prometheus-operator's CRD.
+				continue
+			}
+			out, stderr := mustHelmBoth(t, kc, append(append([]string{"install", "--dry-run=server"}, install...), profileArgs(p)...)...)
+			if strings.Contains(stderr, "Warning") {
+				t.Errorf("%s: warnings from the API server:\n%s", p, stderr)
+			}
+			if !strings.Contains(out, "kind: ValidatingWebhookConfiguration") {
+				t.Errorf("%s: the dry run shows no webhook configuration:\n%s", p, out)
+			}
+		}
+		err := c.Client().Get(ctx, client.ObjectKey{Name: certs.DefaultWebhookConfigName}, &admissionregistrationv1.ValidatingWebhookConfiguration{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("after a dry run, the webhook configuration: %v, want NotFound", err)
+		}
+		if out := mustHelm(t, kc, "list", "-A", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("a dry run left releases: %s", out)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	mustHelm(t, kc, append([]string{"install"}, install...)...)
+	dep := &appsv1.Deployment{}
+	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, _, _ := saKubeconfig(t, c, ns, "headless-guard")
+	local := []string{"--kubeconfig", kubeconfig, "--cert-namespace=" + ns, "--leader-election-namespace=" + ns,
+		"--webhook-cert-path=" + t.TempDir(), "--cert-dns-names=127.0.0.1,localhost", "--shutdown-delay=0s"}
+	// Ready only once the API server reached it through the chart's
+	// configurations, with the caBundle it patched in.
+	g, err := c.StartGuard(ctx, guardArgsOf(t, dep, local...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var injected string
+	t.Run("install", func(t *testing.T) {
+		den := namespace(t, c, "helm-deny", nil)
+		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", den, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
+			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
+		}
+		injected = namespace(t, c, "helm-inject", map[string]string{rules.InjectLabel: "true"})
+		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", injected, "-f", "-")
+		eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
+			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", injected)
+			return owner == "web/true", owner
+		})
+		aud := namespace(t, c, "helm-audit", map[string]string{rules.ModeLabel: "warn"})
+		mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", aud, "-f", "-")
+		eventually(t, 30*time.Second, "an audit Event", func() (bool, string) {
+			got := mustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
+			return got != "", got
+		})
+		// The leader holds the chart's Lease.
+		eventually(t, 30*time.Second, "the chart's Lease held", func() (bool, string) {
+			lease := &coordinationv1.Lease{}
+			if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard.io"}, lease); err != nil {
+				return false, err.Error()
+			}
+			return lease.Spec.HolderIdentity != nil && lease.Annotations["meta.helm.sh/release-name"] == releaseName, fmt.Sprint(lease.Spec.HolderIdentity, lease.Annotations)
+		})
+	})
+
+	t.Run("upgrade", func(t *testing.T) {
+		before := webhookCABundles(t, c)
+		mustHelm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values", "--set", "mode=warn", "--set", "replicas=3")
+		// The upgrade keeps what the guard patched in.
+		if after := webhookCABundles(t, c); !slices.Equal(after, before) || len(after) != 6 || after[0] == "" {
+			t.Fatalf("caBundles after the upgrade differ or are empty: before %d, after %d", len(before), len(after))
+		}
+		if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
+			t.Fatal(err)
+		}
+		if *dep.Spec.Replicas != 3 || !slices.Contains(dep.Spec.Template.Spec.Containers[0].Args, "--mode=warn") {
+			t.Fatalf("after the upgrade: replicas %d, args %v", *dep.Spec.Replicas, dep.Spec.Template.Spec.Containers[0].Args)
+		}
+		if err := g.Restart(guardArgsOf(t, dep, local...)...); err != nil {
+			t.Fatal(err)
+		}
+		warned := namespace(t, c, "helm-warn", nil)
+		_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", warned, "-f", "-")
+		if err != nil || !strings.Contains(stderr, "Warning: HG002") {
+			t.Errorf("mode=warn: want the StatefulSet admitted with an HG002 warning: %v\n%s", err, stderr)
+		}
+		if logs := g.Logs(); regexp.MustCompile(`(?i)forbidden`).MatchString(logs) {
+			t.Errorf("the guard was refused something under the chart's RBAC:\n%s", grepLines(logs, "orbidden"))
+		}
+	})
+
+	t.Run("uninstall", func(t *testing.T) {
+		if err := g.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		mustHelm(t, kc, "uninstall", releaseName, "--namespace", ns, "--wait")
+		gone := map[string]client.Object{
+			"ValidatingWebhookConfiguration": &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1ObjectMeta("", certs.DefaultWebhookConfigName)},
+			"MutatingWebhookConfiguration":   &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1ObjectMeta("", certs.DefaultWebhookConfigName)},
+			"Lease":                          &coordinationv1.Lease{ObjectMeta: metav1ObjectMeta(ns, "headless-guard.io")},
+			"ServiceAccount":                 &corev1.ServiceAccount{ObjectMeta: metav1ObjectMeta(ns, "headless-guard")},
+		}
+		for kind, obj := range gone {
+			if err := c.Client().Get(ctx, client.ObjectKeyFromObject(obj), obj); !apierrors.IsNotFound(err) {
+				t.Errorf("%s %s after uninstall: %v, want NotFound", kind, obj.GetName(), err)
+			}
+		}
+		// The Secret self-managed mode created is not the release's: the
+		// documented step after `helm uninstall` removes it.
+		secrets := &corev1.SecretList{}
+		if err := c.Client().List(ctx, secrets, client.InNamespace(ns), client.MatchingLabels{certs.ManagedByLabel: "headless-guard"}); err != nil || len(secrets.Items) != 1 {
+			t.Fatalf("the guard's Secret after uninstall: %v, %d", err, len(secrets.Items))
+		}
+		mustKubectl(t, c, nil, "delete", "secret", "-n", ns, "-l", "app.kubernetes.io/managed-by=headless-guard")
+		all := &corev1.SecretList{}
+		if err := c.Client().List(ctx, all, client.InNamespace(ns)); err != nil || len(all.Items) != 0 {
+			t.Errorf("Secrets left in %s: %v %v", ns, err, all.Items)
+		}
+		// An injected Service belongs to its StatefulSet alone: the garbage
+		// collector deletes it with it, headless-guard or not.
+		svc := &corev1.Service{}
+		if err := c.Client().Get(ctx, client.ObjectKey{Namespace: injected, Name: "web"}, svc); err != nil {
+			t.Fatal(err)
+		}
+		if len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].Kind != "StatefulSet" || svc.OwnerReferences[0].Name != "web" || len(svc.Finalizers) != 0 {
+			t.Errorf("the injected Service: owners %v, finalizers %v; want its StatefulSet only", svc.OwnerReferences, svc.Finalizers)
+		}
+		if out := mustHelm(t, kc, "list", "-A", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("releases left: %s", out)
+		}
+		// Writes are no longer checked, and nothing waits for a guard.
+		free := namespace(t, c, "helm-after", nil)
+		for _, doc := range []string{statefulSetYAML("web", "web", ""), strings.Replace(serviceYAML("other", ""), "  clusterIP: None\n", "", 1)} {
+			if out, stderr, err := kubectl(t, c, []byte(doc), "apply", "-n", free, "-f", "-"); err != nil || strings.Contains(stderr, "Warning") {
+				t.Errorf("after uninstall: %v\n%s%s", err, out, stderr)
+			}
+		}
+		mustKubectl(t, c, nil, "label", "service", "other", "-n", free, "x=y")
+		mustKubectl(t, c, nil, "delete", "service", "other", "-n", free)
+	})
+}
+
+func metav1ObjectMeta(ns, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: ns, Name: name}
+}
+
+// webhookCABundles are the caBundles of every webhook of both
+// configurations.
+func webhookCABundles(t *testing.T, c *cluster.Cluster) []string {
+	t.Helper()
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	for _, obj := range []client.Object{vwc, mwc} {
+		if err := c.Client().Get(t.Context(), client.ObjectKey{Name: certs.DefaultWebhookConfigName}, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []string
+	for _, w := range vwc.Webhooks {
+		out = append(out, string(w.ClientConfig.CABundle))
+	}
+	for _, w := range mwc.Webhooks {
+		out = append(out, string(w.ClientConfig.CABundle))
+	}
+	return out
+}
+
+func mustHelmBoth(t *testing.T, kubeconfig string, args ...string) (string, string) {
+	t.Helper()
+	out, errOut, err := helm(t, kubeconfig, args...)
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out, errOut
+}
