@@ -77,13 +77,12 @@ func PlanFixes(req *Request, lookup Lookup, opts FixOptions) (*FixPlan, error) {
 		return plan, nil
 	}
 	c := &Context{Request: req, Policy: &Policy{}, lookup: lookup}
-	switch obj := req.Object.(type) {
-	case *appsv1.StatefulSet:
-		planStatefulSet(c, obj, opts, plan)
-	case *corev1.Service:
-		if opts.FixLabels {
-			planNamePorts(c, obj, plan)
-		}
+	// inject-service and fix-labels fix StatefulSets, name-ports Services.
+	if sts, ok := req.Object.(*appsv1.StatefulSet); ok {
+		planStatefulSet(c, sts, opts, plan)
+	}
+	if svc, ok := req.Object.(*corev1.Service); ok && opts.FixLabels {
+		planNamePorts(c, svc, plan)
 	}
 	if c.err != nil {
 		return nil, c.err

@@ -46,8 +46,9 @@ func (x *Index) ns(namespace string) *nsIndex {
 // A second Service of the same namespace/name replaces the first, as a second
 // apply would.
 func (x *Index) Add(obj runtime.Object) {
-	switch o := obj.(type) {
-	case *corev1.Service:
+	// A Service is indexed by name and selector, a StatefulSet also by the
+	// Service it names, every pod-template owner by its template labels.
+	if o, ok := obj.(*corev1.Service); ok {
 		n := x.ns(o.Namespace)
 		if old := n.services[o.Name]; old != nil {
 			for k, v := range old.Spec.Selector {
@@ -59,7 +60,8 @@ func (x *Index) Add(obj runtime.Object) {
 			n.bySelector[k+"="+v] = append(n.bySelector[k+"="+v], o)
 		}
 		return
-	case *appsv1.StatefulSet:
+	}
+	if o, ok := obj.(*appsv1.StatefulSet); ok {
 		n := x.ns(o.Namespace)
 		n.byService[o.Spec.ServiceName] = append(n.byService[o.Spec.ServiceName], o)
 	}

@@ -3,8 +3,6 @@ package rules
 import (
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -32,31 +30,18 @@ func Strip(obj runtime.Object) {
 			m.SetAnnotations(kept)
 		}
 	}
-	switch o := obj.(type) {
-	case *corev1.Service:
-		o.Status = corev1.ServiceStatus{}
-	case *appsv1.StatefulSet:
-		o.Status = appsv1.StatefulSetStatus{}
-		o.Spec.VolumeClaimTemplates = nil
-		stripPodSpec(&o.Spec.Template.Spec)
-	case *appsv1.Deployment:
-		o.Status = appsv1.DeploymentStatus{}
-		stripPodSpec(&o.Spec.Template.Spec)
-	case *appsv1.ReplicaSet:
-		o.Status = appsv1.ReplicaSetStatus{}
-		stripPodSpec(&o.Spec.Template.Spec)
-	case *appsv1.DaemonSet:
-		o.Status = appsv1.DaemonSetStatus{}
-		stripPodSpec(&o.Spec.Template.Spec)
-	case *batchv1.Job:
-		o.Status = batchv1.JobStatus{}
-		stripPodSpec(&o.Spec.Template.Spec)
-	case *batchv1.CronJob:
-		o.Status = batchv1.CronJobStatus{}
-		stripPodSpec(&o.Spec.JobTemplate.Spec.Template.Spec)
-	case *corev1.Pod:
-		o.Status = corev1.PodStatus{}
-		stripPodSpec(&o.Spec)
+	k := KindInfoOf(obj)
+	if k == nil {
+		return
+	}
+	k.clearStatus(obj)
+	switch {
+	case k.Name == KindPod:
+		stripPodSpec(&obj.(*corev1.Pod).Spec)
+	case k.SpecPath != nil:
+		// Job's Template is a copy when it adds the API server's labels;
+		// strip the object's own.
+		stripPodSpec(&ownTemplate(k, obj).Spec)
 	}
 }
 

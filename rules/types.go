@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -110,23 +107,8 @@ func RefOf(obj runtime.Object) ObjectRef {
 // KindOf returns the kind and apiVersion of a supported typed object, which do
 // not depend on TypeMeta being filled in (decoders often leave it empty).
 func KindOf(obj runtime.Object) (kind, apiVersion string) {
-	switch obj.(type) {
-	case *appsv1.StatefulSet:
-		return KindStatefulSet, "apps/v1"
-	case *corev1.Service:
-		return KindService, "v1"
-	case *corev1.Pod:
-		return KindPod, "v1"
-	case *appsv1.Deployment:
-		return KindDeployment, "apps/v1"
-	case *appsv1.ReplicaSet:
-		return KindReplicaSet, "apps/v1"
-	case *appsv1.DaemonSet:
-		return KindDaemonSet, "apps/v1"
-	case *batchv1.Job:
-		return KindJob, "batch/v1"
-	case *batchv1.CronJob:
-		return KindCronJob, "batch/v1"
+	if k := KindInfoOf(obj); k != nil {
+		return k.Name, k.GVK.GroupVersion().String()
 	}
 	if obj == nil {
 		return "", ""

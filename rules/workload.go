@@ -1,7 +1,6 @@
 package rules
 
 import (
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,26 +37,23 @@ func WorkloadOf(obj runtime.Object) (w Workload, ok bool) {
 }
 
 func workloadOf(obj runtime.Object) (w Workload, ok bool) {
-	tmpl := field.NewPath("spec", "template")
-	switch o := obj.(type) {
-	case *appsv1.StatefulSet:
-		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
-	case *appsv1.Deployment:
-		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
-	case *appsv1.ReplicaSet:
-		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
-	case *appsv1.DaemonSet:
-		return Workload{Ref: RefOf(o), Template: &o.Spec.Template, MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
-	case *batchv1.Job:
-		return Workload{Ref: RefOf(o), Template: jobTemplate(o), MetaPath: tmpl.Child("metadata"), SpecPath: tmpl.Child("spec")}, true
-	case *batchv1.CronJob:
-		jt := field.NewPath("spec", "jobTemplate", "spec", "template")
-		return Workload{Ref: RefOf(o), Template: &o.Spec.JobTemplate.Spec.Template, MetaPath: jt.Child("metadata"), SpecPath: jt.Child("spec")}, true
-	case *corev1.Pod:
-		t := &corev1.PodTemplateSpec{ObjectMeta: o.ObjectMeta, Spec: o.Spec}
-		return Workload{Ref: RefOf(o), Template: t, MetaPath: field.NewPath("metadata"), SpecPath: field.NewPath("spec")}, true
+	k := KindInfoOf(obj)
+	if k == nil || k.SpecPath == nil {
+		return Workload{}, false
 	}
-	return Workload{}, false
+	return Workload{Ref: RefOf(obj), Template: k.Template(obj), MetaPath: k.MetaPath, SpecPath: k.SpecPath}, true
+}
+
+// ownTemplate is the template an object holds (for a Job, without the
+// labels Template adds); nil for a Pod or a kind without one.
+func ownTemplate(k *KindInfo, obj runtime.Object) *corev1.PodTemplateSpec {
+	if job, ok := obj.(*batchv1.Job); ok {
+		return &job.Spec.Template
+	}
+	if k.Name == KindPod {
+		return nil
+	}
+	return k.Template(obj)
 }
 
 // Labels the API server adds to a Job's pod template on create, unless the
@@ -97,9 +93,7 @@ func jobTemplate(job *batchv1.Job) *corev1.PodTemplateSpec {
 // controller's (a ReplicaSet of a Deployment, a Job of a CronJob, a Pod of
 // any controller): selector lookups report the owner, not each copy.
 func Derived(obj runtime.Object) bool {
-	switch obj.(type) {
-	case *appsv1.ReplicaSet, *batchv1.Job, *corev1.Pod:
-	default:
+	if k := KindInfoOf(obj); k == nil || !k.ControllerCopies {
 		return false
 	}
 	m, ok := obj.(metav1.Object)
