@@ -18,18 +18,19 @@ import (
 // options are the knobs of a run; the defaults keep `make bench` within a
 // few minutes on two cores.
 type options struct {
-	phases       string
-	levels       intList
-	duration     time.Duration
-	warmup       time.Duration
-	rounds       int
-	halfDuration time.Duration
-	blocks       int
-	blockSize    int
-	scale        intList
-	scaleLoad    time.Duration
-	heapProfile  string
-	memLimit     string
+	phases         string
+	levels         intList
+	duration       time.Duration
+	warmup         time.Duration
+	rounds         int
+	halfDuration   time.Duration
+	blocks         int
+	blockSize      int
+	scale          intList
+	scaleLoad      time.Duration
+	heapProfile    string
+	memLimit       string
+	minConcurrency int
 }
 
 type intList []int
@@ -57,7 +58,8 @@ func (l *intList) Set(v string) error {
 func (o *options) addFlags(fs *flag.FlagSet) {
 	o.levels = intList{1, 4, 16, 64}
 	o.scale = intList{1000, 10000}
-	fs.StringVar(&o.phases, "phases", "load,apiserver,scale", "phases to run: load, apiserver, scale")
+	fs.StringVar(&o.phases, "phases", "load,minimal,pinned,apiserver,scale", "phases to run: load, minimal, pinned, apiserver, scale")
+	fs.IntVar(&o.minConcurrency, "min-concurrency", 8, "minimal phase: closed-loop concurrency")
 	fs.Var(&o.levels, "concurrency", "closed-loop concurrency levels of the load phase")
 	fs.DurationVar(&o.duration, "duration", 2500*time.Millisecond, "measured time per load run")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each load run")
@@ -88,8 +90,10 @@ type bench struct {
 	nop    *nopServer
 	active server
 	target load.Target
-	rs     []reviews.Review
-	ctx    context.Context
+	// rs are the recorded reviews, min the minimal ones (reviews.Minimal),
+	// all both.
+	rs, min, all []reviews.Review
+	ctx          context.Context
 	// fixtures is set once the objects the reviews refer to exist; from
 	// then on every server start is checked against the recorded decisions.
 	fixtures bool
@@ -110,17 +114,18 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	rs, err := reviews.All()
+	all, err := reviews.All()
 	if err != nil {
 		return err
 	}
+	rs, minimal := reviews.Split(all)
 	c, err := cluster.Start(ctx, cluster.Options{})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
 	b := &bench{
-		o: o, c: c, rs: rs, ctx: ctx,
+		o: o, c: c, rs: rs, min: minimal, all: all, ctx: ctx,
 		guard:  &guardServer{c: c, ctx: ctx},
 		nop:    &nopServer{bin: nopBin, certDir: c.WebhookCertDir(), port: c.WebhookPort(), ctx: ctx},
 		target: load.Target{BaseURL: fmt.Sprintf("https://127.0.0.1:%d", c.WebhookPort()), CA: c.WebhookCA()},
@@ -141,6 +146,16 @@ func run(ctx context.Context, o options) error {
 	if o.has("load") {
 		if err := b.loadPhase(); err != nil {
 			return fmt.Errorf("load phase: %w", err)
+		}
+	}
+	if o.has("minimal") {
+		if err := b.minimalPhase(); err != nil {
+			return fmt.Errorf("minimal phase: %w", err)
+		}
+	}
+	if o.has("pinned") {
+		if err := b.pinnedPhase(); err != nil {
+			return fmt.Errorf("pinned phase: %w", err)
 		}
 	}
 	// The scale phase before the apiserver phase: its baseline is the
@@ -185,7 +200,7 @@ func (b *bench) use(s server) error {
 func (b *bench) verify() error {
 	var err error
 	for try := 0; try < 50; try++ {
-		if err = load.Verify(b.ctx, b.target, b.rs, b.active == server(b.guard)); err == nil {
+		if err = load.Verify(b.ctx, b.target, b.all, b.active == server(b.guard)); err == nil {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -31,6 +31,11 @@ type Review struct {
 	// Allowed is what headless-guard (default flags, fixtures applied)
 	// answers; Warned is true when it also returns warnings.
 	Allowed, Warned bool
+	// Minimal marks the smallest review the API server sends on its path
+	// (names "min-..."): seed 000's objects created with `kubectl create`,
+	// managedFields cut out. They show the fixed cost per request that
+	// decoding hides in the others.
+	Minimal bool
 }
 
 // expect is what headless-guard answers each recorded review with.
@@ -47,7 +52,16 @@ var expect = map[string]struct {
 	"deployment-create-validate":         {"/validate/workloads", true, false},
 	"service-create-mutate":              {"/mutate/services", true, false},
 	"service-delete-validate":            {"/validate/services", true, true},
+	// The minimal reviews: one per path.
+	"min-statefulset-create-validate": {"/validate/statefulsets", true, false},
+	"min-statefulset-create-mutate":   {"/mutate/statefulsets", true, false},
+	"min-service-create-validate":     {"/validate/services", true, false},
+	"min-service-create-mutate":       {"/mutate/services", true, false},
+	"min-pod-create-validate":         {"/validate/workloads", true, false},
 }
+
+// MinimalPrefix starts the names of the minimal reviews.
+const MinimalPrefix = "min-"
 
 // All returns every recorded review, sorted by name.
 func All() ([]Review, error) {
@@ -72,13 +86,25 @@ func All() ([]Review, error) {
 		if !json.Valid(body) {
 			return nil, fmt.Errorf("recorded review %s is not valid JSON", e.Name())
 		}
-		out = append(out, Review{Name: name, Path: x.path, Body: body, Allowed: x.allowed, Warned: x.warned})
+		out = append(out, Review{Name: name, Path: x.path, Body: body, Allowed: x.allowed, Warned: x.warned, Minimal: strings.HasPrefix(name, MinimalPrefix)})
 	}
 	if len(out) != len(expect) {
 		return nil, fmt.Errorf("%d recorded reviews, want %d: run `go run ./hack/benchwebhook -record`", len(out), len(expect))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// Split returns the recorded reviews of rs and the minimal ones apart.
+func Split(rs []Review) (recorded, minimal []Review) {
+	for _, r := range rs {
+		if r.Minimal {
+			minimal = append(minimal, r)
+		} else {
+			recorded = append(recorded, r)
+		}
+	}
+	return recorded, minimal
 }
 
 // Names are the reviews the recorder must capture, sorted.
