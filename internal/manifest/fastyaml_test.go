@@ -313,6 +313,9 @@ func FuzzFastParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkFast(t, data)
+		if ambiguous(data) {
+			t.Skip("kubectl's reader itself reads this two ways")
+		}
 		if got, want := loadFastSlow(t, data); got != want {
 			t.Errorf("fast path:\n%s\nslow path:\n%s", got, want)
 		}

@@ -157,6 +157,29 @@ func describeKubectlObject(b *strings.Builder, j []byte) bool {
 	return true
 }
 
+// ambiguous reports whether kubectl's reader itself reads data two ways:
+// keys such as `1` and `"1"` in one mapping become one JSON key, and which
+// value wins depends on Go's map order in sigs.k8s.io/yaml. No side can be
+// compared with another there.
+func ambiguous(data []byte) bool {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for {
+		chunk, err := r.Read()
+		if err != nil {
+			return false
+		}
+		first, err := sigsyaml.YAMLToJSON(chunk)
+		if err != nil {
+			continue
+		}
+		for i := 0; i < 4; i++ {
+			if again, _ := sigsyaml.YAMLToJSON(chunk); !bytes.Equal(first, again) {
+				return true
+			}
+		}
+	}
+}
+
 // loaderReads describes what Parse makes of data, in the terms of
 // kubectlReads.
 func loaderReads(data []byte, opts Options) string {
