@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -348,10 +350,13 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			if err != nil {
 				return nil, err
 			}
-			// The store's order is a map's: sort for stable findings.
-			sort.Slice(objs, func(i, j int) bool {
-				return objs[i].(client.Object).GetName() < objs[j].(client.Object).GetName()
-			})
+			// The store's order is a map's: sort for stable findings
+			// (slices.SortFunc: sort.Slice allocates even for no item).
+			if len(objs) > 1 {
+				slices.SortFunc(objs, func(a, b any) int {
+					return strings.Compare(a.(client.Object).GetName(), b.(client.Object).GetName())
+				})
+			}
 			for _, o := range objs {
 				if obj, ok := o.(runtime.Object); ok {
 					add(obj)
@@ -381,16 +386,42 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 type Namespaces struct {
 	Cache client.Reader
 	Live  client.Reader
+	// Store, when set, is the Namespace informer's store, read instead of
+	// Cache: no object to allocate and no reflection per request.
+	Store toolscache.Store
 }
 
 // Labels returns the labels of namespace name; nil when it does not exist.
 func (n *Namespaces) Labels(ctx context.Context, name string) (map[string]string, error) {
+	if n.Store != nil {
+		obj, ok, err := n.Store.GetByKey(name)
+		if err != nil {
+			return nil, err
+		}
+		if ns, isNS := obj.(*corev1.Namespace); ok && isNS {
+			return ns.Labels, nil
+		}
+		return n.live(ctx, name)
+	}
 	ns := &corev1.Namespace{}
 	// Only the labels are read, and not modified: no copy of the cached one.
 	err := n.Cache.Get(ctx, client.ObjectKey{Name: name}, ns, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) && n.Live != nil {
 		err = n.Live.Get(ctx, client.ObjectKey{Name: name}, ns)
 	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return ns.Labels, err
+}
+
+// live reads namespace name from the API server after a cache miss.
+func (n *Namespaces) live(ctx context.Context, name string) (map[string]string, error) {
+	if n.Live == nil {
+		return nil, nil
+	}
+	ns := &corev1.Namespace{}
+	err := n.Live.Get(ctx, client.ObjectKey{Name: name}, ns)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}

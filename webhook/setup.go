@@ -8,6 +8,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -54,7 +55,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	if _, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{}); err != nil {
+	nsInformer, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{})
+	if err != nil {
 		return err
 	}
 	if cfg.Lookup == nil {
@@ -62,6 +64,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	}
 	if cfg.Namespaces == nil {
 		cfg.Namespaces = &Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
+		if s, ok := nsInformer.(interface{ GetStore() toolscache.Store }); ok {
+			cfg.Namespaces.Store = s.GetStore()
+		}
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
