@@ -16,7 +16,8 @@
 #                                 kube-scheduler, kubectl
 #   hack/tools/etcd/go.mod     go.etcd.io/etcd/server/v3   -> etcd
 #   hack/tools/kwok/go.mod     sigs.k8s.io/kwok             -> kwok, kwok-stages
-#   hack/tools/coredns/go.mod  github.com/coredns/coredns   -> coredns
+#   hack/tools/coredns/go.mod  github.com/coredns/coredns   -> coredns (cmd/coredns:
+#                              the plugins the tests use)
 #   hack/tools/helm/go.mod     helm.sh/helm/v4              -> helm
 #
 # Each binary depends on its module's go.mod/go.sum, so bumping a pin
@@ -154,10 +155,14 @@ bin/kwok-stages: $(TOOLS_KWOK_DEPS) ## Copy kwok's fast node/pod Stage files int
 	chmod u+w $@/*.yaml
 	@touch $@
 
-bin/coredns: $(TOOLS_COREDNS_DEPS) ## Build coredns (github.com/coredns/coredns pin in hack/tools/coredns/go.mod)
+# CoreDNS with only the plugins the test cluster's Corefile uses: a main of
+# our own (hack/tools/coredns/cmd/coredns) importing them from the pinned
+# module. Upstream's main links every plugin it ships (cloud DNS providers,
+# tracing exporters), most of its build time.
+bin/coredns: $(TOOLS_COREDNS_DEPS) $(TOOLS_COREDNS_DIR)/cmd/coredns/main.go ## Build coredns (github.com/coredns/coredns pin in hack/tools/coredns/go.mod; plugins in cmd/coredns)
 	@mkdir -p $(TOOLS_BIN_ABS)
 	cd $(TOOLS_COREDNS_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' \
-		-o $(TOOLS_BIN_ABS)/coredns github.com/coredns/coredns
+		-o $(TOOLS_BIN_ABS)/coredns ./cmd/coredns
 	@touch $@
 
 # helm's version (helm.sh/helm/v4/internal/version.version) is stamped as
