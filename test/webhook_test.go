@@ -139,7 +139,6 @@ func seen(stderr string) []string {
 type step struct {
 	op  rules.Operation
 	obj *manifest.Object
-	old runtime.Object
 }
 
 // TestFixturesThroughKubectl replays every rule fixture and seed manifest

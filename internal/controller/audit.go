@@ -140,7 +140,7 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.Watches(obj, handler.TypedEnqueueRequestsFromMapFunc(a.forWorkload))
 	}
 	if a.Reports != nil {
-		if err := reportsv1alpha1.AddToScheme(mgr.GetScheme()); err != nil {
+		if err := reportsv1alpha1.Install(mgr.GetScheme()); err != nil {
 			return err
 		}
 		a.Reports.snapshot = a.results

@@ -193,7 +193,7 @@ func (r *Reports) write(ctx context.Context, namespace string, results []reportR
 		return err
 	}
 	if exists && current.Labels[ManagedByLabel] != ManagedByValue {
-		return fmt.Errorf("Report %s exists and is not headless-guard's (no label %s=%s); not touching it", key, ManagedByLabel, ManagedByValue)
+		return fmt.Errorf("the Report %s exists and is not headless-guard's (no label %s=%s); not touching it", key, ManagedByLabel, ManagedByValue)
 	}
 	r.mu.Lock()
 	if !r.missingSince.IsZero() {
