@@ -3,7 +3,7 @@ package rules
 import "k8s.io/apimachinery/pkg/util/validation/field"
 
 var hg001ServiceNameSet = &Rule{
-	ID:          "HG001",
+	ID:          HG001,
 	Name:        "service-name-set",
 	Summary:     "A StatefulSet names its governing Service in `spec.serviceName`.",
 	Why:         "Without `spec.serviceName` the pods get no `<pod>.<service>` DNS names. It is legal since Kubernetes 1.31 and fine for a single-replica controller that nobody addresses by name, so this is a warning.",

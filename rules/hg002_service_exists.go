@@ -8,7 +8,7 @@ import (
 )
 
 var hg002ServiceExists = &Rule{
-	ID:          "HG002",
+	ID:          HG002,
 	Name:        "service-exists",
 	Summary:     "The Service named by a StatefulSet's `spec.serviceName` exists in its namespace.",
 	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, so a StatefulSet written before its Service is denied on the first apply (helm and kustomize create Services first). A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",

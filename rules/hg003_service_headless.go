@@ -8,7 +8,7 @@ import (
 )
 
 var hg003ServiceHeadless = &Rule{
-	ID:          "HG003",
+	ID:          HG003,
 	Name:        "service-headless",
 	Summary:     "The Service named by `spec.serviceName` is headless: type ClusterIP with `clusterIP: None`.",
 	Why:         "The Kubernetes DNS specification publishes per-pod records (`<pod>.<service>`) only for headless Services, and the Service's own name then resolves to its one virtual IP instead of the pods; some DNS servers (CoreDNS among them) answer pod names behind a cluster IP anyway, others do not.",

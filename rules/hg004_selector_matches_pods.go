@@ -1,7 +1,7 @@
 package rules
 
 var hg004SelectorMatchesPods = &Rule{
-	ID:          "HG004",
+	ID:          HG004,
 	Name:        "selector-matches-pods",
 	Summary:     "The governing Service has a selector, and every selector key is a label of the pod template.",
 	Why:         "The EndpointSlice controller publishes a pod under the Service only when the selector matches the pod's labels; otherwise the Service resolves to nothing and the pods have no DNS names. Labels the StatefulSet controller adds to pods (`statefulset.kubernetes.io/pod-name`, `apps.kubernetes.io/pod-index`, `controller-revision-hash`) are exempt.",
@@ -21,7 +21,7 @@ var hg004SelectorMatchesPods = &Rule{
 			}
 			var out []Problem
 			for _, sts := range c.GoverningStatefulSets(svc) {
-				out = append(out, serviceSelectorProblem("HG004", svc, statefulSetWorkload(sts))...)
+				out = append(out, serviceSelectorProblem(HG004, svc, statefulSetWorkload(sts))...)
 			}
 			return out
 		}
@@ -29,6 +29,6 @@ var hg004SelectorMatchesPods = &Rule{
 		if svc == nil {
 			return nil
 		}
-		return workloadSelectorProblem("HG004", svc, statefulSetWorkload(sts), serviceNamePath)
+		return workloadSelectorProblem(HG004, svc, statefulSetWorkload(sts), serviceNamePath)
 	},
 }

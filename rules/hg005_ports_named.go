@@ -3,7 +3,7 @@ package rules
 import "strings"
 
 var hg005PortsNamed = &Rule{
-	ID:          "HG005",
+	ID:          HG005,
 	Name:        "ports-named",
 	Summary:     "Every port of a Service that governs a StatefulSet has a name.",
 	Why:         "DNS SRV records (`_<port>._<proto>.<service>.<namespace>.svc`) are only published for named ports; clients that discover peers by SRV find nothing. A and per-pod records do not depend on port names, so this is a warning by default.",
@@ -28,12 +28,12 @@ var hg005PortsNamed = &Rule{
 			for i, sts := range governed {
 				names[i] = "StatefulSet `" + sts.Name + "`"
 			}
-			return unnamedPortProblems("HG005", svc, nil, true, strings.Join(names, ", "))
+			return unnamedPortProblems(HG005, svc, nil, true, strings.Join(names, ", "))
 		}
 		_, svc := governingService(c)
 		if svc == nil {
 			return nil
 		}
-		return unnamedPortProblems("HG005", svc, serviceNamePath, false, "")
+		return unnamedPortProblems(HG005, svc, serviceNamePath, false, "")
 	},
 }

@@ -17,7 +17,7 @@ const (
 )
 
 var hg007NameLengths = &Rule{
-	ID:          "HG007",
+	ID:          HG007,
 	Name:        "name-lengths",
 	Summary:     "The StatefulSet's name leaves room for the revision label, the pod hostnames and the pod FQDNs.",
 	Why:         "The controller labels pods `controller-revision-hash: <name>-<hash>` (up to 11 more characters, at most 63 in all) and names them `<name>-<ordinal>`, which must be a DNS label of at most 63 characters; `<pod>.<service>.<namespace>.svc.<cluster-domain>` must fit in 253. A longer name is accepted, then the pods fail to be created or get no DNS name.",

@@ -9,7 +9,7 @@ import (
 )
 
 var hg008SelectsOnlyThisSet = &Rule{
-	ID:          "HG008",
+	ID:          HG008,
 	Name:        "selects-only-this-set",
 	Summary:     "The governing Service selects only the pods of the StatefulSets it governs.",
 	Why:         "A selector that also matches another workload's pods makes the Service name resolve to those pods too, so peers discovered through DNS include strangers; no pod loses a name, so this is a warning. StatefulSets that all name the Service in `spec.serviceName` (a primary and its replicas, or shards) share it by design and are not reported, nor are helm hook Pods (annotation `helm.sh/hook`, e.g. the Pods of `helm test`), which carry the release's labels and come and go.",
@@ -36,7 +36,7 @@ var hg008SelectsOnlyThisSet = &Rule{
 				}
 				out = append(out, Problem{
 					Error: field.Invalid(selectorPath, labelValue(svc.Spec.Selector), fmt.Sprintf("must select only the pods of the StatefulSet it governs: it also selects the pods of %s", w.Ref)),
-					Key:   key("HG008", svc.Namespace, svc.Name, w.Ref.Kind, w.Ref.Name),
+					Key:   key(HG008, svc.Namespace, svc.Name, w.Ref.Kind, w.Ref.Name),
 				})
 			}
 			return out
@@ -59,7 +59,7 @@ var hg008SelectsOnlyThisSet = &Rule{
 			}
 			out = append(out, Problem{
 				Error: field.Invalid(serviceNamePath, svc.Name, fmt.Sprintf("must name a Service that selects only this StatefulSet's pods: Service `%s` also selects the pods of %s, so its DNS name resolves to them too", svc.Name, w.Ref)),
-				Key:   key("HG008", svc.Namespace, svc.Name, w.Ref.Kind, w.Ref.Name), Primary: true,
+				Key:   key(HG008, svc.Namespace, svc.Name, w.Ref.Kind, w.Ref.Name), Primary: true,
 			})
 		}
 		return out

@@ -8,7 +8,7 @@ import (
 )
 
 var hg009PublishNotReady = &Rule{
-	ID:          "HG009",
+	ID:          HG009,
 	Name:        "publish-not-ready",
 	Summary:     "An `OrderedReady` StatefulSet with more than one replica has a governing Service with `publishNotReadyAddresses: true`.",
 	Why:         "With `OrderedReady`, pod N+1 starts only when pod N is ready, and DNS only publishes ready pods; peers that must find each other to become ready (quorum systems) wait forever. Off by default because most applications do not need it.",

@@ -7,7 +7,7 @@ import (
 )
 
 var hg010ReferencedServiceDelete = &Rule{
-	ID:          "HG010",
+	ID:          HG010,
 	Name:        "referenced-service-delete",
 	Summary:     "A Service being deleted is not the governing Service of a StatefulSet.",
 	Why:         "Deleting the governing Service removes every pod's DNS name while the StatefulSet keeps running. `helm uninstall` deletes Services before StatefulSets, so this is a warning by default.",

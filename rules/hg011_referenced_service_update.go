@@ -7,7 +7,7 @@ import (
 )
 
 var hg011ReferencedServiceUpdate = &Rule{
-	ID:          "HG011",
+	ID:          HG011,
 	Name:        "referenced-service-update",
 	Summary:     "An update of a governing Service does not break the selector, port-name or targetPort checks (HG004, HG005, HG006) for a StatefulSet it governs.",
 	Why:         "Editing the selector or ports of a Service in place silently removes DNS records of running pods. A change that breaks a deny-level check (a selector that no longer selects the pods: HG004) is denied; one that breaks only what warns (a port name, a targetPort: HG005, HG006, whose loss is one port's SRV record) is a warning, and each broken check follows its own configured action. Defects the Service already had before the update are not counted.",
@@ -59,9 +59,9 @@ func governedServiceProblems(policy *Policy, svc *corev1.Service, w Workload) []
 			out = append(out, p)
 		}
 	}
-	add(hg004SelectorMatchesPods, serviceSelectorProblem("HG011", svc, w))
-	add(hg005PortsNamed, unnamedPortProblems("HG011", svc, nil, true, w.Ref.String()))
-	add(hg006TargetPortResolves, targetPortProblems("HG011", svc, w, true))
+	add(hg004SelectorMatchesPods, serviceSelectorProblem(HG011, svc, w))
+	add(hg005PortsNamed, unnamedPortProblems(HG011, svc, nil, true, w.Ref.String()))
+	add(hg006TargetPortResolves, targetPortProblems(HG011, svc, w, true))
 	return out
 }
 

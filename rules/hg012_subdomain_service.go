@@ -7,7 +7,7 @@ import (
 )
 
 var hg012SubdomainService = &Rule{
-	ID:          "HG012",
+	ID:          HG012,
 	Name:        "subdomain-service",
 	Summary:     "A pod template that sets `spec.subdomain` has a matching headless Service (the checks of HG002–HG006).",
 	Why:         "A pod with `hostname` and `subdomain` is published as `<hostname>.<subdomain>.<namespace>.svc` only when a headless Service named like the subdomain selects it; otherwise the name does not resolve and nothing says so. It is a warning: outside StatefulSets a subdomain is often copied boilerplate that nothing resolves, and denying every pod-template owner would block unrelated workloads.",
@@ -37,9 +37,9 @@ var hg012SubdomainService = &Rule{
 			return []Problem{{Error: field.Invalid(subPath, sub, "must name a headless Service: "+notHeadlessReason(svc))}}
 		}
 		var out []Problem
-		out = append(out, workloadSelectorProblem("HG012", svc, w, subPath)...)
-		out = append(out, unnamedPortProblems("HG012", svc, subPath, false, "")...)
-		out = append(out, targetPortProblems("HG012", svc, w, false)...)
+		out = append(out, workloadSelectorProblem(HG012, svc, w, subPath)...)
+		out = append(out, unnamedPortProblems(HG012, svc, subPath, false, "")...)
+		out = append(out, targetPortProblems(HG012, svc, w, false)...)
 		return out
 	},
 }

@@ -24,6 +24,23 @@ var catalogue = []*Rule{
 	hg012SubdomainService,        // HG012 subdomain-service
 }
 
+// The rule IDs: stable, and what users name in --rule, the skip
+// annotation and the docs. Code refers to a rule by these.
+const (
+	HG001 = "HG001" // service-name-set
+	HG002 = "HG002" // service-exists
+	HG003 = "HG003" // service-headless
+	HG004 = "HG004" // selector-matches-pods
+	HG005 = "HG005" // ports-named
+	HG006 = "HG006" // target-port-resolves
+	HG007 = "HG007" // name-lengths
+	HG008 = "HG008" // selects-only-this-set
+	HG009 = "HG009" // publish-not-ready
+	HG010 = "HG010" // referenced-service-delete
+	HG011 = "HG011" // referenced-service-update
+	HG012 = "HG012" // subdomain-service
+)
+
 // CheckFunc evaluates one rule against the request in c and returns what it found.
 type CheckFunc func(c *Context) []Problem
 

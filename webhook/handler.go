@@ -106,7 +106,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	var errs field.ErrorList
 	var denied []*rules.Rule
 	for _, f := range res.Findings {
-		if injected != "" && f.Rule.ID == "HG002" {
+		if injected != "" && f.Rule.ID == rules.HG002 {
 			warnings = append(warnings, fmt.Sprintf("%s %s: %s", f.Rule.ID, f.Error.Field, injected))
 			continue
 		}
@@ -272,7 +272,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	// says what it will create.
 	var warnings []string
 	for _, a := range plan.Applied {
-		if a.Fix != rules.FixInjectService || a.Rule != "HG002" {
+		if a.Fix != rules.FixInjectService || a.Rule != rules.HG002 {
 			warnings = append(warnings, fmt.Sprintf("headless-guard fixed %s: %s (%s)", a.Rule, a.Description, a.Fix))
 		}
 	}
