@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	kjson "sigs.k8s.io/json"
@@ -27,38 +24,18 @@ type lineError struct {
 }
 
 // TypedVersion is the apiVersion in which the loader decodes objects of
-// kind for the rules, or "" for a kind the rules do not read (newTyped).
+// kind for the rules, or "" for a kind the rules do not read (rules.Kinds).
 func TypedVersion(kind string) string {
-	switch kind {
-	case "Service", "Pod":
-		return "v1"
-	case "StatefulSet", "Deployment", "ReplicaSet", "DaemonSet":
-		return "apps/v1"
-	case "Job", "CronJob":
-		return "batch/v1"
+	if k := rules.KindInfoByName(kind); k != nil {
+		return k.GVK.GroupVersion().String()
 	}
 	return ""
 }
 
 // newTyped returns an empty typed object for the kinds the rules read.
 func newTyped(apiVersion, kind string) kruntime.Object {
-	switch apiVersion + "/" + kind {
-	case "v1/Service":
-		return &corev1.Service{}
-	case "v1/Pod":
-		return &corev1.Pod{}
-	case "apps/v1/StatefulSet":
-		return &appsv1.StatefulSet{}
-	case "apps/v1/Deployment":
-		return &appsv1.Deployment{}
-	case "apps/v1/ReplicaSet":
-		return &appsv1.ReplicaSet{}
-	case "apps/v1/DaemonSet":
-		return &appsv1.DaemonSet{}
-	case "batch/v1/Job":
-		return &batchv1.Job{}
-	case "batch/v1/CronJob":
-		return &batchv1.CronJob{}
+	if k := rules.KindInfoByName(kind); k != nil && k.GVK.GroupVersion().String() == apiVersion {
+		return k.New()
 	}
 	return nil
 }
