@@ -37,6 +37,16 @@ type Problem struct {
 	WarnOnly bool
 }
 
+// SameDefect reports whether p and q are the same defect of an object:
+// the same Key, field and error type, whatever the bad value. It is the
+// one definition of "the stored object already had it", which makes a
+// finding on UPDATE a warning (Evaluate): a StatefulSet whose template
+// labels never matched its Service stays updatable when a chart upgrade
+// changes another of those labels.
+func (p Problem) SameDefect(q Problem) bool {
+	return p.Key == q.Key && p.Field == q.Field && p.Type == q.Type
+}
+
 // Context is what a CheckFunc sees: the request, the policy, and lookups that
 // remember the first error so that Evaluate can discard a verdict built on a
 // failed read instead of mistaking it for "not found".

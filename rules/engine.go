@@ -115,7 +115,7 @@ func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Resul
 			action := configured
 			if p.WarnOnly || policy.Mode == ModeWarn ||
 				(rule.DryRunWarn && req.DryRun && !policy.DenyMissingServiceOnDryRun) ||
-				slices.ContainsFunc(before, func(b Problem) bool { return b.Field == p.Field && b.Type == p.Type && b.Key == p.Key }) {
+				slices.ContainsFunc(before, p.SameDefect) {
 				action = milder(action, ActionWarn)
 			}
 			res.Findings = append(res.Findings, Finding{

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -31,7 +32,7 @@ var hg011ReferencedServiceUpdate = &Rule{
 			after := governedServiceProblems(c.Policy, svc, w)
 			before := governedServiceProblems(c.Policy, old, w)
 			for _, p := range after {
-				if !containsProblem(before, p) {
+				if !slices.ContainsFunc(before, func(q Problem) bool { return p.SameDefect(q) && sameBadValue(p, q) }) {
 					out = append(out, p)
 				}
 			}
@@ -65,14 +66,7 @@ func governedServiceProblems(policy *Policy, svc *corev1.Service, w Workload) []
 	return out
 }
 
-// containsProblem reports whether the stored Service already had p: same
-// defect, field, type and bad value, so that changing one broken targetPort
-// or selector into another broken one still counts as breaking.
-func containsProblem(list []Problem, p Problem) bool {
-	for _, q := range list {
-		if q.Key == p.Key && q.Field == p.Field && q.Type == p.Type && fmt.Sprint(q.BadValue) == fmt.Sprint(p.BadValue) {
-			return true
-		}
-	}
-	return false
-}
+// sameBadValue refines SameDefect for HG011: an update of a Service is the
+// change under review, so moving a selector or targetPort from one broken
+// value to another still breaks the check.
+func sameBadValue(p, q Problem) bool { return fmt.Sprint(p.BadValue) == fmt.Sprint(q.BadValue) }
