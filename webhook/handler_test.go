@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/headless-guard/headless-guard/internal/testobj"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -52,28 +53,13 @@ func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*ht
 	return srv, c
 }
 
+// sts is testobj's StatefulSet default/web with serviceName.
 func sts(serviceName string) *appsv1.StatefulSet {
-	return &appsv1.StatefulSet{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: appsv1.StatefulSetSpec{
-			ServiceName: serviceName,
-			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "nginx"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "nginx"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: 80}}}}},
-			},
-		},
-	}
+	return testobj.StatefulSet(testobj.WithServiceName(serviceName))
 }
 
-func headless() *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "nginx-headless", Namespace: "default"},
-		Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": "nginx"},
-			Ports: []corev1.ServicePort{{Name: "web", Port: 80}}},
-	}
-}
+// headless is testobj's headless Service default/nginx-headless.
+func headless() *corev1.Service { return testobj.Service() }
 
 func review(t *testing.T, op admissionv1.Operation, gvk metav1.GroupVersionKind, obj, old runtime.Object, dryRun bool) []byte {
 	t.Helper()

@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/headless-guard/headless-guard/internal/testobj"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/load"
 	"github.com/headless-guard/headless-guard/webhook"
@@ -338,35 +339,28 @@ func podSpec(subdomain string) corev1.PodSpec {
 	}}}
 }
 
+// statefulSet, deployment and service are testobj's, named and labelled
+// per case, with UIDs the fake sources do not assign.
 func statefulSet(ns, name, serviceName string, labels map[string]string) *appsv1.StatefulSet {
-	return &appsv1.StatefulSet{
-		ObjectMeta: objectMeta(ns, "sts", name),
-		Spec: appsv1.StatefulSetSpec{
-			ServiceName: serviceName, Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec("")},
-		},
-	}
+	return testobj.StatefulSet(testobj.WithServiceName(serviceName), testobj.WithReplicas(1), testobj.WithTemplateLabels(labels), func(s *appsv1.StatefulSet) {
+		s.ObjectMeta = objectMeta(ns, "sts", name)
+		s.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
+		s.Spec.Template.Spec = podSpec("")
+	})
 }
 
 func deployment(ns, name, subdomain string, labels map[string]string) *appsv1.Deployment {
-	return &appsv1.Deployment{
-		ObjectMeta: objectMeta(ns, "deploy", name),
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec(subdomain)},
-		},
-	}
+	return testobj.Deployment(func(d *appsv1.Deployment) {
+		d.ObjectMeta = objectMeta(ns, "deploy", name)
+		d.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
+		d.Spec.Template = corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec(subdomain)}
+	})
 }
 
 func service(ns, name string, selector map[string]string) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: objectMeta(ns, "svc", name),
-		Spec: corev1.ServiceSpec{
-			ClusterIP: corev1.ClusterIPNone, Selector: selector,
-			Ports: []corev1.ServicePort{{Name: "web", Port: 80, TargetPort: intstr.FromString("web")}},
-		},
-	}
+	return testobj.Service(testobj.WithSelector(selector), testobj.WithPorts(corev1.ServicePort{Name: "web", Port: 80, TargetPort: intstr.FromString("web")}), func(svc *corev1.Service) {
+		svc.ObjectMeta = objectMeta(ns, "svc", name)
+	})
 }
 
 func app(name string) map[string]string { return map[string]string{"app": name} }
