@@ -39,8 +39,9 @@ import (
 )
 
 // The handler micro-benchmarks run the production handler chain of Setup
-// (controller-runtime's instrumented webhook mux, v1Only, admission.Webhook,
-// Validator/Mutator) in process, without TLS or sockets, over a real
+// (the server's mux, closeWhenDraining, serveReviews with its body budget,
+// the trust checks, Validator/Mutator) in process, without TLS or sockets,
+// over a real
 // controller-runtime informer cache (field indexes, StripForCache) fed from
 // memory instead of an API server. Each benchmark replays one AdmissionReview
 // recorded from kube-apiserver (test/load/reviews). Any read that misses the
@@ -157,6 +158,8 @@ func newBenchEnv(owner testing.TB, extra func() []client.Object) (*benchEnv, err
 		MapperProvider:         func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil },
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		// The server production runs (never started here: its mux is used).
+		WebhookServer: NewServer(ServerOptions{}),
 		Cache: cache.Options{
 			DefaultTransform: StripForCache,
 			NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {

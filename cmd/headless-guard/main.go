@@ -1,6 +1,8 @@
-// Command headless-guard checks StatefulSet ↔ headless Service wiring: as an
-// offline checker for CI (`headless-guard check`) and, later, as an admission
-// webhook.
+// Command headless-guard makes sure every StatefulSet (and every pod template
+// that asks for a DNS subdomain) is wired to a correct headless Service: as
+// the validating and mutating admission webhook and the audit of a cluster
+// (`headless-guard serve`), and as the offline checker of CI pipelines
+// (`headless-guard check`).
 package main
 
 import (
