@@ -17,7 +17,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/headless-guard/headless-guard/internal/controller"
@@ -40,6 +39,7 @@ type ServeOptions struct {
 	MetricsBindAddress   string
 	MetricsSecure        bool
 	HealthProbeBindAddr  string
+	PprofBindAddress     string
 	EnableHTTP2          bool
 	TLSMinVersion        string
 	Mode                 string
@@ -75,6 +75,7 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "0", `metrics endpoint address, e.g. ":8443" (HTTPS with --metrics-secure) or ":8080"; "0" disables it`)
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
 	fs.StringVar(&o.HealthProbeBindAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", `address of /debug/pprof (profiles for performance work, e.g. "127.0.0.1:6060"); "0" disables it`)
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: CVE-2023-44487, CVE-2023-39325)")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning; the namespace label headless-guard.io/mode overrides it")
@@ -190,6 +191,9 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	o.zap.DestWriter = s.Err
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
+	if n := setMemoryLimit("/sys/fs/cgroup"); n > 0 {
+		log.Info("soft memory limit from the container's", "bytes", n)
+	}
 
 	// The serving certificate: files or self-managed (serve_certs.go).
 	serving, err := o.servingCertificate()
@@ -203,12 +207,13 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	}
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure, TLSOpts: tlsOpts}
 	if o.MetricsSecure {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsAuthFilterProvider
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.HealthProbeBindAddr,
+		PprofBindAddress:       o.PprofBindAddress,
 		WebhookServer: webhook.NewServer(webhook.ServerOptions{
 			Host: o.WebhookHost, Port: o.WebhookPort,
 			CertDir: o.WebhookCertPath, CertName: o.WebhookCertName, KeyName: o.WebhookCertKey,

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+)
+
+func TestCgroupMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  int64
+	}{
+		{"v2 limit", map[string]string{"memory.max": "268435456\n"}, 268435456},
+		{"v2 no limit", map[string]string{"memory.max": "max\n"}, 0},
+		{"v1 limit", map[string]string{"memory/memory.limit_in_bytes": "134217728\n"}, 134217728},
+		{"v1 no limit", map[string]string{"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0},
+		{"v2 wins over v1", map[string]string{"memory.max": "1000", "memory/memory.limit_in_bytes": "2000"}, 1000},
+		{"no cgroup files", nil, 0},
+		{"garbage", map[string]string{"memory.max": "lots"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for name, content := range tc.files {
+				p := filepath.Join(root, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := cgroupMemoryLimit(root); got != tc.want {
+				t.Errorf("cgroupMemoryLimit = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSetMemoryLimit(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "memory.max"), []byte("268435456\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+
+	limit := int64(268435456)
+	want := int64(float64(limit) * memoryLimitShare)
+	t.Setenv("GOMEMLIMIT", "")
+	if got := setMemoryLimit(root); got != want {
+		t.Errorf("without GOMEMLIMIT: set %d, want %d", got, want)
+	}
+	if got := debug.SetMemoryLimit(-1); got != want {
+		t.Errorf("runtime limit %d after setMemoryLimit", got)
+	}
+	t.Setenv("GOMEMLIMIT", "64MiB")
+	if got := setMemoryLimit(root); got != 0 {
+		t.Errorf("with GOMEMLIMIT set: setMemoryLimit set %d, want nothing", got)
+	}
+}
