@@ -31,6 +31,9 @@ type options struct {
 	heapProfile    string
 	memLimit       string
 	minConcurrency int
+	guardArgs      string
+	logDir         string
+	heapProfiles   string
 }
 
 type intList []int
@@ -71,6 +74,9 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
 	fs.StringVar(&o.memLimit, "memlimit", "64MiB", "scale phase: the GOMEMLIMIT of one restart of the guard")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
+	fs.StringVar(&o.logDir, "log-dir", "", "keep the control plane's and the guard's logs in this directory (default: removed at the end)")
+	fs.StringVar(&o.guardArgs, "guard-args", "", "extra `headless-guard serve` arguments for every start of the guard, space-separated")
+	fs.StringVar(&o.heapProfiles, "guard-heap-profiles", "", "scale phase: with -guard-args=--pprof-bind-address=ADDR, write the guard's heap profile at each row into this directory")
 }
 
 func (o *options) has(phase string) bool {
@@ -119,14 +125,14 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rs, minimal := reviews.Split(all)
-	c, err := cluster.Start(ctx, cluster.Options{})
+	c, err := cluster.Start(ctx, cluster.Options{LogDir: o.logDir})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
 	b := &bench{
 		o: o, c: c, rs: rs, min: minimal, all: all, ctx: ctx,
-		guard:  &guardServer{c: c, ctx: ctx},
+		guard:  &guardServer{c: c, ctx: ctx, base: strings.Fields(o.guardArgs)},
 		nop:    &nopServer{bin: nopBin, certDir: c.WebhookCertDir(), port: c.WebhookPort(), ctx: ctx},
 		target: load.Target{BaseURL: fmt.Sprintf("https://127.0.0.1:%d", c.WebhookPort()), CA: c.WebhookCA()},
 	}
@@ -160,9 +166,12 @@ func run(ctx context.Context, o options) error {
 	}
 	// The scale phase before the apiserver phase: its baseline is the
 	// fixtures alone, not the thousands of StatefulSets the other creates.
+	// A failed scale phase is reported at the end: the apiserver phase
+	// still runs.
+	var scaleErr error
 	if o.has("scale") {
-		if err := b.scalePhase(); err != nil {
-			return fmt.Errorf("scale phase: %w", err)
+		if scaleErr = b.scalePhase(); scaleErr != nil {
+			fmt.Printf("scale phase FAILED: %v\n\n", scaleErr)
 		}
 	}
 	if o.has("apiserver") {
@@ -171,6 +180,9 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	fmt.Printf("benchwebhook done in %s (load %s)\n", time.Since(start).Round(time.Second), loadAvg())
+	if scaleErr != nil {
+		return fmt.Errorf("scale phase: %w", scaleErr)
+	}
 	return nil
 }
 

@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +78,9 @@ func (b *bench) scalePhase() error {
 		}
 		row.rssAfterLoad, row.hwm = st.rss, st.hwm
 		row.load = loadAvg()
+		if err := b.guardHeapProfile(what, services); err != nil {
+			return err
+		}
 		rows = append(rows, row)
 		return nil
 	}
@@ -113,6 +119,8 @@ func (b *bench) scalePhase() error {
 	// A fresh process: the cache filled by one sync, not by thousands of
 	// watch events. Then the same with a soft memory limit, and without
 	// the audit, to tell what the memory is made of.
+	// A restart that fails is reported with the rows measured before it.
+	var restartErr error
 	for _, v := range []struct {
 		what      string
 		env, args []string
@@ -126,10 +134,12 @@ func (b *bench) scalePhase() error {
 		}
 		b.active, b.guard.env, b.guard.args = nil, v.env, v.args
 		if err := b.use(b.guard); err != nil {
-			return err
+			restartErr = fmt.Errorf("%s: %w", v.what, err)
+			break
 		}
 		if err := measure(v.what, have); err != nil {
-			return err
+			restartErr = fmt.Errorf("%s: %w (guard log: %s)", v.what, err, tail(b.guard.g.Logs(), 3))
+			break
 		}
 	}
 	b.guard.env, b.guard.args = nil, nil
@@ -168,7 +178,17 @@ func (b *bench) scalePhase() error {
 		}
 	}
 	fmt.Println()
+	if restartErr != nil {
+		b.active = nil
+		return fmt.Errorf("restarting the guard at %d Services: %w", have, restartErr)
+	}
 	return nil
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // settle waits until the guard is idle (its informers and the audit have
@@ -217,3 +237,36 @@ func (b *bench) guardMetric(name string) (int64, error) {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }
+
+// guardHeapProfile writes the guard's heap profile (its /debug/pprof,
+// from --pprof-bind-address in -guard-args) into -guard-heap-profiles.
+func (b *bench) guardHeapProfile(what string, services int) error {
+	if b.o.heapProfiles == "" {
+		return nil
+	}
+	var addr string
+	for _, a := range strings.Fields(b.o.guardArgs) {
+		if v, ok := strings.CutPrefix(a, "--pprof-bind-address="); ok {
+			addr = v
+		}
+	}
+	if addr == "" {
+		return fmt.Errorf("-guard-heap-profiles needs -guard-args=--pprof-bind-address=ADDR")
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(b.o.heapProfiles, 0o755); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%d-%s.pprof", services, strings.NewReplacer(" ", "-", "=", "-", "/", "-").Replace(what))
+	f, err := os.Create(filepath.Join(b.o.heapProfiles, name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}

@@ -36,6 +36,8 @@ type guardServer struct {
 	// set for it.
 	args []string
 	env  []string
+	// base are added at every start (-guard-args).
+	base []string
 }
 
 func (s *guardServer) Name() string { return "headless-guard" }
@@ -55,7 +57,7 @@ func (s *guardServer) Start() error {
 		}()
 	}
 	// Restart keeps the previous arguments when given none: pass a default.
-	args := append([]string{"--audit=true"}, s.args...)
+	args := append(append([]string{"--audit=true"}, s.base...), s.args...)
 	var err error
 	if s.g == nil {
 		s.g, err = s.c.StartGuard(s.ctx, args...)
