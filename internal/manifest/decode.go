@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -21,6 +22,8 @@ const maxDepth = 1000
 type lineError struct {
 	line int
 	err  error
+	// notObject: the document is no Kubernetes object at all.
+	notObject bool
 }
 
 // TypedVersion is the apiVersion in which the loader decodes objects of
@@ -72,11 +75,11 @@ func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *laz
 	line := d.Line + contentLine(node, d.Raw) - 1
 	var h header
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, &h); err != nil {
-		return nil, &lineError{line, fmt.Errorf("document must be a Kubernetes object: %v", err)}
+		return nil, &lineError{line: line, err: fmt.Errorf("document must be a Kubernetes object: %v", err)}
 	}
 	apiVersion, kind := jsonString(h.APIVersion), jsonString(h.Kind)
 	if kind == "" || apiVersion == "" {
-		return nil, &lineError{line, errors.New("document is not a Kubernetes object: `apiVersion` and `kind` must be set")}
+		return nil, &lineError{line: line, err: errors.New("document is not a Kubernetes object: `apiVersion` and `kind` must be set"), notObject: item < 0 && (len(h.Kind) == 0 || len(h.APIVersion) == 0)}
 	}
 	if strings.HasSuffix(kind, "List") && apiVersion == "v1" {
 		if len(h.Items) == 0 || string(h.Items) == "null" {
@@ -91,7 +94,7 @@ func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *laz
 			if items != nil {
 				line = d.Line + items.Line - 1
 			}
-			return nil, &lineError{line, fmt.Errorf("`items` of %s must be a list", kind)}
+			return nil, &lineError{line: line, err: fmt.Errorf("`items` of %s must be a list", kind)}
 		}
 		if items != nil && (items.Kind != yaml.SequenceNode || len(items.Content) != len(raws)) {
 			items = nil // yaml.v3 reads it otherwise: no lines for the items
@@ -107,7 +110,7 @@ func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *laz
 				if it != nil {
 					l = d.Line + it.Line - 1
 				}
-				return nil, &lineError{l, fmt.Errorf("each item of %s must be a Kubernetes object", kind)}
+				return nil, &lineError{line: l, err: fmt.Errorf("each item of %s must be a Kubernetes object", kind)}
 			}
 			objs, err := decodeObjects(f, d, raw, it, nil, namespace, i)
 			if err != nil {
@@ -147,11 +150,11 @@ func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *laz
 			if node != nil {
 				line = d.Line + locate(node, te.Field).Line - 1
 			}
-			err = fmt.Errorf("%s %s: `%s` must be a %s, not a %s", kind, obj.Ref.Name, te.Field, te.Type, te.Value)
+			err = fmt.Errorf("%s %s: `%s` must be %s, not %s", kind, obj.Ref.Name, te.Field, goTypeName(te.Type), jsonTypeName(te.Value))
 		} else {
 			err = fmt.Errorf("%s %s: %v", kind, obj.Ref.Name, err)
 		}
-		return nil, &lineError{line, err}
+		return nil, &lineError{line: line, err: err}
 	}
 	setTyped(obj, typed, namespace)
 	return []*Object{obj}, nil
@@ -288,4 +291,46 @@ func duplicateKeys(f *File, d *Document, root *yaml.Node) []Warning {
 	}
 	walk(root, "", -1, 0)
 	return out
+}
+
+// goTypeName names the type a field has, as the API reference does: "an
+// integer (int32)", "a boolean", "a list".
+func goTypeName(t reflect.Type) string {
+	if t == nil {
+		return "a value of another type"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return fmt.Sprintf("an integer (%s)", t.Kind())
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return "a " + t.String()
+}
+
+// jsonTypeName names what encoding/json found ("number", "array"...).
+func jsonTypeName(v string) string {
+	switch v {
+	case "array":
+		return "a list"
+	case "object":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	case "":
+		return "another type"
+	}
+	if strings.HasPrefix(v, "number") {
+		return "a number"
+	}
+	return "a " + v
 }

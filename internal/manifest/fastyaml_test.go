@@ -335,6 +335,12 @@ func loadFastSlow(t *testing.T, data []byte) (fast, slow string) {
 			return "error: " + err.Error()
 		}
 		var b strings.Builder
+		for _, sk := range set.Skipped {
+			fmt.Fprintf(&b, "skipped %s: %s\n", sk.Path, sk.Reason)
+		}
+		if len(set.Files) == 0 {
+			return b.String()
+		}
 		for _, d := range set.Files[0].Documents {
 			fmt.Fprintf(&b, "doc line %d empty %v objects %d\n", d.Line, d.Empty, len(d.Objects))
 		}

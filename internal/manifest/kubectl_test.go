@@ -183,7 +183,9 @@ func ambiguous(data []byte) bool {
 // loaderReads describes what Parse makes of data, in the terms of
 // kubectlReads.
 func loaderReads(data []byte, opts Options) string {
-	set, err := Parse([]Source{{Path: "in.yaml", Data: data}}, opts)
+	// As standard input: a file that is no manifest at all is skipped,
+	// where kubectl, told to apply it, fails; standard input never is.
+	set, err := Parse([]Source{{Path: StdinName, Data: data}}, opts)
 	if err != nil {
 		return "error"
 	}

@@ -52,6 +52,9 @@ type File struct {
 	Documents []*Document
 	// JSON is true for .json files, which --fix writes back as JSON.
 	JSON bool
+	// Input and Unit are the Source's.
+	Input int
+	Unit  string
 	// data is the file's text; the documents' Raw are slices of it.
 	data []byte
 }
@@ -142,6 +145,9 @@ type Options struct {
 	// parsed again only to place a finding on its line: findings are rare and
 	// the trees are several times the size of the text.
 	KeepNodes bool
+	// Exclude are gitignore-style patterns, relative to the working
+	// directory, of paths under directories not to read.
+	Exclude []string
 	// Minimal keeps of each typed object only what the rules read
 	// (rules.Strip): the checker's memory then grows with the wiring, not
 	// with env, resources and volume claim templates.
@@ -154,6 +160,8 @@ type Set struct {
 	Objects []*Object
 	// Warnings of every document, in input order.
 	Warnings []Warning
+	// Skipped are the files that are not manifests, with why.
+	Skipped []Skip
 }
 
 // Documents counts the non-empty documents.
@@ -174,93 +182,323 @@ type Source struct {
 	// Path names the input in reports; StdinName for standard input.
 	Path string
 	Data []byte
+	// Input is the index of the PATH argument the source was found under.
+	Input int
+	// Unit is the outermost directory under that argument that is a
+	// kustomization or a Helm chart and holds the source; "" when none.
+	Unit string
+}
+
+// Skip is an input file that is not a manifest, left out with a note.
+type Skip struct {
+	Path   string
+	Reason string
+	// Input is the index of the PATH argument the file was found under.
+	Input int
 }
 
 // Load reads every path: a file, a directory (recursively, .yaml/.yml/.json)
 // or "-" for standard input. The first unreadable document stops loading
 // with a *ParseError naming its file and line.
 func Load(paths []string, opts Options) (*Set, error) {
+	sources, skipped, err := Collect(paths, opts)
+	if err != nil {
+		return nil, err
+	}
+	set, err := Parse(sources, opts)
+	if err != nil {
+		return nil, err
+	}
+	set.Skipped = append(skipped, set.Skipped...)
+	return set, nil
+}
+
+// Collect reads every path into memory: the files of a directory
+// (recursively, .yaml/.yml/.json, sorted) but those the exclude patterns
+// and ignore files leave out, and standard input for "-". A Go template of
+// a Helm chart (a file with `{{` under the chart's templates/) is not
+// read but skipped.
+func Collect(paths []string, opts Options) ([]Source, []Skip, error) {
 	var sources []Source
-	for _, p := range paths {
+	var skipped []Skip
+	base := &ignorer{}
+	if len(opts.Exclude) > 0 {
+		cwd, err := os.Getwd()
+		if err != nil {
+			return nil, nil, err
+		}
+		rs := ruleSet{base: cwd}
+		for _, e := range opts.Exclude {
+			if p, ok := parsePattern(e); ok {
+				rs.patterns = append(rs.patterns, p)
+			}
+		}
+		base.sets = append(base.sets, rs)
+	}
+	for i, p := range paths {
 		if p == Stdin {
 			if opts.Stdin == nil {
-				return nil, &ParseError{File: StdinName, Err: errors.New("standard input is not available")}
+				return nil, nil, &ParseError{File: StdinName, Err: errors.New("standard input is not available")}
 			}
 			data, err := io.ReadAll(opts.Stdin)
 			if err != nil {
-				return nil, &ParseError{File: StdinName, Err: err}
+				return nil, nil, &ParseError{File: StdinName, Err: err}
 			}
-			sources = append(sources, Source{Path: StdinName, Data: data})
+			sources = append(sources, Source{Path: StdinName, Data: data, Input: i})
 			continue
 		}
-		found, err := expand(p)
+		found, err := expand(p, base)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		for _, path := range found {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return nil, &ParseError{File: path, Err: unwrapPathError(err)}
+		for _, fu := range found {
+			if chart := chartOfTemplate(fu.path); chart != "" {
+				data, err := os.ReadFile(fu.path)
+				if err != nil {
+					return nil, nil, &ParseError{File: fu.path, Err: unwrapPathError(err)}
+				}
+				if bytes.Contains(data, []byte("{{")) {
+					skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: fmt.Sprintf("a Go template of the Helm chart in %s, not a manifest: check what it renders (`helm template %s | headless-guard check -`)", chart, chart)})
+					continue
+				}
+				sources = append(sources, Source{Path: fu.path, Data: data, Input: i, Unit: fu.unit})
+				continue
 			}
-			sources = append(sources, Source{Path: path, Data: data})
+			data, err := os.ReadFile(fu.path)
+			if err != nil {
+				return nil, nil, &ParseError{File: fu.path, Err: unwrapPathError(err)}
+			}
+			sources = append(sources, Source{Path: fu.path, Data: data, Input: i, Unit: fu.unit})
 		}
 	}
-	return Parse(sources, opts)
+	return sources, skipped, nil
 }
 
-// Parse splits and decodes inputs already in memory.
+// Parse splits and decodes inputs already in memory. A file (not standard
+// input) none of whose documents is a Kubernetes object, such as a values
+// file, a Chart.yaml or a kustomization.yaml, is left out of the set and
+// listed in Set.Skipped.
 func Parse(sources []Source, opts Options) (*Set, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "default"
 	}
 	files := make([]*File, len(sources))
 	for i, src := range sources {
-		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data), data: src.Data}
+		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data), data: src.Data, Input: src.Input, Unit: src.Unit}
 	}
-	if err := parseAll(files, opts); err != nil {
-		return nil, err
+	errs := parseAll(files, opts)
+	set := &Set{}
+	var first *parseErrorAt
+	byFile := map[*File][]*parseErrorAt{}
+	for _, e := range errs {
+		byFile[e.f] = append(byFile[e.f], e)
 	}
-	set := &Set{Files: files}
-	for _, f := range files {
+	for i, f := range files {
+		if isKustomization(f) {
+			set.Skipped = append(set.Skipped, Skip{Path: f.Path, Input: sources[i].Input, Reason: fmt.Sprintf("a kustomization, not a manifest: check what it builds (`kustomize build %s | headless-guard check -`)", filepath.Dir(f.Path))})
+			continue
+		}
+		if fe := byFile[f]; len(fe) > 0 {
+			if reason := notManifest(f, fe); reason != "" {
+				set.Skipped = append(set.Skipped, Skip{Path: f.Path, Reason: reason, Input: sources[i].Input})
+				continue
+			}
+			if first == nil {
+				first = firstReal(fe)
+			}
+			continue
+		}
+		set.Files = append(set.Files, f)
 		for _, d := range f.Documents {
 			set.Objects = append(set.Objects, d.Objects...)
 			set.Warnings = append(set.Warnings, d.Warnings...)
 		}
 	}
+	if first != nil {
+		return nil, first.ParseError
+	}
 	return set, nil
 }
 
-// expand turns a path into the manifest files it names.
-func expand(p string) ([]string, error) {
+// notManifest says why a file whose documents failed to parse is no
+// manifest at all, or "" when it is one with an error: every document
+// with content is a mapping or a scalar without `apiVersion` and `kind`
+// (or a plain list), and none is an object.
+func notManifest(f *File, errs []*parseErrorAt) string {
+	if f.Path == StdinName {
+		return ""
+	}
+	for _, e := range errs {
+		if !e.notObject {
+			return ""
+		}
+	}
+	for _, d := range f.Documents {
+		if len(d.Objects) > 0 {
+			return ""
+		}
+	}
+	switch name := strings.ToLower(filepath.Base(f.Path)); {
+	case name == "chart.yaml" || name == "chart.yml":
+		return "a Helm chart's Chart.yaml, not a manifest"
+	case name == "kustomization.yaml" || name == "kustomization.yml":
+		return fmt.Sprintf("a kustomization, not a manifest: check what it builds (`kustomize build %s | headless-guard check -`)", filepath.Dir(f.Path))
+	case strings.HasPrefix(name, "values") && filepath.Base(filepath.Dir(f.Path)) != "templates":
+		return "not a Kubernetes manifest (no `apiVersion` and `kind`): Helm values, presumably"
+	}
+	return "not a Kubernetes manifest: no document has `apiVersion` and `kind`"
+}
+
+// isKustomization reports whether f is a kustomize file (a Kustomization
+// or a Component of kustomize.config.k8s.io), which reads as an object.
+func isKustomization(f *File) bool {
+	if f.Path == StdinName {
+		return false
+	}
+	n := 0
+	for _, d := range f.Documents {
+		for _, o := range d.Objects {
+			if !strings.HasPrefix(o.Ref.APIVersion, "kustomize.config.k8s.io/") {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
+// firstReal is the first error of a file in line order.
+func firstReal(errs []*parseErrorAt) *parseErrorAt {
+	first := errs[0]
+	for _, e := range errs[1:] {
+		if e.Line < first.Line {
+			first = e
+		}
+	}
+	return first
+}
+
+// found is a file found under a PATH argument, with its unit.
+type found struct {
+	path, unit string
+}
+
+// isUnitRoot reports whether dir is a kustomization or a Helm chart.
+func isUnitRoot(dir string) bool {
+	for _, n := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// chartOfTemplate returns the chart directory when path is under the
+// templates/ directory of a Helm chart, else "".
+func chartOfTemplate(p string) string {
+	dir := filepath.Dir(p)
+	for {
+		if filepath.Base(dir) == "templates" {
+			chart := filepath.Dir(dir)
+			if _, err := os.Stat(filepath.Join(chart, "Chart.yaml")); err == nil {
+				return chart
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir || dir == "." {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// expand turns a path into the manifest files it names. A file named
+// explicitly is always read; under a directory, the exclude patterns and
+// the ignore files (of the directories above it up to the working
+// directory, and of every directory walked) leave paths out.
+func expand(p string, base *ignorer) ([]found, error) {
 	info, err := os.Stat(p)
 	if err != nil {
 		return nil, &ParseError{File: p, Err: unwrapPathError(err)}
 	}
 	if !info.IsDir() {
-		return []string{p}, nil
+		unit := ""
+		if d := filepath.Dir(p); isUnitRoot(d) {
+			unit = d
+		}
+		return []found{{p, unit}}, nil
 	}
-	var out []string
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return &ParseError{File: path, Err: unwrapPathError(err)}
-		}
-		if d.IsDir() {
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml", ".json":
-			out = append(out, path)
-		}
-		return nil
-	})
-	if err != nil {
+	ig := base.scoped()
+	if err := readAncestorIgnores(ig, p); err != nil {
 		return nil, err
 	}
-	sort.Strings(out)
+	var out []found
+	var walk func(dir, unit string, ig *ignorer) error
+	walk = func(dir, unit string, ig *ignorer) error {
+		if err := ig.readIgnoreFile(dir); err != nil {
+			return err
+		}
+		if unit == "" && isUnitRoot(dir) {
+			unit = dir
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return &ParseError{File: dir, Err: unwrapPathError(err)}
+		}
+		for _, e := range entries {
+			path := filepath.Join(dir, e.Name())
+			if e.IsDir() {
+				if strings.HasPrefix(e.Name(), ".") || ig.ignored(path, true) {
+					continue
+				}
+				if err := walk(path, unit, ig.scoped()); err != nil {
+					return err
+				}
+				continue
+			}
+			switch strings.ToLower(filepath.Ext(path)) {
+			case ".yaml", ".yml", ".json":
+				if !ig.ignored(path, false) {
+					out = append(out, found{path, unit})
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(p, "", ig); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out, nil
+}
+
+// readAncestorIgnores adds the ignore files of the directories above dir,
+// from the working directory down, when dir is under the working directory.
+func readAncestorIgnores(ig *ignorer, dir string) error {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil
+	}
+	rel, err := filepath.Rel(cwd, abs)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return nil
+	}
+	cur := cwd
+	if err := ig.readIgnoreFile(cur); err != nil {
+		return err
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	for _, part := range parts[:len(parts)-1] {
+		cur = filepath.Join(cur, part)
+		if err := ig.readIgnoreFile(cur); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func unwrapPathError(err error) error {
@@ -307,13 +545,13 @@ func split(data []byte) []*Document {
 const chunkDocs = 32
 
 // parseAll parses every document, on all cores: documents are independent.
-func parseAll(files []*File, opts Options) error {
+func parseAll(files []*File, opts Options) []*parseErrorAt {
 	type job struct {
 		f    *File
 		docs []*Document
 	}
 	jobs := make(chan job, 256)
-	errs := make([]error, 0)
+	var errs []*parseErrorAt
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -337,38 +575,27 @@ func parseAll(files []*File, opts Options) error {
 	}
 	close(jobs)
 	wg.Wait()
-	if len(errs) == 0 {
-		return nil
-	}
-	// Report the first error in input order, whatever finished first.
-	order := map[*File]int{}
-	for i, f := range files {
-		order[f] = i
-	}
-	sort.Slice(errs, func(i, j int) bool {
-		a, b := errs[i].(*parseErrorAt), errs[j].(*parseErrorAt)
-		if order[a.f] != order[b.f] {
-			return order[a.f] < order[b.f]
-		}
-		return a.Line < b.Line
-	})
-	return errs[0].(*parseErrorAt).ParseError
+	return errs
 }
 
 type parseErrorAt struct {
 	*ParseError
 	f *File
+	// notObject marks a document that is no Kubernetes object at all (no
+	// `apiVersion` and `kind`, a scalar, a list): in a file of nothing
+	// else, the file is not a manifest.
+	notObject bool
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // parseChunk parses consecutive documents of f: each by the fast path
 // when it can (fastParser), the others as kubectl reads them (parseSlow).
-func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []error {
-	var errs []error
+func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []*parseErrorAt {
+	var errs []*parseErrorAt
 	for _, d := range docs {
 		if d.sepErr != nil {
-			errs = append(errs, &parseErrorAt{&ParseError{File: f.Path, Line: d.sepErr.Line, Err: d.sepErr.Err}, f})
+			errs = append(errs, &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: d.sepErr.Line, Err: d.sepErr.Err}, f: f})
 			continue
 		}
 		if isBlank(d.Raw) {
@@ -392,7 +619,7 @@ func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []err
 // needed: with KeepNodes, for a List, a duplicate key, a decoding error.
 // Where yaml.v3 cannot read what sigs.k8s.io/yaml reads, lines fall back
 // to the document's first line.
-func parseSlow(f *File, d *Document, opts Options) error {
+func parseSlow(f *File, d *Document, opts Options) *parseErrorAt {
 	// Strict, the reader fails on a key set twice; most documents have
 	// none, and need no second parse to find them.
 	data, strictErr := sigsyaml.YAMLToJSONStrict(d.Raw)
@@ -420,11 +647,11 @@ func parseSlow(f *File, d *Document, opts Options) error {
 			kind = "list"
 		}
 		line := d.Line + contentLine(root, d.Raw) - 1
-		return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: fmt.Errorf("document must be a Kubernetes object (a mapping with `apiVersion` and `kind`), not a %s", kind)}, f}
+		return &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: line, Err: fmt.Errorf("document must be a Kubernetes object (a mapping with `apiVersion` and `kind`), not a %s", kind)}, f: f, notObject: true}
 	}
 	objs, lerr := decodeObjects(f, d, data, root, tree, opts.Namespace, -1)
 	if lerr != nil {
-		return &parseErrorAt{&ParseError{File: f.Path, Line: lerr.line, Err: lerr.err}, f}
+		return &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: lerr.line, Err: lerr.err}, f: f, notObject: lerr.notObject}
 	}
 	d.Objects = objs
 	if dups && root != nil {
@@ -495,7 +722,7 @@ func (t *lazyTree) get() *yaml.Node {
 }
 
 // yamlError reports a document sigs.k8s.io/yaml cannot read, on its line.
-func yamlError(f *File, d *Document, err error) error {
+func yamlError(f *File, d *Document, err error) *parseErrorAt {
 	msg := err.Error()
 	line := d.Line
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -518,7 +745,7 @@ func yamlError(f *File, d *Document, err error) error {
 		// that is a list or null.
 		msg = "document must convert to JSON, as kubectl converts it: " + msg
 	}
-	return &parseErrorAt{&ParseError{File: f.Path, Line: line, Err: errors.New(msg)}, f}
+	return &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: line, Err: errors.New(msg)}, f: f}
 }
 
 // lastContentLine is the last line of raw that is not blank, 1-based.

@@ -88,8 +88,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"bad YAML on a later document", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: [unclosed\n", "in.yaml:8: invalid YAML"},
 		{"not a mapping", "apiVersion: v1\nkind: Service\n---\n- a\n- b\n", "in.yaml:4: document must be a Kubernetes object"},
-		{"no kind", "apiVersion: v1\nmetadata: {name: a}\n", "in.yaml:1: document is not a Kubernetes object"},
-		{"wrong type names field and line", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: w}\nspec:\n  serviceName: s\n  replicas: \"3\"\n", "in.yaml:6: StatefulSet w: `spec.replicas` must be a int32, not a string"},
+		{"no kind beside an object", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata: {name: a}\n", "in.yaml:5: document is not a Kubernetes object"},
+		{"wrong type names field and line", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: w}\nspec:\n  serviceName: s\n  replicas: \"3\"\n", "in.yaml:6: StatefulSet w: `spec.replicas` must be an integer (int32), not a string"},
+		{"a list where an object must be", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: w}\nspec:\n  template: [a]\n", "in.yaml:5: StatefulSet w: `spec.template` must be an object, not a list"},
 		{"alias bomb is refused", bomb(8), "excessive aliasing"},
 	}
 	for _, tc := range cases {
