@@ -12,9 +12,10 @@ import (
 )
 
 // Formats are the output formats Write accepts, in the order the CLI lists them.
-var Formats = []string{"text", "json", "sarif", "junit"}
+var Formats = []string{"text", "json", "sarif", "junit", "github"}
 
-// Write renders r to w in the named format: text, json, sarif or junit.
+// Write renders r to w in the named format: text, json, sarif, junit or
+// github (GitHub Actions workflow commands).
 //
 // The whole document is rendered before anything is written, so a report that
 // cannot be rendered leaves w untouched instead of holding half a JSON object.
@@ -29,6 +30,8 @@ func Write(w io.Writer, format string, r *Report) error {
 		render = renderSARIF
 	case "junit":
 		render = renderJUnit
+	case "github":
+		render = renderGitHub
 	default:
 		return fmt.Errorf("unknown output format %q: must be one of %s", format, strings.Join(Formats, ", "))
 	}
@@ -72,6 +75,13 @@ func validate(r *Report) error {
 	}
 	return nil
 }
+
+// ClusterPrefix starts the location of an object read from a live cluster
+// (`check --cluster`): `cluster:<namespace>/<kind>/<name>`, no line.
+const ClusterPrefix = "cluster:"
+
+// isCluster reports whether file names an object of the live cluster.
+func isCluster(file string) bool { return strings.HasPrefix(file, ClusterPrefix) }
 
 // isStdin reports whether file names standard input; the loader spells it "-"
 // (as typed on the command line) or "<stdin>".

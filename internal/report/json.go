@@ -13,7 +13,15 @@ import (
 type jsonReport struct {
 	Findings []jsonFinding `json:"findings"`
 	Notices  []jsonNotice  `json:"notices"`
-	Summary  Summary       `json:"summary"`
+	// SkippedFiles are the input files that are not manifests.
+	SkippedFiles []jsonSkipped `json:"skippedFiles"`
+	Summary      Summary       `json:"summary"`
+}
+
+// jsonSkipped is a file left out of the check, and why.
+type jsonSkipped struct {
+	File   string `json:"file"`
+	Reason string `json:"reason"`
 }
 
 // jsonNotice is one notice in the JSON output.
@@ -94,6 +102,10 @@ func renderJSON(buf *bytes.Buffer, r *Report) error {
 			jn.Related = append(jn.Related, jsonLocation{File: displayFile(l.File), Line: l.Line})
 		}
 		out.Notices = append(out.Notices, jn)
+	}
+	out.SkippedFiles = make([]jsonSkipped, 0, len(r.Skipped))
+	for _, sk := range r.Skipped {
+		out.SkippedFiles = append(out.SkippedFiles, jsonSkipped{File: displayFile(sk.File), Reason: sk.Reason})
 	}
 	enc := json.NewEncoder(buf)
 	// Messages quote fields and placeholders such as `<name>-<ordinal>`;

@@ -37,10 +37,22 @@ type Report struct {
 	// Notices are what no rule reports: keys and objects defined twice,
 	// objects not evaluated; in input order.
 	Notices []Notice
+	// Skipped are the input files that are not manifests (values files, a
+	// Chart.yaml, a chart's templates), left out with a note each.
+	Skipped []Skipped
+	// Root is the absolute directory (the repository root) that SARIF and
+	// GitHub locations are relative to; "" leaves the paths as given.
+	Root string
 	// Files and Documents count the input read.
 	Files, Documents int
 	// Registry is the rule set used, for rule metadata (SARIF rules, help).
 	Registry *rules.Registry
+}
+
+// Skipped is an input file that is not a manifest, and why.
+type Skipped struct {
+	Location
+	Reason string
 }
 
 // Summary counts a report's findings.
@@ -50,7 +62,11 @@ type Summary struct {
 	Objects   int `json:"objects"`
 	Deny      int `json:"deny"`
 	Warn      int `json:"warn"`
-	Skipped   int `json:"skipped"`
+	// Skipped counts the objects that opt out of at least one rule
+	// (headless-guard.io/skip), not the rules they skip.
+	Skipped int `json:"skipped"`
+	// SkippedFiles counts Report.Skipped.
+	SkippedFiles int `json:"skippedFiles"`
 	// Notices count Report.Notices: warnings about the input, which do not
 	// change the exit status.
 	Notices int `json:"notices"`
@@ -58,7 +74,7 @@ type Summary struct {
 
 // Summarize counts the findings of r.
 func (r *Report) Summarize() Summary {
-	s := Summary{Files: r.Files, Documents: r.Documents, Objects: len(r.Objects), Notices: len(r.Notices)}
+	s := Summary{Files: r.Files, Documents: r.Documents, Objects: len(r.Objects), Notices: len(r.Notices), SkippedFiles: len(r.Skipped)}
 	for _, f := range r.Findings {
 		switch f.Action {
 		case rules.ActionDeny:
@@ -68,7 +84,9 @@ func (r *Report) Summarize() Summary {
 		}
 	}
 	for _, o := range r.Objects {
-		s.Skipped += len(o.Skipped)
+		if len(o.Skipped) > 0 {
+			s.Skipped++
+		}
 	}
 	return s
 }

@@ -159,7 +159,7 @@ func testReports(t *testing.T) []struct {
 // Regenerate with UPDATE_GOLDEN=1 go test ./internal/report/.
 func TestGolden(t *testing.T) {
 	update := os.Getenv("UPDATE_GOLDEN") != ""
-	ext := map[string]string{"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml"}
+	ext := map[string]string{"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "github"}
 	for _, tc := range testReports(t) {
 		for _, format := range Formats {
 			t.Run(tc.name+"/"+format, func(t *testing.T) {
@@ -216,7 +216,7 @@ func TestText(t *testing.T) {
 			want: []string{
 				`manifests/web.yaml:12: deny HG002 service-exists: StatefulSet default/web: spec.serviceName: Not found: "nginx": must name an existing Service`,
 				"  fix: " + mustRule(t, "HG002").Remediation + " (" + mustRule(t, "HG002").DocsURL() + ")",
-				"2 objects checked: 1 deny, 0 warn, 0 skipped",
+				"2 objects checked: 1 deny, 0 warn",
 			},
 		},
 		{
@@ -230,7 +230,7 @@ func TestText(t *testing.T) {
 			},
 			want: []string{
 				"all.yaml: warn HG001 service-name-set: StatefulSet default/web: spec.serviceName: Required value: must be set",
-				"1 object checked: 0 deny, 1 warn, 0 skipped",
+				"1 object checked: 0 deny, 1 warn",
 			},
 		},
 		{
@@ -245,7 +245,22 @@ func TestText(t *testing.T) {
 			report: func(t *testing.T) *Report {
 				return &Report{Objects: []Object{{Skipped: []string{"HG005", "HG006"}}}}
 			},
-			want: []string{"1 object checked: 0 deny, 0 warn, 2 skipped"},
+			want: []string{"1 object checked: 0 deny, 0 warn, 1 object skips rules"},
+		},
+		{
+			// Objects are counted, not the rules they skip (issue 14).
+			name: "skips count objects, not rules",
+			report: func(t *testing.T) *Report {
+				return &Report{Objects: []Object{{Skipped: []string{"HG005", "HG006"}}, {}, {Skipped: []string{"all"}}}}
+			},
+			want: []string{"3 objects checked: 0 deny, 0 warn, 2 objects skip rules"},
+		},
+		{
+			name: "skipped files are named and counted",
+			report: func(t *testing.T) *Report {
+				return &Report{Objects: make([]Object, 1), Skipped: []Skipped{{Location: Location{File: "chart/values.yaml"}, Reason: "not a Kubernetes manifest"}}}
+			},
+			want: []string{"chart/values.yaml: skipped: not a Kubernetes manifest", "1 object checked: no findings (1 file skipped)"},
 		},
 	}
 	for _, tt := range tests {
@@ -727,7 +742,7 @@ func TestNoticesAreWarnings(t *testing.T) {
 		"charts/etcd.yaml:9: warn duplicate-key: StatefulSet default/etcd: `metadata` is set twice, at lines 3 and 9",
 		"charts/all.yaml:40: warn duplicate-object: Service default/db: defined again at charts/db.yaml:1",
 		"charts/db.yaml:20: warn not-checked: StatefulSet default/cache: the rules did not evaluate it: `apiVersion: apps/v1beta2`",
-		"3 objects checked: 0 deny, 0 warn, 0 skipped, 3 notices",
+		"3 objects checked: 0 deny, 0 warn, 3 notices",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text output lacks %q:\n%s", want, text)

@@ -40,8 +40,11 @@ type (
 		Runs    []sarifRun `json:"runs"`
 	}
 	sarifRun struct {
-		Tool    sarifTool     `json:"tool"`
-		Results []sarifResult `json:"results"`
+		Tool sarifTool `json:"tool"`
+		// OriginalURIBaseIDs says where %SRCROOT% is, when the locations are
+		// relative to the repository root.
+		OriginalURIBaseIDs map[string]sarifArtifactLocation `json:"originalUriBaseIds,omitempty"`
+		Results            []sarifResult                    `json:"results"`
 	}
 	sarifTool struct {
 		Driver sarifDriver `json:"driver"`
@@ -94,7 +97,8 @@ type (
 		Region           sarifRegion           `json:"region"`
 	}
 	sarifArtifactLocation struct {
-		URI string `json:"uri"`
+		URI       string `json:"uri"`
+		URIBaseID string `json:"uriBaseId,omitempty"`
 	}
 	sarifRegion struct {
 		StartLine int `json:"startLine"`
@@ -162,7 +166,7 @@ func renderSARIF(buf *bytes.Buffer, r *Report) error {
 				Text: fmt.Sprintf("%s: %s. %s", f.Object, f.Error.Error(), f.Rule.Remediation),
 			},
 			Locations: []sarifLocation{{PhysicalLocation: sarifPhysicalLocation{
-				ArtifactLocation: sarifArtifactLocation{URI: sarifURI(f.File)},
+				ArtifactLocation: sarifArtifact(f.File, r.Root),
 				Region:           sarifRegion{StartLine: line},
 			}}},
 			// The occurrence suffix follows GitHub's own "hash:n" form and keeps
@@ -185,19 +189,30 @@ func renderSARIF(buf *bytes.Buffer, r *Report) error {
 			RuleIndex:           index[n.Reason],
 			Level:               "warning",
 			Message:             sarifMessage{Text: text},
-			Locations:           []sarifLocation{sarifLocationOf(n.Location, 0)},
+			Locations:           []sarifLocation{sarifLocationOf(n.Location, 0, r.Root)},
 			PartialFingerprints: sarifPartialFingerprints{PrimaryLocationLineHash: fmt.Sprintf("%s:%d", hash, seen[hash])},
 		}
 		for i, l := range n.Related {
-			res.RelatedLocations = append(res.RelatedLocations, sarifLocationOf(l, i+1))
+			res.RelatedLocations = append(res.RelatedLocations, sarifLocationOf(l, i+1, r.Root))
 		}
 		results = append(results, res)
 	}
 
+	run := sarifRun{Tool: sarifTool{Driver: driver}, Results: results}
+	if r.Root != "" {
+		root := filepath.ToSlash(r.Root)
+		if !strings.HasPrefix(root, "/") {
+			root = "/" + root
+		}
+		if !strings.HasSuffix(root, "/") {
+			root += "/"
+		}
+		run.OriginalURIBaseIDs = map[string]sarifArtifactLocation{sarifSrcRoot: {URI: (&url.URL{Scheme: "file", Path: root}).String()}}
+	}
 	log := sarifLog{
 		Schema:  sarifSchema,
 		Version: sarifVersion,
-		Runs:    []sarifRun{{Tool: sarifTool{Driver: driver}, Results: results}},
+		Runs:    []sarifRun{run},
 	}
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
@@ -256,6 +271,9 @@ func sarifURI(file string) string {
 	if isStdin(file) {
 		return sarifStdinURI
 	}
+	if isCluster(file) {
+		return (&url.URL{Scheme: "cluster", Opaque: strings.TrimPrefix(file, ClusterPrefix)}).String()
+	}
 	p := filepath.ToSlash(filepath.Clean(file))
 	if filepath.IsAbs(file) {
 		if !strings.HasPrefix(p, "/") {
@@ -266,14 +284,43 @@ func sarifURI(file string) string {
 	return (&url.URL{Path: p}).String()
 }
 
+// sarifSrcRoot is the base of locations relative to the repository root.
+const sarifSrcRoot = "%SRCROOT%"
+
+// sarifArtifact is the artifact location of file: relative to root, with
+// the base %SRCROOT%, when root is set and holds the file; else sarifURI.
+func sarifArtifact(file, root string) sarifArtifactLocation {
+	if rel, ok := relativeTo(file, root); ok {
+		return sarifArtifactLocation{URI: (&url.URL{Path: rel}).String(), URIBaseID: sarifSrcRoot}
+	}
+	return sarifArtifactLocation{URI: sarifURI(file)}
+}
+
+// relativeTo is file relative to root, with forward slashes; ok is false
+// for standard input, no root, or a file outside root.
+func relativeTo(file, root string) (string, bool) {
+	if root == "" || isStdin(file) || isCluster(file) {
+		return "", false
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
 // sarifLocationOf is a location in SARIF's terms; id numbers a related one.
-func sarifLocationOf(l Location, id int) sarifLocation {
+func sarifLocationOf(l Location, id int, root string) sarifLocation {
 	line := l.Line
 	if line < 1 {
 		line = 1
 	}
 	return sarifLocation{ID: id, PhysicalLocation: sarifPhysicalLocation{
-		ArtifactLocation: sarifArtifactLocation{URI: sarifURI(l.File)},
+		ArtifactLocation: sarifArtifact(l.File, root),
 		Region:           sarifRegion{StartLine: line},
 	}}
 }

@@ -13,8 +13,11 @@ import (
 //	  fix: Create a headless Service … (https://…/docs/rules.md#hg002)
 //	2 objects checked: 1 deny, 1 warn, 0 skipped, 1 notice
 func renderText(buf *bytes.Buffer, r *Report) error {
-	// Notices first: they say how the input was read, which the findings
-	// below rest on.
+	// What was not read, then notices: they say how the input was read,
+	// which the findings below rest on.
+	for _, sk := range r.Skipped {
+		fmt.Fprintf(buf, "%s: skipped: %s\n", position(sk.Location), sk.Reason)
+	}
 	for _, n := range r.Notices {
 		fmt.Fprintf(buf, "%s: %s\n", position(n.Location), noticeLine(n))
 	}
@@ -28,15 +31,34 @@ func renderText(buf *bytes.Buffer, r *Report) error {
 	// once a rule was skipped the counts matter even without findings, because
 	// a skip is a decision someone should be able to see in the CI log.
 	if s.Deny == 0 && s.Warn == 0 && s.Skipped == 0 && s.Notices == 0 {
-		fmt.Fprintf(buf, "%s: no findings\n", checked)
+		skipped := ""
+		if s.SkippedFiles > 0 {
+			skipped = " (" + plural(s.SkippedFiles, "file", "files") + " skipped)"
+		}
+		fmt.Fprintf(buf, "%s: no findings%s\n", checked, skipped)
 		return nil
 	}
-	notices := ""
-	if s.Notices > 0 {
-		notices = ", " + plural(s.Notices, "notice", "notices")
-	}
-	fmt.Fprintf(buf, "%s: %d deny, %d warn, %d skipped%s\n", checked, s.Deny, s.Warn, s.Skipped, notices)
+	fmt.Fprintf(buf, "%s: %s\n", checked, counts(s))
 	return nil
+}
+
+// counts is the summary's tally: `1 deny, 1 warn, 2 objects skip rules, 1 notice`.
+func counts(s Summary) string {
+	out := fmt.Sprintf("%d deny, %d warn", s.Deny, s.Warn)
+	if s.Skipped > 0 {
+		verb := " skip rules"
+		if s.Skipped == 1 {
+			verb = " skips rules"
+		}
+		out += ", " + plural(s.Skipped, "object", "objects") + verb
+	}
+	if s.Notices > 0 {
+		out += ", " + plural(s.Notices, "notice", "notices")
+	}
+	if s.SkippedFiles > 0 {
+		out += ", " + plural(s.SkippedFiles, "file", "files") + " skipped"
+	}
+	return out
 }
 
 // plural formats n with the singular or plural noun.
