@@ -138,12 +138,51 @@ KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo $(BIN)/kubectl)
 docker-build: ## Build the container image IMG with a Docker engine (version stamped: VERSION, COMMIT)
 	$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMG) .
 
+# helm from KUBEBUILDER_ASSETS when it was set and holds one, else bin/helm
+# (built from hack/tools/helm), as CLUSTER_DEPS decides.
+HELM_DEP := $(if $(and $(if $(ENVTEST_DEPS),,set),$(wildcard $(KUBEBUILDER_ASSETS)/helm)),,bin/helm)
+HELM     := $(if $(HELM_DEP),$(BIN)/helm,$(KUBEBUILDER_ASSETS)/helm)
+# bin/kubectl when KUBECTL is that one.
+KUBECTL_DEP := $(if $(filter $(BIN)/kubectl,$(KUBECTL)),bin/kubectl)
+DIST     ?= dist
+
+# render_manifests renders the install manifests of the image tagged
+# VERSION into $(1): both overlays and the chart with its defaults.
+define render_manifests
+@mkdir -p $(1) .local
+tmp=$$(mktemp -d .local/manifests-XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+  for o in cert-manager self-signed; do \
+    printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' \
+      'resources:' "  - ../../deploy/overlays/$$o" \
+      'images:' '  - name: ghcr.io/headless-guard/headless-guard' '    newTag: "$(VERSION)"' > "$$tmp/kustomization.yaml"; \
+    $(KUBECTL) kustomize "$$tmp" > $(1)/headless-guard-$$o.yaml; \
+  done
+$(HELM) template headless-guard deploy/chart/headless-guard --namespace headless-guard-system --set-string image.tag=$(VERSION) > $(1)/headless-guard-helm.yaml
+endef
+
 .PHONY: manifests
-manifests: ## Regenerate the cert-manager overlay's Issuers and Certificates from certs/; render each overlay into dist/
+manifests: $(HELM_DEP) $(KUBECTL_DEP) ## Regenerate deploy/base from the chart and the cert-manager overlay's Issuers and Certificates from certs/; render the install manifests into dist/
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^TestCertManagerOverlayUpToDate$$' ./certs/
-	@mkdir -p dist
-	for o in cert-manager self-signed; do $(KUBECTL) kustomize deploy/overlays/$$o > dist/headless-guard-$$o.yaml; done
-	@echo "rendered: dist/headless-guard-cert-manager.yaml dist/headless-guard-self-signed.yaml"
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^TestHelmRendersTheBase$$' ./test/
+	$(call render_manifests,$(DIST))
+	@echo "rendered: $(DIST)/headless-guard-cert-manager.yaml $(DIST)/headless-guard-self-signed.yaml $(DIST)/headless-guard-helm.yaml"
+
+# `make release VERSION=v0.1.0`: the version must be semantic, as the
+# chart's is. The binaries are named headless-guard-<os>-<arch>.
+RELEASE_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+SHA256SUM ?= $(shell command -v sha256sum 2>/dev/null || echo shasum -a 256)
+.PHONY: release
+release: $(HELM_DEP) $(KUBECTL_DEP) ## Build DIST (dist/): headless-guard for linux and darwin (amd64, arm64), the chart, the install manifests and checksums.txt, all stamped VERSION
+	@case "$(VERSION)" in v[0-9]*.[0-9]*.[0-9]*) ;; *) echo "VERSION=$(VERSION): a release needs a semantic version, e.g. make release VERSION=v0.1.0"; exit 2;; esac
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	for p in $(RELEASE_PLATFORMS); do \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+	    -o $(DIST)/headless-guard-$${p%/*}-$${p#*/} ./cmd/headless-guard || exit 1; \
+	done
+	$(HELM) package deploy/chart/headless-guard --version $(patsubst v%,%,$(VERSION)) --app-version $(VERSION) --destination $(DIST)
+	$(call render_manifests,$(DIST))
+	cd $(DIST) && $(SHA256SUM) -- * > checksums.txt
+	@ls -l $(DIST)
 
 .PHONY: deploy
 deploy: ## Install into kubectl's current context: OVERLAY=self-signed|cert-manager with image IMG

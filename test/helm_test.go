@@ -694,6 +694,35 @@ func TestHelmInstall(t *testing.T) {
 		}
 	})
 
+	// docs/deploy.md "Break glass": with every replica down, what fails
+	// closed is blocked; deleting the validating configuration unblocks
+	// it; helm upgrade puts it back, and the guard serves it again.
+	t.Run("break glass", func(t *testing.T) {
+		if err := g.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		down := namespace(t, c, "helm-down", nil)
+		for what, doc := range map[string]string{"StatefulSet create": statefulSetYAML("web", "web", ""), "Service create": serviceYAML("web", "")} {
+			if _, stderr, err := kubectl(t, c, []byte(doc), "apply", "-n", down, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
+				t.Errorf("%s with the guard down: %v %s; want it refused (failurePolicy Fail)", what, err, stderr)
+			}
+		}
+		// Scaling goes through the scale subresource, which no webhook intercepts.
+		mustKubectl(t, c, nil, "scale", "statefulset", "web", "-n", injected, "--replicas=1")
+		mustKubectl(t, c, nil, "delete", "validatingwebhookconfiguration", "headless-guard")
+		mustKubectl(t, c, []byte(serviceYAML("web", "")+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-")
+		mustHelm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values")
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if err := c.Client().Get(ctx, client.ObjectKey{Name: certs.DefaultWebhookConfigName}, vwc); err != nil || *vwc.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
+			t.Fatalf("helm upgrade did not restore the validating configuration: %v", err)
+		}
+		// Ready only once the API server reaches it through the restored
+		// configuration (the guard puts its caBundle back at start).
+		if err := g.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("uninstall", func(t *testing.T) {
 		if err := g.Stop(); err != nil {
 			t.Fatal(err)
