@@ -143,6 +143,32 @@ func milder(a, b Action) Action {
 	return a
 }
 
+// UnknownSkips returns the entries of obj's SkipAnnotation that name no
+// rule of the registry (such as "HG04", or a rule's name instead of its
+// ID), in the annotation's order: those entries skip nothing, and the
+// rules their author meant to skip still run.
+func (r *Registry) UnknownSkips(obj any) []string {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil
+	}
+	value, ok := m.GetAnnotations()[SkipAnnotation]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, part := range strings.Split(value, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" || strings.EqualFold(part, SkipAll) {
+			continue
+		}
+		if _, known := r.byID[strings.ToUpper(part)]; !known && !slices.Contains(out, part) {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
 func skipSet(obj any) sets.Set[string] {
 	m, ok := obj.(metav1.Object)
 	if !ok {
