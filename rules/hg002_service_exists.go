@@ -28,7 +28,17 @@ var hg002ServiceExists = &Rule{
 		}
 		err := field.NotFound(serviceNamePath, sts.Spec.ServiceName)
 		err.Detail = fmt.Sprintf("must name an existing Service in namespace `%s`", sts.Namespace)
-		if alt := headlessServicesSelecting(c, statefulSetWorkload(sts)); len(alt) > 0 {
+		alt := headlessServicesSelecting(c, statefulSetWorkload(sts))
+		if c.Request.DryRun {
+			// A server-side dry-run of a multi-object apply creates nothing,
+			// so a Service of the same apply is missing here too: say which
+			// reading is which, never just "create it first".
+			if len(alt) > 0 {
+				err.Detail += fmt.Sprintf(": did you mean %s (a headless Service that selects these pods); if Service `%s` is part of this apply, ignore this: a server-side dry-run does not create the objects it checks (kubernetes #83562)", strings.Join(alt, " or "), sts.Spec.ServiceName)
+			} else {
+				err.Detail += fmt.Sprintf(": if Service `%s` is part of this apply, ignore this: a server-side dry-run does not create the objects it checks (kubernetes #83562); otherwise create a headless Service `%s` (`clusterIP: None`) selecting %s", sts.Spec.ServiceName, sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
+			}
+		} else if len(alt) > 0 {
 			err.Detail += fmt.Sprintf(": headless Service %s selects these pods; set `spec.serviceName: %s`", strings.Join(alt, ", "), strings.Trim(alt[0], "`"))
 		} else {
 			err.Detail += fmt.Sprintf(": create a headless Service `%s` (`clusterIP: None`) selecting %s first; `kubectl apply -f` creates a file's objects in order, so put the Service before the StatefulSet, or use `--inject`", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
