@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/internal/report"
 	"github.com/headless-guard/headless-guard/rules"
@@ -32,25 +34,97 @@ type Options struct {
 	Policy rules.Policy
 	// Fixing keeps the manifests' YAML trees so that Fix can edit them.
 	Fixing bool
+	// Scope says which inputs are checked together; "" is ScopePath.
+	Scope Scope
+	// Exclude are gitignore-style patterns of paths not to read.
+	Exclude []string
+	// Complete, when set, adds objects the input does not hold to the
+	// index of each unit (the live cluster's): objects of the input win.
+	Complete func(idx *rules.Index, set *manifest.Set) error
 }
 
 // Result is a run's outcome.
 type Result struct {
 	Report *report.Report
-	Set    *manifest.Set
+	// Units are the scopes checked, each with its manifests.
+	Units []*Unit
+	// Empty are the inputs under which no object was found.
+	Empty []EmptyInput
 }
 
-// Run loads and checks. A *manifest.ParseError means unreadable input.
+// Run loads and checks, each scope on its own (Options.Scope). A
+// *manifest.ParseError means unreadable input.
 func Run(opts Options) (*Result, error) {
-	set, err := manifest.Load(opts.Paths, manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.Fixing, Minimal: !opts.Fixing})
+	lopts := manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.Fixing, Minimal: !opts.Fixing, Exclude: opts.Exclude}
+	sources, skipped, err := manifest.Collect(opts.Paths, lopts)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := Evaluate(set, opts)
+	units := group(opts.Scope, sources)
+	var allSkipped []manifest.Skip
+	allSkipped = append(allSkipped, skipped...)
+	for _, u := range units {
+		if u.Set, err = manifest.Parse(u.sources, lopts); err != nil {
+			return nil, err
+		}
+		allSkipped = append(allSkipped, u.Set.Skipped...)
+	}
+	rep, err := EvaluateUnits(units, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Report: rep, Set: set}, nil
+	rep.Skipped = append(skippedOf(skipped), rep.Skipped...)
+	return &Result{Report: rep, Units: units, Empty: empties(opts.Paths, sources, units, allSkipped)}, nil
+}
+
+// skippedOf turns the loader's skipped files into the report's.
+func skippedOf(in []manifest.Skip) []report.Skipped {
+	out := make([]report.Skipped, 0, len(in))
+	for _, s := range in {
+		out = append(out, report.Skipped{Location: report.Location{File: s.Path}, Reason: s.Reason})
+	}
+	return out
+}
+
+// EvaluateUnits evaluates each unit on its own (Evaluate) and merges the
+// reports in unit order.
+func EvaluateUnits(units []*Unit, opts Options) (*report.Report, error) {
+	reps := make([]*report.Report, 0, len(units))
+	for _, u := range units {
+		rep, err := Evaluate(u.Set, opts)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, rep)
+	}
+	if len(reps) == 0 {
+		reg := opts.Registry
+		if reg == nil {
+			reg = rules.Default()
+		}
+		return &report.Report{Registry: reg}, nil
+	}
+	return merge(reps), nil
+}
+
+// Refix parses what --fix rendered for each unit and checks it again, each
+// unit on its own as before.
+func Refix(units []*Unit, rendered [][]manifest.Source, opts Options) (*report.Report, error) {
+	fixed := make([]*Unit, len(units))
+	for i, u := range units {
+		srcs := rendered[i]
+		for j := range srcs {
+			if j < len(u.Set.Files) {
+				srcs[j].Input, srcs[j].Unit = u.Set.Files[j].Input, u.Set.Files[j].Unit
+			}
+		}
+		set, err := manifest.Parse(srcs, manifest.Options{Namespace: opts.Namespace})
+		if err != nil {
+			return nil, fmt.Errorf("the fixed manifests do not parse (please report this): %w", err)
+		}
+		fixed[i] = &Unit{Name: u.Name, Set: set}
+	}
+	return EvaluateUnits(fixed, opts)
 }
 
 // Index builds the lookup over every object of a loaded set, as the
@@ -80,8 +154,14 @@ func Evaluate(set *manifest.Set, opts Options) (*report.Report, error) {
 	}
 	shadow := shadowed(set, opts.Namespace)
 	lookup := index(set, shadow)
+	if opts.Complete != nil {
+		if err := opts.Complete(lookup, set); err != nil {
+			return nil, err
+		}
+	}
 	rep := &report.Report{Registry: reg, Files: len(set.Files), Documents: set.Documents(), Objects: make([]report.Object, 0, len(set.Objects))}
-	rep.Notices = notices(set, shadow)
+	rep.Notices = notices(set, shadow, reg)
+	rep.Skipped = skippedOf(set.Skipped)
 	objs := set.Objects
 	if len(shadow) > 0 {
 		objs = make([]*manifest.Object, 0, len(set.Objects))
@@ -211,10 +291,29 @@ func Fix(set *manifest.Set, namespace string) ([]FixEntry, error) {
 	shadow := shadowed(set, namespace)
 	idx := index(set, shadow)
 	fixOpts := rules.FixOptions{InjectService: true, FixLabels: true}
+	// The Services that are a pod template's subdomain (HG012) have the
+	// DNS records of named ports too.
+	subdomains := map[string]bool{}
+	for _, o := range set.Objects {
+		if o.Typed == nil {
+			continue
+		}
+		if w, ok := rules.WorkloadOf(o.Typed); ok && w.Template != nil && w.Template.Spec.Subdomain != "" {
+			subdomains[rules.RefOf(o.Typed).Namespace+"/"+w.Template.Spec.Subdomain] = true
+		}
+	}
 	var done []FixEntry
 	for _, o := range set.Objects {
 		if _, hidden := shadow[o]; o.Typed == nil || hidden {
 			continue
+		}
+		// Ports are named for the DNS of the StatefulSets a Service
+		// governs (HG005); `check` calls the ports of any other Service
+		// clean, and --fix must not change what it calls clean.
+		if svc, ok := o.Typed.(*corev1.Service); ok && !subdomains[svc.Namespace+"/"+svc.Name] {
+			if governed, err := idx.StatefulSetsFor(svc.Namespace, svc.Name); err != nil || len(governed) == 0 {
+				continue
+			}
 		}
 		plan, err := rules.PlanFixes(&rules.Request{Operation: rules.Create, Object: o.Typed}, idx, fixOpts)
 		if err != nil {

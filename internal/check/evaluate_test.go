@@ -24,12 +24,12 @@ func TestEvaluateParallelMatchesSequential(t *testing.T) {
 	paths = append(paths, dir)
 	run := func(procs int) string {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		res, err := Run(Options{Paths: paths})
+		res, err := Run(Options{Paths: paths, Scope: ScopeAll})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Set.Objects) < 4*evaluateChunk {
-			t.Fatalf("only %d objects", len(res.Set.Objects))
+		if len(res.Units[0].Set.Objects) < 4*evaluateChunk {
+			t.Fatalf("only %d objects", len(res.Units[0].Set.Objects))
 		}
 		var out bytes.Buffer
 		if err := report.Write(&out, "json", res.Report); err != nil {

@@ -216,11 +216,11 @@ func fixOutput(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Fix(res.Set, ""); err != nil {
+	if _, err := Fix(res.Units[0].Set, ""); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := Render(res.Set, &out); err != nil {
+	if err := Render(res.Units[0].Set, &out); err != nil {
 		t.Fatal(err)
 	}
 	return out.Bytes()

@@ -2,11 +2,13 @@ package check
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/internal/report"
+	"github.com/headless-guard/headless-guard/rules"
 )
 
 // Nothing passes unseen: what the rules cannot report is a notice. The
@@ -92,8 +94,17 @@ func whyNotChecked(o *manifest.Object) string {
 	return ""
 }
 
+// quoteAll is "`a`, `b`".
+func quoteAll(ss []string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = "`" + s + "`"
+	}
+	return strings.Join(out, ", ")
+}
+
 // notices collects the notices of a loaded set, in input order.
-func notices(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) []report.Notice {
+func notices(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object, reg *rules.Registry) []report.Notice {
 	var out []report.Notice
 	byObject := map[*manifest.Object][]manifest.Warning{}
 	var loose []manifest.Warning
@@ -131,6 +142,17 @@ func notices(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) []
 				Message:  fmt.Sprintf("defined again at %s, which kubectl applies last and is the definition checked; an object must be defined once in the input", at),
 			})
 			continue
+		}
+		if o.Typed != nil {
+			if unknown := reg.UnknownSkips(o.Typed); len(unknown) > 0 {
+				out = append(out, report.Notice{
+					Reason:   report.NoticeUnknownSkip,
+					Object:   o.Ref,
+					Location: report.Location{File: o.File.Path, Line: o.FieldLine("metadata.annotations")},
+					Field:    "metadata.annotations[" + rules.SkipAnnotation + "]",
+					Message:  fmt.Sprintf("`metadata.annotations[%s]` names %s, which is no rule ID: it skips nothing, and the rules still run; each entry must be a rule ID such as `HG004`, or `all`", rules.SkipAnnotation, quoteAll(unknown)),
+				})
+			}
 		}
 		if why := whyNotChecked(o); why != "" {
 			out = append(out, report.Notice{

@@ -58,7 +58,8 @@ func TestReadsAsKubectl(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Run(Options{Paths: tc.paths, Registry: reg, Policy: tc.policy})
+			// One apply of all paths: the cases are about what it makes of them.
+			res, err := Run(Options{Paths: tc.paths, Registry: reg, Policy: tc.policy, Scope: ScopeAll})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,10 +1,18 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -25,6 +33,28 @@ type CheckOptions struct {
 	Rules         []string
 	Mode          string
 	ClusterDomain string
+	// Scope says which inputs are checked together (check.Scopes).
+	Scope string
+	// Exclude are gitignore-style patterns of paths not to read.
+	Exclude []string
+	// AllowEmpty lets an input with nothing to check pass.
+	AllowEmpty bool
+	// FailOn is the lowest finding severity that fails the run.
+	FailOn string
+	// SARIFBase is the directory SARIF and GitHub paths are relative to;
+	// the git repository's top level when empty.
+	SARIFBase string
+	// Cluster completes the index with the live cluster's objects, or
+	// audits the cluster when there is no input.
+	Cluster    bool
+	Kubeconfig string
+	Context    string
+	// AdmissionReview is a captured AdmissionReview to replay.
+	AdmissionReview string
+	// WebhookPath picks the webhook that answers the review.
+	WebhookPath string
+
+	scope check.Scope
 }
 
 // AddFlags registers the options on fs.
@@ -37,6 +67,16 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.Rules, "rule", nil, "override a rule's action, e.g. --rule HG004=warn --rule HG009=deny (deny|warn|off); repeatable")
 	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check")
+	fs.StringVar(&o.Scope, "scope", string(check.ScopePath), "which manifests are checked together: path (each PATH argument; under it each kustomization or Helm chart apart), dir (each directory; a kustomization or chart with its subdirectories), file (each file), all (everything as one apply)")
+	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out paths under directories that match this gitignore-style pattern (e.g. 'charts/*/ci/', '*.values.yaml'); repeatable; "+manifest.IgnoreFile+" files work too")
+	fs.BoolVar(&o.AllowEmpty, "allow-empty", false, "exit 0 even when an input holds nothing to check (by default that is an error, exit 2)")
+	fs.StringVar(&o.FailOn, "fail-on", string(rules.ActionDeny), "the lowest finding severity that exits 1: deny or warn (notices never fail)")
+	fs.StringVar(&o.SARIFBase, "sarif-base", "", "directory that SARIF and GitHub paths are relative to (default: the git repository's top level, else the working directory)")
+	fs.BoolVar(&o.Cluster, "cluster", false, "read the live cluster (read-only): its Services and workloads in the namespaces the input touches complete the index (objects of the input win); with no input, check every object of the cluster")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for --cluster and --admission-review (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	fs.StringVar(&o.Context, "context", "", "kubeconfig context for --cluster")
+	fs.StringVar(&o.WebhookPath, "webhook-path", "", "with --admission-review, the webhook to answer it, e.g. /mutate/statefulsets (default: the validating webhook registered for the review's kind and operation)")
+	fs.StringVar(&o.AdmissionReview, "admission-review", "", "print the webhook's response to a captured AdmissionReview (JSON or YAML); with --cluster, looked up against the live cluster, else against an empty one")
 }
 
 // Validate checks the options and builds the policy.
@@ -58,8 +98,36 @@ func (o *CheckOptions) Validate(reg *rules.Registry) (rules.Policy, error) {
 			return p, fmt.Errorf("invalid --rule: %w", err)
 		}
 	}
+	if o.scope, err = check.ParseScope(o.Scope); err != nil {
+		return p, fmt.Errorf("invalid --scope: %w", err)
+	}
+	switch rules.Action(o.FailOn) {
+	case rules.ActionDeny, rules.ActionWarn:
+	default:
+		return p, fmt.Errorf("invalid --fail-on %q: must be deny or warn", o.FailOn)
+	}
+	for _, e := range o.Exclude {
+		if strings.TrimSpace(e) == "" {
+			return p, errors.New("invalid --exclude: must not be empty")
+		}
+	}
+	if o.AdmissionReview != "" {
+		if len(o.Filenames) > 0 || o.Fix {
+			return p, errors.New("--admission-review takes no PATH and no --fix: it replays one review")
+		}
+		return p, nil
+	}
+	if (o.Kubeconfig != "" || o.Context != "") && !o.Cluster {
+		return p, errors.New("--kubeconfig and --context only work with --cluster or --admission-review")
+	}
 	if len(o.Filenames) == 0 {
-		return p, errors.New("no input: give files, directories, or - for standard input")
+		if o.Cluster {
+			if o.Fix {
+				return p, errors.New("--fix needs manifests to fix: give PATH arguments with --cluster")
+			}
+			return p, nil
+		}
+		return p, errors.New("no input: give files, directories, or - for standard input (or --cluster to check the live cluster)")
 	}
 	return p, nil
 }
@@ -74,7 +142,11 @@ func NewCheckCommand(s Streams) *cobra.Command {
   kustomize build overlays/prod | headless-guard check -
   helm template my-release ./chart | headless-guard check -o sarif - > headless-guard.sarif
   headless-guard check --fix manifests/web.yaml > fixed.yaml
-  headless-guard check --fix --write manifests/`,
+  headless-guard check --fix --write manifests/
+  headless-guard check -o github envs/dev envs/prod     # GitHub annotations, each env apart
+  headless-guard check --cluster chart-output.yaml       # with the cluster's Services
+  headless-guard check --cluster                         # audit the cluster
+  headless-guard check --admission-review review.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Filenames = append(o.Filenames, args...)
 			return runCheck(s, o)
@@ -90,60 +162,178 @@ func runCheck(s Streams, o *CheckOptions) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
 	}
-	opts := check.Options{Paths: o.Filenames, Stdin: s.In, Namespace: o.Namespace, Registry: reg, Policy: policy, Fixing: o.Fix}
-	res, err := check.Run(opts)
-	if err != nil {
-		return inputError(err)
+	if o.AdmissionReview != "" {
+		return replayReview(s, o, policy, reg)
 	}
-	rep, out := res.Report, s.Out
+	opts := check.Options{Paths: o.Filenames, Stdin: s.In, Namespace: o.Namespace, Registry: reg, Policy: policy, Fixing: o.Fix, Scope: o.scope, Exclude: o.Exclude}
+	var live *check.Cluster
+	if o.Cluster {
+		cfg, err := check.RESTConfig(o.Kubeconfig, o.Context)
+		if err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		if live, err = check.NewCluster(cfg); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		opts.Complete = live.Complete
+	}
+	var rep *report.Report
+	var res *check.Result
+	if len(o.Filenames) == 0 {
+		if rep, err = live.Audit(opts); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	} else {
+		if slices.Contains(o.Filenames, manifest.Stdin) && isTerminal(s.In) {
+			fmt.Fprintln(s.Err, "reading manifests from standard input (end with Ctrl-D; pipe them in, e.g. `helm template ... | headless-guard check -`)")
+		}
+		if res, err = check.Run(opts); err != nil {
+			return inputError(err)
+		}
+		rep = res.Report
+	}
+	out := s.Out
 	if o.Fix {
-		if rep, err = fix(s, res.Set, opts, o.Write); err != nil {
+		skipped := rep.Skipped
+		if rep, err = fix(s, res.Units, opts, o.Write); err != nil {
 			return err
 		}
+		rep.Skipped = skipped
 		if !o.Write {
 			// stdout carries the manifests; the findings go beside them.
 			out = s.Err
 		}
 	}
+	if o.Output == "sarif" || o.Output == "github" {
+		rep.Root = repositoryRoot(o.SARIFBase)
+	}
 	if err := report.Write(out, o.Output, rep); err != nil {
 		return err
 	}
-	if rep.Summarize().Deny > 0 {
+	if res != nil && len(res.Empty) > 0 && !o.AllowEmpty {
+		return &ExitError{Code: ExitUsage, Err: emptyError(res.Empty)}
+	}
+	sum := rep.Summarize()
+	if sum.Deny > 0 || o.FailOn == string(rules.ActionWarn) && sum.Warn > 0 {
 		return &ExitError{Code: ExitFindings}
 	}
 	return nil
 }
 
-// fix applies the fixes, prints or writes the manifests, and checks the
-// result again: the exit code reflects what is left after fixing.
-func fix(s Streams, set *manifest.Set, opts check.Options, write bool) (*report.Report, error) {
-	done, err := check.Fix(set, opts.Namespace)
+// replayReview prints the webhook's response to a captured review; the
+// exit status is 1 when it denies.
+func replayReview(s Streams, o *CheckOptions, policy rules.Policy, reg *rules.Registry) error {
+	data, err := os.ReadFile(o.AdmissionReview)
 	if err != nil {
-		return nil, err
+		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	for _, d := range done {
-		fmt.Fprintf(s.Err, "fixed: %s:%d: %s: %s (%s %s)\n", d.File, d.Line, d.Object, d.Description, d.Fix, d.Rule)
-	}
-	sources, err := check.Rendered(set)
+	review, err := check.ReadReview(data)
 	if err != nil {
-		return nil, err
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s: %w", o.AdmissionReview, err)}
 	}
-	if write {
-		written, err := check.WriteInPlace(set, sources, s.Out)
+	ropts := check.ReviewOptions{Path: o.WebhookPath, Registry: reg, Policy: policy}
+	if o.Cluster {
+		if ropts.Cluster, err = check.RESTConfig(o.Kubeconfig, o.Context); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), check.ClusterTimeout)
+	defer cancel()
+	out, path, err := check.Replay(ctx, review, ropts)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s: %w", o.AdmissionReview, err)}
+	}
+	fmt.Fprintf(s.Err, "answered by the webhook at %s\n", path)
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(s.Out, "%s\n", b); err != nil {
+		return err
+	}
+	if !out.Response.Allowed {
+		return &ExitError{Code: ExitFindings}
+	}
+	return nil
+}
+
+// emptyError says which inputs held nothing to check.
+func emptyError(empty []check.EmptyInput) error {
+	parts := make([]string, len(empty))
+	for i, e := range empty {
+		parts[i] = fmt.Sprintf("%s %s", e.Path, e.Why)
+	}
+	return fmt.Errorf("nothing to check: %s; each input must hold at least one object, or pass --allow-empty", strings.Join(parts, "; "))
+}
+
+// repositoryRoot is the directory SARIF and GitHub paths are relative to:
+// base, else the git repository's top level, else the working directory.
+func repositoryRoot(base string) string {
+	if base != "" {
+		if abs, err := filepath.Abs(base); err == nil {
+			return abs
+		}
+		return base
+	}
+	if out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output(); err == nil {
+		if root := strings.TrimSpace(string(out)); root != "" {
+			// git prints the real path; the paths of the input may go
+			// through a symbolic link (macOS /tmp, a checkout under one).
+			if cwd, err := os.Getwd(); err == nil {
+				if real, err := filepath.EvalSymlinks(cwd); err == nil && real != cwd {
+					if rel, err := filepath.Rel(real, root); err == nil {
+						return filepath.Join(cwd, rel)
+					}
+				}
+			}
+			return root
+		}
+	}
+	cwd, _ := os.Getwd()
+	return cwd
+}
+
+// isTerminal reports whether r is a terminal: `check -` then waits for a
+// person to type, which must not look like a hang.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// fix applies the fixes of each unit, prints or writes the manifests, and
+// checks the result again: the exit code reflects what is left after
+// fixing.
+func fix(s Streams, units []*check.Unit, opts check.Options, write bool) (*report.Report, error) {
+	rendered := make([][]manifest.Source, len(units))
+	var all []manifest.Source
+	for i, u := range units {
+		done, err := check.Fix(u.Set, opts.Namespace)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range written {
-			fmt.Fprintf(s.Err, "wrote %s\n", p)
+		for _, d := range done {
+			fmt.Fprintf(s.Err, "fixed: %s:%d: %s: %s (%s %s)\n", d.File, d.Line, d.Object, d.Description, d.Fix, d.Rule)
 		}
-	} else if err := check.Concat(s.Out, sources); err != nil {
-		return nil, err
+		if rendered[i], err = check.Rendered(u.Set); err != nil {
+			return nil, err
+		}
+		all = append(all, rendered[i]...)
+		if write {
+			written, err := check.WriteInPlace(u.Set, rendered[i], s.Out)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range written {
+				fmt.Fprintf(s.Err, "wrote %s\n", p)
+			}
+		}
 	}
-	fixed, err := manifest.Parse(sources, manifest.Options{Namespace: opts.Namespace})
-	if err != nil {
-		return nil, fmt.Errorf("the fixed manifests do not parse (please report this): %w", err)
+	if !write {
+		if err := check.Concat(s.Out, all); err != nil {
+			return nil, err
+		}
 	}
-	return check.Evaluate(fixed, opts)
+	return check.Refix(units, rendered, opts)
 }
 
 func inputError(err error) error {

@@ -73,22 +73,28 @@ func NewRootCommand(s Streams) *cobra.Command {
 func Execute(s Streams, args []string) int {
 	root := NewRootCommand(s)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return ExitOK
+	}
+	// The help to point at is the command's that failed: `check --help`
+	// lists check's flags, the root's only the commands.
+	help := root.CommandPath()
+	if cmd != nil {
+		help = cmd.CommandPath()
 	}
 	var exit *ExitError
 	if errors.As(err, &exit) {
 		if exit.Err != nil {
 			fmt.Fprintf(s.Err, "error: %v\n", exit.Err)
 			if exit.Usage {
-				fmt.Fprintf(s.Err, "Run 'headless-guard --help' for usage.\n")
+				fmt.Fprintf(s.Err, "Run '%s --help' for usage.\n", help)
 			}
 		}
 		return exit.Code
 	}
 	// Cobra's own argument and unknown-command errors are usage errors.
-	fmt.Fprintf(s.Err, "error: %v\nRun 'headless-guard --help' for usage.\n", err)
+	fmt.Fprintf(s.Err, "error: %v\nRun '%s --help' for usage.\n", err, help)
 	return ExitUsage
 }
 

@@ -1,0 +1,195 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/headless-guard/headless-guard/internal/manifest"
+	"github.com/headless-guard/headless-guard/internal/report"
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// ClusterTimeout bounds the reads of the live cluster of one run.
+const ClusterTimeout = 2 * time.Minute
+
+// RESTConfig loads a kubeconfig as kubectl does: the explicit file, else
+// $KUBECONFIG and ~/.kube/config, else the in-cluster configuration.
+func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
+	}
+	cfg.UserAgent = "headless-guard-check"
+	return cfg, nil
+}
+
+// Cluster reads the objects the rules look up from a live cluster, once
+// per namespace, read-only (get and list).
+type Cluster struct {
+	Client client.Reader
+	// listed holds each namespace's objects once read; "" is all namespaces.
+	listed map[string][]runtime.Object
+}
+
+// NewCluster connects to the cluster of cfg.
+func NewCluster(cfg *rest.Config) (*Cluster, error) {
+	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return &Cluster{Client: c, listed: map[string][]runtime.Object{}}, nil
+}
+
+// List returns the objects of the kinds the rules read in namespace (all
+// namespaces for ""), but the copies controllers make of a template (a
+// Deployment's ReplicaSets, a StatefulSet's Pods): the rules never see
+// them in an index either.
+func (c *Cluster) List(ctx context.Context, namespace string) ([]runtime.Object, error) {
+	if objs, ok := c.listed[namespace]; ok {
+		return objs, nil
+	}
+	var out []runtime.Object
+	for _, k := range rules.Kinds {
+		list, ok := k.NewList().(client.ObjectList)
+		if !ok {
+			continue
+		}
+		var opts []client.ListOption
+		if namespace != "" {
+			opts = append(opts, client.InNamespace(namespace))
+		}
+		if err := c.Client.List(ctx, list, opts...); err != nil {
+			where := "all namespaces"
+			if namespace != "" {
+				where = "namespace " + namespace
+			}
+			return nil, fmt.Errorf("listing %ss of %s in the cluster: %w", k.Name, where, err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil, err
+		}
+		for _, obj := range items {
+			if rules.Derived(obj) {
+				continue
+			}
+			rules.Strip(obj)
+			out = append(out, obj)
+		}
+	}
+	c.listed[namespace] = out
+	return out, nil
+}
+
+// Complete adds to idx the cluster's objects of every namespace that the
+// objects of set are in, but those the set defines too: an object of the
+// input is what the cluster will hold once it is applied.
+func (c *Cluster) Complete(idx *rules.Index, set *manifest.Set) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ClusterTimeout)
+	defer cancel()
+	inInput := map[rules.ObjectRef]bool{}
+	namespaces := map[string]bool{}
+	for _, o := range set.Objects {
+		if o.Typed == nil {
+			continue
+		}
+		ref := rules.RefOf(o.Typed)
+		inInput[key(ref)] = true
+		namespaces[ref.Namespace] = true
+	}
+	names := make([]string, 0, len(namespaces))
+	for ns := range namespaces {
+		names = append(names, ns)
+	}
+	sort.Strings(names)
+	for _, ns := range names {
+		objs, err := c.List(ctx, ns)
+		if err != nil {
+			return err
+		}
+		for _, obj := range objs {
+			if !inInput[key(rules.RefOf(obj))] {
+				idx.Add(obj)
+			}
+		}
+	}
+	return nil
+}
+
+// key is an object's identity: kind, namespace, name (not the version).
+func key(r rules.ObjectRef) rules.ObjectRef {
+	return rules.ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+}
+
+// Audit checks every object of the cluster against the others, as
+// admission would check it created today, and reports it as `check`
+// reports manifests; each object's location is ClusterLocation.
+func (c *Cluster) Audit(opts Options) (*report.Report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ClusterTimeout)
+	defer cancel()
+	reg := opts.Registry
+	if reg == nil {
+		reg = rules.Default()
+	}
+	objs, err := c.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	idx := rules.NewIndex()
+	for _, obj := range objs {
+		idx.Add(obj)
+	}
+	// Namespaces, then kinds in the rules' order, then names.
+	sort.SliceStable(objs, func(i, j int) bool {
+		a, b := rules.RefOf(objs[i]), rules.RefOf(objs[j])
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Kind != b.Kind {
+			return kindOrder(a.Kind) < kindOrder(b.Kind)
+		}
+		return a.Name < b.Name
+	})
+	rep := &report.Report{Registry: reg, Objects: make([]report.Object, 0, len(objs))}
+	var all []report.Finding
+	for _, obj := range objs {
+		ref := rules.RefOf(obj)
+		loc := ClusterLocation(ref)
+		res, err := reg.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, idx, &opts.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		rep.Objects = append(rep.Objects, report.Object{Ref: ref, Location: loc, Skipped: res.Skipped})
+		for _, f := range res.Findings {
+			all = append(all, report.Finding{Finding: f, Location: loc})
+		}
+	}
+	rep.Findings = dedupe(all)
+	return rep, nil
+}
+
+// ClusterLocation is where a finding about a live object is:
+// `cluster:<namespace>/<kind>/<name>`, line 0.
+func ClusterLocation(ref rules.ObjectRef) report.Location {
+	return report.Location{File: report.ClusterPrefix + ref.Namespace + "/" + ref.Kind + "/" + ref.Name}
+}
+
+func kindOrder(kind string) int {
+	for i, k := range rules.Kinds {
+		if k.Name == kind {
+			return i
+		}
+	}
+	return len(rules.Kinds)
+}
