@@ -18,6 +18,9 @@ const (
 	// NoticeNotChecked: an object looks like a workload, but its kind or
 	// version is not one the rules evaluate.
 	NoticeNotChecked = "not-checked"
+	// NoticeUnknownSkip: the headless-guard.io/skip annotation names a rule
+	// that does not exist; it skips nothing.
+	NoticeUnknownSkip = "unknown-skip"
 )
 
 // noticeHelp describes each reason for SARIF's rule descriptors.
@@ -29,6 +32,10 @@ var noticeHelp = map[string]struct{ summary, remediation string }{
 	NoticeDuplicateObject: {
 		"an object is defined twice in the input; the definition applied last is the one checked",
 		"Keep one definition of the object, or give the copies different names or namespaces.",
+	},
+	NoticeUnknownSkip: {
+		"the headless-guard.io/skip annotation names no rule, so it skips nothing",
+		"Name rule IDs (`HG004`) or `all` in `headless-guard.io/skip`.",
 	},
 	NoticeNotChecked: {
 		"an object that looks like a workload is of a kind or version the rules do not evaluate",
