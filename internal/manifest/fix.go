@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,7 +181,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%s:%d: %w", f.Path, d.Line, err)
 		}
-		buf.Write(out)
+		buf.Write(keepCommentSpacing(d.Raw, out))
 	}
 	n, err := w.Write(buf.Bytes())
 	return int64(n), err
@@ -332,4 +333,41 @@ func writeOrdered(buf *bytes.Buffer, node *yaml.Node, v any, depth int) error {
 	}
 	buf.Write(b)
 	return nil
+}
+
+// lineComment splits a line at the spaces before a trailing comment.
+var lineComment = regexp.MustCompile(`^(.*?\S)[ \t]+(#.*)$`)
+
+// keepCommentSpacing gives each line of the re-encoded document out that
+// ends in a comment the spacing before the comment it had in raw: the
+// encoder writes one space (`name: api # why`), which turned aligned
+// comments into a diff on every line it re-encoded. A line is restored
+// only when its content and comment are those of a line of raw, with the
+// same indentation.
+func keepCommentSpacing(raw, out []byte) []byte {
+	if !bytes.Contains(raw, []byte("#")) {
+		return out
+	}
+	orig := map[string]string{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		l = strings.TrimRight(l, "\r")
+		if m := lineComment.FindStringSubmatch(l); m != nil {
+			key := m[1] + " " + m[2]
+			if _, seen := orig[key]; !seen {
+				orig[key] = l
+			}
+		}
+	}
+	if len(orig) == 0 {
+		return out
+	}
+	lines := strings.Split(string(out), "\n")
+	for i, l := range lines {
+		if m := lineComment.FindStringSubmatch(l); m != nil {
+			if o, ok := orig[m[1]+" "+m[2]]; ok {
+				lines[i] = o
+			}
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
