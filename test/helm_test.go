@@ -276,6 +276,10 @@ func TestHelmValues(t *testing.T) {
 				t.Errorf("argument %q: not a flag of headless-guard serve", a)
 			}
 		}
+		reports := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, guardNamespace, "default", "--set", "audit.reports=false")), "Deployment", "headless-guard")
+		if !slices.Contains(reports.Spec.Template.Spec.Containers[0].Args, "--audit-reports=false") || !strings.Contains(string(help), "--audit-reports ") {
+			t.Errorf("audit.reports=false: args %v", reports.Spec.Template.Spec.Containers[0].Args)
+		}
 		if *dep.Spec.Replicas != 3 {
 			t.Errorf("replicas %d, want 3", *dep.Spec.Replicas)
 		}
@@ -602,11 +606,12 @@ func TestHelmInstall(t *testing.T) {
 	t.Run("dry-run=server", func(t *testing.T) {
 		installCertManagerCRDs(t, c)
 		for _, p := range helmProfiles {
+			args := append(append([]string{"install", "--dry-run=server"}, install...), profileArgs(p)...)
 			if p == "everything-on" {
 				// Its ServiceMonitor needs prometheus-operator's CRD.
-				continue
+				args = append(args, "--set", "metrics.serviceMonitor.enabled=false")
 			}
-			out, stderr := mustHelmBoth(t, kc, append(append([]string{"install", "--dry-run=server"}, install...), profileArgs(p)...)...)
+			out, stderr := mustHelmBoth(t, kc, args...)
 			if strings.Contains(stderr, "Warning") {
 				t.Errorf("%s: warnings from the API server:\n%s", p, stderr)
 			}
