@@ -74,6 +74,9 @@ func Run(opts Options) (*Result, error) {
 		return nil, err
 	}
 	rep.Skipped = append(skippedOf(skipped), rep.Skipped...)
+	// In path order, as a walk finds them: chart templates are skipped
+	// before parsing, the other files after.
+	sort.SliceStable(rep.Skipped, func(i, j int) bool { return rep.Skipped[i].File < rep.Skipped[j].File })
 	return &Result{Report: rep, Units: units, Empty: empties(opts.Paths, sources, units, allSkipped)}, nil
 }
 

@@ -258,7 +258,7 @@ func Collect(paths []string, opts Options) ([]Source, []Skip, error) {
 					return nil, nil, &ParseError{File: fu.path, Err: unwrapPathError(err)}
 				}
 				if bytes.Contains(data, []byte("{{")) {
-					skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: fmt.Sprintf("a Go template of the Helm chart in %s, not a manifest: check what it renders (`helm template %s | headless-guard check -`)", chart, chart)})
+					skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: fmt.Sprintf("a Go template of the Helm chart in %s, not a manifest: check what it renders (`helm template RELEASE %s | headless-guard check -`)", chart, chart)})
 					continue
 				}
 				sources = append(sources, Source{Path: fu.path, Data: data, Input: i, Unit: fu.unit})
@@ -343,8 +343,8 @@ func notManifest(f *File, errs []*parseErrorAt) string {
 		return "a Helm chart's Chart.yaml, not a manifest"
 	case name == "kustomization.yaml" || name == "kustomization.yml":
 		return fmt.Sprintf("a kustomization, not a manifest: check what it builds (`kustomize build %s | headless-guard check -`)", filepath.Dir(f.Path))
-	case strings.HasPrefix(name, "values") && filepath.Base(filepath.Dir(f.Path)) != "templates":
-		return "not a Kubernetes manifest (no `apiVersion` and `kind`): Helm values, presumably"
+	case strings.HasPrefix(name, "values") && isChart(filepath.Dir(f.Path)):
+		return "a Helm chart's values, not a manifest (no `apiVersion` and `kind`)"
 	}
 	return "not a Kubernetes manifest: no document has `apiVersion` and `kind`"
 }
@@ -391,6 +391,12 @@ func isUnitRoot(dir string) bool {
 		}
 	}
 	return false
+}
+
+// isChart reports whether dir is a Helm chart.
+func isChart(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "Chart.yaml"))
+	return err == nil
 }
 
 // chartOfTemplate returns the chart directory when path is under the
