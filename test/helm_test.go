@@ -714,8 +714,20 @@ func TestHelmInstall(t *testing.T) {
 		}
 		// Scaling goes through the scale subresource, which no webhook intercepts.
 		mustKubectl(t, c, nil, "scale", "statefulset", "web", "-n", injected, "--replicas=1")
+		// Either command of the procedure unblocks; helm upgrade undoes either.
+		mustKubectl(t, c, nil, "patch", "validatingwebhookconfiguration", "headless-guard", "--type=json", "-p", breakGlassPatch)
+		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", down, "-f", "-")
+		// Helm 4 applies server-side: the patched fields are kubectl's now,
+		// and only --force-conflicts takes them back.
+		if _, stderr, err := helm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values"); err == nil || !strings.Contains(stderr, "conflict") {
+			t.Errorf("helm upgrade over the patch: %v %s; docs/deploy.md says it conflicts", err, stderr)
+		}
+		mustHelm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values", "--force-conflicts")
+		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
+			t.Errorf("after helm upgrade, failurePolicy Fail is not back: %v %s", err, stderr)
+		}
 		mustKubectl(t, c, nil, "delete", "validatingwebhookconfiguration", "headless-guard")
-		mustKubectl(t, c, []byte(serviceYAML("web", "")+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-")
+		mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-")
 		mustHelm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values")
 		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 		if err := c.Client().Get(ctx, client.ObjectKey{Name: certs.DefaultWebhookConfigName}, vwc); err != nil || *vwc.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
@@ -778,6 +790,12 @@ func TestHelmInstall(t *testing.T) {
 		mustKubectl(t, c, nil, "delete", "service", "other", "-n", free)
 	})
 }
+
+// breakGlassPatch is docs/deploy.md's patch: the two webhooks that fail
+// closed fail open.
+const breakGlassPatch = `[
+  {"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"},
+  {"op": "replace", "path": "/webhooks/1/failurePolicy", "value": "Ignore"}]`
 
 func metav1ObjectMeta(ns, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: ns, Name: name}
