@@ -235,6 +235,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	}
 	shutdown := &drain{}
 	ctx := shutdown.start(o.ShutdownDelay, log)
+	go boundGCHeadroom(ctx)
 	if err := mgr.AddReadyzCheck("draining", shutdown.readyCheck); err != nil {
 		return err
 	}

@@ -61,3 +61,21 @@ func TestSetMemoryLimit(t *testing.T) {
 		t.Errorf("with GOMEMLIMIT set: setMemoryLimit set %d, want nothing", got)
 	}
 }
+
+func TestGCPercentFor(t *testing.T) {
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 100},
+		{5 << 20, 100},           // a small heap keeps the default
+		{16 << 20, 100},          // headroom == live: the default
+		{20 << 20, 80},           // 16 MiB of headroom over 20 MiB
+		{40 << 20, minGCPercent}, // never below the floor
+		{1 << 30, minGCPercent},
+	} {
+		if got := gcPercentFor(tc.live); got != tc.want {
+			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
+		}
+	}
+}
