@@ -10,6 +10,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
@@ -67,7 +68,10 @@ func Replay(ctx context.Context, review *admissionv1.AdmissionReview, opts Revie
 		if err != nil {
 			return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
 		}
-		cache, err := ctrlcache.New(opts.Cluster, ctrlcache.Options{DefaultNamespaces: map[string]ctrlcache.Config{req.Namespace: {}}})
+		// One namespace, by field selector: a cache of DefaultNamespaces
+		// is a multi-namespace informer, whose store the indexes cannot
+		// reach.
+		cache, err := ctrlcache.New(opts.Cluster, ctrlcache.Options{DefaultFieldSelector: fields.OneTermEqualSelector("metadata.namespace", req.Namespace)})
 		if err != nil {
 			return nil, "", err
 		}
