@@ -66,6 +66,10 @@ func TestCheckCluster(t *testing.T) {
 	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, db); r.code != 0 || !strings.Contains(r.stdout, "1 object checked: no findings") {
 		t.Errorf("--cluster: exit %d, want 0: the cluster has Service db-hl\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// --fix with --cluster injects no Service the cluster has.
+	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, "--fix", db); r.code != 0 || strings.Contains(r.stderr, "fixed:") || strings.Contains(r.stdout, "kind: Service") {
+		t.Errorf("--cluster --fix: exit %d, want nothing fixed\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// The input wins: its Service db-hl is not headless, whatever the
 	// cluster's is.
 	both := filepath.Join(dir, "both.yaml")

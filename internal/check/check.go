@@ -291,8 +291,20 @@ func dedupe(in []report.Finding) []report.Finding {
 // A definition that another one of the same object replaces is left as it
 // is: the one applied last is fixed.
 func Fix(set *manifest.Set, namespace string) ([]FixEntry, error) {
-	shadow := shadowed(set, namespace)
+	return FixWith(set, Options{Namespace: namespace})
+}
+
+// FixWith is Fix with the index completed as Evaluate completes it
+// (Options.Complete): with --cluster, a Service the cluster has is not
+// injected again.
+func FixWith(set *manifest.Set, opts Options) ([]FixEntry, error) {
+	shadow := shadowed(set, opts.Namespace)
 	idx := index(set, shadow)
+	if opts.Complete != nil {
+		if err := opts.Complete(idx, set); err != nil {
+			return nil, err
+		}
+	}
 	fixOpts := rules.FixOptions{InjectService: true, FixLabels: true}
 	// The Services that are a pod template's subdomain (HG012) have the
 	// DNS records of named ports too.

@@ -307,7 +307,7 @@ func fix(s Streams, units []*check.Unit, opts check.Options, write bool) (*repor
 	rendered := make([][]manifest.Source, len(units))
 	var all []manifest.Source
 	for i, u := range units {
-		done, err := check.Fix(u.Set, opts.Namespace)
+		done, err := check.FixWith(u.Set, opts)
 		if err != nil {
 			return nil, err
 		}
