@@ -87,12 +87,15 @@ func matchSegs(pat, name []string) bool {
 type ruleSet struct {
 	base     string // absolute
 	patterns []pattern
+	// anywhere applies the patterns outside base too (--exclude, whose
+	// base is the working directory), to the absolute path: a pattern
+	// without a slash matches a name wherever the file is.
+	anywhere bool
 }
 
 // ignorer decides which paths under a walk are left out.
 type ignorer struct {
 	sets []ruleSet
-	// Source names what left each excluded path out, for the note.
 }
 
 // readIgnoreFile adds the patterns of dir's ignore file, if it has one.
@@ -135,7 +138,10 @@ func (ig *ignorer) ignored(p string, dir bool) bool {
 	for _, rs := range ig.sets {
 		rel, err := filepath.Rel(rs.base, abs)
 		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
-			continue
+			if !rs.anywhere {
+				continue
+			}
+			rel = strings.TrimPrefix(filepath.ToSlash(abs), "/")
 		}
 		rel = filepath.ToSlash(rel)
 		for _, pat := range rs.patterns {

@@ -227,7 +227,7 @@ func Collect(paths []string, opts Options) ([]Source, []Skip, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		rs := ruleSet{base: cwd}
+		rs := ruleSet{base: cwd, anywhere: true}
 		for _, e := range opts.Exclude {
 			if p, ok := parsePattern(e); ok {
 				rs.patterns = append(rs.patterns, p)
