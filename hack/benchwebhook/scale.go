@@ -193,15 +193,19 @@ func tail(s string, n int) string {
 
 // settle waits until the guard is idle (its informers and the audit have
 // caught up with what was created): under 5% of a core over a second.
-func (b *bench) settle() error {
+func (b *bench) settle() error { return idle(b.guard.PID()) }
+
+// idle waits until process pid uses under 5% of a core over a second,
+// twice in a row.
+func idle(pid int) error {
 	deadline := time.Now().Add(2 * time.Minute)
-	prev, err := readProc(b.guard.PID())
+	prev, err := readProc(pid)
 	if err != nil {
 		return err
 	}
 	for quiet := 0; quiet < 2; {
 		time.Sleep(time.Second)
-		cur, err := readProc(b.guard.PID())
+		cur, err := readProc(pid)
 		if err != nil {
 			return err
 		}
@@ -212,7 +216,7 @@ func (b *bench) settle() error {
 		}
 		prev = cur
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the guard is still busy after 2 minutes")
+			return fmt.Errorf("process %d is still busy after 2 minutes", pid)
 		}
 	}
 	return nil
