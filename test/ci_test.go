@@ -49,10 +49,11 @@ var ciCommands = []ciCommand{
 			"charts/db/templates/service.yaml: skipped: a Go template of the Helm chart in charts/db",
 			"charts/db/templates/statefulset.yaml: skipped: a Go template",
 			"kustomize/base/kustomization.yaml: skipped: a kustomization, not a manifest",
-			"4 objects checked: no findings (5 files skipped)",
+			"kustomize/prod/replicas.yaml: skipped: a patch of the kustomization in kustomize/prod, not a whole object",
+			"4 objects checked: no findings (7 files skipped)",
 		}},
 	{dir: "repo", cmd: "headless-guard check --exclude 'scratch/' --exclude '*.draft.yaml' .", code: 0,
-		want: []string{"4 objects checked: no findings (5 files skipped)"}},
+		want: []string{"4 objects checked: no findings (7 files skipped)"}},
 	{dir: ".", cmd: "headless-guard check --fail-on warn envs/dev", code: 0,
 		want: []string{"2 objects checked: no findings"}},
 	{dir: ".", cmd: "headless-guard check -o github envs/dev envs/prod", code: 1,
@@ -403,8 +404,9 @@ func TestCINotManifests(t *testing.T) {
 			t.Errorf("%s skipped without a reason", s.File)
 		}
 	}
-	want := []string{"charts/db/Chart.yaml", "charts/db/templates/service.yaml", "charts/db/templates/statefulset.yaml", "charts/db/values.yaml", "kustomize/base/kustomization.yaml"}
-	if strings.Join(skipped, " ") != strings.Join(want, " ") || rep.Summary.SkippedFiles != 5 || rep.Summary.Objects != 4 {
+	want := []string{"charts/db/Chart.yaml", "charts/db/templates/service.yaml", "charts/db/templates/statefulset.yaml", "charts/db/values.yaml",
+		"kustomize/base/kustomization.yaml", "kustomize/prod/kustomization.yaml", "kustomize/prod/replicas.yaml"}
+	if strings.Join(skipped, " ") != strings.Join(want, " ") || rep.Summary.SkippedFiles != 7 || rep.Summary.Objects != 4 {
 		t.Errorf("skipped %v (summary %+v), want %v and 4 objects", skipped, rep.Summary, want)
 	}
 	// The ignore file leaves scratch/ out; named, its YAML error is one.

@@ -251,7 +251,12 @@ func Collect(paths []string, opts Options) ([]Source, []Skip, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		patches := kustomizePatches{}
 		for _, fu := range found {
+			if k := patches.of(fu.path); k != "" {
+				skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: fmt.Sprintf("a patch of the kustomization in %s, not a whole object: check what it builds (`kustomize build %s | headless-guard check -`)", k, k)})
+				continue
+			}
 			if chart := chartOfTemplate(fu.path); chart != "" {
 				data, err := os.ReadFile(fu.path)
 				if err != nil {
@@ -391,6 +396,79 @@ func isUnitRoot(dir string) bool {
 		}
 	}
 	return false
+}
+
+// kustomizePatches remembers, per directory, the patch files its
+// kustomization names: a strategic-merge patch reads as an object, but
+// only the fields it changes are there.
+type kustomizePatches map[string]map[string]bool
+
+// of returns the directory of the kustomization that names path as a
+// patch, or "".
+func (k kustomizePatches) of(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	for dir := filepath.Dir(path); ; {
+		named, ok := k[dir]
+		if !ok {
+			named = readPatches(dir)
+			k[dir] = named
+		}
+		if named[abs] {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir || dir == "." {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// readPatches lists the absolute paths of the patch files the
+// kustomization of dir names, if dir has one.
+func readPatches(dir string) map[string]bool {
+	var data []byte
+	for _, n := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+		if b, err := os.ReadFile(filepath.Join(dir, n)); err == nil {
+			data = b
+			break
+		}
+	}
+	if data == nil {
+		return nil
+	}
+	var k struct {
+		PatchesStrategicMerge []string `json:"patchesStrategicMerge"`
+		Patches               []struct {
+			Path string `json:"path"`
+		} `json:"patches"`
+		PatchesJSON6902 []struct {
+			Path string `json:"path"`
+		} `json:"patchesJson6902"`
+	}
+	if sigsyaml.Unmarshal(data, &k) != nil {
+		return nil
+	}
+	paths := k.PatchesStrategicMerge
+	for _, p := range k.Patches {
+		paths = append(paths, p.Path)
+	}
+	for _, p := range k.PatchesJSON6902 {
+		paths = append(paths, p.Path)
+	}
+	out := map[string]bool{}
+	for _, p := range paths {
+		if p == "" || strings.Contains(p, "\n") {
+			continue // an inline patch
+		}
+		if abs, err := filepath.Abs(filepath.Join(dir, p)); err == nil {
+			out[abs] = true
+		}
+	}
+	return out
 }
 
 // isChart reports whether dir is a Helm chart.
