@@ -239,3 +239,23 @@ func TestCheckClusterDocs(t *testing.T) {
 		t.Errorf("%s: exit %d, want a denial\n%s%s", clusterDocCommands[2], r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestDryRunSaysWhatItCannotSee: a server-side dry-run with a typo'd
+// serviceName next to a headless Service that selects the pods warns with
+// the name it probably meant and when to ignore the warning; real
+// kubectl, real kube-apiserver, the guard.
+func TestDryRunSaysWhatItCannotSee(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t)
+	ns := namespace(t, c, "dry-run-honest", nil)
+	mustKubectl(t, c, []byte(headlessYAML("db-hl", "db", true)), "apply", "-n", ns, "-f", "-")
+	out, stderr, err := kubectl(t, c, []byte(statefulSetYAML("db", "db-h1", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+	if err != nil || !strings.Contains(out, "(server dry run)") {
+		t.Fatalf("dry run: %v\n%s%s", err, out, stderr)
+	}
+	want := "Warning: HG002 spec.serviceName: must name an existing Service in namespace `" + ns + "`: did you mean `db-hl` (a headless Service that selects these pods); if Service `db-h1` is part of this apply, ignore this"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("dry-run warning:\n%s\nwant it to contain\n%s", stderr, want)
+	}
+}

@@ -137,7 +137,7 @@ func NewCheckCommand(s Streams) *cobra.Command {
 	o := &CheckOptions{}
 	cmd := &cobra.Command{
 		Use:   "check [flags] PATH|- ...",
-		Short: "Check manifests offline (for CI): exit 0 clean or warnings, 1 denied, 2 usage or parse error",
+		Short: "Check manifests offline (for CI): exit 0 clean or warnings, 1 denied, 2 usage error or unreadable or empty input",
 		Example: `  headless-guard check -f manifests/
   kustomize build overlays/prod | headless-guard check -
   helm template my-release ./chart | headless-guard check -o sarif - > headless-guard.sarif
