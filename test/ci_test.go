@@ -369,6 +369,12 @@ func TestCIScopes(t *testing.T) {
 			t.Errorf("--scope %s envs: exit %d, findings %v, want %d HG002", scope, r.code, verdicts(rep), want)
 		}
 	}
+	// One PATH is one scope: envs/ holds both environments, and the notice
+	// about the StatefulSet defined in both says how to check them apart.
+	r = run(t, nil, "check", filepath.Join(ciFixtures, "envs"))
+	if r.code != 0 || !strings.Contains(r.stdout, "(if "+dev+" and "+prod+" are applied apart, check them apart: one PATH each, or `--scope dir`)") {
+		t.Errorf("check envs: exit %d, want 0 with a duplicate-object notice that says how to check apart\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	r = run(t, nil, "check", "--scope", "all", dev, prod)
 	if r.code != 0 || !strings.Contains(r.stdout, "warn duplicate-object: StatefulSet default/web") {
 		t.Errorf("--scope all: exit %d, want 0 with a duplicate-object notice\n%s%s", r.code, r.stdout, r.stderr)

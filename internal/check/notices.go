@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -94,6 +95,18 @@ func whyNotChecked(o *manifest.Object) string {
 	return ""
 }
 
+// duplicateMessage says which definition is checked; definitions in two
+// directories are often two environments, applied apart, and then want
+// checking apart.
+func duplicateMessage(o, winner *manifest.Object, at string) string {
+	msg := fmt.Sprintf("defined again at %s, which kubectl applies last and is the definition checked; an object must be defined once in the input", at)
+	a, b := filepath.Dir(o.File.Path), filepath.Dir(winner.File.Path)
+	if a != b && o.File.Path != manifest.StdinName && winner.File.Path != manifest.StdinName {
+		msg += fmt.Sprintf(" (if %s and %s are applied apart, check them apart: one PATH each, or `--scope dir`)", a, b)
+	}
+	return msg
+}
+
 // quoteAll is "`a`, `b`".
 func quoteAll(ss []string) string {
 	out := make([]string, len(ss))
@@ -139,7 +152,7 @@ func notices(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object, re
 				Object:   o.Ref,
 				Location: report.Location{File: o.File.Path, Line: o.Line()},
 				Related:  []report.Location{{File: winner.File.Path, Line: winner.Line()}},
-				Message:  fmt.Sprintf("defined again at %s, which kubectl applies last and is the definition checked; an object must be defined once in the input", at),
+				Message:  duplicateMessage(o, winner, at),
 			})
 			continue
 		}
