@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -65,6 +66,13 @@ func TestCheckCluster(t *testing.T) {
 	}
 	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, db); r.code != 0 || !strings.Contains(r.stdout, "1 object checked: no findings") {
 		t.Errorf("--cluster: exit %d, want 0: the cluster has Service db-hl\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Read-only: a ServiceAccount that may only get and list Services and
+	// StatefulSets of the namespace is enough, and check says what it
+	// could not read.
+	reader := limitedUser(t, c, ns, "ci-reader", rbacv1.PolicyRule{APIGroups: []string{"", "apps"}, Resources: []string{"services", "statefulsets"}, Verbs: []string{"get", "list"}})
+	if r := run(t, nil, "check", "--cluster", "--kubeconfig", reader, db); r.code != 0 || !strings.Contains(r.stderr, "warning: cluster: may not list Deployments of namespace "+ns) {
+		t.Errorf("--cluster as a reader of Services and StatefulSets: exit %d, want 0 with a warning\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// --fix with --cluster injects no Service the cluster has.
 	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, "--fix", db); r.code != 0 || strings.Contains(r.stderr, "fixed:") || strings.Contains(r.stdout, "kind: Service") {

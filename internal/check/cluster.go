@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -38,6 +39,9 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 // per namespace, read-only (get and list).
 type Cluster struct {
 	Client client.Reader
+	// Warnings say what could not be read (a kind the credentials may
+	// not list), for the caller to print.
+	Warnings []string
 	// listed holds each namespace's objects once read; "" is all namespaces.
 	listed map[string][]runtime.Object
 }
@@ -73,6 +77,12 @@ func (c *Cluster) List(ctx context.Context, namespace string) ([]runtime.Object,
 			where := "all namespaces"
 			if namespace != "" {
 				where = "namespace " + namespace
+			}
+			// Without Services or StatefulSets nothing is checked right;
+			// without another workload kind, only what selects its pods.
+			if apierrors.IsForbidden(err) && k.Name != rules.KindService && k.Name != rules.KindStatefulSet {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("may not list %ss of %s (%v): Services that select their pods are checked as if there were none", k.Name, where, err))
+				continue
 			}
 			return nil, fmt.Errorf("listing %ss of %s in the cluster: %w", k.Name, where, err)
 		}

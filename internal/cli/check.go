@@ -192,6 +192,11 @@ func runCheck(s Streams, o *CheckOptions) error {
 		}
 		rep = res.Report
 	}
+	if live != nil {
+		for _, w := range live.Warnings {
+			fmt.Fprintf(s.Err, "warning: cluster: %s\n", w)
+		}
+	}
 	out := s.Out
 	if o.Fix {
 		skipped := rep.Skipped
