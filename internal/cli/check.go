@@ -73,7 +73,7 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.FailOn, "fail-on", string(rules.ActionDeny), "the lowest finding severity that exits 1: deny or warn (notices never fail)")
 	fs.StringVar(&o.SARIFBase, "sarif-base", "", "directory that SARIF and GitHub paths are relative to (default: the git repository's top level, else the working directory)")
 	fs.BoolVar(&o.Cluster, "cluster", false, "read the live cluster (read-only): its Services and workloads in the namespaces the input touches complete the index (objects of the input win); with no input, check every object of the cluster")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for --cluster and --admission-review (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for --cluster (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
 	fs.StringVar(&o.Context, "context", "", "kubeconfig context for --cluster")
 	fs.StringVar(&o.WebhookPath, "webhook-path", "", "with --admission-review, the webhook to answer it, e.g. /mutate/statefulsets (default: the validating webhook registered for the review's kind and operation)")
 	fs.StringVar(&o.AdmissionReview, "admission-review", "", "print the webhook's response to a captured AdmissionReview (JSON or YAML); with --cluster, looked up against the live cluster, else against an empty one")
@@ -111,14 +111,14 @@ func (o *CheckOptions) Validate(reg *rules.Registry) (rules.Policy, error) {
 			return p, errors.New("invalid --exclude: must not be empty")
 		}
 	}
+	if (o.Kubeconfig != "" || o.Context != "") && !o.Cluster {
+		return p, errors.New("--kubeconfig and --context only work with --cluster (with --admission-review too: without --cluster the review is answered against an empty cluster)")
+	}
 	if o.AdmissionReview != "" {
 		if len(o.Filenames) > 0 || o.Fix {
 			return p, errors.New("--admission-review takes no PATH and no --fix: it replays one review")
 		}
 		return p, nil
-	}
-	if (o.Kubeconfig != "" || o.Context != "") && !o.Cluster {
-		return p, errors.New("--kubeconfig and --context only work with --cluster or --admission-review")
 	}
 	if len(o.Filenames) == 0 {
 		if o.Cluster {
