@@ -594,6 +594,8 @@ func deleteWebhookConfigurations(t *testing.T, c *cluster.Cluster) {
 // The chart's webhook configurations point at the local guard
 // (webhooks.url); in self-managed mode the guard fills their caBundle.
 func TestHelmInstall(t *testing.T) {
+	// Alongside TestRelease only: namespace() is not safe for concurrent use.
+	t.Parallel()
 	c := cluster.Setup(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
 	ctx := t.Context()
 	const ns = "hg-helm"

@@ -31,6 +31,8 @@ const releaseVersion = "v0.0.0-releasetest"
 // what it made: a static binary per platform, the checksums, the chart
 // and the install manifests, each stamped with the version.
 func TestRelease(t *testing.T) {
+	// Mostly linking, with TestHelmInstall mostly waiting on its cluster.
+	t.Parallel()
 	root := repoRoot(t)
 	dist := t.TempDir()
 	assets := cluster.AssetsDir(root)
