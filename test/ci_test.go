@@ -129,14 +129,18 @@ func copyFixtures(t *testing.T) string {
 	return dst
 }
 
-// shell runs script with bash in dir, with the binary under test and
-// bin/helm first on PATH, as `headless-guard` and `helm`.
+// shell runs script with bash in dir, with the binary under test and the
+// tests' helm (helmBinary) first on PATH, as `headless-guard` and `helm`.
 func shell(t *testing.T, dir, script string) result {
 	t.Helper()
-	root, _ := filepath.Abs("..")
+	sep := string(os.PathListSeparator)
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary)+string(os.PathListSeparator)+filepath.Join(root, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	path := filepath.Dir(binary) + sep + os.Getenv("PATH")
+	if strings.Contains(script, "helm ") {
+		path = filepath.Dir(binary) + sep + filepath.Dir(helmBinary(t)) + sep + os.Getenv("PATH")
+	}
+	cmd.Env = append(os.Environ(), "PATH="+path)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
