@@ -121,6 +121,11 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		}
 		warnings = append(warnings, fmt.Sprintf("%s %s: %s", f.Rule.ID, f.Error.Field, f.Error.Detail))
 	}
+	if r.Object != nil {
+		if unknown := v.registry().UnknownSkips(r.Object); len(unknown) > 0 {
+			warnings = append(warnings, fmt.Sprintf("metadata.annotations[%s]: %q is no rule ID: it skips nothing, and the rules still run; each entry must be a rule ID such as `HG004`, or `all`", rules.SkipAnnotation, unknown))
+		}
+	}
 	if len(errs) == 0 {
 		decision = DecisionAllowed
 		if len(warnings) > 0 {

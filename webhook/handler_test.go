@@ -242,3 +242,15 @@ func typed(svc *corev1.Service) *corev1.Service {
 	svc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
 	return svc
 }
+
+// A skip annotation that names no rule skips nothing, and says so.
+func TestUnknownSkipIsWarned(t *testing.T) {
+	srv, _ := newServer(t, rules.FixOptions{}, headless())
+	obj := sts("nginx-headless")
+	obj.Annotations = map[string]string{rules.SkipAnnotation: "HG04, HG005"}
+	_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, obj, nil, false))
+	want := `metadata.annotations[headless-guard.io/skip]: ["HG04"] is no rule ID`
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], want) {
+		t.Errorf("want allowed with one warning starting %q, got allowed=%v %q", want, resp.Allowed, resp.Warnings)
+	}
+}
