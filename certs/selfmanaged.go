@@ -199,7 +199,11 @@ func (m *SelfManaged) sync(ctx context.Context) (*bundle, error) {
 	if len(cur.parsed) > 0 {
 		m.Log.Info("the certificate Secret held unusable data", "secret", key, "problems", cur.parsed)
 	}
-	secret.Type = corev1.SecretTypeTLS
+	// The type of a Secret is immutable: one created without data (by the
+	// Helm chart, so that uninstalling removes it) stays Opaque.
+	if secret.Type == "" {
+		secret.Type = corev1.SecretTypeTLS
+	}
 	secret.Data = b.data()
 	// secret carries the resourceVersion read: a replica that changed it
 	// meanwhile makes this a conflict, and the next attempt starts over.
