@@ -15,7 +15,7 @@ COPY . .
 # Static (CGO_ENABLED=0): the runtime image has no libc.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath \
-      -ldflags "-s -w -X github.com/headless-guard/headless-guard/internal/version.Version=${VERSION} -X github.com/headless-guard/headless-guard/internal/version.Commit=${COMMIT} -X github.com/headless-guard/headless-guard/internal/report.ToolVersion=${VERSION}" \
+      -ldflags "$(sh hack/ldflags.sh "${VERSION}" "${COMMIT}")" \
       -o /out/headless-guard ./cmd/headless-guard
 
 FROM gcr.io/distroless/static:nonroot

@@ -7,9 +7,8 @@ GO        ?= go
 BIN       := $(abspath bin)
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
-LDFLAGS   := -s -w -X github.com/headless-guard/headless-guard/internal/version.Version=$(VERSION) \
-             -X github.com/headless-guard/headless-guard/internal/version.Commit=$(COMMIT) \
-             -X github.com/headless-guard/headless-guard/internal/report.ToolVersion=$(VERSION)
+# One definition for make build, make release and the Dockerfile.
+LDFLAGS   := $(shell sh hack/ldflags.sh '$(VERSION)' '$(COMMIT)')
 # Each fuzz target runs this many inputs in `make test`: a count, not a
 # duration, because Go 1.26's fuzz coordinator can fail a duration run with
 # "context deadline exceeded" when a worker is mid-input at the deadline
