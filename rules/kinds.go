@@ -4,6 +4,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -26,6 +27,13 @@ type KindInfo struct {
 	// without one (Service). For a Pod it is a template made of the Pod's
 	// own metadata and spec.
 	Template func(obj runtime.Object) *corev1.PodTemplateSpec
+	// OwnTemplate returns the pod template the object holds, to modify in
+	// place (Template may return a copy: a Job's, with the labels the API
+	// server adds), or nil for a kind without one (Service, Pod).
+	OwnTemplate func(obj runtime.Object) *corev1.PodTemplateSpec
+	// Selector returns the object's label selector, or nil (Service, Pod,
+	// CronJob).
+	Selector func(obj runtime.Object) *metav1.LabelSelector
 	// MetaPath and SpecPath locate the template's metadata and spec in the
 	// object (nil without a template; a Pod's own for a Pod).
 	MetaPath, SpecPath *field.Path
@@ -54,8 +62,10 @@ var Kinds = []*KindInfo{
 	{
 		Name: KindStatefulSet, GVK: appsv1.SchemeGroupVersion.WithKind(KindStatefulSet),
 		New: func() runtime.Object { return &appsv1.StatefulSet{} }, NewList: func() runtime.Object { return &appsv1.StatefulSetList{} },
-		Template: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.StatefulSet).Spec.Template },
-		MetaPath: templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
+		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.StatefulSet).Spec.Template },
+		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.StatefulSet).Spec.Selector },
+		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.StatefulSet).Spec.Template },
+		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
 		clearStatus: func(o runtime.Object) {
 			sts := o.(*appsv1.StatefulSet)
 			sts.Status, sts.Spec.VolumeClaimTemplates = appsv1.StatefulSetStatus{}, nil
@@ -64,34 +74,45 @@ var Kinds = []*KindInfo{
 	{
 		Name: KindDeployment, GVK: appsv1.SchemeGroupVersion.WithKind(KindDeployment),
 		New: func() runtime.Object { return &appsv1.Deployment{} }, NewList: func() runtime.Object { return &appsv1.DeploymentList{} },
-		Template: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.Deployment).Spec.Template },
-		MetaPath: templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
+		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.Deployment).Spec.Template },
+		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.Deployment).Spec.Selector },
+		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.Deployment).Spec.Template },
+		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
 		clearStatus: func(o runtime.Object) { o.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{} },
 	},
 	{
 		Name: KindReplicaSet, GVK: appsv1.SchemeGroupVersion.WithKind(KindReplicaSet),
 		New: func() runtime.Object { return &appsv1.ReplicaSet{} }, NewList: func() runtime.Object { return &appsv1.ReplicaSetList{} },
-		Template: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.ReplicaSet).Spec.Template },
-		MetaPath: templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"), ControllerCopies: true,
+		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.ReplicaSet).Spec.Template },
+		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.ReplicaSet).Spec.Selector },
+		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.ReplicaSet).Spec.Template },
+		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"), ControllerCopies: true,
 		clearStatus: func(o runtime.Object) { o.(*appsv1.ReplicaSet).Status = appsv1.ReplicaSetStatus{} },
 	},
 	{
 		Name: KindDaemonSet, GVK: appsv1.SchemeGroupVersion.WithKind(KindDaemonSet),
 		New: func() runtime.Object { return &appsv1.DaemonSet{} }, NewList: func() runtime.Object { return &appsv1.DaemonSetList{} },
-		Template: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template },
-		MetaPath: templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
+		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template },
+		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.DaemonSet).Spec.Selector },
+		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template },
+		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
 		clearStatus: func(o runtime.Object) { o.(*appsv1.DaemonSet).Status = appsv1.DaemonSetStatus{} },
 	},
 	{
 		Name: KindJob, GVK: batchv1.SchemeGroupVersion.WithKind(KindJob),
 		New: func() runtime.Object { return &batchv1.Job{} }, NewList: func() runtime.Object { return &batchv1.JobList{} },
-		Template: func(o runtime.Object) *corev1.PodTemplateSpec { return jobTemplate(o.(*batchv1.Job)) },
-		MetaPath: templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"), ControllerCopies: true,
+		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*batchv1.Job).Spec.Template },
+		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*batchv1.Job).Spec.Selector },
+		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return jobTemplate(o.(*batchv1.Job)) },
+		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"), ControllerCopies: true,
 		clearStatus: func(o runtime.Object) { o.(*batchv1.Job).Status = batchv1.JobStatus{} },
 	},
 	{
 		Name: KindCronJob, GVK: batchv1.SchemeGroupVersion.WithKind(KindCronJob),
 		New: func() runtime.Object { return &batchv1.CronJob{} }, NewList: func() runtime.Object { return &batchv1.CronJobList{} },
+		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec {
+			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template
+		},
 		Template: func(o runtime.Object) *corev1.PodTemplateSpec {
 			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template
 		},

@@ -35,13 +35,11 @@ func Strip(obj runtime.Object) {
 		return
 	}
 	k.clearStatus(obj)
-	switch {
-	case k.Name == KindPod:
-		stripPodSpec(&obj.(*corev1.Pod).Spec)
-	case k.SpecPath != nil:
-		// Job's Template is a copy when it adds the API server's labels;
-		// strip the object's own.
-		stripPodSpec(&ownTemplate(k, obj).Spec)
+	if pod, ok := obj.(*corev1.Pod); ok {
+		stripPodSpec(&pod.Spec)
+	}
+	if k.OwnTemplate != nil {
+		stripPodSpec(&k.OwnTemplate(obj).Spec)
 	}
 }
 

@@ -44,18 +44,6 @@ func workloadOf(obj runtime.Object) (w Workload, ok bool) {
 	return Workload{Ref: RefOf(obj), Template: k.Template(obj), MetaPath: k.MetaPath, SpecPath: k.SpecPath}, true
 }
 
-// ownTemplate is the template an object holds (for a Job, without the
-// labels Template adds); nil for a Pod or a kind without one.
-func ownTemplate(k *KindInfo, obj runtime.Object) *corev1.PodTemplateSpec {
-	if job, ok := obj.(*batchv1.Job); ok {
-		return &job.Spec.Template
-	}
-	if k.Name == KindPod {
-		return nil
-	}
-	return k.Template(obj)
-}
-
 // Labels the API server adds to a Job's pod template on create, unless the
 // Job sets manualSelector. The validating webhook sees them; the offline
 // checker adds them too so both front ends agree (controller-uid is unknown

@@ -4,7 +4,6 @@ import (
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,8 +16,9 @@ import (
 // reads from it, so that memory grows with the wiring and not with the
 // objects:
 //   - metadata labels, except a Pod's (they are its template's), a
-//     Namespace's (mode and opt-in labels) and a StatefulSet's opt-out
-//     labels (the Injector reads headless-guard.io/inject from the cache);
+//     Namespace's (mode and opt-in labels) and a pod-template owner's
+//     opt-out labels (the Injector reads headless-guard.io/inject of a
+//     StatefulSet from the cache);
 //   - of a Service's spec, all but type, clusterIP, externalName, selector,
 //     ports and publishNotReadyAddresses (what the rules read; nothing in
 //     the guard writes a Service it read).
@@ -58,30 +58,17 @@ func StripForCache(obj any) (any, error) {
 			p.Name, p.Protocol = intern(p.Name), corev1.Protocol(intern(string(p.Protocol)))
 			p.TargetPort.StrVal = intern(p.TargetPort.StrVal)
 		}
-	case *appsv1.StatefulSet:
-		o.Labels = optOutLabels(o.Labels)
-		o.Spec.PodManagementPolicy = appsv1.PodManagementPolicyType(intern(string(o.Spec.PodManagementPolicy)))
-		internSelector(o.Spec.Selector)
-		internTemplate(&o.Spec.Template)
-	case *appsv1.Deployment:
-		o.Labels = nil
-		internSelector(o.Spec.Selector)
-		internTemplate(&o.Spec.Template)
-	case *appsv1.ReplicaSet:
-		o.Labels = nil
-		internSelector(o.Spec.Selector)
-		internTemplate(&o.Spec.Template)
-	case *appsv1.DaemonSet:
-		o.Labels = nil
-		internSelector(o.Spec.Selector)
-		internTemplate(&o.Spec.Template)
-	case *batchv1.Job:
-		o.Labels = nil
-		internSelector(o.Spec.Selector)
-		internTemplate(&o.Spec.Template)
-	case *batchv1.CronJob:
-		o.Labels = nil
-		internTemplate(&o.Spec.JobTemplate.Spec.Template)
+	}
+	// The pod-template owners (rules.Kinds): their template and selector.
+	if k := rules.KindInfoOf(o); k != nil && k.OwnTemplate != nil {
+		m.SetLabels(optOutLabels(m.GetLabels()))
+		if k.Selector != nil {
+			internSelector(k.Selector(o))
+		}
+		internTemplate(k.OwnTemplate(o))
+	}
+	if sts, ok := o.(*appsv1.StatefulSet); ok {
+		sts.Spec.PodManagementPolicy = appsv1.PodManagementPolicyType(intern(string(sts.Spec.PodManagementPolicy)))
 	}
 	return obj, nil
 }
