@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -36,22 +35,29 @@ const (
 // IndexKey is the key of value in namespace in the informers' indexes.
 func IndexKey(namespace, value string) string { return namespace + "/" + value }
 
-// workloadLists are the pod-template owners the cache serves.
-var workloadLists = []func() client.ObjectList{
-	func() client.ObjectList { return &appsv1.StatefulSetList{} },
-	func() client.ObjectList { return &appsv1.DeploymentList{} },
-	func() client.ObjectList { return &appsv1.ReplicaSetList{} },
-	func() client.ObjectList { return &appsv1.DaemonSetList{} },
-	func() client.ObjectList { return &batchv1.JobList{} },
-	func() client.ObjectList { return &batchv1.CronJobList{} },
-	func() client.ObjectList { return &corev1.PodList{} },
-}
+// workloadLists are the pod-template owners the cache serves, in
+// WorkloadObjects order.
+var workloadLists = func() []func() client.ObjectList {
+	var out []func() client.ObjectList
+	for _, k := range rules.Kinds {
+		if k.MetaPath != nil {
+			out = append(out, func() client.ObjectList { return k.NewList().(client.ObjectList) })
+		}
+	}
+	return out
+}()
 
-// WorkloadObjects are the pod-template owner types, for indexes and informers.
-var WorkloadObjects = []client.Object{
-	&appsv1.StatefulSet{}, &appsv1.Deployment{}, &appsv1.ReplicaSet{}, &appsv1.DaemonSet{},
-	&batchv1.Job{}, &batchv1.CronJob{}, &corev1.Pod{},
-}
+// WorkloadObjects are the pod-template owner types (rules.Kinds), for
+// indexes and informers.
+var WorkloadObjects = func() []client.Object {
+	var out []client.Object
+	for _, k := range rules.Kinds {
+		if k.MetaPath != nil {
+			out = append(out, k.New().(client.Object))
+		}
+	}
+	return out
+}()
 
 // Indexes are the stores of the informers the rules read, with the
 // guard's indexes. Lookups read them directly: the cached objects are
