@@ -50,6 +50,17 @@ type FixOptions struct {
 	PublishNotReadyAddresses bool
 }
 
+// For returns the fixes enabled for one object: those of o (the flags),
+// and those its namespace's labels enable. The object's own labels may
+// turn a fix off (`headless-guard.io/inject: "false"`), never on: whoever
+// may label a namespace decides for it, and a user who may only create
+// workloads cannot make headless-guard create Services for them.
+func (o FixOptions) For(namespaceLabels, objectLabels map[string]string) FixOptions {
+	o.InjectService = (o.InjectService || namespaceLabels[InjectLabel] == "true") && objectLabels[InjectLabel] != "false"
+	o.FixLabels = (o.FixLabels || namespaceLabels[FixLabelsLabel] == "true") && objectLabels[FixLabelsLabel] != "false"
+	return o
+}
+
 // AppliedFix says what one fix did, for warnings and reports.
 type AppliedFix struct {
 	Fix         string

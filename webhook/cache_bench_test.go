@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkCacheMemory reports the live heap the informer cache (objects
-// after StripForCache, and the field indexes) holds per object, with 10,000
+// after lookup.StripForCache, and the field indexes) holds per object, with 10,000
 // Services and 2,000 StatefulSets: the part of the guard's memory that
 // grows with the cluster.
 //

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -32,9 +33,9 @@ type Config struct {
 	// namespace and object labels enable them one by one.
 	Fixes rules.FixOptions
 	// Lookup reads other objects.
-	Lookup *CacheLookup
+	Lookup *lookup.CacheLookup
 	// Namespaces reads namespace labels.
-	Namespaces *Namespaces
+	Namespaces *lookup.Namespaces
 	// Metrics counts decisions.
 	Metrics *Metrics
 	// Log receives decisions at verbosity 1 and failures at 0; request
@@ -191,18 +192,6 @@ func (c *Config) decode(name string, rt route, req *admission.Request) (*rules.R
 	return r, nil
 }
 
-// Fixes returns the fixes enabled for an object: those of the flags, and
-// those its namespace's labels enable. The object's own labels may turn a
-// fix off (`headless-guard.io/inject: "false"`), never on: whoever may
-// label a namespace decides for it, and a user who may only create
-// workloads cannot make headless-guard create Services for them.
-func Fixes(global rules.FixOptions, namespaceLabels, objectLabels map[string]string) rules.FixOptions {
-	opts := global
-	opts.InjectService = (opts.InjectService || namespaceLabels[rules.InjectLabel] == "true") && objectLabels[rules.InjectLabel] != "false"
-	opts.FixLabels = (opts.FixLabels || namespaceLabels[rules.FixLabelsLabel] == "true") && objectLabels[rules.FixLabelsLabel] != "false"
-	return opts
-}
-
 // willInject returns the warning that replaces HG002's denial when the
 // reconciler will create the missing Service of the StatefulSet in r, and
 // "" when it will not (injection off, opted out, or no valid Service can
@@ -212,7 +201,7 @@ func (c *Config) willInject(r *rules.Request, namespaceLabels map[string]string)
 	if !ok || sts.Spec.ServiceName == "" || sts.Annotations[rules.SkipAnnotation] == rules.SkipAll {
 		return ""
 	}
-	if !Fixes(c.Fixes, namespaceLabels, sts.Labels).InjectService {
+	if !c.Fixes.For(namespaceLabels, sts.Labels).InjectService {
 		return ""
 	}
 	if len(validation.IsDNS1035Label(sts.Spec.ServiceName)) > 0 {
@@ -263,7 +252,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	if err != nil {
 		m.Log.Error(err, "reading namespace labels; using the global fixes", "namespace", req.Namespace)
 	}
-	opts := Fixes(m.Fixes, nsLabels, obj.GetLabels())
+	opts := m.Fixes.For(nsLabels, obj.GetLabels())
 	if !opts.InjectService && !opts.FixLabels {
 		return admission.Allowed("no fix enabled")
 	}

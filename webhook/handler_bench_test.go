@@ -36,13 +36,15 @@ import (
 
 	"github.com/headless-guard/headless-guard/test/load"
 	"github.com/headless-guard/headless-guard/test/load/reviews"
+
+	"github.com/headless-guard/headless-guard/internal/lookup"
 )
 
 // The handler micro-benchmarks run the production handler chain of Setup
 // (the server's mux, closeWhenDraining, serveReviews with its body budget,
 // the trust checks, Validator/Mutator) in process, without TLS or sockets,
 // over a real
-// controller-runtime informer cache (field indexes, StripForCache) fed from
+// controller-runtime informer cache (field indexes, lookup.StripForCache) fed from
 // memory instead of an API server. Each benchmark replays one AdmissionReview
 // recorded from kube-apiserver (test/load/reviews). Any read that misses the
 // cache and goes to the API reader is counted (live-reads/op must be 0).
@@ -161,7 +163,7 @@ func newBenchEnv(owner testing.TB, extra func() []client.Object) (*benchEnv, err
 		// The server production runs (never started here: its mux is used).
 		WebhookServer: NewServer(ServerOptions{}),
 		Cache: cache.Options{
-			DefaultTransform: StripForCache,
+			DefaultTransform: lookup.StripForCache,
 			NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
 				return toolscache.NewSharedIndexInformer(&memListWatch{objs: objs, example: obj}, obj, resync, idx)
 			},

@@ -16,32 +16,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/internal/testobj"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
-// newServer serves the five webhooks over HTTP on a fake client that has
-// the real indexes; the integration tests run them against a real API server.
-func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*httptest.Server, client.Client) {
+// newServer serves the five webhooks over HTTP with the lookups production
+// runs, over an informer cache of objs (lookup.InMemory); the integration
+// tests run them against a real API server.
+func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*httptest.Server, *Config) {
 	t.Helper()
-	b := fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(objs...)
-	b = b.WithIndex(&appsv1.StatefulSet{}, IndexServiceName, func(o client.Object) []string { return []string{o.(*appsv1.StatefulSet).Spec.ServiceName} })
-	b = b.WithIndex(&corev1.Service{}, IndexSelector, func(o client.Object) []string { return pairs(o.(*corev1.Service).Spec.Selector) })
-	for _, obj := range WorkloadObjects {
-		b = b.WithIndex(obj, IndexTemplateLabels, func(o client.Object) []string {
-			w, _ := rules.WorkloadOf(o)
-			return pairs(w.Template.Labels)
-		})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	lk, namespaces, err := lookup.InMemory(ctx, objs...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := b.Build()
 	cfg := &Config{
 		Fixes:      fixes,
-		Lookup:     &CacheLookup{Cache: c},
-		Namespaces: &Namespaces{Cache: c},
+		Lookup:     lk,
+		Namespaces: namespaces,
 		Metrics:    NewMetrics(),
 	}
 	mux := http.NewServeMux()
@@ -50,7 +46,7 @@ func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*ht
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv, c
+	return srv, cfg
 }
 
 // sts is testobj's StatefulSet default/web with serviceName.
@@ -141,14 +137,14 @@ func TestNamespaceModeLabel(t *testing.T) {
 // an empty serviceName and creates nothing, dry run or not; the validating
 // webhook says the reconciler will create the Service instead of denying.
 func TestInjectOnlyPatches(t *testing.T) {
-	srv, c := newServer(t, rules.FixOptions{InjectService: true})
+	srv, cfg := newServer(t, rules.FixOptions{InjectService: true})
 	for _, dryRun := range []bool{true, false} {
 		_, resp := post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, dryRun))
 		if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch || !strings.Contains(string(resp.Patch), `"/spec/serviceName"`) {
 			t.Fatalf("dry run %v: want a JSON patch of spec.serviceName, got %+v", dryRun, resp)
 		}
-		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "web"}, &corev1.Service{}); err == nil {
-			t.Fatalf("dry run %v: the mutating webhook created the Service", dryRun)
+		if svc, err := cfg.Lookup.For(context.Background()).Service("default", "web"); svc != nil || err != nil {
+			t.Fatalf("dry run %v: the mutating webhook created the Service (%v)", dryRun, err)
 		}
 	}
 	for dryRun, want := range map[bool]string{

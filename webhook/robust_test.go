@@ -111,10 +111,8 @@ func fuzzHandlers(t *testing.T) map[string]http.Handler {
 	if fuzzHandlerCache != nil {
 		return fuzzHandlerCache
 	}
-	srv, c := newServer(t, rules.FixOptions{InjectService: true, FixLabels: true}, headless())
+	srv, cfg := newServer(t, rules.FixOptions{InjectService: true, FixLabels: true}, headless())
 	srv.Close()
-	cfg := &Config{Lookup: &CacheLookup{Cache: c}, Namespaces: &Namespaces{Cache: c}, Metrics: NewMetrics(),
-		Fixes: rules.FixOptions{InjectService: true, FixLabels: true}}
 	fuzzHandlerCache = map[string]http.Handler{}
 	for _, wh := range Webhooks(cfg) {
 		fuzzHandlerCache[wh.Path] = serveReviews(wh.Handler, false, NewBodyBudget(DefaultBodyBudget))
@@ -135,10 +133,12 @@ func (hangingReader) Get(ctx context.Context, _ client.ObjectKey, _ client.Objec
 // the verdict (admitted unchecked, with a warning) must come before the API
 // server's own timeout, which it passes as the "timeout" parameter.
 func TestLiveReadIsBoundedByTheRequestTimeout(t *testing.T) {
-	srv, c := newServer(t, rules.FixOptions{})
+	srv, cfg := newServer(t, rules.FixOptions{})
+	hanging := *cfg.Lookup
+	hanging.Live = hangingReader{}
 	h := serveReviews(&Validator{Config: &Config{
-		Lookup:     &CacheLookup{Cache: c, Live: hangingReader{c}},
-		Namespaces: &Namespaces{Cache: c},
+		Lookup:     &hanging,
+		Namespaces: cfg.Namespaces,
 		Metrics:    NewMetrics(),
 	}, Name: "statefulsets", Kinds: []string{rules.KindStatefulSet}, Operations: []admissionv1.Operation{admissionv1.Create}}, true, nil)
 	mux := http.NewServeMux()

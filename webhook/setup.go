@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -51,7 +52,7 @@ func Webhooks(cfg *Config) []Webhook {
 // webhooks and the readiness checks on mgr. cfg.Lookup and cfg.Namespaces
 // are filled in from mgr when nil.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
-	indexes, err := SetupIndexes(ctx, mgr.GetCache())
+	indexes, err := lookup.SetupIndexes(ctx, mgr.GetCache())
 	if err != nil {
 		return err
 	}
@@ -60,10 +61,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 		return err
 	}
 	if cfg.Lookup == nil {
-		cfg.Lookup = &CacheLookup{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Indexes: indexes}
+		cfg.Lookup = &lookup.CacheLookup{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Indexes: indexes}
 	}
 	if cfg.Namespaces == nil {
-		cfg.Namespaces = &Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
+		cfg.Namespaces = &lookup.Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
 		if s, ok := nsInformer.(interface{ GetStore() toolscache.Store }); ok {
 			cfg.Namespaces.Store = s.GetStore()
 		}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/webhook"
 )
 
@@ -36,7 +37,7 @@ func (b *bench) cacheHeap(path string) (int64, error) {
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: webhook.StripForCache},
+		Cache:                  cache.Options{DefaultTransform: lookup.StripForCache},
 	})
 	if err != nil {
 		return 0, err

@@ -8,16 +8,14 @@ import (
 	"slices"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/webhook"
 )
@@ -75,7 +73,7 @@ func Replay(ctx context.Context, review *admissionv1.AdmissionReview, opts Revie
 		if err != nil {
 			return nil, "", err
 		}
-		indexes, err := webhook.SetupIndexes(ctx, cache)
+		indexes, err := lookup.SetupIndexes(ctx, cache)
 		if err != nil {
 			return nil, "", err
 		}
@@ -85,11 +83,14 @@ func Replay(ctx context.Context, review *admissionv1.AdmissionReview, opts Revie
 		if !cache.WaitForCacheSync(ctx) {
 			return nil, "", fmt.Errorf("reading namespace %s of the cluster: %w", req.Namespace, ctx.Err())
 		}
-		cfg.Lookup = &webhook.CacheLookup{Cache: cache, Live: live, Indexes: indexes}
-		cfg.Namespaces = &webhook.Namespaces{Cache: live, Live: live}
+		cfg.Lookup = &lookup.CacheLookup{Cache: cache, Live: live, Indexes: indexes}
+		cfg.Namespaces = &lookup.Namespaces{Cache: live, Live: live}
 	} else {
-		cfg.Lookup = &webhook.CacheLookup{Cache: emptyCluster{}}
-		cfg.Namespaces = &webhook.Namespaces{Cache: emptyCluster{}}
+		// The webhook's lookups over a cluster with nothing in it.
+		var err error
+		if cfg.Lookup, cfg.Namespaces, err = lookup.InMemory(ctx); err != nil {
+			return nil, "", err
+		}
 	}
 	path, handler := pick(webhook.Webhooks(cfg), req, opts.Path)
 	if handler == nil {
@@ -123,16 +124,4 @@ func pick(hooks []webhook.Webhook, req *admissionv1.AdmissionRequest, path strin
 		}
 	}
 	return "", nil
-}
-
-// emptyCluster is a cluster with no object: every Get is NotFound, every
-// List empty.
-type emptyCluster struct{}
-
-func (emptyCluster) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
-	return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
-}
-
-func (emptyCluster) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
-	return meta.SetList(list, nil)
 }

@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/headless-guard/headless-guard/internal/controller"
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/internal/version"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/webhook"
@@ -220,7 +221,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 			TLSOpts:      append(slices.Clip(tlsOpts), serving.TLSOption),
 			ClientCAFile: o.ClientCAFile, ClientNames: o.ClientNames,
 		}),
-		Cache:                   cache.Options{DefaultTransform: webhook.StripForCache},
+		Cache:                   cache.Options{DefaultTransform: lookup.StripForCache},
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "headless-guard.io",
 		LeaderElectionNamespace: o.LeaderElectionNS,

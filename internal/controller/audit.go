@@ -26,8 +26,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
-	"github.com/headless-guard/headless-guard/webhook"
 )
 
 // ReasonViolation is the reason of the Events the audit records.
@@ -61,7 +61,7 @@ func (r AuditRequest) String() string { return r.Kind + " " + r.Namespace + "/" 
 type Audit struct {
 	Client   client.Client
 	Live     client.Reader
-	Lookup   *webhook.CacheLookup
+	Lookup   *lookup.CacheLookup
 	Registry *rules.Registry
 	Policy   rules.Policy
 	Recorder events.EventRecorder
@@ -136,7 +136,7 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 			return logger.WithValues("kind", req.Kind, "namespace", req.Namespace, "name", req.Name)
 		}).
 		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService))
-	for _, obj := range webhook.WorkloadObjects {
+	for _, obj := range lookup.WorkloadObjects {
 		b = b.Watches(obj, handler.TypedEnqueueRequestsFromMapFunc(a.forWorkload))
 	}
 	if a.Reports != nil {
@@ -250,7 +250,7 @@ func audited(o runtime.Object, w rules.Workload) bool {
 
 // newObject returns an empty object of a pod-template owner kind, or nil.
 func newObject(kind string) client.Object {
-	for _, obj := range webhook.WorkloadObjects {
+	for _, obj := range lookup.WorkloadObjects {
 		if k, _ := rules.KindOf(obj); k == kind {
 			return obj.DeepCopyObject().(client.Object)
 		}

@@ -35,10 +35,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/internal/testobj"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/load"
-	"github.com/headless-guard/headless-guard/webhook"
 )
 
 // auditEnv runs the audit as serve does, on a manager whose informers list
@@ -68,7 +68,7 @@ func newAuditEnv(t testing.TB, run bool, objs ...client.Object) *auditEnv {
 	t.Cleanup(cancel)
 	env := &auditEnv{t: t, ctx: ctx, sources: map[reflect.Type]*fcache.FakeControllerSource{}, events: &recorder{}, cleared: &eventLister{}}
 	mapper := meta.NewDefaultRESTMapper(nil)
-	for _, obj := range append(slices.Clone(webhook.WorkloadObjects), &corev1.Service{}) {
+	for _, obj := range append(slices.Clone(lookup.WorkloadObjects), &corev1.Service{}) {
 		env.sources[reflect.TypeOf(obj)] = fcache.NewFakeControllerSource()
 		gvks, _, err := scheme.Scheme.ObjectKinds(obj)
 		if err != nil {
@@ -86,7 +86,7 @@ func newAuditEnv(t testing.TB, run bool, objs ...client.Object) *auditEnv {
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 		Cache: cache.Options{
-			DefaultTransform: webhook.StripForCache,
+			DefaultTransform: lookup.StripForCache,
 			NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
 				return toolscache.NewSharedIndexInformer(watchListUnsupported{env.sources[reflect.TypeOf(obj)]}, obj, resync, idx)
 			},
@@ -95,14 +95,14 @@ func newAuditEnv(t testing.TB, run bool, objs ...client.Object) *auditEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	indexes, err := webhook.SetupIndexes(ctx, mgr.GetCache())
+	indexes, err := lookup.SetupIndexes(ctx, mgr.GetCache())
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.audit = &Audit{
 		Client:   mgr.GetClient(),
 		Live:     env.cleared,
-		Lookup:   &webhook.CacheLookup{Cache: mgr.GetCache(), Indexes: indexes},
+		Lookup:   &lookup.CacheLookup{Cache: mgr.GetCache(), Indexes: indexes},
 		Registry: rules.Default(),
 		Recorder: env.events,
 	}

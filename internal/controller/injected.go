@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/headless-guard/headless-guard/rules"
-	"github.com/headless-guard/headless-guard/webhook"
 )
 
 // Injector creates the missing headless Service of every StatefulSet for
@@ -84,7 +83,7 @@ func (r *Injector) statefulSetsNaming(ctx context.Context, o client.Object) []re
 // statefulSetsIn maps a Namespace to its StatefulSets, when its labels
 // enable injection.
 func (r *Injector) statefulSetsIn(ctx context.Context, o client.Object) []reconcile.Request {
-	if !webhook.Fixes(r.Fixes, o.GetLabels(), nil).InjectService {
+	if !r.Fixes.For(o.GetLabels(), nil).InjectService {
 		return nil
 	}
 	list := &appsv1.StatefulSetList{}
@@ -113,7 +112,7 @@ func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: sts.Namespace}, ns); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if !webhook.Fixes(r.Fixes, ns.Labels, sts.Labels).InjectService {
+	if !r.Fixes.For(ns.Labels, sts.Labels).InjectService {
 		return reconcile.Result{}, nil
 	}
 	key := types.NamespacedName{Namespace: sts.Namespace, Name: name}

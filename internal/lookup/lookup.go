@@ -1,4 +1,4 @@
-package webhook
+package lookup
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
@@ -23,8 +22,6 @@ import (
 // Indexes on the informers, so that no lookup scans a namespace:
 // StatefulSets by serviceName, Services by selector pair, pod templates by
 // label pair and by subdomain (for the audit). An indexed value is keyed "<namespace>/<value>" (IndexKey).
-// Tests that serve lookups from a fake client register field indexes of
-// the same names, keyed by the bare value.
 const (
 	IndexServiceName    = "headless-guard.io/serviceName"
 	IndexSelector       = "headless-guard.io/selector"
@@ -34,18 +31,6 @@ const (
 
 // IndexKey is the key of value in namespace in the informers' indexes.
 func IndexKey(namespace, value string) string { return namespace + "/" + value }
-
-// workloadLists are the pod-template owners the cache serves, in
-// WorkloadObjects order.
-var workloadLists = func() []func() client.ObjectList {
-	var out []func() client.ObjectList
-	for _, k := range rules.Kinds {
-		if k.MetaPath != nil {
-			out = append(out, func() client.ObjectList { return k.NewList().(client.ObjectList) })
-		}
-	}
-	return out
-}()
 
 // WorkloadObjects are the pod-template owner types (rules.Kinds), for
 // indexes and informers.
@@ -214,8 +199,8 @@ func pairs(m map[string]string) []string {
 type CacheLookup struct {
 	Cache client.Reader
 	Live  client.Reader
-	// Indexes, when set, serve every cache read (SetupIndexes); without,
-	// reads go through Cache, Lists with field indexes of the index names.
+	// Indexes serve every cache read (SetupIndexes). There is no other
+	// way: tests build the same from memory (InMemory).
 	Indexes *Indexes
 }
 
@@ -228,26 +213,14 @@ type boundLookup struct {
 }
 
 func (b *boundLookup) Service(namespace, name string) (*corev1.Service, error) {
-	if x := b.Indexes; x != nil {
-		obj, ok, err := x.services.GetByKey(namespace + "/" + name)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			if svc, isSvc := obj.(*corev1.Service); isSvc {
-				return svc, nil
-			}
-		}
-		return b.live(namespace, name)
-	}
-	svc := &corev1.Service{}
-	// Lookups return shared objects (rules.Lookup): no copy of the cached one.
-	err := b.Cache.Get(b.ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc, client.UnsafeDisableDeepCopy)
-	if err == nil {
-		return svc, nil
-	}
-	if !apierrors.IsNotFound(err) {
+	obj, ok, err := b.Indexes.services.GetByKey(namespace + "/" + name)
+	if err != nil {
 		return nil, err
+	}
+	if ok {
+		if svc, isSvc := obj.(*corev1.Service); isSvc {
+			return svc, nil
+		}
 	}
 	return b.live(namespace, name)
 }
@@ -277,25 +250,14 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 		}
 	}
 	for k, v := range labels {
-		p := k + "=" + v
-		if x := b.Indexes; x != nil {
-			objs, err := x.services.ByIndex(IndexSelector, IndexKey(namespace, p))
-			if err != nil {
-				return nil, err
-			}
-			for _, o := range objs {
-				if svc, ok := o.(*corev1.Service); ok {
-					add(svc)
-				}
-			}
-			continue
-		}
-		var list corev1.ServiceList
-		if err := b.Cache.List(b.ctx, &list, client.InNamespace(namespace), client.MatchingFields{IndexSelector: p}, client.UnsafeDisableDeepCopy); err != nil {
+		objs, err := b.Indexes.services.ByIndex(IndexSelector, IndexKey(namespace, k+"="+v))
+		if err != nil {
 			return nil, err
 		}
-		for i := range list.Items {
-			add(&list.Items[i])
+		for _, o := range objs {
+			if svc, ok := o.(*corev1.Service); ok {
+				add(svc)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -303,29 +265,18 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 }
 
 func (b *boundLookup) StatefulSetsFor(namespace, serviceName string) ([]*appsv1.StatefulSet, error) {
-	if x := b.Indexes; x != nil {
-		objs, err := x.statefulSets.ByIndex(IndexServiceName, IndexKey(namespace, serviceName))
-		if err != nil {
-			return nil, err
-		}
-		out := make([]*appsv1.StatefulSet, 0, len(objs))
-		for _, o := range objs {
-			if sts, ok := o.(*appsv1.StatefulSet); ok {
-				out = append(out, sts)
-			}
-		}
-		// The store's order is a map's: sort for stable findings.
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-		return out, nil
-	}
-	var list appsv1.StatefulSetList
-	if err := b.Cache.List(b.ctx, &list, client.InNamespace(namespace), client.MatchingFields{IndexServiceName: serviceName}, client.UnsafeDisableDeepCopy); err != nil {
+	objs, err := b.Indexes.statefulSets.ByIndex(IndexServiceName, IndexKey(namespace, serviceName))
+	if err != nil {
 		return nil, err
 	}
-	out := make([]*appsv1.StatefulSet, len(list.Items))
-	for i := range list.Items {
-		out[i] = &list.Items[i]
+	out := make([]*appsv1.StatefulSet, 0, len(objs))
+	for _, o := range objs {
+		if sts, ok := o.(*appsv1.StatefulSet); ok {
+			out = append(out, sts)
+		}
 	}
+	// The store's order is a map's: sort for stable findings.
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -349,39 +300,23 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			out = append(out, w)
 		}
 	}
-	if x := b.Indexes; x != nil {
-		key := IndexKey(namespace, pair)
-		for _, idx := range x.workloads {
-			objs, err := idx.ByIndex(IndexTemplateLabels, key)
-			if err != nil {
-				return nil, err
-			}
-			// The store's order is a map's: sort for stable findings
-			// (slices.SortFunc: sort.Slice allocates even for no item).
-			if len(objs) > 1 {
-				slices.SortFunc(objs, func(a, b any) int {
-					return strings.Compare(a.(client.Object).GetName(), b.(client.Object).GetName())
-				})
-			}
-			for _, o := range objs {
-				if obj, ok := o.(runtime.Object); ok {
-					add(obj)
-				}
-			}
-		}
-		return out, nil
-	}
-	for _, newList := range workloadLists {
-		list := newList()
-		if err := b.Cache.List(b.ctx, list, client.InNamespace(namespace), client.MatchingFields{IndexTemplateLabels: pair}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, err
-		}
-		items, err := meta.ExtractList(list)
+	key := IndexKey(namespace, pair)
+	for _, idx := range b.Indexes.workloads {
+		objs, err := idx.ByIndex(IndexTemplateLabels, key)
 		if err != nil {
 			return nil, err
 		}
-		for _, obj := range items {
-			add(obj)
+		// The store's order is a map's: sort for stable findings
+		// (slices.SortFunc: sort.Slice allocates even for no item).
+		if len(objs) > 1 {
+			slices.SortFunc(objs, func(a, b any) int {
+				return strings.Compare(a.(client.Object).GetName(), b.(client.Object).GetName())
+			})
+		}
+		for _, o := range objs {
+			if obj, ok := o.(runtime.Object); ok {
+				add(obj)
+			}
 		}
 	}
 	return out, nil

@@ -1,4 +1,4 @@
-package webhook
+package lookup
 
 import (
 	"sync"

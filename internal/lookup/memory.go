@@ -1,0 +1,95 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// InMemory returns the lookups production runs (CacheLookup and Namespaces
+// over a controller-runtime informer cache with the guard's indexes and
+// transform) fed from objs instead of an API server, started and synced.
+// It is what tests and offline tools use, so that they exercise the one
+// implementation; it stops with ctx. Live reads find nothing.
+func InMemory(ctx context.Context, objs ...client.Object) (*CacheLookup, *Namespaces, error) {
+	mapper := meta.NewDefaultRESTMapper(nil)
+	for _, k := range rules.Kinds {
+		mapper.Add(k.GVK, meta.RESTScopeNamespace)
+	}
+	mapper.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
+	c, err := ctrlcache.New(&rest.Config{Host: "https://127.0.0.1:1"}, ctrlcache.Options{
+		Scheme:           scheme.Scheme,
+		Mapper:           mapper,
+		DefaultTransform: StripForCache,
+		NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
+			return toolscache.NewSharedIndexInformer(&memoryListWatch{objs: objs, example: obj}, obj, resync, idx)
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	indexes, err := SetupIndexes(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := c.GetInformer(ctx, &corev1.Namespace{}); err != nil {
+		return nil, nil, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !c.WaitForCacheSync(syncCtx) {
+		return nil, nil, errors.New("the in-memory cache did not sync")
+	}
+	return &CacheLookup{Cache: c, Indexes: indexes}, &Namespaces{Cache: c}, nil
+}
+
+// memoryListWatch lists copies of the objects of one type and never
+// changes them.
+type memoryListWatch struct {
+	objs    []client.Object
+	example runtime.Object
+}
+
+func (m *memoryListWatch) List(metav1.ListOptions) (runtime.Object, error) {
+	gvks, _, err := scheme.Scheme.ObjectKinds(m.example)
+	if err != nil {
+		return nil, err
+	}
+	list, err := scheme.Scheme.New(gvks[0].GroupVersion().WithKind(gvks[0].Kind + "List"))
+	if err != nil {
+		return nil, err
+	}
+	var items []runtime.Object
+	for _, o := range m.objs {
+		if fmt.Sprintf("%T", o) == fmt.Sprintf("%T", m.example) {
+			items = append(items, o.DeepCopyObject())
+		}
+	}
+	if err := meta.SetList(list, items); err != nil {
+		return nil, err
+	}
+	list.(metav1.ListInterface).SetResourceVersion("1")
+	return list, nil
+}
+
+func (m *memoryListWatch) Watch(metav1.ListOptions) (watch.Interface, error) {
+	return watch.NewFake(), nil
+}
+
+// IsWatchListSemanticsUnSupported makes the reflector list, then watch.
+func (m *memoryListWatch) IsWatchListSemanticsUnSupported() bool { return true }
