@@ -13,12 +13,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -37,6 +41,10 @@ type Injector struct {
 	Client client.Client
 	// Live reads a Service the cache has not seen yet before creating one.
 	Live client.Reader
+	// Lookup finds the StatefulSets that name a Service through the
+	// informer index (a List would copy every StatefulSet of the namespace
+	// for every Service event).
+	Lookup *lookup.CacheLookup
 	// Fixes are the fixes the flags enable for every namespace.
 	Fixes rules.FixOptions
 	// Recorder, when set, records a Normal Event on the StatefulSet.
@@ -59,7 +67,13 @@ func (r *Injector) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("inject-services").
 		For(&appsv1.StatefulSet{}).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsNaming)).
+		// Only a deleted Service can leave a StatefulSet without one; the
+		// informer's initial list of every Service creates nothing.
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsNaming), builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(event.CreateEvent) bool { return false },
+			UpdateFunc:  func(event.UpdateEvent) bool { return false },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+		})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsIn)).
 		Complete(r)
 }
@@ -67,15 +81,17 @@ func (r *Injector) SetupWithManager(mgr ctrl.Manager) error {
 // statefulSetsNaming maps a Service to the StatefulSets of its namespace
 // that name it.
 func (r *Injector) statefulSetsNaming(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &appsv1.StatefulSetList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
+	var out []reconcile.Request
+	if r.Lookup == nil {
 		return nil
 	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Spec.ServiceName == o.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
+	governed, err := r.Lookup.For(ctx).StatefulSetsFor(o.GetNamespace(), o.GetName())
+	if err != nil {
+		log.FromContext(ctx).Error(err, "inject-services: finding the StatefulSets that name a deleted Service", "service", client.ObjectKeyFromObject(o))
+		return nil
+	}
+	for _, sts := range governed {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(sts)})
 	}
 	return out
 }
@@ -87,7 +103,7 @@ func (r *Injector) statefulSetsIn(ctx context.Context, o client.Object) []reconc
 		return nil
 	}
 	list := &appsv1.StatefulSetList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))
@@ -100,7 +116,8 @@ func (r *Injector) statefulSetsIn(ctx context.Context, o client.Object) []reconc
 // Reconcile implements reconcile.Reconciler.
 func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	sts := &appsv1.StatefulSet{}
-	if err := r.Client.Get(ctx, req.NamespacedName, sts); err != nil {
+	// Read only; InjectedService copies what it takes.
+	if err := r.Client.Get(ctx, req.NamespacedName, sts, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	name := sts.Spec.ServiceName
@@ -109,7 +126,7 @@ func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, nil
 	}
 	ns := &corev1.Namespace{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: sts.Namespace}, ns); err != nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: sts.Namespace}, ns, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !r.Fixes.For(ns.Labels, sts.Labels).InjectService {
@@ -145,7 +162,7 @@ func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 // has not seen yet must not be created twice (the create would fail as
 // AlreadyExists, but only after a write).
 func (r *Injector) serviceExists(ctx context.Context, key types.NamespacedName) (bool, error) {
-	err := r.Client.Get(ctx, key, &corev1.Service{})
+	err := r.Client.Get(ctx, key, &corev1.Service{}, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) && r.Live != nil {
 		err = r.Live.Get(ctx, key, &corev1.Service{})
 	}
