@@ -99,7 +99,7 @@ docs: ## Regenerate docs/rules.md from the rule registry
 	$(GO) run ./hack/gendocs docs/rules.md
 
 # `make bench` prints every figure of docs/performance.md from one run on
-# one machine, loopback only, in about six minutes on two quiet cores.
+# one machine, loopback only, in about twelve minutes on two quiet cores.
 # BENCH_ARGS go to hack/benchwebhook (e.g. BENCH_ARGS="-phases load -rounds 4").
 BENCH_ARGS ?=
 .PHONY: bench
