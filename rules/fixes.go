@@ -204,6 +204,26 @@ func containerPortName(sp *corev1.ServicePort, specs []*corev1.PodSpec) string {
 	return ""
 }
 
+// ServiceToInject is the one answer, for the webhook's warning and for the
+// Injector, to whether inject-service creates a Service for sts, and which:
+// nil when injection is off for its namespace or turned off by its own
+// label, when it is skipped (`skip: all`), names no Service or one no
+// Service can be called (not a DNS-1035 label), or has no
+// `spec.selector.matchLabels` to select its pods with. Whether the Service
+// already exists is the caller's lookup.
+func (o FixOptions) ServiceToInject(sts *appsv1.StatefulSet, namespaceLabels map[string]string) *corev1.Service {
+	name := sts.Spec.ServiceName
+	opts := o.For(namespaceLabels, sts.Labels)
+	if !opts.InjectService || name == "" || sts.Annotations[SkipAnnotation] == SkipAll || len(validation.IsDNS1035Label(name)) > 0 {
+		return nil
+	}
+	svc, err := InjectedService(sts, name, opts.PublishNotReadyAddresses)
+	if err != nil {
+		return nil
+	}
+	return svc
+}
+
 // InjectedService builds the headless Service inject-service creates for sts:
 // selector from `spec.selector.matchLabels`, one port per named container port.
 func InjectedService(sts *appsv1.StatefulSet, name string, publishNotReady bool) (*corev1.Service, error) {

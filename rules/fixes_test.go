@@ -486,3 +486,49 @@ func servicesAsObjects(list []*corev1.Service) []runtime.Object {
 	}
 	return out
 }
+
+// TestServiceToInject is the one decision the webhook's warning and the
+// Injector share: they must never disagree on whether a Service is made.
+func TestServiceToInject(t *testing.T) {
+	on := rules.FixOptions{InjectService: true, PublishNotReadyAddresses: true}
+	cases := []struct {
+		name     string
+		opts     rules.FixOptions
+		nsLabels map[string]string
+		sts      *appsv1.StatefulSet
+		want     bool
+	}{
+		{"flag on", on, nil, mkStatefulSet(), true},
+		{"flag off", rules.FixOptions{}, nil, mkStatefulSet(), false},
+		{"namespace label on", rules.FixOptions{}, map[string]string{rules.InjectLabel: "true"}, mkStatefulSet(), true},
+		{"object label cannot opt in", rules.FixOptions{}, nil, mkStatefulSet(func(s *appsv1.StatefulSet) {
+			s.Labels = map[string]string{rules.InjectLabel: "true"}
+		}), false},
+		{"object label opts out", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) {
+			s.Labels = map[string]string{rules.InjectLabel: "false"}
+		}), false},
+		{"skip all", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) {
+			s.Annotations = map[string]string{rules.SkipAnnotation: rules.SkipAll}
+		}), false},
+		{"no serviceName", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) { s.Spec.ServiceName = "" }), false},
+		{"serviceName no Service can have", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) { s.Spec.ServiceName = "Nginx.Headless" }), false},
+		{"no matchLabels", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) { s.Spec.Selector = &metav1.LabelSelector{} }), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := tc.opts.ServiceToInject(tc.sts, tc.nsLabels)
+			if (svc != nil) != tc.want {
+				t.Fatalf("ServiceToInject = %v, want a Service: %v", svc, tc.want)
+			}
+			if svc == nil {
+				return
+			}
+			if svc.Name != tc.sts.Spec.ServiceName || svc.Namespace != tc.sts.Namespace || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+				t.Errorf("Service %s/%s clusterIP %q, want %s/%s headless", svc.Namespace, svc.Name, svc.Spec.ClusterIP, tc.sts.Namespace, tc.sts.Spec.ServiceName)
+			}
+			if svc.Spec.PublishNotReadyAddresses != tc.opts.PublishNotReadyAddresses {
+				t.Errorf("publishNotReadyAddresses = %v, want the option's %v", svc.Spec.PublishNotReadyAddresses, tc.opts.PublishNotReadyAddresses)
+			}
+		})
+	}
+}

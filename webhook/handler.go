@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -198,16 +197,7 @@ func (c *Config) decode(name string, rt route, req *admission.Request) (*rules.R
 // be made from it).
 func (c *Config) willInject(r *rules.Request, namespaceLabels map[string]string) string {
 	sts, ok := r.Object.(*appsv1.StatefulSet)
-	if !ok || sts.Spec.ServiceName == "" || sts.Annotations[rules.SkipAnnotation] == rules.SkipAll {
-		return ""
-	}
-	if !c.Fixes.For(namespaceLabels, sts.Labels).InjectService {
-		return ""
-	}
-	if len(validation.IsDNS1035Label(sts.Spec.ServiceName)) > 0 {
-		return ""
-	}
-	if _, err := rules.InjectedService(sts, sts.Spec.ServiceName, false); err != nil {
+	if !ok || c.Fixes.ServiceToInject(sts, namespaceLabels) == nil {
 		return ""
 	}
 	if r.DryRun {

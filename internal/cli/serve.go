@@ -249,7 +249,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	if err := webhook.Setup(ctx, mgr, whCfg); err != nil {
 		return fmt.Errorf("setting up webhooks: %w", err)
 	}
-	injector := &controller.Injector{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Lookup: whCfg.Lookup, Fixes: whCfg.Fixes, Recorder: mgr.GetEventRecorder("headless-guard")}
+	injector := &controller.Injector{Client: mgr.GetClient(), Lookup: whCfg.Lookup, Fixes: whCfg.Fixes, Recorder: mgr.GetEventRecorder("headless-guard")}
 	if err := injector.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the injected-Service reconciler: %w", err)
 	}

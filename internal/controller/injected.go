@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -36,14 +35,13 @@ import (
 // Kubernetes' garbage collector deletes it with the StatefulSet; the
 // Injector itself never deletes or changes a Service.
 type Injector struct {
-	// Client reads StatefulSets, Services and Namespaces from the cache and
-	// creates Services.
+	// Client reads StatefulSets and Namespaces from the cache and creates
+	// Services.
 	Client client.Client
-	// Live reads a Service the cache has not seen yet before creating one.
-	Live client.Reader
-	// Lookup finds the StatefulSets that name a Service through the
-	// informer index (a List would copy every StatefulSet of the namespace
-	// for every Service event).
+	// Lookup reads Services (the cache, then the API server for one the
+	// cache has not seen yet) and finds the StatefulSets that name a
+	// Service through the informer index (a List would copy every
+	// StatefulSet of the namespace for every Service event). Required.
 	Lookup *lookup.CacheLookup
 	// Fixes are the fixes the flags enable for every namespace.
 	Fixes rules.FixOptions
@@ -82,9 +80,6 @@ func (r *Injector) SetupWithManager(mgr ctrl.Manager) error {
 // that name it.
 func (r *Injector) statefulSetsNaming(ctx context.Context, o client.Object) []reconcile.Request {
 	var out []reconcile.Request
-	if r.Lookup == nil {
-		return nil
-	}
 	governed, err := r.Lookup.For(ctx).StatefulSetsFor(o.GetNamespace(), o.GetName())
 	if err != nil {
 		log.FromContext(ctx).Error(err, "inject-services: finding the StatefulSets that name a deleted Service", "service", client.ObjectKeyFromObject(o))
@@ -120,29 +115,28 @@ func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if err := r.Client.Get(ctx, req.NamespacedName, sts, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	name := sts.Spec.ServiceName
-	if sts.DeletionTimestamp != nil || name == "" || len(validation.IsDNS1035Label(name)) > 0 ||
-		sts.Annotations[rules.SkipAnnotation] == rules.SkipAll {
+	if sts.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil
 	}
 	ns := &corev1.Namespace{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: sts.Namespace}, ns, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if !r.Fixes.For(ns.Labels, sts.Labels).InjectService {
+	svc := r.Fixes.ServiceToInject(sts, ns.Labels)
+	if svc == nil {
+		// Off, opted out, or nothing valid to create: HG002 and the audit
+		// say what is missing.
 		return reconcile.Result{}, nil
 	}
-	key := types.NamespacedName{Namespace: sts.Namespace, Name: name}
-	if exists, err := r.serviceExists(ctx, key); err != nil || exists {
+	name := svc.Name
+	// The cache, then the API server: a Service the cache has not seen
+	// yet must not be created twice (the create would fail as
+	// AlreadyExists, but only after a write).
+	if existing, err := r.Lookup.For(ctx).Service(sts.Namespace, name); err != nil || existing != nil {
 		return reconcile.Result{}, err
 	}
-	svc, err := rules.InjectedService(sts, name, r.Fixes.PublishNotReadyAddresses)
-	if err != nil {
-		// Nothing to select its pods with: HG002 and the audit say so.
-		return reconcile.Result{}, nil
-	}
 	svc.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(sts, appsv1.SchemeGroupVersion.WithKind(rules.KindStatefulSet))}
-	err = r.Client.Create(ctx, svc)
+	err := r.Client.Create(ctx, svc)
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		return reconcile.Result{}, nil
@@ -150,24 +144,10 @@ func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, err
 	}
 	injectedTotal.Inc()
-	log.FromContext(ctx).Info("created headless Service", "service", key, "statefulSet", sts.Name)
+	log.FromContext(ctx).Info("created headless Service", "service", client.ObjectKeyFromObject(svc), "statefulSet", sts.Name)
 	if r.Recorder != nil {
 		r.Recorder.Eventf(sts, nil, corev1.EventTypeNormal, "HeadlessServiceCreated", "inject-service",
 			"created headless Service %s for `spec.serviceName` (inject-service); it is deleted with this StatefulSet", name)
 	}
 	return reconcile.Result{}, nil
-}
-
-// serviceExists reads the cache, then the API server: a Service the cache
-// has not seen yet must not be created twice (the create would fail as
-// AlreadyExists, but only after a write).
-func (r *Injector) serviceExists(ctx context.Context, key types.NamespacedName) (bool, error) {
-	err := r.Client.Get(ctx, key, &corev1.Service{}, client.UnsafeDisableDeepCopy)
-	if apierrors.IsNotFound(err) && r.Live != nil {
-		err = r.Live.Get(ctx, key, &corev1.Service{})
-	}
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
 }
