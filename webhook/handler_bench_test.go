@@ -18,11 +18,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -165,7 +163,7 @@ func newBenchEnv(owner testing.TB, extra func() []client.Object) (*benchEnv, err
 		Cache: cache.Options{
 			DefaultTransform: lookup.StripForCache,
 			NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-				return toolscache.NewSharedIndexInformer(&memListWatch{objs: objs, example: obj}, obj, resync, idx)
+				return toolscache.NewSharedIndexInformer(&lookup.MemoryListWatch{Objects: objs, Example: obj, Copy: viaJSON(obj)}, obj, resync, idx)
 			},
 		},
 	})
@@ -240,52 +238,19 @@ func fixtureObjects() ([]client.Object, error) {
 	}
 }
 
-// memListWatch lists the objects of one type from memory and never
-// changes them.
-type memListWatch struct {
-	objs    func() []client.Object
-	example runtime.Object
-}
-
-func (m *memListWatch) List(metav1.ListOptions) (runtime.Object, error) {
-	gvks, _, err := scheme.Scheme.ObjectKinds(m.example)
-	if err != nil {
-		return nil, err
-	}
-	list, err := scheme.Scheme.New(gvks[0].GroupVersion().WithKind(gvks[0].Kind + "List"))
-	if err != nil {
-		return nil, err
-	}
-	var items []runtime.Object
-	for _, o := range m.objs() {
-		if fmt.Sprintf("%T", o) != fmt.Sprintf("%T", m.example) {
-			continue
-		}
-		// Decoded from JSON, as from the API server: every string is an
-		// allocation of its own, not a constant shared by all objects.
+// viaJSON copies o as an API server's list is decoded: every string an
+// allocation of its own, not a constant shared by all objects, so that the
+// cache's memory is what production holds.
+func viaJSON(example runtime.Object) func(client.Object) (runtime.Object, error) {
+	return func(o client.Object) (runtime.Object, error) {
 		data, err := json.Marshal(o)
 		if err != nil {
 			return nil, err
 		}
-		obj := m.example.DeepCopyObject()
-		if err := json.Unmarshal(data, obj); err != nil {
-			return nil, err
-		}
-		items = append(items, obj)
+		obj := example.DeepCopyObject()
+		return obj, json.Unmarshal(data, obj)
 	}
-	if err := meta.SetList(list, items); err != nil {
-		return nil, err
-	}
-	list.(metav1.ListInterface).SetResourceVersion("1")
-	return list, nil
 }
-
-func (m *memListWatch) Watch(metav1.ListOptions) (watch.Interface, error) {
-	return watch.NewFake(), nil
-}
-
-// IsWatchListSemanticsUnSupported makes the reflector list, then watch.
-func (m *memListWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
 // countingReader counts the reads that missed the cache.
 type countingReader struct {

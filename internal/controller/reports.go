@@ -123,7 +123,7 @@ func (r *Reports) Start(ctx context.Context) error {
 // recall marks the namespaces that have a Report of an earlier run.
 func (r *Reports) recall(ctx context.Context, at time.Time) {
 	var list reportsv1alpha1.ReportList
-	if err := r.Live.List(ctx, &list, client.MatchingLabels{ManagedByLabel: ManagedByValue}); err != nil {
+	if err := r.Live.List(ctx, &list, client.MatchingLabels{rules.ManagedByLabel: rules.ManagedByValue}); err != nil {
 		r.unavailable(err)
 		return
 	}
@@ -133,12 +133,6 @@ func (r *Reports) recall(ctx context.Context, at time.Time) {
 		}
 	}
 }
-
-// Labels of the Reports headless-guard writes.
-const (
-	ManagedByLabel = rules.ManagedByLabel
-	ManagedByValue = rules.ManagedByValue
-)
 
 func (r *Reports) flush(ctx context.Context, now time.Time) {
 	r.mu.Lock()
@@ -192,8 +186,8 @@ func (r *Reports) write(ctx context.Context, namespace string, results []reportR
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	if exists && current.Labels[ManagedByLabel] != ManagedByValue {
-		return fmt.Errorf("the Report %s exists and is not headless-guard's (no label %s=%s); not touching it", key, ManagedByLabel, ManagedByValue)
+	if exists && current.Labels[rules.ManagedByLabel] != rules.ManagedByValue {
+		return fmt.Errorf("the Report %s exists and is not headless-guard's (no label %s=%s); not touching it", key, rules.ManagedByLabel, rules.ManagedByValue)
 	}
 	r.mu.Lock()
 	if !r.missingSince.IsZero() {
@@ -208,7 +202,7 @@ func (r *Reports) write(ctx context.Context, namespace string, results []reportR
 		return client.IgnoreNotFound(r.Client.Delete(ctx, current, client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}))
 	}
 	want := &reportsv1alpha1.Report{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ReportName, Labels: map[string]string{ManagedByLabel: ManagedByValue}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: ReportName, Labels: map[string]string{rules.ManagedByLabel: rules.ManagedByValue}},
 		Source:     reportSource,
 		Results:    make([]reportsv1alpha1.ReportResult, 0, len(results)),
 	}

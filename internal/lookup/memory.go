@@ -36,7 +36,7 @@ func InMemory(ctx context.Context, objs ...client.Object) (*CacheLookup, *Namesp
 		Mapper:           mapper,
 		DefaultTransform: StripForCache,
 		NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-			return toolscache.NewSharedIndexInformer(&memoryListWatch{objs: objs, example: obj}, obj, resync, idx)
+			return toolscache.NewSharedIndexInformer(&MemoryListWatch{Objects: func() []client.Object { return objs }, Example: obj}, obj, resync, idx)
 		},
 	})
 	if err != nil {
@@ -58,15 +58,23 @@ func InMemory(ctx context.Context, objs ...client.Object) (*CacheLookup, *Namesp
 	return &CacheLookup{Cache: c, Indexes: indexes}, &Namespaces{Cache: c}, nil
 }
 
-// memoryListWatch lists copies of the objects of one type and never
-// changes them.
-type memoryListWatch struct {
-	objs    []client.Object
-	example runtime.Object
+// MemoryListWatch lists copies of the objects of one type from memory and
+// never changes them: the ListerWatcher of InMemory's informers, and of
+// the benchmarks' informer caches.
+type MemoryListWatch struct {
+	// Objects returns the objects of every type; List takes those of
+	// Example's.
+	Objects func() []client.Object
+	Example runtime.Object
+	// Copy makes the listed copy of o, into a new object of Example's
+	// type; DeepCopyObject when nil. A benchmark that measures the cache's
+	// memory copies through JSON, as an API server's list is decoded.
+	Copy func(o client.Object) (runtime.Object, error)
 }
 
-func (m *memoryListWatch) List(metav1.ListOptions) (runtime.Object, error) {
-	gvks, _, err := scheme.Scheme.ObjectKinds(m.example)
+// List implements toolscache.Lister.
+func (m *MemoryListWatch) List(metav1.ListOptions) (runtime.Object, error) {
+	gvks, _, err := scheme.Scheme.ObjectKinds(m.Example)
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +83,17 @@ func (m *memoryListWatch) List(metav1.ListOptions) (runtime.Object, error) {
 		return nil, err
 	}
 	var items []runtime.Object
-	for _, o := range m.objs {
-		if fmt.Sprintf("%T", o) == fmt.Sprintf("%T", m.example) {
-			items = append(items, o.DeepCopyObject())
+	for _, o := range m.Objects() {
+		if fmt.Sprintf("%T", o) != fmt.Sprintf("%T", m.Example) {
+			continue
 		}
+		var item runtime.Object = o.DeepCopyObject()
+		if m.Copy != nil {
+			if item, err = m.Copy(o); err != nil {
+				return nil, err
+			}
+		}
+		items = append(items, item)
 	}
 	if err := meta.SetList(list, items); err != nil {
 		return nil, err
@@ -87,9 +102,10 @@ func (m *memoryListWatch) List(metav1.ListOptions) (runtime.Object, error) {
 	return list, nil
 }
 
-func (m *memoryListWatch) Watch(metav1.ListOptions) (watch.Interface, error) {
+// Watch implements toolscache.Watcher: nothing ever changes.
+func (m *MemoryListWatch) Watch(metav1.ListOptions) (watch.Interface, error) {
 	return watch.NewFake(), nil
 }
 
 // IsWatchListSemanticsUnSupported makes the reflector list, then watch.
-func (m *memoryListWatch) IsWatchListSemanticsUnSupported() bool { return true }
+func (m *MemoryListWatch) IsWatchListSemanticsUnSupported() bool { return true }
