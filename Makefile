@@ -16,6 +16,12 @@ LDFLAGS   := $(shell sh hack/ldflags.sh '$(VERSION)' '$(COMMIT)')
 FUZZTIME  ?= 10000x
 # Extra `headless-guard serve` flags for `make run`, e.g. ARGS="--mode=warn --inject".
 ARGS      ?=
+# Every Go command here, and those the tests run, builds as `make build`
+# does (static, -trimpath), so that the dependencies are compiled once for
+# the binary, go vet and every test binary, not once per set of flags.
+CGO_ENABLED ?= 0
+GOFLAGS     := $(strip -trimpath $(filter-out -trimpath,$(GOFLAGS)))
+export CGO_ENABLED GOFLAGS
 
 # kube-apiserver, etcd and kubectl (and the rest of a local cluster) built
 # from pinned modules into bin/; sets and exports KUBEBUILDER_ASSETS.
@@ -47,7 +53,19 @@ run: build $(CLUSTER_DEPS) ## Run a local cluster and the webhook until Ctrl-C (
 	@$(BIN)/headless-guard-run $(ARGS)
 
 .PHONY: test
-test: lint-vet unit e2e fuzz-short ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
+# The control plane (CLUSTER_DEPS, minutes on a first run) is built in the
+# background while what needs none of it runs: gofmt, go vet and the fuzz
+# smoke; the tests that need a cluster start when it is there. Warm, the
+# background build has nothing to do. Its output is in bin/.tools.log.
+test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
+	@log=$(BIN)/.tools.log; : >$$log; \
+	  $(if $(strip $(CLUSTER_DEPS)),echo "building the control plane in the background: $(notdir $(CLUSTER_DEPS)) (log: bin/.tools.log)"; \
+	  $(MAKE) --no-print-directory $(CLUSTER_DEPS) >$$log 2>&1 &,true &) tools=$$!; \
+	  trap 'kill $$tools 2>/dev/null || true' EXIT; \
+	  $(MAKE) --no-print-directory lint-vet fuzz-short; \
+	  if ! wait $$tools; then echo "building the control plane failed:"; cat $$log; exit 1; fi; \
+	  trap - EXIT
+	@$(MAKE) --no-print-directory unit e2e
 
 .PHONY: unit
 unit: build $(CLUSTER_DEPS) ## Run the Go tests but test/e2e (they start etcd, kube-apiserver and, for test/cluster, the rest of a cluster from KUBEBUILDER_ASSETS)
