@@ -156,7 +156,7 @@ docker-build: ## Build the container image IMG with a Docker engine (version sta
 	$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMG) .
 
 # helm from KUBEBUILDER_ASSETS when it was set and holds one, else bin/helm
-# (built from hack/tools/helm), as CLUSTER_DEPS decides.
+# (built from the hack/tools module), as CLUSTER_DEPS decides.
 HELM_DEP := $(if $(and $(if $(ENVTEST_DEPS),,set),$(wildcard $(KUBEBUILDER_ASSETS)/helm)),,bin/helm)
 HELM     := $(if $(HELM_DEP),$(BIN)/helm,$(KUBEBUILDER_ASSETS)/helm)
 # bin/kubectl when KUBECTL is that one.

@@ -14,11 +14,16 @@
 #   hack/tools/go.mod          k8s.io/kubernetes (+ its k8s.io/* staging modules)
 #                              -> kube-apiserver, kube-controller-manager,
 #                                 kube-scheduler, kubectl
+#                              sigs.k8s.io/kwok             -> kwok, kwok-stages
+#                              github.com/coredns/coredns   -> coredns (cmd/coredns:
+#                                                              the plugins the tests use)
+#                              helm.sh/helm/v4              -> helm
 #   hack/tools/etcd/go.mod     go.etcd.io/etcd/server/v3   -> etcd
-#   hack/tools/kwok/go.mod     sigs.k8s.io/kwok             -> kwok, kwok-stages
-#   hack/tools/coredns/go.mod  github.com/coredns/coredns   -> coredns (cmd/coredns:
-#                              the plugins the tests use)
-#   hack/tools/helm/go.mod     helm.sh/helm/v4              -> helm
+#
+# One module for all but etcd, so that the k8s.io/* libraries they all link
+# are compiled once (see hack/tools/go.mod), with the same flags and build
+# tags for every binary: a package compiled with other tags is compiled
+# again.
 #
 # Each binary depends on its module's go.mod/go.sum, so bumping a pin
 # rebuilds it. Builds run with -mod=readonly: a missing go.sum entry is an
@@ -35,9 +40,6 @@
 TOOLS_MK_DIR      := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 TOOLS_MOD_DIR     := $(TOOLS_MK_DIR)/tools
 TOOLS_ETCD_DIR    := $(TOOLS_MOD_DIR)/etcd
-TOOLS_KWOK_DIR    := $(TOOLS_MOD_DIR)/kwok
-TOOLS_COREDNS_DIR := $(TOOLS_MOD_DIR)/coredns
-TOOLS_HELM_DIR    := $(TOOLS_MOD_DIR)/helm
 TOOLS_BIN_ABS     := $(abspath bin)
 # Included, this file must not become the includer's default goal.
 TOOLS_MK_INCLUDED := $(filter-out $(lastword $(MAKEFILE_LIST)),$(firstword $(MAKEFILE_LIST)))
@@ -90,9 +92,9 @@ KUBE_BUILD_TAGS := selinux,notest,grpcnotrace
 
 TOOLS_KUBE_DEPS    := $(TOOLS_MOD_DIR)/go.mod $(TOOLS_MOD_DIR)/go.sum
 TOOLS_ETCD_DEPS    := $(TOOLS_ETCD_DIR)/go.mod $(TOOLS_ETCD_DIR)/go.sum
-TOOLS_KWOK_DEPS    := $(TOOLS_KWOK_DIR)/go.mod $(TOOLS_KWOK_DIR)/go.sum
-TOOLS_COREDNS_DEPS := $(TOOLS_COREDNS_DIR)/go.mod $(TOOLS_COREDNS_DIR)/go.sum
-TOOLS_HELM_DEPS    := $(TOOLS_HELM_DIR)/go.mod $(TOOLS_HELM_DIR)/go.sum
+# Every binary of the shared module is built with these flags (the
+# Kubernetes binaries' tags and -s -w), so that no package is compiled twice.
+TOOLS_SHARED_BUILD = cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_BUILD) -tags '$(KUBE_BUILD_TAGS)'
 
 .PHONY: tools envtest-assets tools-clean
 
@@ -107,7 +109,7 @@ tools-clean: ## Remove the binaries built by hack/tools.mk
 # Kubernetes binaries: the package is k8s.io/kubernetes/cmd/<binary name>.
 define kube_build
 @mkdir -p $(TOOLS_BIN_ABS)
-cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_BUILD) -tags '$(KUBE_BUILD_TAGS)' \
+$(TOOLS_SHARED_BUILD) \
 	-ldflags "$(call kube_ldflags,$(KUBE_MOD_VERSION))" \
 	-o $(TOOLS_BIN_ABS)/$(notdir $@) k8s.io/kubernetes/cmd/$(notdir $@)
 @touch $@
@@ -134,9 +136,9 @@ bin/etcd: $(TOOLS_ETCD_DEPS) ## Build etcd (go.etcd.io/etcd/server/v3 pin in hac
 	@touch $@
 
 # kwok's version (sigs.k8s.io/kwok/pkg/consts.Version) is compiled in.
-bin/kwok: $(TOOLS_KWOK_DEPS) ## Build kwok (sigs.k8s.io/kwok pin in hack/tools/kwok/go.mod)
+bin/kwok: $(TOOLS_KUBE_DEPS) ## Build kwok (sigs.k8s.io/kwok pin in hack/tools/go.mod)
 	@mkdir -p $(TOOLS_BIN_ABS)
-	cd $(TOOLS_KWOK_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' \
+	$(TOOLS_SHARED_BUILD) -ldflags '-s -w' \
 		-o $(TOOLS_BIN_ABS)/kwok sigs.k8s.io/kwok/cmd/kwok
 	@touch $@
 
@@ -144,10 +146,10 @@ bin/kwok: $(TOOLS_KWOK_DEPS) ## Build kwok (sigs.k8s.io/kwok pin in hack/tools/k
 # for `kwok --config bin/kwok-stages/...`. Both directories also hold a
 # kustomization.yaml (not a stage, and the two would overwrite each other),
 # which is left out. Module cache files are read-only: copy, then u+w.
-bin/kwok-stages: $(TOOLS_KWOK_DEPS) ## Copy kwok's fast node/pod Stage files into bin/kwok-stages/
-	cd $(TOOLS_KWOK_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) mod download sigs.k8s.io/kwok
+bin/kwok-stages: $(TOOLS_KUBE_DEPS) ## Copy kwok's fast node/pod Stage files into bin/kwok-stages/
+	cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) mod download sigs.k8s.io/kwok
 	rm -rf $@ && mkdir -p $@
-	kwok_dir=$$(cd $(TOOLS_KWOK_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Dir}}' sigs.k8s.io/kwok) && \
+	kwok_dir=$$(cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Dir}}' sigs.k8s.io/kwok) && \
 		test -n "$$kwok_dir" && \
 		for f in $$kwok_dir/kustomize/stage/node/fast/*.yaml $$kwok_dir/kustomize/stage/pod/fast/*.yaml; do \
 			case $${f##*/} in kustomization.yaml) ;; *) cp $$f $@/ || exit 1 ;; esac; \
@@ -156,21 +158,21 @@ bin/kwok-stages: $(TOOLS_KWOK_DEPS) ## Copy kwok's fast node/pod Stage files int
 	@touch $@
 
 # CoreDNS with only the plugins the test cluster's Corefile uses: a main of
-# our own (hack/tools/coredns/cmd/coredns) importing them from the pinned
-# module. Upstream's main links every plugin it ships (cloud DNS providers,
+# our own (hack/tools/cmd/coredns) importing them from the pinned module.
+# Upstream's main links every plugin it ships (cloud DNS providers,
 # tracing exporters), most of its build time.
-bin/coredns: $(TOOLS_COREDNS_DEPS) $(TOOLS_COREDNS_DIR)/cmd/coredns/main.go ## Build coredns (github.com/coredns/coredns pin in hack/tools/coredns/go.mod; plugins in cmd/coredns)
+bin/coredns: $(TOOLS_KUBE_DEPS) $(TOOLS_MOD_DIR)/cmd/coredns/main.go ## Build coredns (github.com/coredns/coredns pin in hack/tools/go.mod; plugins in hack/tools/cmd/coredns)
 	@mkdir -p $(TOOLS_BIN_ABS)
-	cd $(TOOLS_COREDNS_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' \
+	$(TOOLS_SHARED_BUILD) -ldflags '-s -w' \
 		-o $(TOOLS_BIN_ABS)/coredns ./cmd/coredns
 	@touch $@
 
 # helm's version (helm.sh/helm/v4/internal/version.version) is stamped as
 # upstream's Makefile does, from the pin; without it `helm version` says v4.3.
-HELM_MOD_VERSION = $(shell cd $(TOOLS_HELM_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
-bin/helm: $(TOOLS_HELM_DEPS) ## Build helm (helm.sh/helm/v4 pin in hack/tools/helm/go.mod)
+HELM_MOD_VERSION = $(shell cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' helm.sh/helm/v4)
+bin/helm: $(TOOLS_KUBE_DEPS) ## Build helm (helm.sh/helm/v4 pin in hack/tools/go.mod)
 	@mkdir -p $(TOOLS_BIN_ABS)
-	cd $(TOOLS_HELM_DIR) && $(TOOLS_GO_BUILD) \
+	$(TOOLS_SHARED_BUILD) \
 		-ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_MOD_VERSION) -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
 		-o $(TOOLS_BIN_ABS)/helm helm.sh/helm/v4/cmd/helm
 	@touch $@
