@@ -19,7 +19,6 @@ import (
 var (
 	mkStatefulSet      = testobj.StatefulSet
 	mkService          = testobj.Service
-	mkClientTemplate   = testobj.ClientTemplate
 	mkClientService    = testobj.ClientService
 	mkDeployment       = testobj.Deployment
 	mkReplicaSet       = testobj.ReplicaSet

@@ -185,7 +185,7 @@ func runCheck(s Streams, o *CheckOptions) error {
 		}
 	} else {
 		if slices.Contains(o.Filenames, manifest.Stdin) && isTerminal(s.In) {
-			fmt.Fprintln(s.Err, "reading manifests from standard input (end with Ctrl-D; pipe them in, e.g. `helm template ... | headless-guard check -`)")
+			_, _ = fmt.Fprintln(s.Err, "reading manifests from standard input (end with Ctrl-D; pipe them in, e.g. `helm template ... | headless-guard check -`)")
 		}
 		if res, err = check.Run(opts); err != nil {
 			return inputError(err)

@@ -87,7 +87,7 @@ func (m *MemoryListWatch) List(metav1.ListOptions) (runtime.Object, error) {
 		if fmt.Sprintf("%T", o) != fmt.Sprintf("%T", m.Example) {
 			continue
 		}
-		var item runtime.Object = o.DeepCopyObject()
+		item := o.DeepCopyObject()
 		if m.Copy != nil {
 			if item, err = m.Copy(o); err != nil {
 				return nil, err
