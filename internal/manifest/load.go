@@ -614,6 +614,12 @@ func split(data []byte) []*Document {
 			cur = &Document{Separator: data[pos:next], Line: line + 1, off: next}
 			if rest := bytes.TrimSpace(data[pos+3 : next]); len(rest) > 0 && rest[0] != '#' {
 				cur.sepErr = &ParseError{Line: line, Err: fmt.Errorf("invalid YAML document separator %q: `---` must be alone on its line or followed by a comment, as kubectl requires", bytes.TrimSpace(data[pos:next]))}
+			} else if pos == start && next > pos+3 && data[pos+3] == '#' {
+				// kubectl's reader keeps a separator that starts its
+				// chunk (the first line, or right after another
+				// separator) as the chunk's first line, and YAML reads
+				// `---#` as text, not as a marker and a comment.
+				cur.sepErr = &ParseError{Line: line, Err: fmt.Errorf("invalid YAML document separator %q: kubectl reads `---#` at the start of a document as text; put a space before the comment", bytes.TrimSpace(data[pos:next]))}
 			}
 			start = next
 		}
@@ -887,11 +893,13 @@ func isParserProblem(msg string) bool {
 
 // isBlank reports whether b has only spaces and comments, in printable
 // ASCII: other bytes (invalid UTF-8, control characters) are errors to
-// kubectl's reader even in a comment, and go to the slow path.
+// kubectl's reader even in a comment, and go to the slow path. So do tabs:
+// YAML rejects a tab where a token could start ("\t" alone is an error to
+// kubectl), and the slow path is kubectl's own reading.
 func isBlank(b []byte) bool {
 	for i, c := range b {
 		// A CR alone breaks a line for YAML, not for the loop below.
-		if c >= 0x7f || c < 0x20 && c != '\t' && c != '\n' && (c != '\r' || i+1 == len(b) || b[i+1] != '\n') {
+		if c >= 0x7f || c < 0x20 && c != '\n' && (c != '\r' || i+1 == len(b) || b[i+1] != '\n') {
 			return false
 		}
 	}
