@@ -25,7 +25,8 @@ type KindInfo struct {
 	NewList func() runtime.Object
 	// Template returns the object's pod template, or nil for a kind
 	// without one (Service). For a Pod it is a template made of the Pod's
-	// own metadata and spec.
+	// own metadata and spec. Where the table leaves it unset it is
+	// OwnTemplate (set in init).
 	Template func(obj runtime.Object) *corev1.PodTemplateSpec
 	// OwnTemplate returns the pod template the object holds, to modify in
 	// place (Template may return a copy: a Job's, with the labels the API
@@ -64,7 +65,6 @@ var Kinds = []*KindInfo{
 		New: func() runtime.Object { return &appsv1.StatefulSet{} }, NewList: func() runtime.Object { return &appsv1.StatefulSetList{} },
 		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.StatefulSet).Spec.Template },
 		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.StatefulSet).Spec.Selector },
-		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.StatefulSet).Spec.Template },
 		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
 		clearStatus: func(o runtime.Object) {
 			sts := o.(*appsv1.StatefulSet)
@@ -76,7 +76,6 @@ var Kinds = []*KindInfo{
 		New: func() runtime.Object { return &appsv1.Deployment{} }, NewList: func() runtime.Object { return &appsv1.DeploymentList{} },
 		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.Deployment).Spec.Template },
 		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.Deployment).Spec.Selector },
-		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.Deployment).Spec.Template },
 		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
 		clearStatus: func(o runtime.Object) { o.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{} },
 	},
@@ -85,7 +84,6 @@ var Kinds = []*KindInfo{
 		New: func() runtime.Object { return &appsv1.ReplicaSet{} }, NewList: func() runtime.Object { return &appsv1.ReplicaSetList{} },
 		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.ReplicaSet).Spec.Template },
 		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.ReplicaSet).Spec.Selector },
-		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.ReplicaSet).Spec.Template },
 		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"), ControllerCopies: true,
 		clearStatus: func(o runtime.Object) { o.(*appsv1.ReplicaSet).Status = appsv1.ReplicaSetStatus{} },
 	},
@@ -94,7 +92,6 @@ var Kinds = []*KindInfo{
 		New: func() runtime.Object { return &appsv1.DaemonSet{} }, NewList: func() runtime.Object { return &appsv1.DaemonSetList{} },
 		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template },
 		Selector:    func(o runtime.Object) *metav1.LabelSelector { return o.(*appsv1.DaemonSet).Spec.Selector },
-		Template:    func(o runtime.Object) *corev1.PodTemplateSpec { return &o.(*appsv1.DaemonSet).Spec.Template },
 		MetaPath:    templatePath.Child("metadata"), SpecPath: templatePath.Child("spec"),
 		clearStatus: func(o runtime.Object) { o.(*appsv1.DaemonSet).Status = appsv1.DaemonSetStatus{} },
 	},
@@ -111,9 +108,6 @@ var Kinds = []*KindInfo{
 		Name: KindCronJob, GVK: batchv1.SchemeGroupVersion.WithKind(KindCronJob),
 		New: func() runtime.Object { return &batchv1.CronJob{} }, NewList: func() runtime.Object { return &batchv1.CronJobList{} },
 		OwnTemplate: func(o runtime.Object) *corev1.PodTemplateSpec {
-			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template
-		},
-		Template: func(o runtime.Object) *corev1.PodTemplateSpec {
 			return &o.(*batchv1.CronJob).Spec.JobTemplate.Spec.Template
 		},
 		MetaPath: cronJobTemplatePath.Child("metadata"), SpecPath: cronJobTemplatePath.Child("spec"),
@@ -171,3 +165,13 @@ var kindsByName = func() map[string]*KindInfo {
 	}
 	return m
 }()
+
+// Every package-level variable is set before init runs, and nothing reads
+// a Template while they are.
+func init() {
+	for _, k := range Kinds {
+		if k.Template == nil {
+			k.Template = k.OwnTemplate
+		}
+	}
+}
