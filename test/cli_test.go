@@ -17,6 +17,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/headless-guard/headless-guard/test/cluster"
 )
 
 var binary string
@@ -25,19 +27,17 @@ func TestMain(m *testing.M) {
 	// controller-runtime's client (used through test/cluster) logs through
 	// this; without a logger it complains after 30 s.
 	ctrllog.SetLogger(logr.Discard())
-	dir, err := os.MkdirTemp("", "headless-guard-e2e")
-	if err != nil {
-		panic(err)
+	// bin/headless-guard as `make build` made it (built here only when it
+	// is missing or older than the sources).
+	root, err := cluster.RepoRoot()
+	if err == nil {
+		binary, err = cluster.GuardBinary(root)
 	}
-	binary = filepath.Join(dir, "headless-guard")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/headless-guard")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		panic("building headless-guard: " + err.Error())
+	if err != nil {
+		panic("the headless-guard binary: " + err.Error())
 	}
 	code := m.Run()
 	stopShared()
-	os.RemoveAll(dir)
 	os.Exit(code)
 }
 

@@ -20,12 +20,12 @@ var (
 	binaryErr  error
 )
 
-// guardBinary is <root>/bin/headless-guard when it is at least as new as
+// GuardBinary is <root>/bin/headless-guard when it is at least as new as
 // every file it is built from (so `make build` output is used as is), and
 // otherwise a build of the current sources, cached by their content in the
 // user cache directory so that test packages running in parallel and later
 // runs share it. It is resolved once per process.
-func guardBinary(root string) (string, error) {
+func GuardBinary(root string) (string, error) {
 	binaryOnce.Do(func() { binaryPath, binaryErr = resolveGuardBinary(root) })
 	return binaryPath, binaryErr
 }

@@ -77,7 +77,7 @@ func (c *Cluster) StartGuard(ctx context.Context, args ...string) (*Guard, error
 	if c.guard != nil && !c.guard.exited() {
 		return nil, errors.New("a guard is already running on this cluster: Stop or Restart it")
 	}
-	bin, err := guardBinary(c.root)
+	bin, err := GuardBinary(c.root)
 	if err != nil {
 		return nil, err
 	}
