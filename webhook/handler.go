@@ -84,14 +84,11 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	decision := DecisionError
 	defer func() { v.observe(v.Name, req, decision, start) }()
 
-	policy := v.Policy
 	labels, err := v.Namespaces.Labels(ctx, req.Namespace)
 	if err != nil {
-		v.Log.Error(err, "reading namespace labels; using the global mode", "namespace", req.Namespace)
+		v.Log.Error(err, "reading namespace labels; using the global policy", "namespace", req.Namespace)
 	}
-	if mode, err := rules.ParseMode(labels[rules.ModeLabel]); err == nil {
-		policy.Mode = mode
-	}
+	policy := v.Policy.ForNamespace(labels)
 	res, err := v.registry().Evaluate(r, v.Lookup.For(ctx), &policy)
 	if err != nil {
 		// A failed read must never block a write: admit, say so, count it.
