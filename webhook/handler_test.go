@@ -158,11 +158,13 @@ func TestInjectOnlyPatches(t *testing.T) {
 	}
 }
 
-// An object label may turn a fix off, never on.
+// An object label may turn a fix off, never on. The namespace is strict,
+// where a missing Service denies whether or not anything uses the names.
 func TestObjectLabelsOptOutNeverIn(t *testing.T) {
 	optIn := sts("")
 	optIn.Labels = map[string]string{rules.InjectLabel: "true"}
-	srv, _ := newServer(t, rules.FixOptions{})
+	strict := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.PolicyLabel: string(rules.LevelStrict)}}}
+	srv, _ := newServer(t, rules.FixOptions{}, strict)
 	_, resp := post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, optIn, nil, false))
 	if !resp.Allowed || len(resp.Patch) != 0 {
 		t.Errorf("an object label enabled inject-service: %+v", resp)
@@ -173,7 +175,7 @@ func TestObjectLabelsOptOutNeverIn(t *testing.T) {
 		t.Errorf("an object label turned HG002's denial into a promise: %+v", resp)
 	}
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.InjectLabel: "true"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.InjectLabel: "true", rules.PolicyLabel: string(rules.LevelStrict)}}}
 	srv, _ = newServer(t, rules.FixOptions{}, ns)
 	if _, resp = post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, false)); len(resp.Patch) == 0 {
 		t.Errorf("the namespace label must enable inject-service: %+v", resp)
