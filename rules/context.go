@@ -13,10 +13,6 @@ import (
 type Lookup interface {
 	// Service returns the Service namespace/name, or nil when there is none.
 	Service(namespace, name string) (*corev1.Service, error)
-	// Services returns the Services of the namespace, in no particular
-	// order (HG002 looks for the one near-miss of a misspelt name among
-	// them, which no order changes).
-	Services(namespace string) ([]*corev1.Service, error)
 	// ServicesSelecting returns the Services of the namespace whose non-empty
 	// selector matches labels.
 	ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error)
@@ -82,13 +78,6 @@ func (c *Context) Service(namespace, name string) *corev1.Service {
 	svc, err := c.lookup.Service(namespace, name)
 	c.fail(err)
 	return svc
-}
-
-// Services lists the Services of a namespace.
-func (c *Context) Services(namespace string) []*corev1.Service {
-	list, err := c.lookup.Services(namespace)
-	c.fail(err)
-	return list
 }
 
 // ServicesSelecting lists the Services of a namespace that select labels.

@@ -37,9 +37,9 @@ func TestHG002DryRunSaysWhatItCannotSee(t *testing.T) {
 			create(mkStatefulSet(withEnv("PEERS", "web-0.nginx-headless"))), nil,
 			[]string{"put the Service before the StatefulSet", "uses the per-pod name `web-0.nginx-headless` (env `PEERS` of container `nginx`)"},
 			[]string{"ignore this"}},
-		{"no dry-run, a near-miss headless Service nobody names",
-			create(mkStatefulSet(withServiceName("nginx-hedless"), withTemplateLabels(map[string]string{"app": "web"}))), []runtime.Object{mkService()},
-			[]string{"did you mean headless Service `nginx-headless`", "set `spec.serviceName: nginx-headless`"},
+		{"no dry-run, a near-miss headless Service that selects the pods and nobody names",
+			create(mkStatefulSet(withServiceName("nginx-hedless"))), []runtime.Object{mkService()},
+			[]string{"headless Service `nginx-headless` selects these pods", "set `spec.serviceName: nginx-headless`"},
 			[]string{"ignore this"}},
 	}
 	for _, tc := range cases {

@@ -12,12 +12,12 @@ var hg002ServiceExists = &Rule{
 	ID:          HG002,
 	Name:        "service-exists",
 	Summary:     "The Service named by a StatefulSet's `spec.serviceName` exists in its namespace.",
-	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, and operators often create a StatefulSet before its Service, so a missing Service may be a moment away. In the default policy this denies only what is certain: a headless Service with a near-miss name (a typo), or the pod template's configuration uses the per-pod names; otherwise it warns and the audit follows it up. A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
+	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, and operators often create a StatefulSet before its Service, so a missing Service may be a moment away. In the default policy this denies only what is certain: a headless Service that selects the pods under a near-miss name (a typo), or the pod template's configuration uses the per-pod names; otherwise it warns and the audit follows it up. A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
 	Remediation: "Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet (with `kubectl apply -f`, put the Service first in the file, or use `--inject`), or point `spec.serviceName` at the existing one.",
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
-	Certainty:   "a headless Service that no StatefulSet names yet is a typo away from `spec.serviceName` (at most two edits, or one dash-separated part added or dropped at the end while it selects the pods), or the pod template's configuration uses the per-pod names",
+	Certainty:   "a headless Service that selects the pods and that no StatefulSet names yet is a typo away from `spec.serviceName` (at most two edits, or one dash-separated part added or dropped at the end), or the pod template's configuration uses the per-pod names",
 	DNS: []DNSCase{
 		{Case: "`spec.serviceName` names no Service", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
 	},
@@ -44,12 +44,8 @@ var hg002ServiceExists = &Rule{
 		}
 		// The right Service under a name next to this one is a typo,
 		// certain from what admission sees.
-		if typo, selects := typoOf(c, sts, alt); typo != "" {
-			if selects {
-				err.Detail += fmt.Sprintf(": headless Service `%s` selects these pods; set `spec.serviceName: %s`", typo, typo)
-			} else {
-				err.Detail += fmt.Sprintf(": did you mean headless Service `%s`, which no StatefulSet names yet; set `spec.serviceName: %s`", typo, typo)
-			}
+		if typo := typoOf(c, sts, alt); typo != "" {
+			err.Detail += fmt.Sprintf(": headless Service `%s` selects these pods; set `spec.serviceName: %s`", typo, typo)
 			return []Problem{{Error: err}}
 		}
 		create := fmt.Sprintf("create a headless Service `%s` (`clusterIP: None`) selecting %s", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
@@ -82,50 +78,42 @@ var hg002ServiceExists = &Rule{
 // Service or another shard's a typo.
 const nearMissMaxDistance = 2
 
-// typoOf returns the headless Service of sts's namespace that
-// `spec.serviceName` is a typo of, and whether it selects the pods, or ""
-// when there is none or more than one. A Service is a candidate when it
-// governs no StatefulSet yet (one that does is someone's right Service)
-// and either
-//   - its name is at most nearMissMaxDistance edits away, both names have
-//     at least 4 characters (two short names are always close) and differ
-//     in more than digits (`zk-1-hs` beside `zk-0-hs` is another shard's
-//     Service, not a typo); or
-//   - it selects the pods (alt, quoted) and one name is the other with one
-//     dash-separated part added at the end (`nginx` for `nginx-headless`,
-//     a forgotten suffix).
+// typoOf returns the headless Service that `spec.serviceName` is a typo
+// of, and whether it selects the pods, or "" when there is none or more
+// than one. The right Service under another name selects the pods (alt,
+// quoted, found through the selector index: no namespace scan), governs
+// no StatefulSet yet (one that does is someone's right Service), and has
+// a name next to this one:
+//   - at most nearMissMaxDistance edits away, both names of at least 4
+//     characters (two short names are always close), differing in more
+//     than digits (`zk-1-hs` beside `zk-0-hs` is another shard's Service,
+//     not a typo); or
+//   - one name is the other with one dash-separated part added at the end
+//     (`nginx` for `nginx-headless`, a forgotten suffix).
 //
 // A headless Service that selects the pods under an unrelated name (a
 // discovery or memberlist Service) is no typo: many charts govern their
 // StatefulSets otherwise on purpose.
-func typoOf(c *Context, sts *appsv1.StatefulSet, alt []string) (string, bool) {
+func typoOf(c *Context, sts *appsv1.StatefulSet, alt []string) string {
 	want := sts.Spec.ServiceName
 	var found []string
-	selects := map[string]bool{}
 	for _, a := range alt {
-		selects[strings.Trim(a, "`")] = true
-	}
-	for _, svc := range c.Services(sts.Namespace) {
-		if svc.Name == want || !IsHeadless(svc) {
+		name := strings.Trim(a, "`")
+		d := len(name) - len(want)
+		near := d <= nearMissMaxDistance && -d <= nearMissMaxDistance && len(want) >= 4 && len(name) >= 4 &&
+			editDistance(name, want, nearMissMaxDistance) <= nearMissMaxDistance && !sameButDigits(name, want)
+		if !near && !oneMorePart(name, want) && !oneMorePart(want, name) {
 			continue
 		}
-		// Cheap tests first: a namespace may hold thousands of Services.
-		d := len(svc.Name) - len(want)
-		near := d <= nearMissMaxDistance && -d <= nearMissMaxDistance && len(want) >= 4 && len(svc.Name) >= 4 &&
-			editDistance(svc.Name, want, nearMissMaxDistance) <= nearMissMaxDistance && !sameButDigits(svc.Name, want)
-		suffix := selects[svc.Name] && (oneMorePart(svc.Name, want) || oneMorePart(want, svc.Name))
-		if !near && !suffix {
+		if len(c.StatefulSetsFor(sts.Namespace, name)) > 0 {
 			continue
 		}
-		if len(c.GoverningStatefulSets(svc)) > 0 {
-			continue
-		}
-		found = append(found, svc.Name)
+		found = append(found, name)
 	}
 	if len(found) != 1 {
-		return "", false
+		return ""
 	}
-	return found[0], selects[found[0]]
+	return found[0]
 }
 
 // oneMorePart reports whether long is short plus one dash-separated part.

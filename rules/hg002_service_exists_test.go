@@ -68,10 +68,15 @@ func hg002Cases() (successCases, errorCases []ruleCase) {
 		policy: strict(nil),
 		want:   []want{{"HG002", warn, notFound, "spec.serviceName"}},
 	}, {
-		name: "a near-miss name of an unclaimed headless Service: denied as a typo",
-		req:  create(mkStatefulSet(withServiceName("nginx-hedless"), withTemplateLabels(map[string]string{"app": "web"}))),
+		name: "a near-miss name of an unclaimed headless Service that selects the pods: denied as a typo",
+		req:  create(mkStatefulSet(withServiceName("nginx-hedless"))),
 		objs: objs(mkService()),
 		want: []want{{"HG002", deny, notFound, "spec.serviceName"}},
+	}, {
+		name: "a near-miss name of a headless Service that selects other pods is no typo",
+		req:  create(mkStatefulSet(withServiceName("nginx-hedless"), withTemplateLabels(map[string]string{"app": "web"}))),
+		objs: objs(mkService()),
+		want: []want{{"HG002", warn, notFound, "spec.serviceName"}},
 	}, {
 		name: "a headless Service under an unrelated name selects the pods (a discovery Service): a warning with the hint",
 		req:  create(mkStatefulSet(withServiceName("ingester"))),
@@ -79,12 +84,12 @@ func hg002Cases() (successCases, errorCases []ruleCase) {
 		want: []want{{"HG002", warn, notFound, "spec.serviceName"}},
 	}, {
 		name: "a name that differs only in digits is another shard's Service, not a typo",
-		req:  create(mkStatefulSet(withServiceName("nginx-1"), withTemplateLabels(map[string]string{"app": "web"}))),
+		req:  create(mkStatefulSet(withServiceName("nginx-1"))),
 		objs: objs(mkService(testobj.Named[*corev1.Service]("nginx-0"))),
 		want: []want{{"HG002", warn, notFound, "spec.serviceName"}},
 	}, {
 		name: "a near-miss name of a Service another StatefulSet already names is no typo",
-		req:  create(mkStatefulSet(withServiceName("nginx-hedless"), withTemplateLabels(map[string]string{"app": "web"}))),
+		req:  create(mkStatefulSet(withServiceName("nginx-hedless"))),
 		objs: objs(mkService(), mkStatefulSet(testobj.Named[*appsv1.StatefulSet]("db"))),
 		want: []want{{"HG002", warn, notFound, "spec.serviceName"}},
 	}, {

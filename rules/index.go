@@ -132,19 +132,6 @@ func (x *Index) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
 	return l.cm, nil
 }
 
-// Services implements Lookup.
-func (x *Index) Services(namespace string) ([]*corev1.Service, error) {
-	n := x.namespaces[namespace]
-	if n == nil {
-		return nil, nil
-	}
-	out := make([]*corev1.Service, 0, len(n.services))
-	for _, svc := range n.services {
-		out = append(out, svc)
-	}
-	return out, nil
-}
-
 // ServicesSelecting implements Lookup.
 func (x *Index) ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error) {
 	n := x.namespaces[namespace]

@@ -240,21 +240,6 @@ func (b *boundLookup) live(namespace, name string) (*corev1.Service, error) {
 	return svc, nil
 }
 
-// Services lists the Services of a namespace from the cache, unsorted.
-func (b *boundLookup) Services(namespace string) ([]*corev1.Service, error) {
-	objs, err := b.Indexes.services.ByIndex(toolscache.NamespaceIndex, namespace)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*corev1.Service, 0, len(objs))
-	for _, o := range objs {
-		if svc, ok := o.(*corev1.Service); ok {
-			out = append(out, svc)
-		}
-	}
-	return out, nil
-}
-
 // ConfigMap reads a ConfigMap from the API server. ConfigMaps are not
 // cached: a cluster's ConfigMaps are many and large, and the rules read
 // one only where a denial depends on it (evidence that a StatefulSet's
