@@ -452,7 +452,7 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 	r.stop()
 
 	args := selfManagedArgs(t, "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", guardNamespace,
-		"--metrics-secure=true")
+		"--metrics-secure=true", testAuditGrace)
 	g, err := c.StartGuard(ctx, args...)
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func reportCRD(t *testing.T, c *cluster.Cluster) string {
 // finding is fixed.
 func TestAuditReports(t *testing.T) {
 	c := ownCluster(t)
-	g, err := c.StartGuard(t.Context())
+	g, err := c.StartGuard(t.Context(), testAuditGrace)
 	if err != nil {
 		t.Fatal(err)
 	}
