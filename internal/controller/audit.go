@@ -78,7 +78,9 @@ type Audit struct {
 	Lookup   *lookup.CacheLookup
 	Registry *rules.Registry
 	// Policy is the global policy; the labels of the object's namespace
-	// override it (rules.Policy.ForNamespace) as they do at admission.
+	// override it (rules.Policy.ForNamespace) as they do at admission. Its
+	// mode is not applied: a finding the policy would deny is a failure in
+	// the Report even in warn mode.
 	Policy rules.Policy
 	// Namespaces reads those labels; nil: Policy everywhere.
 	Namespaces *lookup.Namespaces
@@ -386,6 +388,10 @@ func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Resu
 		}
 		policy = policy.ForNamespace(labels)
 	}
+	// What the policy denies stays a failure in the Report whatever the
+	// mode: warn mode is how a policy is tried before it is enforced, and
+	// the audit is where its would-be denials show.
+	policy.Mode = rules.ModeEnforce
 	res, err := a.Registry.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, a.Lookup.For(ctx), &policy)
 	if err != nil {
 		return reconcile.Result{}, err
