@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -26,9 +27,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/headless-guard/headless-guard/internal/lookup"
@@ -232,7 +235,17 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return logger.WithValues("kind", req.Kind, "namespace", req.Namespace, "name", req.Name)
 		}).
-		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService))
+		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService)).
+		// The namespace's labels set its policy: a change re-audits its
+		// objects, so that a finding's action (fail or warn) follows.
+		Watches(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(a.forNamespace), builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(event.CreateEvent) bool { return false },
+			DeleteFunc:  func(event.DeleteEvent) bool { return false },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				return !reflect.DeepEqual(a.Policy.ForNamespace(e.ObjectOld.GetLabels()), a.Policy.ForNamespace(e.ObjectNew.GetLabels()))
+			},
+		}))
 	for _, obj := range lookup.WorkloadObjects {
 		b = b.Watches(obj, handler.TypedEnqueueRequestsFromMapFunc(a.forWorkload))
 	}
@@ -322,6 +335,32 @@ func (a *Audit) forWorkload(ctx context.Context, o client.Object) []AuditRequest
 		for _, sts := range governed {
 			out = append(out, AuditRequest{Kind: rules.KindStatefulSet, Namespace: ns, Name: sts.Name})
 		}
+	}
+	return out
+}
+
+// forNamespace maps a Namespace whose policy labels changed to the objects
+// the audit checks in it.
+func (a *Audit) forNamespace(ctx context.Context, o client.Object) []AuditRequest {
+	var out []AuditRequest
+	for _, obj := range lookup.WorkloadObjects {
+		gvk, err := apiutil.GVKForObject(obj, a.Client.Scheme())
+		if err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		list, err := a.Client.Scheme().New(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		if err := a.Client.List(ctx, list.(client.ObjectList), client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		_ = meta.EachListItem(list, func(item runtime.Object) error {
+			if w, ok := rules.WorkloadOf(item); ok && audited(item, w) {
+				out = append(out, AuditRequest{Kind: w.Ref.Kind, Namespace: w.Ref.Namespace, Name: w.Ref.Name})
+			}
+			return nil
+		})
 	}
 	return out
 }
@@ -432,7 +471,7 @@ func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Resu
 				return reconcile.Result{}, err
 			}
 		}
-	case last.key == now.key:
+	case last.key == now.key && slices.Equal(last.results, now.results):
 		return reconcile.Result{}, nil
 	case last.key == "" && hadEarlier && covers(earlier.lines, now.notes):
 		// Reported by an earlier run, and still so: reported, not twice;
@@ -457,6 +496,9 @@ func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Resu
 		if err := a.report(ctx, obj, now); err != nil {
 			return reconcile.Result{}, err
 		}
+	case last.key == now.key:
+		// Only their actions changed (the namespace's policy): the Report
+		// follows, the Events say the same.
 	default:
 		// Reported, and its findings changed: they have been wrong for
 		// longer than the grace period already.
@@ -622,7 +664,7 @@ func (a *Audit) commit(req AuditRequest, now auditState) {
 	} else {
 		a.reported[req] = now
 	}
-	if a.Reports != nil && (before.key != now.key || before.uid != now.uid && now.key != "") {
+	if a.Reports != nil && (before.key != now.key || before.uid != now.uid && now.key != "" || !slices.Equal(before.results, now.results)) {
 		a.Reports.markDirty(req.Namespace, time.Now())
 	}
 	if len(before.rules) == 0 && len(now.rules) == 0 {

@@ -208,3 +208,36 @@ func TestAuditDoesNotReportTwiceAfterARestart(t *testing.T) {
 		t.Errorf("not reported before: requeue after %v, want the grace period", res.RequeueAfter)
 	}
 }
+
+// The namespace's labels set the policy the audit applies, as at
+// admission; relabelling the namespace re-audits its objects, so that
+// what the Report calls a failure follows.
+func TestAuditFollowsTheNamespacePolicy(t *testing.T) {
+	const ns = "levels"
+	env := newAuditEnvWith(t, true, func(a *Audit) {
+		a.Reports = &Reports{Client: a.Client, Live: &eventLister{}, Interval: time.Hour}
+	})
+	results := func() string {
+		var out []string
+		for _, r := range env.audit.results(ns) {
+			out = append(out, r.policy+" "+r.result)
+		}
+		return strings.Join(out, ", ")
+	}
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, UID: "ns"}}
+	env.apply(namespace)
+	env.apply(statefulSet(ns, "web", "web", app("web")))
+	eventually(t, "HG002 a warning in the default policy", func() (bool, string) {
+		got := results()
+		return got == "HG002 warn", got
+	})
+	namespace.Labels = map[string]string{rules.PolicyLabel: string(rules.LevelStrict)}
+	env.apply(namespace)
+	eventually(t, "HG002 a failure once the namespace is strict", func() (bool, string) {
+		got := results()
+		return got == "HG002 fail", got
+	})
+	if e := env.events.about("StatefulSet/web"); len(e) != 1 {
+		t.Errorf("Events %q: the policy changed what is denied, not what is wrong; want one", e)
+	}
+}

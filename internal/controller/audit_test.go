@@ -83,6 +83,9 @@ func newAuditEnvWith(t testing.TB, run bool, configure func(*Audit), objs ...cli
 		}
 		mapper.Add(gvks[0], meta.RESTScopeNamespace)
 	}
+	// Namespaces: their labels set the policy.
+	env.sources[reflect.TypeOf(&corev1.Namespace{})] = fcache.NewFakeControllerSource()
+	mapper.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
 	for _, o := range objs {
 		env.source(o).Add(o.DeepCopyObject())
 	}
@@ -113,6 +116,7 @@ func newAuditEnvWith(t testing.TB, run bool, configure func(*Audit), objs ...cli
 		Registry: rules.Default(),
 		Recorder: env.events,
 	}
+	env.audit.Namespaces = &lookup.Namespaces{Cache: mgr.GetCache()}
 	if configure != nil {
 		configure(env.audit)
 	}
