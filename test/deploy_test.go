@@ -459,8 +459,9 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 	}
 
 	t.Run("works", func(t *testing.T) {
-		// Denies through the informer cache.
-		ns := namespace(t, c, "identity", nil)
+		// Denies through the informer cache (a StatefulSet alone is denied
+		// in the strict policy only).
+		ns := namespace(t, c, "identity", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
 		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}
