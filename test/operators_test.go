@@ -436,9 +436,10 @@ func TestPeopleApplies(t *testing.T) {
 
 	t.Run("a typo next to the right Service", func(t *testing.T) {
 		ns := namespace(t, c, "people-typo", nil)
-		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
-		_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "wbe", "")), "apply", "-n", ns, "-f", "-")
-		if err == nil || !strings.Contains(stderr, "set `spec.serviceName: web`") || !strings.Contains(stderr, "HG002") {
+		svc := strings.Replace(serviceYAML("web-headless", ""), "app: web-headless", "app: web", 1)
+		mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
+		_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web-headles", "")), "apply", "-n", ns, "-f", "-")
+		if err == nil || !strings.Contains(stderr, "`spec.serviceName: web-headless`") || !strings.Contains(stderr, "HG002") {
 			t.Fatalf("want the HG002 denial naming the right Service: %v\n%s", err, stderr)
 		}
 	})
