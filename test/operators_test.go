@@ -350,6 +350,21 @@ func TestOperatorsConverge(t *testing.T) {
 				if waited := time.Since(op.createdAt()); waited < operatorGrace {
 					t.Errorf("reported %v after the StatefulSet was created, before the grace period", waited)
 				}
+				if tc.p != serviceNeverCreated {
+					return
+				}
+				// Its user creates the Service the operator never does:
+				// withdrawn, on the custom resource too.
+				if err := c.Client().Create(t.Context(), op.service("db-headless", true)); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 30*time.Second, "the report withdrawn from the StatefulSet and the Database", func() (bool, string) {
+					events, owner, report := auditEvents(t, c, ns, "StatefulSet", "db"), auditEvents(t, c, ns, "Database", "db"), reportSubjects(t, c, ns)
+					resolved := mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardResolved,involvedObject.kind=Database",
+						"-o", "jsonpath={.items[*].message}")
+					return events == "" && owner == "" && report == "" && strings.Contains(resolved, "StatefulSet db: the findings reported earlier are resolved: HG002"),
+						fmt.Sprintf("Events %q, on the Database %q, Report %q, resolved on the Database %q", events, owner, report, resolved)
+				})
 			})
 		}()
 	}
