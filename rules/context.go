@@ -13,8 +13,9 @@ import (
 type Lookup interface {
 	// Service returns the Service namespace/name, or nil when there is none.
 	Service(namespace, name string) (*corev1.Service, error)
-	// Services returns the Services of the namespace, sorted by name (HG002
-	// looks for a near-miss of a misspelt name among them).
+	// Services returns the Services of the namespace, in no particular
+	// order (HG002 looks for the one near-miss of a misspelt name among
+	// them, which no order changes).
 	Services(namespace string) ([]*corev1.Service, error)
 	// ServicesSelecting returns the Services of the namespace whose non-empty
 	// selector matches labels.

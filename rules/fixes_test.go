@@ -513,6 +513,12 @@ func TestServiceToInject(t *testing.T) {
 		{"no serviceName", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) { s.Spec.ServiceName = "" }), false},
 		{"serviceName no Service can have", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) { s.Spec.ServiceName = "Nginx.Headless" }), false},
 		{"no matchLabels", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) { s.Spec.Selector = &metav1.LabelSelector{} }), false},
+		// The operator that owns it owns its Service: an injected one would
+		// make its create fail with AlreadyExists, or be deleted by it.
+		{"controller-owned", on, nil, mkStatefulSet(stsOwnedBy("RedisReplication", "cache")), false},
+		{"owned, not by a controller", on, nil, mkStatefulSet(func(s *appsv1.StatefulSet) {
+			s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "anchor", UID: "u1"}}
+		}), true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

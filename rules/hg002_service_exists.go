@@ -106,11 +106,13 @@ func typoOf(c *Context, sts *appsv1.StatefulSet, alt []string) (string, bool) {
 		selects[strings.Trim(a, "`")] = true
 	}
 	for _, svc := range c.Services(sts.Namespace) {
-		if !IsHeadless(svc) || svc.Name == want {
+		if svc.Name == want || !IsHeadless(svc) {
 			continue
 		}
-		near := len(want) >= 4 && len(svc.Name) >= 4 && !sameButDigits(svc.Name, want) &&
-			editDistance(svc.Name, want, nearMissMaxDistance) <= nearMissMaxDistance
+		// Cheap tests first: a namespace may hold thousands of Services.
+		d := len(svc.Name) - len(want)
+		near := d <= nearMissMaxDistance && -d <= nearMissMaxDistance && len(want) >= 4 && len(svc.Name) >= 4 &&
+			editDistance(svc.Name, want, nearMissMaxDistance) <= nearMissMaxDistance && !sameButDigits(svc.Name, want)
 		suffix := selects[svc.Name] && (oneMorePart(svc.Name, want) || oneMorePart(want, svc.Name))
 		if !near && !suffix {
 			continue

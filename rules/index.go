@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"sync"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,7 +23,15 @@ type nsIndex struct {
 	byService  map[string][]*appsv1.StatefulSet
 	workloads  []Workload
 	byLabel    map[string][]int // "k=v" of a template label -> workload indexes
-	configMaps map[string]*corev1.ConfigMap
+	configMaps map[string]*lazyConfigMap
+}
+
+// lazyConfigMap is a ConfigMap decoded on first read: most inputs hold
+// many ConfigMaps and few StatefulSets whose verdict depends on one.
+type lazyConfigMap struct {
+	once sync.Once
+	load func() *corev1.ConfigMap
+	cm   *corev1.ConfigMap
 }
 
 var _ Lookup = (*Index)(nil)
@@ -37,7 +47,7 @@ func (x *Index) ns(namespace string) *nsIndex {
 			bySelector: map[string][]*corev1.Service{},
 			byService:  map[string][]*appsv1.StatefulSet{},
 			byLabel:    map[string][]int{},
-			configMaps: map[string]*corev1.ConfigMap{},
+			configMaps: map[string]*lazyConfigMap{},
 		}
 		x.namespaces[namespace] = n
 	}
@@ -65,7 +75,7 @@ func (x *Index) Add(obj runtime.Object) {
 		return
 	}
 	if o, ok := obj.(*corev1.ConfigMap); ok {
-		x.ns(o.Namespace).configMaps[o.Name] = o
+		x.AddConfigMapFunc(o.Namespace, o.Name, func() *corev1.ConfigMap { return o })
 		return
 	}
 	if o, ok := obj.(*appsv1.StatefulSet); ok {
@@ -99,13 +109,27 @@ func (x *Index) Service(namespace, name string) (*corev1.Service, error) {
 	return nil, nil
 }
 
+// AddConfigMapFunc indexes ConfigMap namespace/name, which load decodes
+// when a rule first reads it (load may return nil). A later one of the
+// same name replaces it, as a second apply would.
+func (x *Index) AddConfigMapFunc(namespace, name string, load func() *corev1.ConfigMap) {
+	x.ns(namespace).configMaps[name] = &lazyConfigMap{load: load}
+}
+
 // ConfigMap implements Lookup: the offline checker holds every ConfigMap
-// of its input in memory, so reading one costs nothing.
+// of its input in memory, so reading one costs at most its decoding, once;
+// concurrent readers are safe.
 func (x *Index) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
-	if n := x.namespaces[namespace]; n != nil {
-		return n.configMaps[name], nil
+	n := x.namespaces[namespace]
+	if n == nil {
+		return nil, nil
 	}
-	return nil, nil
+	l := n.configMaps[name]
+	if l == nil {
+		return nil, nil
+	}
+	l.once.Do(func() { l.cm = l.load() })
+	return l.cm, nil
 }
 
 // Services implements Lookup.
@@ -118,7 +142,6 @@ func (x *Index) Services(namespace string) ([]*corev1.Service, error) {
 	for _, svc := range n.services {
 		out = append(out, svc)
 	}
-	sortServices(out)
 	return out, nil
 }
 

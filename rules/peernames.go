@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -57,38 +56,83 @@ type ConfigSource struct {
 	What string
 }
 
-// peerCandidate is the shape of a per-pod name: a DNS label ending in
-// `-<digits>`, a dot, a label that starts with a letter (Service names are
-// DNS-1035 labels, so a version such as `1.2-3.4` is never one), then any
-// further labels. What precedes a match is checked apart: Go's regexp has
-// no look-behind.
-var peerCandidate = regexp.MustCompile(`[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+\.[a-z](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*`)
-
 // maxPeerText bounds what one value contributes to a scan: a peer list
-// fits in far less, and a request must not cost a regexp over megabytes.
+// fits in far less, and a request must not cost a scan over megabytes.
 const maxPeerText = 256 << 10
 
 // FindPeerNames returns the per-pod names in text: inside URLs
 // (`http://zk-0.zk-hs:8080`), `host:port`, `id@host`, `name=url`, lists
-// separated by commas, spaces or semicolons, quotes and JSON. A name that
-// continues past its namespace with anything but `.svc` is some other
-// domain's (`web-0.example.com`) and is not one; nor is a label that is
-// part of a longer one (`my-web-0`, `x.web-0.nginx`).
+// separated by commas, spaces or semicolons, quotes and JSON. A per-pod
+// name is a DNS label ending in `-<digits>`, a dot, a label that starts
+// with a letter (Service names are DNS-1035 labels, so a version such as
+// `1.2-3.4` is never one), then any further labels. A name that continues
+// past its namespace with anything but `.svc` is some other domain's
+// (`web-0.example.co.uk`) and is not one; nor is a label that is part of a
+// longer name (`my.web-0.nginx`).
+//
+// It is a single pass over the bytes, anchored on each dot that follows
+// `-<digits>`: evidence is looked for on every StatefulSet request, and a
+// regular expression over every env value costs ten times as much.
 func FindPeerNames(text string, src ConfigSource) []PeerName {
 	if len(text) > maxPeerText {
 		text = text[:maxPeerText]
 	}
 	var out []PeerName
-	for _, m := range peerCandidate.FindAllStringIndex(text, -1) {
-		if m[0] > 0 && isNameByte(text[m[0]-1]) {
+	for i := 0; i < len(text); i++ {
+		if text[i] != '.' {
 			continue
 		}
-		if p, ok := parsePeerName(text[m[0]:m[1]]); ok {
+		// `-<digits>` before the dot, and the label they end.
+		j := i
+		for j > 0 && text[j-1] >= '0' && text[j-1] <= '9' {
+			j--
+		}
+		if j == i || j < 2 || text[j-1] != '-' {
+			continue
+		}
+		k := j - 1
+		for k > 0 && isLabelByte(text[k-1]) {
+			k--
+		}
+		if k == j-1 || text[k] == '-' || text[j-2] == '-' || k > 0 && isNameByte(text[k-1]) {
+			continue
+		}
+		// The Service's label starts with a letter; it and the labels
+		// after it are the longest runs of label bytes, less trailing
+		// dashes.
+		if i+1 >= len(text) || text[i+1] < 'a' || text[i+1] > 'z' {
+			continue
+		}
+		end := labelEnd(text, i+1)
+		for end+1 < len(text) && text[end] == '.' && isLabelByte(text[end+1]) && text[end+1] != '-' {
+			end = labelEnd(text, end+1)
+		}
+		if p, ok := parsePeerName(text[k:end]); ok {
 			p.Source = src
 			out = append(out, p)
 		}
+		i = end - 1
 	}
 	return out
+}
+
+// labelEnd returns where the DNS label that starts at from ends: after its
+// last letter or digit.
+func labelEnd(text string, from int) int {
+	end := from
+	for end < len(text) && isLabelByte(text[end]) {
+		end++
+	}
+	for end > from && text[end-1] == '-' {
+		end--
+	}
+	return end
+}
+
+// isLabelByte reports whether b may appear in a DNS label of a Kubernetes
+// name.
+func isLabelByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-'
 }
 
 // isNameByte reports whether b continues a DNS name to the left: a match

@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -55,4 +56,23 @@ func TestFindPeerNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFindPeerNames: whatever the text, the detector never panics, and
+// every name it returns is in the text, made of `<set>-<ordinal>` and a
+// Service that starts with a letter.
+func FuzzFindPeerNames(f *testing.F) {
+	for _, s := range []string{"zk-0.zk-hs:2181,zk-1.zk-hs.default.svc.cluster.local", "-0.", "a-1.b-", "x.web-0.nginx", "web-0.nginx.", "a-9999999999.b", "\xff-1.a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, p := range rules.FindPeerNames(text, rules.ConfigSource{}) {
+			if !strings.Contains(text, p.Name) || !strings.HasPrefix(p.Name, p.Pod()+"."+p.Service) {
+				t.Fatalf("FindPeerNames(%q) returned %+v", text, p)
+			}
+			if p.Service == "" || p.Service[0] < 'a' || p.Service[0] > 'z' || p.Set == "" {
+				t.Fatalf("FindPeerNames(%q) returned %+v", text, p)
+			}
+		}
+	})
 }

@@ -30,6 +30,13 @@ spec:
 }
 
 func statefulSetYAML(name, serviceName, annotations string) string {
+	// The app finds its peers by their per-pod names, so a missing or
+	// non-headless Service is a certain mistake that the default policy
+	// denies, as the tests built on this StatefulSet expect.
+	env := ""
+	if serviceName != "" {
+		env = fmt.Sprintf("        env:\n        - name: PEERS\n          value: %s-0.%s:80\n", name, serviceName)
+	}
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: StatefulSet
 metadata:
@@ -48,10 +55,10 @@ metadata:
       containers:
       - name: nginx
         image: nginx:alpine
-        ports:
+%[4]s        ports:
         - containerPort: 80
           name: web
-`, name, serviceName, annotations)
+`, name, serviceName, annotations, env)
 }
 
 // TestExactMessages pins what a user reads when kubectl is denied.

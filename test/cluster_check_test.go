@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -61,13 +62,19 @@ func TestCheckCluster(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "db.yaml")
 	os.WriteFile(db, []byte(strings.Replace(statefulSetYAML("db", "db-hl", ""), "  name: db\n", "  name: db\n  namespace: "+ns+"\n", 1)), 0o644)
-	// The strict policy denies a missing Service whether or not anything
-	// uses the names; the default one warns.
-	if r := run(t, nil, "check", "--policy", "strict", db); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
-		t.Errorf("offline, strict: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	if r := run(t, nil, "check", db); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
+		t.Errorf("offline: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := run(t, nil, "check", db); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
-		t.Errorf("offline, default policy: exit %d, want 0 with an HG002 warning\n%s%s", r.code, r.stdout, r.stderr)
+	// Without its peer list, the default policy only warns; the strict
+	// one denies whether or not anything uses the names.
+	quiet := filepath.Join(dir, "quiet.yaml")
+	dbYAML, _ := os.ReadFile(db)
+	os.WriteFile(quiet, []byte(regexp.MustCompile(`(?m)^        env:\n.*\n.*\n`).ReplaceAllString(string(dbYAML), "")), 0o644)
+	if r := run(t, nil, "check", quiet); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
+		t.Errorf("offline, no peer list, default policy: exit %d, want 0 with an HG002 warning\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, nil, "check", "--policy", "strict", quiet); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
+		t.Errorf("offline, no peer list, strict policy: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, db); r.code != 0 || !strings.Contains(r.stdout, "1 object checked: no findings") {
 		t.Errorf("--cluster: exit %d, want 0: the cluster has Service db-hl\n%s%s", r.code, r.stdout, r.stderr)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/headless-guard/headless-guard/internal/gen"
+	"github.com/headless-guard/headless-guard/rules"
 )
 
 // BenchmarkCheck measures a whole offline check (read, parse, index,
@@ -21,7 +22,9 @@ func BenchmarkCheck(b *testing.B) {
 			b.ResetTimer()
 			var docs int
 			for i := 0; i < b.N; i++ {
-				res, err := Run(Options{Paths: []string{dir}})
+				// Strict: every tenth StatefulSet's missing Service denies
+				// (nothing uses its names, so the default policy warns).
+				res, err := Run(Options{Paths: []string{dir}, Policy: rules.Policy{Level: rules.LevelStrict}})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -140,7 +140,6 @@ func Index(set *manifest.Set, namespace string) *rules.Index {
 
 func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rules.Index {
 	idx := rules.NewIndex()
-	var decoded map[*manifest.Document][]*corev1.ConfigMap
 	for _, o := range set.Objects {
 		if _, hidden := shadow[o]; hidden {
 			continue
@@ -150,23 +149,19 @@ func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rul
 			continue
 		}
 		// ConfigMaps are evidence that a StatefulSet uses its per-pod
-		// names (rules/peernames.go); the loader does not type them, so
-		// they are decoded here, once per document.
+		// names (rules/peernames.go). The loader does not type them: one
+		// is decoded from its document when a rule first reads it, which
+		// few do.
 		if o.Ref.Kind == "ConfigMap" && o.Ref.APIVersion == "v1" {
-			if decoded == nil {
-				decoded = map[*manifest.Document][]*corev1.ConfigMap{}
-			}
-			cms, ok := decoded[o.Doc]
-			if !ok {
-				cms = configMapsOf(o.Doc.Raw)
-				decoded[o.Doc] = cms
-			}
-			for _, cm := range cms {
-				if cm.Name == o.Ref.Name {
-					cm.Namespace = o.Ref.Namespace
-					idx.Add(cm)
+			idx.AddConfigMapFunc(o.Ref.Namespace, o.Ref.Name, func() *corev1.ConfigMap {
+				for _, cm := range configMapsOf(o.Doc.Raw) {
+					if cm.Name == o.Ref.Name {
+						cm.Namespace = o.Ref.Namespace
+						return cm
+					}
 				}
-			}
+				return nil
+			})
 		}
 	}
 	return idx

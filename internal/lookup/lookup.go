@@ -240,7 +240,7 @@ func (b *boundLookup) live(namespace, name string) (*corev1.Service, error) {
 	return svc, nil
 }
 
-// Services lists the Services of a namespace from the cache.
+// Services lists the Services of a namespace from the cache, unsorted.
 func (b *boundLookup) Services(namespace string) ([]*corev1.Service, error) {
 	objs, err := b.Indexes.services.ByIndex(toolscache.NamespaceIndex, namespace)
 	if err != nil {
@@ -252,7 +252,6 @@ func (b *boundLookup) Services(namespace string) ([]*corev1.Service, error) {
 			out = append(out, svc)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 

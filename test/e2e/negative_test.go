@@ -133,8 +133,9 @@ func wrongServiceName(t *testing.T, ns string) []byte {
 // TestMiswiredStatefulSet is seed 000's StatefulSet wired wrong in the two
 // ways the rules exist for: its Service is not headless (HG003), or its
 // serviceName names no Service (HG002). Without headless-guard both are
-// admitted and the seed's DNS answers do not appear; with it both are
-// denied, and injection repairs the second.
+// admitted and the seed's DNS answers do not appear; with it the typo is
+// denied in the default policy (and the ClusterIP Service in the strict
+// one), and injection repairs the typo.
 func TestMiswiredStatefulSet(t *testing.T) {
 	setupExclusive(t)
 	app := map[string]string{"app": "nginx"}
@@ -179,9 +180,12 @@ func TestMiswiredStatefulSet(t *testing.T) {
 		}
 	})
 
-	t.Run("not headless, guard enabled", func(t *testing.T) {
+	// Nothing in seed 000's pod template uses the per-pod names, so the
+	// default policy only warns about the ClusterIP Service (the audit
+	// follows it up); the strict policy denies it.
+	t.Run("not headless, guard enabled, strict policy", func(t *testing.T) {
 		ns := "guarded-not-headless"
-		createNamespace(t, ns, nil)
+		createNamespace(t, ns, map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
 		_, errOut, err := kubectl(t, nonHeadless(t, ns), "apply", "-n", ns, "-f", "-")
 		if err == nil || !strings.Contains(errOut, "HG003") {
 			t.Fatalf("err %v, want a denial by HG003:\n%s", err, errOut)
