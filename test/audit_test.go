@@ -214,7 +214,7 @@ func TestAuditDoesNotReportTwiceAfterARestart(t *testing.T) {
 	defer guardMu.Unlock()
 	c := guard(t, operatorArgs...)
 	ns := namespace(t, c, "audit-twice", nil)
-	mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	mustKubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG002"} 1`, "HG002 service-exists")
 	events := func() string {
 		return mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation",
