@@ -204,3 +204,33 @@ func TestAuditClearsEventsOfObjectsFixedWhileItWasDown(t *testing.T) {
 	guard(t, fixArgs...)
 	waitAudit(t, c, ns, "StatefulSet", "web", "")
 }
+
+// A guard restarted after it reported a finding still wrong counts it
+// again at once, from its Events, and records no second Event; what the
+// restart's grace period would otherwise delay is only what it had not
+// reported.
+func TestAuditDoesNotReportTwiceAfterARestart(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, operatorArgs...)
+	ns := namespace(t, c, "audit-twice", nil)
+	mustKubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")), "apply", "-n", ns, "-f", "-")
+	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG002"} 1`, "HG002 service-exists")
+	events := func() string {
+		return mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation",
+			"-o", `jsonpath={range .items[*]}{.metadata.name} {.count} {.series.count}{"\n"}{end}`)
+	}
+	before := events()
+	if err := c.Guard().Restart(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	waitGauge(t, c, ns, `rule="HG002"} 1`)
+	if took := time.Since(restarted); took >= operatorGrace {
+		t.Errorf("the gauge came back %v after the restart, not before the grace period of %v", took, operatorGrace)
+	}
+	time.Sleep(time.Until(restarted.Add(operatorGrace + 2*time.Second)))
+	if after := events(); after != before {
+		t.Errorf("Events after the restart:\n%s\nbefore:\n%s", after, before)
+	}
+}

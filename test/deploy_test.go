@@ -452,15 +452,16 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 	r.stop()
 
 	args := selfManagedArgs(t, "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", guardNamespace,
-		"--metrics-secure=true")
+		"--metrics-secure=true", testAuditGrace)
 	g, err := c.StartGuard(ctx, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("works", func(t *testing.T) {
-		// Denies through the informer cache.
-		ns := namespace(t, c, "identity", nil)
+		// Denies through the informer cache (a StatefulSet alone is denied
+		// in the strict policy only).
+		ns := namespace(t, c, "identity", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
 		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}

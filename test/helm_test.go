@@ -201,6 +201,9 @@ func TestHelmValues(t *testing.T) {
 		"a misspelt key":              {"--set", "replicaz=3"},
 		"a misspelt nested key":       {"--set", "webhooks.failurePolicy.statefulsetValidate=Ignore"},
 		"an unknown mode":             {"--set", "mode=block"},
+		"an unknown policy":           {"--set", "policy=lenient"},
+		"an unknown controllerOwned":  {"--set", "controllerOwned=deny"},
+		"a grace period with no unit": {"--set-string", "audit.gracePeriod=120"},
 		"an unknown failure policy":   {"--set", "webhooks.failurePolicy.servicesValidate=Never"},
 		"an unknown rule action":      {"--set", "rules.HG004=block"},
 		"a rule that is no rule":      {"--set", "rules.HG4=warn"},
@@ -260,7 +263,7 @@ func TestHelmValues(t *testing.T) {
 		docs := parseDocs(t, helmTemplate(t, guardNamespace, "everything-on"))
 		dep := decode[appsv1.Deployment](t, docs, "Deployment", "headless-guard")
 		args := dep.Spec.Template.Spec.Containers[0].Args
-		for _, a := range []string{"--mode=warn", "--rule=HG004=warn", "--rule=HG012=deny", "--inject", "--fix-labels", "--audit=false",
+		for _, a := range []string{"--mode=warn", "--policy=strict", "--controller-owned=enforce", "--rule=HG004=warn", "--rule=HG012=deny", "--inject", "--fix-labels", "--audit=false",
 			"--client-ca-file=/client-ca/ca.crt", "--client-allowed-names=kube-apiserver-webhook-client", "--tls-min-version=1.3"} {
 			if !slices.Contains(args, a) {
 				t.Errorf("args %v lack %s", args, a)
@@ -279,6 +282,10 @@ func TestHelmValues(t *testing.T) {
 		reports := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, guardNamespace, "default", "--set", "audit.reports=false")), "Deployment", "headless-guard")
 		if !slices.Contains(reports.Spec.Template.Spec.Containers[0].Args, "--audit-reports=false") || !strings.Contains(string(help), "--audit-reports ") {
 			t.Errorf("audit.reports=false: args %v", reports.Spec.Template.Spec.Containers[0].Args)
+		}
+		graced := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, guardNamespace, "default", "--set", "audit.gracePeriod=30s")), "Deployment", "headless-guard")
+		if !slices.Contains(graced.Spec.Template.Spec.Containers[0].Args, "--audit-grace-period=30s") || !strings.Contains(string(help), "--audit-grace-period ") {
+			t.Errorf("audit.gracePeriod=30s: args %v", graced.Spec.Template.Spec.Containers[0].Args)
 		}
 		if *dep.Spec.Replicas != 3 {
 			t.Errorf("replicas %d, want 3", *dep.Spec.Replicas)
@@ -645,7 +652,7 @@ func TestHelmInstall(t *testing.T) {
 	}
 	kubeconfig, _, _ := saKubeconfig(t, c, ns, "headless-guard")
 	local := []string{"--kubeconfig", kubeconfig, "--cert-namespace=" + ns, "--leader-election-namespace=" + ns,
-		"--webhook-cert-path=" + t.TempDir(), "--cert-dns-names=127.0.0.1,localhost", "--shutdown-delay=0s"}
+		"--webhook-cert-path=" + t.TempDir(), "--cert-dns-names=127.0.0.1,localhost", "--shutdown-delay=0s", testAuditGrace}
 	// Ready only once the API server reached it through the chart's
 	// configurations, with the caBundle it patched in.
 	g, err := c.StartGuard(ctx, guardArgsOf(t, dep, local...)...)
@@ -654,7 +661,8 @@ func TestHelmInstall(t *testing.T) {
 	}
 	var injected string
 	t.Run("install", func(t *testing.T) {
-		den := namespace(t, c, "helm-deny", nil)
+		// A StatefulSet alone is denied in the strict policy only.
+		den := namespace(t, c, "helm-deny", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
 		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", den, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}

@@ -34,7 +34,7 @@ func reportCRD(t *testing.T, c *cluster.Cluster) string {
 // finding is fixed.
 func TestAuditReports(t *testing.T) {
 	c := ownCluster(t)
-	g, err := c.StartGuard(t.Context())
+	g, err := c.StartGuard(t.Context(), testAuditGrace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,10 @@ func TestAuditReports(t *testing.T) {
 			c.DumpLogs(t)
 		}
 	})
-	ns := namespace(t, c, "reports", map[string]string{rules.ModeLabel: "warn"})
+	// Strict: the ClusterIP governing Service is a denial there, and so a
+	// failure in the Report, although warn mode admits it.
+	strict := map[string]string{rules.ModeLabel: "warn", rules.PolicyLabel: string(rules.LevelStrict)}
+	ns := namespace(t, c, "reports", strict)
 	clusterIP := strings.Replace(serviceYAML("web", ""), "  clusterIP: None\n", "", 1)
 	mustKubectl(t, c, []byte(clusterIP+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
 	eventually(t, 30*time.Second, "the audit's HG003 Event, without the Report CRD", func() (bool, string) {
@@ -113,7 +116,7 @@ func TestAuditReports(t *testing.T) {
 
 	// With the CRD in place, a new finding is in its namespace's Report
 	// within seconds of the apply.
-	ns2 := namespace(t, c, "reports-live", map[string]string{rules.ModeLabel: "warn"})
+	ns2 := namespace(t, c, "reports-live", strict)
 	start := time.Now()
 	mustKubectl(t, c, []byte(clusterIP+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", ns2, "-f", "-")
 	eventually(t, 15*time.Second, "the HG003 result in a new namespace", func() (bool, string) {

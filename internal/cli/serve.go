@@ -44,6 +44,8 @@ type ServeOptions struct {
 	EnableHTTP2          bool
 	TLSMinVersion        string
 	Mode                 string
+	PolicyLevel          string
+	ControllerOwned      string
 	Rules                []string
 	DryRunMissingService string
 	Inject               bool
@@ -57,6 +59,7 @@ type ServeOptions struct {
 	ClientNames          []string
 	Audit                bool
 	AuditReports         bool
+	AuditGracePeriod     time.Duration
 	ShutdownDelay        time.Duration
 	// Certs are the serving-certificate flags (serve_certs.go).
 	Certs CertOptions
@@ -80,6 +83,8 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: CVE-2023-44487, CVE-2023-39325)")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
 	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning; the namespace label headless-guard.io/mode overrides it")
+	fs.StringVar(&o.PolicyLevel, "policy", string(rules.LevelDefault), "default: deny only mistakes certain from what admission sees (a typo next to the right Service, a selector that misses the pods, names too long, per-pod names the pods' own configuration uses) and warn about the rest, which the audit reports after --audit-grace-period; strict: deny whenever pods would lack their per-pod DNS names. The namespace label headless-guard.io/policy overrides it")
+	fs.StringVar(&o.ControllerOwned, "controller-owned", string(rules.ControllerOwnedReport), "objects with a `controller: true` ownerReference (written by an operator, which cannot read a denial and retries forever): report (warn, and the audit reports them) or enforce (as people's objects). The namespace label headless-guard.io/controller-owned overrides it")
 	fs.StringArrayVar(&o.Rules, "rule", nil, "override a rule's action, e.g. --rule HG004=warn (deny|warn|off); repeatable")
 	fs.StringVar(&o.DryRunMissingService, "dry-run-missing-service", "warn", "HG002 on server-side dry-run requests: warn (siblings of a dry-run apply are not persisted, kubernetes #83562) or deny")
 	fs.BoolVar(&o.Inject, "inject", false, "create the missing headless Service of every StatefulSet (else only in namespaces labelled headless-guard.io/inject=true); an object labelled headless-guard.io/inject=false opts out")
@@ -94,6 +99,7 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.ClientNames, "client-allowed-names", nil, "with --client-ca-file: the client certificate names (subject common name or DNS name) served; default any certificate the CAs issued")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "on SIGTERM, report not ready and keep serving this long before stopping, so that endpoints drop the pod first (5s in deploy/)")
 	fs.BoolVar(&o.Audit, "audit", true, "audit existing objects: Events on offenders and the headless_guard_audit_violations gauge")
+	fs.DurationVar(&o.AuditGracePeriod, "audit-grace-period", 2*time.Minute, "with --audit: how long a finding must persist before it is reported (a Service created after its StatefulSet, by kubectl apply or an operator, is never reported); 0 reports at once")
 	fs.BoolVar(&o.AuditReports, "audit-reports", true, "with --audit: keep the findings as one openreports.io/v1alpha1 Report per namespace (when its CRD is installed)")
 	o.Certs.AddFlags(fs)
 	goflags := flag.NewFlagSet("zap", flag.ContinueOnError)
@@ -109,6 +115,15 @@ func (o *ServeOptions) Policy(reg *rules.Registry) (rules.Policy, error) {
 		return p, fmt.Errorf("invalid --mode: %w", err)
 	}
 	p.Mode, p.ClusterDomain = mode, o.ClusterDomain
+	if p.Level, err = rules.ParseLevel(o.PolicyLevel); err != nil {
+		return p, fmt.Errorf("invalid --policy: %w", err)
+	}
+	if p.ControllerOwned, err = rules.ParseControllerOwned(o.ControllerOwned); err != nil {
+		return p, fmt.Errorf("invalid --controller-owned: %w", err)
+	}
+	if o.AuditGracePeriod < 0 {
+		return p, fmt.Errorf("invalid --audit-grace-period %s: must be 0 or more", o.AuditGracePeriod)
+	}
 	switch o.DryRunMissingService {
 	case "warn":
 	case "deny":
@@ -259,7 +274,8 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 		}
 		audit := &controller.Audit{
 			Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Lookup: whCfg.Lookup,
-			Registry: reg, Policy: policy, Recorder: mgr.GetEventRecorder("headless-guard"),
+			Registry: reg, Policy: policy, Namespaces: whCfg.Namespaces, Recorder: mgr.GetEventRecorder("headless-guard"),
+			GracePeriod: o.AuditGracePeriod,
 		}
 		if o.AuditReports {
 			audit.Reports = &controller.Reports{Client: mgr.GetClient(), Live: mgr.GetAPIReader()}
@@ -268,7 +284,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 			return fmt.Errorf("setting up the audit: %w", err)
 		}
 	}
-	log.Info("starting headless-guard", "version", version.String(), "mode", policy.Mode, "webhookPort", o.WebhookPort, "inject", o.Inject, "fixLabels", o.FixLabels)
+	log.Info("starting headless-guard", "version", version.String(), "mode", policy.Mode, "policy", policy.Level, "controllerOwned", policy.ControllerOwned, "auditGracePeriod", o.AuditGracePeriod, "webhookPort", o.WebhookPort, "inject", o.Inject, "fixLabels", o.FixLabels)
 	if err := mgr.Start(ctx); err != nil && !errors.Is(err, ctx.Err()) {
 		return err
 	}

@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,30 +16,40 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
-// ReasonViolation is the reason of the Events the audit records.
+// ReasonViolation is the reason of the Warning Events the audit records
+// about a finding that persisted for the grace period.
 const ReasonViolation = "HeadlessGuardViolation"
+
+// ReasonResolved is the reason of the Normal Event that supersedes the
+// Warning Events of a reported violation once it is fixed.
+const ReasonResolved = "HeadlessGuardResolved"
 
 // AuditViolations is the headless_guard_audit_violations gauge.
 var AuditViolations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "headless_guard_audit_violations",
-	Help: "Findings of the audit of existing objects, by rule and namespace (the label set is removed when a namespace is clean).",
+	Help: "Findings of the audit of existing objects that persisted for the grace period, by rule and namespace (the label set is removed when a namespace is clean).",
 }, []string{"rule", "namespace"})
 
 // RegisterMetrics adds the audit gauge to controller-runtime's registry.
@@ -55,24 +68,48 @@ func (r AuditRequest) String() string { return r.Kind + " " + r.Namespace + "/" 
 
 // Audit re-checks every StatefulSet and every pod-template owner that asks
 // for a subdomain, one object at a time, whenever it or an object its
-// findings depend on changes. Findings become Warning Events on the
-// offending object, recorded once per change of its findings (and deleted
-// when it is fixed), and the headless_guard_audit_violations gauge.
+// findings depend on changes. Findings that persist for GracePeriod are
+// reported: Warning Events on the offending object and on its controlling
+// owner (the custom resource an operator's user wrote), the object's
+// entries in its namespace's Report, and the headless_guard_audit_violations
+// gauge. A reported violation that is fixed is withdrawn: its Warning
+// Events deleted, a Normal Event (HeadlessGuardResolved) on the object and
+// its owner, the Report entries and the gauge down.
 type Audit struct {
 	Client   client.Client
 	Live     client.Reader
 	Lookup   *lookup.CacheLookup
 	Registry *rules.Registry
-	Policy   rules.Policy
-	Recorder events.EventRecorder
+	// Policy is the global policy; the labels of the object's namespace
+	// override it (rules.Policy.ForNamespace) as they do at admission. Its
+	// mode is not applied: a finding the policy would deny is a failure in
+	// the Report even in warn mode.
+	Policy rules.Policy
+	// Namespaces reads those labels; nil: Policy everywhere.
+	Namespaces *lookup.Namespaces
+	Recorder   events.EventRecorder
 	// Reports, when set, keeps the findings as one Report per namespace.
 	Reports *Reports
+	// GracePeriod is how long an object's findings must persist before
+	// they are reported: a StatefulSet written a moment before its Service
+	// (kubectl apply of a file in that order, an operator that creates the
+	// StatefulSet first) is never reported. 0 reports at once.
+	GracePeriod time.Duration
+
+	// now is the clock; time.Now when nil.
+	now func() time.Time
 
 	mu sync.Mutex
-	// reported holds the findings last recorded for each object that has
-	// some. It is keyed by name, not UID: a deleted object's request
-	// carries only its name.
+	// reported holds the findings reported for each object that has some.
+	// It is keyed by name, not UID: a deleted object's request carries
+	// only its name.
 	reported map[AuditRequest]auditState
+	// pending holds the objects whose findings are not reported yet, with
+	// the time they were first seen with findings.
+	pending map[AuditRequest]pendingState
+	// earlier holds what the audit's earlier runs reported, read from
+	// their Events and Reports, until the object is first audited.
+	earlier map[AuditRequest]earlierState
 	// counts maps a namespace and a rule ID to the number of findings: the
 	// gauge, kept here so that one object's change adjusts it.
 	counts map[string]map[string]int
@@ -80,47 +117,110 @@ type Audit struct {
 	recalled sync.Once
 }
 
-// staleKey marks an object that has Events from an earlier run of the
-// audit: whatever its findings are now, they differ, so a clean object's
-// Events are deleted.
-const staleKey = "\x00events of an earlier run"
+// pendingState is an object seen with findings not reported yet.
+type pendingState struct {
+	uid   types.UID
+	since time.Time
+}
 
-// recall remembers the objects the audit's earlier runs recorded Events
-// about, before the first object is audited: an object fixed while
-// headless-guard was down would otherwise keep its Warning Events until
-// they expire. A failure is logged and not retried; the Events then
-// expire as they would have.
+// earlierState is what an earlier run reported about one object: the
+// lines of its Warning Events and Report results (eventNote's format).
+type earlierState struct {
+	uid   types.UID
+	lines map[string]bool
+}
+
+func (a *Audit) clock() time.Time {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Now()
+}
+
+// recall remembers what the audit's earlier runs reported, before the
+// first object is audited: an object fixed while headless-guard was down
+// gets its Warning Events withdrawn, and one still wrong in the same way
+// is not reported a second time (nor made to wait for the grace period
+// again). A failure is logged and not retried; the Events then expire as
+// they would have, and the findings are reported again after the grace
+// period.
 func (a *Audit) recall(ctx context.Context) {
+	earlier := map[AuditRequest]earlierState{}
+	add := func(o corev1.ObjectReference, line string) {
+		req := AuditRequest{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
+		st, ok := earlier[req]
+		if !ok || st.uid != o.UID {
+			st = earlierState{uid: o.UID, lines: map[string]bool{}}
+			earlier[req] = st
+		}
+		st.lines[line] = true
+	}
 	var list corev1.EventList
 	sel := fields.Set{"reason": ReasonViolation}.AsSelector()
 	if err := a.Live.List(ctx, &list, client.MatchingFieldsSelector{Selector: sel}); err != nil {
 		log.FromContext(ctx).Error(err, "audit: listing the Events of earlier runs; those of objects fixed meanwhile stay until they expire")
-		return
+	}
+	for _, ev := range list.Items {
+		// An owner's Event names the object it is about in related.
+		if ev.Related == nil {
+			add(ev.InvolvedObject, ev.Message)
+		}
+	}
+	if a.Reports != nil {
+		var reports reportsv1alpha1.ReportList
+		if err := a.Live.List(ctx, &reports, client.MatchingLabels{rules.ManagedByLabel: rules.ManagedByValue}); err == nil {
+			for _, rep := range reports.Items {
+				if rep.Name != ReportName {
+					continue
+				}
+				for _, res := range rep.Results {
+					r := fromReport(res)
+					r.subject.Namespace = rep.Namespace
+					add(r.subject, r.note())
+				}
+			}
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.reported == nil {
-		a.reported = map[AuditRequest]auditState{}
-		a.counts = map[string]map[string]int{}
-	}
-	for _, ev := range list.Items {
-		o := ev.InvolvedObject
-		req := AuditRequest{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
+	a.init()
+	for req, st := range earlier {
 		if _, known := a.reported[req]; !known {
-			a.reported[req] = auditState{uid: o.UID, key: staleKey}
+			a.earlier[req] = st
 		}
 	}
 }
 
-// auditState is what was recorded for one object.
+func (a *Audit) init() {
+	if a.reported == nil {
+		a.reported = map[AuditRequest]auditState{}
+		a.pending = map[AuditRequest]pendingState{}
+		a.earlier = map[AuditRequest]earlierState{}
+		a.counts = map[string]map[string]int{}
+	}
+}
+
+// auditState is what was reported for one object.
 type auditState struct {
 	uid types.UID
 	// key is the findings, one line each, sorted: a change records Events.
 	key string
+	// notes are the findings as their Events say them (eventNote).
+	notes []string
 	// rules is the rule ID of each finding, for the gauge.
 	rules []string
 	// results are the findings as a Report carries them.
 	results []reportResult
+}
+
+// eventNote is a finding as the audit's Events and the recall say it.
+func eventNote(f rules.Finding) string {
+	return fmt.Sprintf("%s %s: %s: %s", f.Rule.ID, f.Rule.Name, f.Field(), f.Message())
+}
+
+// note is a Report result in eventNote's format.
+func (r reportResult) note() string {
+	return fmt.Sprintf("%s %s: %s: %s", r.policy, r.rule, r.field, r.message)
 }
 
 // SetupWithManager registers the reconciler: a change to a Service or a
@@ -135,7 +235,17 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return logger.WithValues("kind", req.Kind, "namespace", req.Namespace, "name", req.Name)
 		}).
-		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService))
+		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService)).
+		// The namespace's labels set its policy: a change re-audits its
+		// objects, so that a finding's action (fail or warn) follows.
+		Watches(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(a.forNamespace), builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(event.CreateEvent) bool { return false },
+			DeleteFunc:  func(event.DeleteEvent) bool { return false },
+			GenericFunc: func(event.GenericEvent) bool { return false },
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				return !reflect.DeepEqual(a.Policy.ForNamespace(e.ObjectOld.GetLabels()), a.Policy.ForNamespace(e.ObjectNew.GetLabels()))
+			},
+		}))
 	for _, obj := range lookup.WorkloadObjects {
 		b = b.Watches(obj, handler.TypedEnqueueRequestsFromMapFunc(a.forWorkload))
 	}
@@ -229,6 +339,32 @@ func (a *Audit) forWorkload(ctx context.Context, o client.Object) []AuditRequest
 	return out
 }
 
+// forNamespace maps a Namespace whose policy labels changed to the objects
+// the audit checks in it.
+func (a *Audit) forNamespace(ctx context.Context, o client.Object) []AuditRequest {
+	var out []AuditRequest
+	for _, obj := range lookup.WorkloadObjects {
+		gvk, err := apiutil.GVKForObject(obj, a.Client.Scheme())
+		if err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		list, err := a.Client.Scheme().New(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		if err := a.Client.List(ctx, list.(client.ObjectList), client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+			return mapFailed(ctx, o, err, out)
+		}
+		_ = meta.EachListItem(list, func(item runtime.Object) error {
+			if w, ok := rules.WorkloadOf(item); ok && audited(item, w) {
+				out = append(out, AuditRequest{Kind: w.Ref.Kind, Namespace: w.Ref.Namespace, Name: w.Ref.Name})
+			}
+			return nil
+		})
+	}
+	return out
+}
+
 // mapFailed logs a failed cache read of a map function, which cannot
 // return an error: the indexes are registered before the cache starts, so
 // it means a programming error, and what was found so far is queued.
@@ -258,9 +394,12 @@ func newObject(kind string) client.Object {
 	return nil
 }
 
-// Reconcile audits one object. One that is gone, or no longer audited, is
-// forgotten: its findings leave the gauge, and its Events are left to
-// expire.
+// Reconcile audits one object. Its findings are reported once they have
+// persisted for the grace period (until then it is requeued for the moment
+// they would be due); once reported, a change of its findings is reported
+// at once, and a fix withdraws them. One that is gone, or no longer
+// audited, is forgotten: its findings leave the gauge and the Report, and
+// its Events are left to expire.
 func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Result, error) {
 	a.recalled.Do(func() { a.recall(ctx) })
 	obj := newObject(req.Kind)
@@ -280,7 +419,19 @@ func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Resu
 		a.commit(req, auditState{})
 		return reconcile.Result{}, nil
 	}
-	res, err := a.Registry.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, a.Lookup.For(ctx), &a.Policy)
+	policy := a.Policy
+	if a.Namespaces != nil {
+		labels, err := a.Namespaces.Labels(ctx, req.Namespace)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		policy = policy.ForNamespace(labels)
+	}
+	// What the policy denies stays a failure in the Report whatever the
+	// mode: warn mode is how a policy is tried before it is enforced, and
+	// the audit is where its would-be denials show.
+	policy.Mode = rules.ModeEnforce
+	res, err := a.Registry.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, a.Lookup.For(ctx), &policy)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -295,58 +446,191 @@ func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Resu
 	var lines []string
 	for _, f := range res.Findings {
 		now.rules = append(now.rules, f.Rule.ID)
+		now.notes = append(now.notes, eventNote(f))
 		lines = append(lines, f.Rule.ID+" "+f.Field()+": "+f.Message())
 	}
 	sort.Strings(lines)
 	now.key = strings.Join(lines, "\n")
-	if err := a.report(ctx, req, obj, now.key, res.Findings); err != nil {
-		return reconcile.Result{}, err
+
+	a.mu.Lock()
+	a.init()
+	last := a.reported[req]
+	if last.uid != obj.GetUID() {
+		last = auditState{} // another object of that name: nothing reported yet
+	}
+	earlier, hadEarlier := a.earlier[req]
+	hadEarlier = hadEarlier && earlier.uid == obj.GetUID()
+	pending, isPending := a.pending[req]
+	isPending = isPending && pending.uid == obj.GetUID()
+	a.mu.Unlock()
+
+	switch {
+	case now.key == "":
+		if last.key != "" || hadEarlier {
+			if err := a.withdraw(ctx, obj, last, earlier); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+	case last.key == now.key && slices.Equal(last.results, now.results):
+		return reconcile.Result{}, nil
+	case last.key == "" && hadEarlier && covers(earlier.lines, now.notes):
+		// Reported by an earlier run, and still so: reported, not twice;
+		// the Events of what was fixed meanwhile go.
+		if len(earlier.lines) > len(now.notes) {
+			if err := a.clearEvents(ctx, obj, a.owner(obj), setOf(now.notes)); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+	case last.key == "" && !hadEarlier:
+		// Not reported yet: only once it has persisted.
+		at := a.clock()
+		if !isPending {
+			pending = pendingState{uid: obj.GetUID(), since: at}
+			a.mu.Lock()
+			a.pending[req] = pending
+			a.mu.Unlock()
+		}
+		if wait := pending.since.Add(a.GracePeriod).Sub(at); wait > 0 {
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
+		if err := a.report(ctx, obj, now); err != nil {
+			return reconcile.Result{}, err
+		}
+	case last.key == now.key:
+		// Only their actions changed (the namespace's policy): the Report
+		// follows, the Events say the same.
+	default:
+		// Reported, and its findings changed: they have been wrong for
+		// longer than the grace period already.
+		if err := a.report(ctx, obj, now); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	a.commit(req, now)
 	return reconcile.Result{}, nil
 }
 
-// report records a Warning Event per finding when the object's findings
-// changed since the last report, and deletes the audit's Events once the
-// object is clean. What was reported is committed only after it succeeds,
-// so that a failed deletion is retried.
-func (a *Audit) report(ctx context.Context, req AuditRequest, obj client.Object, key string, findings []rules.Finding) error {
-	a.mu.Lock()
-	last := a.reported[req]
-	a.mu.Unlock()
-	if last.uid != obj.GetUID() {
-		last = auditState{} // another object of that name: nothing reported yet
+func setOf(notes []string) map[string]bool {
+	out := make(map[string]bool, len(notes))
+	for _, n := range notes {
+		out[n] = true
 	}
-	if last.key == key {
+	return out
+}
+
+// covers reports whether every note was reported before.
+func covers(reported map[string]bool, notes []string) bool {
+	for _, n := range notes {
+		if !reported[n] {
+			return false
+		}
+	}
+	return true
+}
+
+// owner is the reference of obj's controlling owner (the ownerReference
+// with controller: true), or nil. An owner in the object's namespace is
+// assumed unless the API server's mapping says the kind is cluster-scoped.
+func (a *Audit) owner(obj client.Object) *corev1.ObjectReference {
+	ref := metav1.GetControllerOf(obj)
+	if ref == nil {
 		return nil
 	}
-	if key == "" {
-		return a.clearEvents(ctx, obj)
+	out := &corev1.ObjectReference{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Namespace: obj.GetNamespace()}
+	if gv, err := schema.ParseGroupVersion(ref.APIVersion); err == nil && a.Client.RESTMapper() != nil {
+		if m, err := a.Client.RESTMapper().RESTMapping(gv.WithKind(ref.Kind).GroupKind(), gv.Version); err == nil && m.Scope.Name() == meta.RESTScopeNameRoot {
+			out.Namespace = ""
+		}
 	}
-	// The rule ID is the Event's action: the events library folds Events
-	// with the same object version, reason and action into one series that
-	// keeps the first message, so a shared action would hide every finding
-	// but the first.
-	for _, f := range findings {
-		a.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonViolation, f.Rule.ID,
-			"%s %s: %s: %s", f.Rule.ID, f.Rule.Name, f.Field(), f.Message())
+	return out
+}
+
+// report records a Warning Event per finding on the object, and on its
+// controlling owner naming the object; Events of findings that no longer
+// hold are deleted first (superseded). The rule ID is the Event's action:
+// the events library folds Events with the same object version, reason and
+// action into one series that keeps the first message, so a shared action
+// would hide every finding but the first.
+func (a *Audit) report(ctx context.Context, obj client.Object, now auditState) error {
+	owner := a.owner(obj)
+	if err := a.clearEvents(ctx, obj, owner, setOf(now.notes)); err != nil {
+		return err
 	}
+	kind, _ := rules.KindOf(obj)
+	for i, note := range now.notes {
+		id := now.rules[i]
+		a.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonViolation, id, "%s", note)
+		if owner != nil {
+			a.Recorder.Eventf(owner, obj, corev1.EventTypeWarning, ReasonViolation, id, "%s %s: %s", kind, obj.GetName(), note)
+		}
+	}
+	log.FromContext(ctx).Info("reported findings that persisted for the grace period", "object", client.ObjectKeyFromObject(obj), "kind", kind, "rules", now.rules, "gracePeriod", a.GracePeriod)
 	return nil
 }
 
-// clearEvents deletes the Events the audit recorded about obj.
-func (a *Audit) clearEvents(ctx context.Context, obj client.Object) error {
+// withdraw deletes the Warning Events of a violation that is fixed, on the
+// object and its owner, and supersedes them with a Normal Event on both.
+func (a *Audit) withdraw(ctx context.Context, obj client.Object, last auditState, earlier earlierState) error {
+	owner := a.owner(obj)
+	if err := a.clearEvents(ctx, obj, owner, nil); err != nil {
+		return err
+	}
+	ids := slices.Clone(last.rules)
+	if len(ids) == 0 {
+		for line := range earlier.lines {
+			id, _, _ := strings.Cut(line, " ")
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	kind, _ := rules.KindOf(obj)
+	a.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, ReasonResolved, "Resolve",
+		"the findings reported earlier are resolved: %s", strings.Join(ids, ", "))
+	if owner != nil {
+		a.Recorder.Eventf(owner, obj, corev1.EventTypeNormal, ReasonResolved, "Resolve",
+			"%s %s: the findings reported earlier are resolved: %s", kind, obj.GetName(), strings.Join(ids, ", "))
+	}
+	log.FromContext(ctx).Info("withdrew reported findings: fixed", "object", client.ObjectKeyFromObject(obj), "kind", kind, "rules", ids)
+	return nil
+}
+
+// clearEvents deletes the audit's Warning Events about obj, and those on
+// its owner that name obj, except the ones whose note is in keep (an
+// owner's Event note is prefixed with the object's kind and name).
+func (a *Audit) clearEvents(ctx context.Context, obj client.Object, owner *corev1.ObjectReference, keep map[string]bool) error {
 	var list corev1.EventList
 	sel := fields.Set{"involvedObject.uid": string(obj.GetUID()), "reason": ReasonViolation}.AsSelector()
 	if err := a.Live.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFieldsSelector{Selector: sel}); err != nil {
 		return err
 	}
-	for i := range list.Items {
-		if err := a.Client.Delete(ctx, &list.Items[i]); client.IgnoreNotFound(err) != nil {
+	stale := slices.DeleteFunc(list.Items, func(ev corev1.Event) bool { return keep[ev.Message] })
+	if owner != nil {
+		var owned corev1.EventList
+		sel := fields.Set{"involvedObject.uid": string(owner.UID), "reason": ReasonViolation}.AsSelector()
+		ns := owner.Namespace
+		if ns == "" {
+			ns = metav1.NamespaceDefault
+		}
+		if err := a.Live.List(ctx, &owned, client.InNamespace(ns), client.MatchingFieldsSelector{Selector: sel}); err != nil {
+			return err
+		}
+		kind, _ := rules.KindOf(obj)
+		prefix := kind + " " + obj.GetName() + ": "
+		for _, ev := range owned.Items {
+			if ev.Related != nil && ev.Related.UID == obj.GetUID() && !keep[strings.TrimPrefix(ev.Message, prefix)] {
+				stale = append(stale, ev)
+			}
+		}
+	}
+	for i := range stale {
+		if err := a.Client.Delete(ctx, &stale[i]); client.IgnoreNotFound(err) != nil {
 			return err
 		}
 	}
-	log.FromContext(ctx).V(1).Info("cleared audit events", "object", client.ObjectKeyFromObject(obj), "events", len(list.Items))
+	if len(stale) > 0 {
+		log.FromContext(ctx).V(1).Info("cleared audit events", "object", client.ObjectKeyFromObject(obj), "events", len(stale))
+	}
 	return nil
 }
 
@@ -371,17 +655,16 @@ func (a *Audit) results(namespace string) []reportResult {
 func (a *Audit) commit(req AuditRequest, now auditState) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.reported == nil {
-		a.reported = map[AuditRequest]auditState{}
-		a.counts = map[string]map[string]int{}
-	}
+	a.init()
+	delete(a.pending, req)
+	delete(a.earlier, req)
 	before := a.reported[req]
 	if now.key == "" {
 		delete(a.reported, req)
 	} else {
 		a.reported[req] = now
 	}
-	if a.Reports != nil && (before.key != now.key || before.uid != now.uid && now.key != "") {
+	if a.Reports != nil && (before.key != now.key || before.uid != now.uid && now.key != "" || !slices.Equal(before.results, now.results)) {
 		a.Reports.markDirty(req.Namespace, time.Now())
 	}
 	if len(before.rules) == 0 && len(now.rules) == 0 {

@@ -61,6 +61,13 @@ func (watchListUnsupported) IsWatchListSemanticsUnSupported() bool { return true
 // when run is set (benchmarks call its methods themselves).
 func newAuditEnv(t testing.TB, run bool, objs ...client.Object) *auditEnv {
 	t.Helper()
+	return newAuditEnvWith(t, run, nil, objs...)
+}
+
+// newAuditEnvWith is newAuditEnv with configure applied to the audit
+// before anything runs.
+func newAuditEnvWith(t testing.TB, run bool, configure func(*Audit), objs ...client.Object) *auditEnv {
+	t.Helper()
 	// The gauge is global: each test starts with a clean one (none runs in
 	// parallel).
 	AuditViolations.Reset()
@@ -76,6 +83,9 @@ func newAuditEnv(t testing.TB, run bool, objs ...client.Object) *auditEnv {
 		}
 		mapper.Add(gvks[0], meta.RESTScopeNamespace)
 	}
+	// Namespaces: their labels set the policy.
+	env.sources[reflect.TypeOf(&corev1.Namespace{})] = fcache.NewFakeControllerSource()
+	mapper.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
 	for _, o := range objs {
 		env.source(o).Add(o.DeepCopyObject())
 	}
@@ -105,6 +115,10 @@ func newAuditEnv(t testing.TB, run bool, objs ...client.Object) *auditEnv {
 		Lookup:   &lookup.CacheLookup{Cache: mgr.GetCache(), Indexes: indexes},
 		Registry: rules.Default(),
 		Recorder: env.events,
+	}
+	env.audit.Namespaces = &lookup.Namespaces{Cache: mgr.GetCache()}
+	if configure != nil {
+		configure(env.audit)
 	}
 	if err := env.audit.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
@@ -274,49 +288,86 @@ func gaugeValues(ns string) map[string]float64 {
 	return out
 }
 
-// recorder keeps the Events the audit records, as "Kind/name note".
+// recorder keeps the Events the audit records, as "Kind/name note": the
+// Warning ones in events, the Normal ones in normal.
 type recorder struct {
 	mu     sync.Mutex
 	events []string
+	normal []string
 }
 
-func (r *recorder) Eventf(regarding, _ runtime.Object, _, _, _, note string, args ...any) {
-	kind, _ := rules.KindOf(regarding)
+func (r *recorder) Eventf(regarding, _ runtime.Object, eventtype, _, _, note string, args ...any) {
+	var object string
+	if ref, ok := regarding.(*corev1.ObjectReference); ok {
+		object = ref.Kind + "/" + ref.Name
+	} else {
+		kind, _ := rules.KindOf(regarding)
+		object = kind + "/" + regarding.(client.Object).GetName()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, kind+"/"+regarding.(client.Object).GetName()+" "+fmt.Sprintf(note, args...))
+	line := object + " " + fmt.Sprintf(note, args...)
+	if eventtype == corev1.EventTypeNormal {
+		r.normal = append(r.normal, line)
+		return
+	}
+	r.events = append(r.events, line)
 }
 
+// about returns the Warning Events about object ("Kind/name").
 func (r *recorder) about(object string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return withPrefix(r.events, object+" ")
+}
+
+// resolved returns the Normal Events about object.
+func (r *recorder) resolved(object string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return withPrefix(r.normal, object+" ")
+}
+
+func withPrefix(lines []string, prefix string) []string {
 	var out []string
-	for _, e := range r.events {
-		if strings.HasPrefix(e, object+" ") {
+	for _, e := range lines {
+		if strings.HasPrefix(e, prefix) {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-// eventLister stands for the API server's Events: it has none, and
-// remembers whose were asked for (the audit clearing them).
+// eventLister stands for the API server's Events: it has those in items,
+// and remembers whose were asked for (the audit clearing them).
 type eventLister struct {
-	mu   sync.Mutex
-	uids []types.UID
+	mu    sync.Mutex
+	uids  []types.UID
+	items []corev1.Event
 }
 
 func (l *eventLister) Get(context.Context, client.ObjectKey, client.Object, ...client.GetOption) error {
 	return apierrors.NewNotFound(schema.GroupResource{Resource: "events"}, "")
 }
 
-func (l *eventLister) List(_ context.Context, _ client.ObjectList, opts ...client.ListOption) error {
+func (l *eventLister) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	var lo client.ListOptions
 	lo.ApplyOptions(opts)
-	uid, _ := lo.FieldSelector.RequiresExactMatch("involvedObject.uid")
+	events, ok := list.(*corev1.EventList)
+	if !ok || lo.FieldSelector == nil {
+		return nil
+	}
+	uid, byUID := lo.FieldSelector.RequiresExactMatch("involvedObject.uid")
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.uids = append(l.uids, types.UID(uid))
+	if byUID {
+		l.uids = append(l.uids, types.UID(uid))
+	}
+	for _, ev := range l.items {
+		if !byUID || string(ev.InvolvedObject.UID) == uid {
+			events.Items = append(events.Items, ev)
+		}
+	}
 	return nil
 }
 

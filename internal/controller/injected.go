@@ -27,13 +27,17 @@ import (
 
 // Injector creates the missing headless Service of every StatefulSet for
 // which inject-service is enabled (the flag, or the namespace label; the
-// object's label may only turn it off). It works from the StatefulSet as
-// the API server stored it, never from an admission review: a review that
-// was forged, or a StatefulSet that a later admission step rejected,
-// leaves nothing behind. The Service is created with a controller
-// ownerReference to its StatefulSet (blockOwnerDeletion), so that
-// Kubernetes' garbage collector deletes it with the StatefulSet; the
-// Injector itself never deletes or changes a Service.
+// object's label may only turn it off), except one a controller owns: its
+// operator creates its Service, and an injected one would make that create
+// fail with AlreadyExists, or be deleted by it (rules.FixOptions.
+// ServiceToInject decides, for the webhook's warning too). It works from
+// the StatefulSet as the API server stored it, never from an admission
+// review: a review that was forged, or a StatefulSet that a later
+// admission step rejected, leaves nothing behind. The Service is created
+// with a controller ownerReference to its StatefulSet
+// (blockOwnerDeletion), so that Kubernetes' garbage collector deletes it
+// with the StatefulSet; the Injector itself never deletes or changes a
+// Service.
 type Injector struct {
 	// Client reads StatefulSets and Namespaces from the cache and creates
 	// Services.
