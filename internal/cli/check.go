@@ -66,7 +66,7 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Write, "write", false, "with --fix, rewrite the files in place instead of printing them")
 	fs.StringArrayVar(&o.Rules, "rule", nil, "override a rule's action, e.g. --rule HG004=warn --rule HG009=deny (deny|warn|off); repeatable")
 	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning")
-	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check and the names HG010 and HG011 say a change removes")
 	fs.StringVar(&o.Scope, "scope", string(check.ScopePath), "which manifests are checked together: path (each PATH argument; under it each kustomization or Helm chart apart), dir (each directory; a kustomization or chart with its subdirectories), file (each file), all (everything as one apply)")
 	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out paths under directories that match this gitignore-style pattern (e.g. 'charts/*/ci/', '*.values.yaml'); repeatable; "+manifest.IgnoreFile+" files work too")
 	fs.BoolVar(&o.AllowEmpty, "allow-empty", false, "exit 0 even when an input holds nothing to check (by default that is an error, exit 2)")
