@@ -1,0 +1,462 @@
+package dnsexplain
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/headless-guard/headless-guard/rules"
+)
+
+// Objects are what the explanation reads: the namespaces' Services,
+// StatefulSets, Pods and EndpointSlices.
+type Objects struct {
+	Services       []*corev1.Service
+	StatefulSets   []*appsv1.StatefulSet
+	Pods           []*corev1.Pod
+	EndpointSlices []*discoveryv1.EndpointSlice
+}
+
+// Target is what to explain: a StatefulSet, a Pod or a Service by name, or
+// with Kind "" every StatefulSet and subdomain pod of Namespace ("" for
+// all namespaces).
+type Target struct {
+	Kind      string // rules.KindStatefulSet, rules.KindPod, rules.KindService or ""
+	Namespace string
+	Name      string
+}
+
+func (t Target) String() string {
+	if t.Kind == "" {
+		if t.Namespace == "" {
+			return "all namespaces"
+		}
+		return "namespace " + t.Namespace
+	}
+	return t.Kind + " " + t.Namespace + "/" + t.Name
+}
+
+// Options tune the explanation.
+type Options struct {
+	// ClusterDomain is the cluster's DNS domain; "" is cluster.local.
+	ClusterDomain string
+	// Uses, when set, says where a StatefulSet's pod template uses the
+	// per-pod names of its pods (a peer list in an env value or an
+	// argument): a group whose per-pod names are missing says whether
+	// anything relies on them.
+	Uses func(sts *appsv1.StatefulSet, domain string) []string
+}
+
+// Report is the explanation of one Target.
+type Report struct {
+	Target        string `json:"target"`
+	ClusterDomain string `json:"clusterDomain"`
+	// DomainSource says where ClusterDomain comes from (the flag, a
+	// ConfigMap of the cluster, or the default).
+	DomainSource string `json:"clusterDomainSource,omitempty"`
+	// Resolver is the DNS server asked (`--resolve`), "" when none was.
+	Resolver string  `json:"resolver,omitempty"`
+	Groups   []Group `json:"groups"`
+}
+
+// Group is one governing Service (or, for a StatefulSet without
+// `spec.serviceName`, none) and the pods that expect names under it.
+type Group struct {
+	Namespace string `json:"namespace"`
+	// Service is the Service the members name; "" when they name none.
+	Service string `json:"service,omitempty"`
+	// ServiceState is "headless", "ClusterIP <ip>", "type <type>",
+	// "missing", or "" when Service is "".
+	ServiceState string `json:"serviceState,omitempty"`
+	// Members are the workloads whose pods expect names under Service:
+	// "StatefulSet web (3 replicas)", "Pod busybox1".
+	Members []string `json:"members"`
+	// Notes are findings about the group as a whole that cost no single
+	// name (an unnamed port, a StatefulSet without `spec.serviceName`, what
+	// the configuration uses).
+	Notes   []Reason `json:"notes,omitempty"`
+	Records []Record `json:"records"`
+}
+
+// Record is one DNS name and type, what it should answer, what the
+// cluster's objects say CoreDNS answers, and, after Resolve, what the DNS
+// server answered.
+type Record struct {
+	// Name is the fully qualified name, without the final dot.
+	Name string `json:"name"`
+	// Type is A, AAAA or SRV.
+	Type string `json:"type"`
+	// Pod is the pod a per-pod record is about.
+	Pod string `json:"pod,omitempty"`
+	// Expected are the answers that should be there: addresses, or
+	// `target:port` for SRV. A pod without an IP adds none, its reason says so.
+	Expected []string `json:"expected"`
+	// Objects are the answers the EndpointSlices (or, for a ClusterIP
+	// Service, its cluster IPs) give under the DNS specification.
+	Objects []string `json:"objects"`
+	// Answered is what the DNS server answered; nil (null) unless Resolve ran.
+	Answered []string `json:"answered"`
+	// Resolved is true once Resolve asked the DNS server for the record.
+	Resolved bool `json:"resolved,omitempty"`
+	// Missing is true when an expected answer is absent (from Answered
+	// after Resolve, from Objects before): the name does not resolve, or
+	// not to every pod.
+	Missing bool `json:"missing"`
+	// Differs is true when the DNS server answered otherwise than the
+	// objects say.
+	Differs bool `json:"differs,omitempty"`
+	// Reasons say why expected answers are missing, or extra ones are there.
+	Reasons []Reason `json:"reasons,omitempty"`
+}
+
+// Reason is why a record lacks (or has) an answer: the rule it breaks,
+// when one exists, and the fix.
+type Reason struct {
+	Rule    string `json:"rule,omitempty"`
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// Missing reports whether any record of the report misses an expected answer.
+func (r *Report) Missing() bool {
+	for _, g := range r.Groups {
+		for _, rec := range g.Records {
+			if rec.Missing {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// NotFoundError is a Target that names no object.
+type NotFoundError struct{ Target Target }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%s not found: name an existing object (`kubectl get %s -n %s`)", e.Target, strings.ToLower(e.Target.Kind)+"s", e.Target.Namespace)
+}
+
+// Explain builds the report for target from objs.
+func Explain(objs *Objects, target Target, opts Options) (*Report, error) {
+	x := newExplainer(objs, opts)
+	rep := &Report{Target: target.String(), ClusterDomain: x.domain, Groups: []Group{}}
+	switch target.Kind {
+	case "":
+		for _, key := range x.groupKeys(target.Namespace) {
+			rep.Groups = append(rep.Groups, x.group(key, nil))
+		}
+	case rules.KindStatefulSet:
+		sts := x.statefulSet(target.Namespace, target.Name)
+		if sts == nil {
+			return nil, &NotFoundError{target}
+		}
+		rep.Groups = append(rep.Groups, x.group(groupKey{sts.Namespace, sts.Spec.ServiceName, orphanName(sts)}, func(m member) bool { return m.sts == sts }))
+	case rules.KindPod:
+		pod := x.pod(target.Namespace, target.Name)
+		if pod == nil {
+			return nil, &NotFoundError{target}
+		}
+		key, ok := x.keyOfPod(pod)
+		if !ok {
+			return nil, fmt.Errorf("pod %s/%s expects no DNS name of its own: it belongs to no StatefulSet and sets no `spec.subdomain`", pod.Namespace, pod.Name)
+		}
+		g := x.group(key, func(m member) bool { return m.pod != nil && m.pod.Name == pod.Name })
+		// Only the pod's own names: the Service's records are the whole set's.
+		g.Records = slices.DeleteFunc(g.Records, func(r Record) bool { return r.Pod != pod.Name })
+		rep.Groups = append(rep.Groups, g)
+	case rules.KindService:
+		if x.service(target.Namespace, target.Name) == nil {
+			return nil, &NotFoundError{target}
+		}
+		rep.Groups = append(rep.Groups, x.group(groupKey{target.Namespace, target.Name, ""}, nil))
+	default:
+		return nil, fmt.Errorf("cannot explain a %s: name a statefulset, pod or service", target.Kind)
+	}
+	return rep, nil
+}
+
+// groupKey identifies a group: a namespace's Service, or (orphan set) the
+// StatefulSet without `spec.serviceName` it stands for.
+type groupKey struct {
+	namespace, service, orphan string
+}
+
+func orphanName(sts *appsv1.StatefulSet) string {
+	if sts.Spec.ServiceName == "" {
+		return sts.Name
+	}
+	return ""
+}
+
+// member is one pod that expects a per-pod name in a group: the pod of a
+// StatefulSet ordinal (pod nil when it does not exist) or a pod with
+// `spec.subdomain`.
+type member struct {
+	sts      *appsv1.StatefulSet
+	hostname string
+	pod      *corev1.Pod
+}
+
+type explainer struct {
+	objs   *Objects
+	domain string
+	uses   func(*appsv1.StatefulSet, string) []string
+	// pods and slices by namespace.
+	pods   map[string][]*corev1.Pod
+	slices map[string][]*discoveryv1.EndpointSlice
+}
+
+func newExplainer(objs *Objects, opts Options) *explainer {
+	x := &explainer{objs: objs, domain: opts.ClusterDomain, uses: opts.Uses,
+		pods: map[string][]*corev1.Pod{}, slices: map[string][]*discoveryv1.EndpointSlice{}}
+	if x.domain == "" {
+		x.domain = rules.DefaultClusterDomain
+	}
+	for _, p := range objs.Pods {
+		x.pods[p.Namespace] = append(x.pods[p.Namespace], p)
+	}
+	for _, s := range objs.EndpointSlices {
+		x.slices[s.Namespace] = append(x.slices[s.Namespace], s)
+	}
+	return x
+}
+
+func (x *explainer) statefulSet(ns, name string) *appsv1.StatefulSet {
+	for _, s := range x.objs.StatefulSets {
+		if s.Namespace == ns && s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func (x *explainer) pod(ns, name string) *corev1.Pod {
+	for _, p := range x.pods[ns] {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+func (x *explainer) service(ns, name string) *corev1.Service {
+	for _, s := range x.objs.Services {
+		if s.Namespace == ns && s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// ownerSet is the StatefulSet that controls pod, or nil.
+func (x *explainer) ownerSet(pod *corev1.Pod) *appsv1.StatefulSet {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil || ref.Kind != rules.KindStatefulSet {
+		return nil
+	}
+	return x.statefulSet(pod.Namespace, ref.Name)
+}
+
+func (x *explainer) keyOfPod(pod *corev1.Pod) (groupKey, bool) {
+	if sts := x.ownerSet(pod); sts != nil {
+		return groupKey{sts.Namespace, sts.Spec.ServiceName, orphanName(sts)}, true
+	}
+	if pod.Spec.Subdomain != "" {
+		return groupKey{pod.Namespace, pod.Spec.Subdomain, ""}, true
+	}
+	return groupKey{}, false
+}
+
+// groupKeys are the groups of a namespace ("" for all), sorted: one per
+// Service a StatefulSet or a subdomain pod names, one per StatefulSet that
+// names none.
+func (x *explainer) groupKeys(ns string) []groupKey {
+	seen := map[groupKey]bool{}
+	var keys []groupKey
+	add := func(k groupKey) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for _, sts := range x.objs.StatefulSets {
+		if ns == "" || sts.Namespace == ns {
+			add(groupKey{sts.Namespace, sts.Spec.ServiceName, orphanName(sts)})
+		}
+	}
+	for _, p := range x.objs.Pods {
+		if (ns == "" || p.Namespace == ns) && p.Spec.Subdomain != "" && x.ownerSet(p) == nil {
+			add(groupKey{p.Namespace, p.Spec.Subdomain, ""})
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.namespace != b.namespace {
+			return a.namespace < b.namespace
+		}
+		if a.service != b.service {
+			return a.service < b.service
+		}
+		return a.orphan < b.orphan
+	})
+	return keys
+}
+
+// members are the pods that expect names under the group's Service, in
+// StatefulSet then ordinal order, then subdomain pods by name.
+func (x *explainer) members(key groupKey) (sets []*appsv1.StatefulSet, out []member) {
+	for _, sts := range x.objs.StatefulSets {
+		if sts.Namespace != key.namespace || sts.Spec.ServiceName != key.service || orphanName(sts) != key.orphan {
+			continue
+		}
+		sets = append(sets, sts)
+	}
+	sort.Slice(sets, func(i, j int) bool { return sets[i].Name < sets[j].Name })
+	for _, sts := range sets {
+		for _, h := range rules.StatefulSetHostnames(sts) {
+			m := member{sts: sts, hostname: h}
+			if p := x.pod(sts.Namespace, h); p != nil && x.ownerSet(p) == sts {
+				m.pod = p
+			}
+			out = append(out, m)
+		}
+	}
+	if key.service == "" {
+		return sets, out
+	}
+	var subs []member
+	for _, p := range x.pods[key.namespace] {
+		if p.Spec.Subdomain == key.service && x.ownerSet(p) == nil {
+			subs = append(subs, member{hostname: p.Spec.Hostname, pod: p})
+		}
+	}
+	sort.Slice(subs, func(i, j int) bool { return subs[i].pod.Name < subs[j].pod.Name })
+	return sets, append(out, subs...)
+}
+
+// memberName is how a group lists a workload.
+func memberName(sts *appsv1.StatefulSet) string {
+	n := len(rules.StatefulSetHostnames(sts))
+	plural := "s"
+	if n == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("StatefulSet %s (%d replica%s)", sts.Name, n, plural)
+}
+
+// group explains one group; keep, when set, limits the per-pod records to
+// the members it keeps (the Service's records still count every member).
+func (x *explainer) group(key groupKey, keep func(member) bool) Group {
+	sets, members := x.members(key)
+	g := Group{Namespace: key.namespace, Service: key.service, Members: []string{}, Records: []Record{}}
+	for _, sts := range sets {
+		g.Members = append(g.Members, memberName(sts))
+	}
+	for _, m := range members {
+		if m.sts == nil {
+			g.Members = append(g.Members, "Pod "+m.pod.Name)
+		}
+	}
+	if key.service == "" {
+		for _, sts := range sets {
+			g.Notes = append(g.Notes, x.noServiceName(sts))
+		}
+		return g
+	}
+	svc := x.service(key.namespace, key.service)
+	g.ServiceState = serviceState(svc)
+	s := x.newServiceView(key.namespace, key.service, svc)
+	for _, m := range members {
+		if keep != nil && !keep(m) {
+			continue
+		}
+		g.Records = append(g.Records, s.podRecords(m)...)
+	}
+	if keep == nil || len(members) == 0 || slices.ContainsFunc(members, func(m member) bool { return keep(m) && m.sts != nil }) {
+		g.Records = append(g.Records, s.serviceRecords(members)...)
+	}
+	g.Notes = append(g.Notes, s.portNotes()...)
+	if len(members) == 0 {
+		g.Notes = append(g.Notes, Reason{Message: fmt.Sprintf("no StatefulSet names Service `%s` in `spec.serviceName` and no pod names it in `spec.subdomain`: no pod expects a per-pod name under it", key.service)})
+	}
+	g.Notes = append(g.Notes, x.usesNotes(sets, g.Records)...)
+	return g
+}
+
+// usesNotes says, for each StatefulSet whose per-pod names are missing,
+// whether its own configuration uses them: missing names nobody uses are a
+// warning, used ones break the workload.
+func (x *explainer) usesNotes(sets []*appsv1.StatefulSet, records []Record) []Reason {
+	if x.uses == nil {
+		return nil
+	}
+	var out []Reason
+	for _, sts := range sets {
+		missing := slices.ContainsFunc(records, func(r Record) bool {
+			return r.Missing && r.Pod != "" && strings.HasPrefix(r.Pod, sts.Name+"-")
+		})
+		if !missing {
+			continue
+		}
+		if evidence := x.uses(sts, x.domain); len(evidence) > 0 {
+			out = append(out, Reason{Message: fmt.Sprintf("the pod template of StatefulSet `%s` uses its per-pod names, which do not resolve: %s", sts.Name, strings.Join(evidence, "; ")),
+				Fix: "Fix the reasons above before the pods need their peers."})
+		} else {
+			out = append(out, Reason{Message: fmt.Sprintf("the pod template of StatefulSet `%s` does not use its per-pod names (no env value or argument mentions them): nothing in its configuration depends on them", sts.Name)})
+		}
+	}
+	return out
+}
+
+func (x *explainer) noServiceName(sts *appsv1.StatefulSet) Reason {
+	rule, _ := rules.Default().Get(rules.HG001)
+	msg := fmt.Sprintf("StatefulSet `%s` has no `spec.serviceName`: its pods get hostnames (%s) but no subdomain, so no per-pod DNS names", sts.Name, strings.Join(rules.StatefulSetHostnames(sts), ", "))
+	var headless []string
+	for _, svc := range x.objs.Services {
+		if svc.Namespace == sts.Namespace && rules.IsHeadless(svc) && rules.Selects(svc.Spec.Selector, sts.Spec.Template.Labels) {
+			headless = append(headless, "`"+svc.Name+"`")
+		}
+	}
+	if len(headless) > 0 {
+		msg += fmt.Sprintf("; headless Service %s selects them", strings.Join(headless, ", "))
+	}
+	return ruleReason(rule, msg)
+}
+
+// ruleReason is a Reason for a broken rule: the rule's remediation and docs.
+func ruleReason(rule *rules.Rule, msg string) Reason {
+	return Reason{Rule: rule.ID, Message: msg, Fix: rule.Remediation + " (" + rule.DocsURL() + ")"}
+}
+
+func reasonOf(id, msg string) Reason {
+	rule, _ := rules.Default().Get(id)
+	return ruleReason(rule, msg)
+}
+
+func serviceState(svc *corev1.Service) string {
+	switch {
+	case svc == nil:
+		return "missing"
+	case rules.IsHeadless(svc):
+		return "headless"
+	case svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP:
+		return "type " + string(svc.Spec.Type)
+	default:
+		return "ClusterIP " + svc.Spec.ClusterIP
+	}
+}
+
+// family is the record type of an address: A or AAAA.
+func family(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() && !a.Is4In6() {
+		return "AAAA"
+	}
+	return "A"
+}
