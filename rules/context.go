@@ -13,6 +13,9 @@ import (
 type Lookup interface {
 	// Service returns the Service namespace/name, or nil when there is none.
 	Service(namespace, name string) (*corev1.Service, error)
+	// Services returns the Services of the namespace, sorted by name (HG002
+	// looks for a near-miss of a misspelt name among them).
+	Services(namespace string) ([]*corev1.Service, error)
 	// ServicesSelecting returns the Services of the namespace whose non-empty
 	// selector matches labels.
 	ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error)
@@ -22,6 +25,10 @@ type Lookup interface {
 	// WorkloadsSelectedBy returns the pod-template owners of the namespace,
 	// StatefulSets included, whose template labels match a non-empty selector.
 	WorkloadsSelectedBy(namespace string, selector map[string]string) ([]Workload, error)
+	// ConfigMap returns the ConfigMap namespace/name, or nil when there is
+	// none. It may cost a request to the API server: rules read one only
+	// where a verdict depends on it (evidence that per-pod names are used).
+	ConfigMap(namespace, name string) (*corev1.ConfigMap, error)
 }
 
 // Problem is what a CheckFunc returns: a field error plus how to report it.
@@ -35,6 +42,13 @@ type Problem struct {
 	// WarnOnly caps the action at warn (HG011 for a break of a check that
 	// only warns).
 	WarnOnly bool
+	// Uncertain says that what admission can see does not make the defect
+	// a certain mistake (nothing shows that anyone looks the names up): in
+	// LevelDefault it caps the action at warn, and Reason says why; in
+	// LevelStrict it changes nothing.
+	Uncertain bool
+	// Reason is the short human reason that goes with Uncertain.
+	Reason string
 }
 
 // SameDefect reports whether p and q are the same defect of an object:
@@ -55,6 +69,11 @@ type Context struct {
 	Policy  *Policy
 	lookup  Lookup
 	err     error
+	// rule is the rule being run (nil when fixes are planned).
+	rule *Rule
+	// scans are the configuration scans of the evaluation, shared by its
+	// rules.
+	scans scanMemo
 }
 
 // Service looks up a Service; nil when it does not exist or the lookup failed.
@@ -62,6 +81,13 @@ func (c *Context) Service(namespace, name string) *corev1.Service {
 	svc, err := c.lookup.Service(namespace, name)
 	c.fail(err)
 	return svc
+}
+
+// Services lists the Services of a namespace.
+func (c *Context) Services(namespace string) []*corev1.Service {
+	list, err := c.lookup.Services(namespace)
+	c.fail(err)
+	return list
 }
 
 // ServicesSelecting lists the Services of a namespace that select labels.
@@ -80,7 +106,13 @@ func (c *Context) WorkloadsSelectedBy(namespace string, selector map[string]stri
 
 // GoverningStatefulSets returns the StatefulSets whose spec.serviceName names svc.
 func (c *Context) GoverningStatefulSets(svc *corev1.Service) []*appsv1.StatefulSet {
-	list, err := c.lookup.StatefulSetsFor(svc.Namespace, svc.Name)
+	return c.StatefulSetsFor(svc.Namespace, svc.Name)
+}
+
+// StatefulSetsFor returns the StatefulSets of namespace whose
+// spec.serviceName is serviceName.
+func (c *Context) StatefulSetsFor(namespace, serviceName string) []*appsv1.StatefulSet {
+	list, err := c.lookup.StatefulSetsFor(namespace, serviceName)
 	c.fail(err)
 	return list
 }

@@ -72,6 +72,12 @@ func (e *LookupError) Unwrap() error { return e.Err }
 // error type and Problem.Key) is a warning, never a denial: existing objects
 // must stay scalable and updatable. The Key tells apart defects that share a
 // field, such as two Service ports that target no container port.
+//
+// What may deny follows certainty: a finding that would deny is a warning,
+// with Finding.Reason saying why, when the subject is controller-owned
+// (unless Policy.ControllerOwned is enforce), when the request creates a
+// Service, or, in LevelDefault, when the rule is not certain of it
+// (Problem.Uncertain). LevelStrict denies whatever the certainty.
 func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Result, error) {
 	if policy == nil {
 		policy = &Policy{}
@@ -85,6 +91,15 @@ func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Resul
 	skip := skipSet(subject)
 
 	res := &Result{}
+	scans := scanMemo{}
+	// A controller cannot read a denial: it retries forever, and what it
+	// manages never comes up. Its objects are reported unless the policy
+	// says to enforce on them too.
+	controllerCapped := policy.ControllerOwned != ControllerOwnedEnforce && ControllerOwnedObject(subject)
+	// A Service's author may not be the author of the StatefulSets that
+	// name it: a Service create is never denied for someone else's
+	// StatefulSet, in either level.
+	serviceCreate := kind == KindService && req.Operation == Create
 	for _, rule := range r.rules {
 		if !rule.appliesTo(kind, req.Operation) {
 			continue
@@ -97,7 +112,7 @@ func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Resul
 			res.Skipped = append(res.Skipped, rule.ID)
 			continue
 		}
-		problems, err := run(rule, req, lookup, policy)
+		problems, err := run(rule, req, lookup, policy, scans)
 		if err != nil {
 			return nil, err
 		}
@@ -106,28 +121,38 @@ func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Resul
 		}
 		var before []Problem
 		if req.Operation == Update && req.OldObject != nil {
-			before, err = run(rule, &Request{Operation: Create, Object: req.OldObject, DryRun: req.DryRun}, lookup, policy)
+			before, err = run(rule, &Request{Operation: Create, Object: req.OldObject, DryRun: req.DryRun}, lookup, policy, scans)
 			if err != nil {
 				return nil, err
 			}
 		}
 		for _, p := range problems {
-			action := configured
+			action, reason := configured, ""
 			if p.WarnOnly || policy.Mode == ModeWarn ||
 				(rule.DryRunWarn && req.DryRun && !policy.DenyMissingServiceOnDryRun) ||
 				slices.ContainsFunc(before, p.SameDefect) {
 				action = milder(action, ActionWarn)
 			}
+			if action == ActionDeny {
+				switch {
+				case serviceCreate:
+					action, reason = ActionWarn, reasonServiceCreate
+				case controllerCapped:
+					action, reason = ActionWarn, reasonControllerOwned
+				case p.Uncertain && policy.Level != LevelStrict:
+					action, reason = ActionWarn, p.Reason
+				}
+			}
 			res.Findings = append(res.Findings, Finding{
-				Rule: rule, Action: action, Object: ref, Error: p.Error, Key: p.Key, Primary: p.Primary,
+				Rule: rule, Action: action, Object: ref, Error: p.Error, Key: p.Key, Primary: p.Primary, Reason: reason,
 			})
 		}
 	}
 	return res, nil
 }
 
-func run(rule *Rule, req *Request, lookup Lookup, policy *Policy) ([]Problem, error) {
-	c := &Context{Request: req, Policy: policy, lookup: lookup}
+func run(rule *Rule, req *Request, lookup Lookup, policy *Policy, scans scanMemo) ([]Problem, error) {
+	c := &Context{Request: req, Policy: policy, lookup: lookup, rule: rule, scans: scans}
 	problems := rule.Check(c)
 	if c.err != nil {
 		return nil, &LookupError{Rule: rule, Err: c.err}

@@ -69,11 +69,11 @@ func TestEvaluateSkipAnnotation(t *testing.T) {
 		// HG009 is off by default: a rule that does not run is not skipped.
 		name:        "all skips every rule that applies",
 		skip:        "all",
-		wantSkipped: []string{"HG001", "HG002", "HG003", "HG004", "HG005", "HG006", "HG007", "HG008"},
+		wantSkipped: []string{"HG001", "HG002", "HG003", "HG004", "HG005", "HG006", "HG007", "HG008", "HG013"},
 	}, {
 		name:        "ALL in upper case",
 		skip:        "ALL",
-		wantSkipped: []string{"HG001", "HG002", "HG003", "HG004", "HG005", "HG006", "HG007", "HG008"},
+		wantSkipped: []string{"HG001", "HG002", "HG003", "HG004", "HG005", "HG006", "HG007", "HG008", "HG013"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,8 +199,14 @@ func TestEvaluateDryRun(t *testing.T) {
 		policy: &rules.Policy{DenyMissingServiceOnDryRun: true, Mode: rules.ModeWarn},
 		want:   []want{{"HG002", warn, notFound, "spec.serviceName"}},
 	}, {
-		name: "other rules deny on dry-run as on a real request",
-		req:  dryRun(create(mkStatefulSet())),
+		name:   "other rules deny on dry-run as on a real request",
+		req:    dryRun(create(mkStatefulSet())),
+		objs:   []runtime.Object{mkService(withClusterIP(""))},
+		policy: strict(nil),
+		want:   []want{{"HG003", deny, invalid, "spec.serviceName"}},
+	}, {
+		name: "evidence of use denies on dry-run as on a real request",
+		req:  dryRun(create(mkStatefulSet(withEnv("PEERS", "web-0.nginx-headless")))),
 		objs: []runtime.Object{mkService(withClusterIP(""))},
 		want: []want{{"HG003", deny, invalid, "spec.serviceName"}},
 	}}
@@ -305,7 +311,7 @@ func TestEvaluateFindingIdentity(t *testing.T) {
 	// and the rule's docs.
 	sts := mkStatefulSet(withName(strings.Repeat("a", 53)))
 	sts.TypeMeta = metav1.TypeMeta{} // decoders often leave TypeMeta empty
-	res := evaluate(t, create(sts))
+	res := evaluateWith(t, strict(nil), create(sts))
 	if diff := cmp.Diff([]want{
 		{"HG002", deny, notFound, "spec.serviceName"},
 		{"HG007", deny, tooLong, "metadata.name"},

@@ -107,7 +107,8 @@ func planStatefulSet(c *Context, sts *appsv1.StatefulSet, opts FixOptions, plan 
 	if name != "" {
 		svc = c.Service(sts.Namespace, name)
 	}
-	if opts.InjectService && svc == nil && c.err == nil {
+	// A controller-owned StatefulSet's Service is its operator's to make.
+	if opts.InjectService && svc == nil && c.err == nil && !ControllerOwnedObject(sts) {
 		if name == "" {
 			name, svc = defaultServiceName(c, sts)
 			plan.Patches = append(plan.Patches, PatchOp{Op: "add", Path: "/spec/serviceName", Value: name})
@@ -208,13 +209,15 @@ func containerPortName(sp *corev1.ServicePort, specs []*corev1.PodSpec) string {
 // Injector, to whether inject-service creates a Service for sts, and which:
 // nil when injection is off for its namespace or turned off by its own
 // label, when it is skipped (`skip: all`), names no Service or one no
-// Service can be called (not a DNS-1035 label), or has no
-// `spec.selector.matchLabels` to select its pods with. Whether the Service
-// already exists is the caller's lookup.
+// Service can be called (not a DNS-1035 label), has no
+// `spec.selector.matchLabels` to select its pods with, or is
+// controller-owned: the operator that owns it owns its Service too, and
+// an injected one makes its create fail with AlreadyExists, or is deleted
+// by it. Whether the Service already exists is the caller's lookup.
 func (o FixOptions) ServiceToInject(sts *appsv1.StatefulSet, namespaceLabels map[string]string) *corev1.Service {
 	name := sts.Spec.ServiceName
 	opts := o.For(namespaceLabels, sts.Labels)
-	if !opts.InjectService || name == "" || sts.Annotations[SkipAnnotation] == SkipAll || len(validation.IsDNS1035Label(name)) > 0 {
+	if !opts.InjectService || name == "" || sts.Annotations[SkipAnnotation] == SkipAll || len(validation.IsDNS1035Label(name)) > 0 || ControllerOwnedObject(sts) {
 		return nil
 	}
 	svc, err := InjectedService(sts, name, opts.PublishNotReadyAddresses)

@@ -33,9 +33,13 @@ func TestHG002DryRunSaysWhatItCannotSee(t *testing.T) {
 			create(mkStatefulSet(withServiceName("nginx-headles"))), []runtime.Object{mkService()},
 			[]string{"set `spec.serviceName: nginx-headless`"},
 			[]string{"ignore this"}},
-		{"no dry-run, no Service: the apply order is the advice",
-			create(mkStatefulSet()), nil,
-			[]string{"put the Service before the StatefulSet"},
+		{"no dry-run, no Service, names used: the apply order is the advice",
+			create(mkStatefulSet(withEnv("PEERS", "web-0.nginx-headless"))), nil,
+			[]string{"put the Service before the StatefulSet", "uses the per-pod name `web-0.nginx-headless` (env `PEERS` of container `nginx`)"},
+			[]string{"ignore this"}},
+		{"no dry-run, a near-miss headless Service nobody names",
+			create(mkStatefulSet(withServiceName("nginx-hedless"), withTemplateLabels(map[string]string{"app": "web"}))), []runtime.Object{mkService()},
+			[]string{"did you mean headless Service `nginx-headless`", "set `spec.serviceName: nginx-headless`"},
 			[]string{"ignore this"}},
 	}
 	for _, tc := range cases {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -11,7 +12,7 @@ var hg002ServiceExists = &Rule{
 	ID:          HG002,
 	Name:        "service-exists",
 	Summary:     "The Service named by a StatefulSet's `spec.serviceName` exists in its namespace.",
-	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, so a StatefulSet written before its Service is denied on the first apply (helm and kustomize create Services first). A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
+	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, and operators often create a StatefulSet before its Service, so a missing Service may be a moment away. In the default policy this denies only what is certain: another headless Service selects the pods or has a near-miss name (a typo), or the pod template's configuration uses the per-pod names; otherwise it warns and the audit follows it up. A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
 	Remediation: "Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet (with `kubectl apply -f`, put the Service first in the file, or use `--inject`), or point `spec.serviceName` at the existing one.",
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
@@ -29,6 +30,10 @@ var hg002ServiceExists = &Rule{
 		err := field.NotFound(serviceNamePath, sts.Spec.ServiceName)
 		err.Detail = fmt.Sprintf("must name an existing Service in namespace `%s`", sts.Namespace)
 		alt := headlessServicesSelecting(c, statefulSetWorkload(sts))
+		near := ""
+		if len(alt) == 0 {
+			near = nearMissService(c, sts)
+		}
 		if c.Request.DryRun {
 			// A server-side dry-run of a multi-object apply creates nothing,
 			// so a Service of the same apply is missing here too: say which
@@ -38,13 +43,120 @@ var hg002ServiceExists = &Rule{
 			} else {
 				err.Detail += fmt.Sprintf(": if Service `%s` is part of this apply, ignore this: a server-side dry-run does not create the objects it checks (kubernetes #83562); otherwise create a headless Service `%s` (`clusterIP: None`) selecting %s", sts.Spec.ServiceName, sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
 			}
-		} else if len(alt) > 0 {
-			err.Detail += fmt.Sprintf(": headless Service %s selects these pods; set `spec.serviceName: %s`", strings.Join(alt, ", "), strings.Trim(alt[0], "`"))
-		} else {
-			err.Detail += fmt.Sprintf(": create a headless Service `%s` (`clusterIP: None`) selecting %s first; `kubectl apply -f` creates a file's objects in order, so put the Service before the StatefulSet, or use `--inject`", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
+			return []Problem{{Error: err}}
 		}
+		// A headless Service that selects the pods, or one whose name is
+		// a near miss, is the right Service under another name: a typo,
+		// certain from what admission sees.
+		if len(alt) > 0 {
+			err.Detail += fmt.Sprintf(": headless Service %s selects these pods; set `spec.serviceName: %s`", strings.Join(alt, ", "), strings.Trim(alt[0], "`"))
+			return []Problem{{Error: err}}
+		}
+		if near != "" {
+			err.Detail += fmt.Sprintf(": did you mean headless Service `%s`, which no StatefulSet names yet; set `spec.serviceName: %s`", near, near)
+			return []Problem{{Error: err}}
+		}
+		create := fmt.Sprintf("create a headless Service `%s` (`clusterIP: None`) selecting %s", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
+		p, reason, used := c.evidence(sts)
+		if !used {
+			// Nothing shows that anyone looks the names up, and the Service
+			// may be a moment away (a file with the StatefulSet first, an
+			// operator that creates it next): report, and let the audit
+			// follow it up.
+			err.Detail += ": " + create + "; until it exists the pods have no per-pod DNS names"
+			return []Problem{{Error: err, Uncertain: true, Reason: reason}}
+		}
+		err.Detail += fmt.Sprintf(": the pod template uses the per-pod name `%s` (%s), which cannot resolve without it; %s first (`kubectl apply -f` creates a file's objects in order, so put the Service before the StatefulSet), or use `--inject`", cut(p.Name, 120), p.Source.What, create)
 		return []Problem{{Error: err}}
 	},
+}
+
+// nearMissMaxDistance is how many single-character edits (insertion,
+// deletion, substitution, transposition of neighbours) a misspelt
+// `serviceName` may be away from the Service meant. Two catch the typos
+// people make (`nginx-headles`, `ngnix-headless`, `-hedless`), and the
+// conditions of nearMissService keep it from calling another team's
+// Service or another shard's a typo.
+const nearMissMaxDistance = 2
+
+// nearMissService returns the name of a headless Service of sts's
+// namespace that `spec.serviceName` looks like a typo of: at most
+// nearMissMaxDistance edits away, differing in more than digits
+// (`zk-1-hs` beside `zk-0-hs` is another shard's Service, not a typo),
+// with a name of at least 4 characters (two short names are always
+// close), and governing no StatefulSet yet (a Service that governs one is
+// someone's right Service). "" when there is none, or more than one.
+func nearMissService(c *Context, sts *appsv1.StatefulSet) string {
+	want := sts.Spec.ServiceName
+	if len(want) < 4 {
+		return ""
+	}
+	var found []string
+	for _, svc := range c.Services(sts.Namespace) {
+		if !IsHeadless(svc) || svc.Name == want || len(svc.Name) < 4 || sameButDigits(svc.Name, want) {
+			continue
+		}
+		if editDistance(svc.Name, want, nearMissMaxDistance) > nearMissMaxDistance {
+			continue
+		}
+		if len(c.GoverningStatefulSets(svc)) > 0 {
+			continue
+		}
+		found = append(found, svc.Name)
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
+}
+
+// sameButDigits reports whether a and b are equal once their digits are
+// removed.
+func sameButDigits(a, b string) bool {
+	strip := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	return strip(a) == strip(b)
+}
+
+// editDistance is the optimal string alignment distance of a and b
+// (Levenshtein plus transposition of neighbours), or limit+1 as soon as it
+// is certain to exceed limit.
+func editDistance(a, b string, limit int) int {
+	if d := len(a) - len(b); d > limit || -d > limit {
+		return limit + 1
+	}
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		best := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+			best = min(best, cur[j])
+		}
+		if best > limit {
+			return limit + 1
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // headlessServicesSelecting lists, quoted, the headless Services of the

@@ -11,7 +11,7 @@ var hg003ServiceHeadless = &Rule{
 	ID:          HG003,
 	Name:        "service-headless",
 	Summary:     "The Service named by `spec.serviceName` is headless: type ClusterIP with `clusterIP: None`.",
-	Why:         "The Kubernetes DNS specification publishes per-pod records (`<pod>.<service>`) only for headless Services, and the Service's own name then resolves to its one virtual IP instead of the pods; some DNS servers (CoreDNS among them) answer pod names behind a cluster IP anyway, others do not.",
+	Why:         "The Kubernetes DNS specification publishes per-pod records (`<pod>.<service>`) only for headless Services, and the Service's own name then resolves to its one virtual IP instead of the pods; some DNS servers (CoreDNS among them) answer pod names behind a cluster IP anyway, others do not. Many charts govern a StatefulSet with a ClusterIP Service and never look a pod up by name, so in the default policy this denies only when the pod template's configuration uses the per-pod names, and warns otherwise.",
 	Remediation: "Give the StatefulSet its own headless Service (`clusterIP: None`; the field is immutable, so create a new Service rather than editing the existing one) and point `spec.serviceName` at it.",
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
@@ -22,11 +22,21 @@ var hg003ServiceHeadless = &Rule{
 		{Case: "ClusterIP Service", Loss: LosesPodAddresses | LosesSRV},
 	},
 	Check: func(c *Context) []Problem {
-		_, svc := governingService(c)
+		sts, svc := governingService(c)
 		if svc == nil || IsHeadless(svc) {
 			return nil
 		}
-		return []Problem{{Error: field.Invalid(serviceNamePath, svc.Name, "must name a headless Service: "+notHeadlessReason(svc))}}
+		detail := "must name a headless Service: " + notHeadlessReason(svc)
+		p, reason, used := c.evidence(sts)
+		if !used {
+			// Much software governs a StatefulSet with its client Service
+			// and never looks up a pod by name (charts that use a ClusterIP
+			// or memberlist Service): the names are missing, nothing
+			// breaks, so it is reported, not denied.
+			return []Problem{{Error: field.Invalid(serviceNamePath, svc.Name, detail), Uncertain: true, Reason: reason}}
+		}
+		detail += fmt.Sprintf("; the pod template uses the per-pod name `%s` (%s), which needs a headless Service", cut(p.Name, 120), p.Source.What)
+		return []Problem{{Error: field.Invalid(serviceNamePath, svc.Name, detail)}}
 	},
 }
 

@@ -62,27 +62,49 @@ func hg004Cases() (successCases, errorCases []ruleCase) {
 		objs: objs(mkService(withSelector(map[string]string{"app": "nginx", "tier": "web", "statefulset.kubernetes.io/pod-name": "web-0"}))),
 		want: []want{{"HG004", deny, invalid, "spec.template.metadata.labels"}},
 	}, {
-		name: "Service without a selector",
+		name: "Service without a selector: a warning (a controller may manage its endpoints)",
 		req:  create(mkStatefulSet()),
 		objs: objs(mkService(withSelector(nil))),
-		want: []want{{"HG004", deny, invalid, "spec.serviceName"}},
+		want: []want{{"HG004", warn, invalid, "spec.serviceName"}},
 	}, {
-		name: "Service side: selector key missing from the governed template",
+		name:   "strict: Service without a selector",
+		req:    create(mkStatefulSet()),
+		objs:   objs(mkService(withSelector(nil))),
+		policy: strict(nil),
+		want:   []want{{"HG004", deny, invalid, "spec.serviceName"}},
+	}, {
+		name: "a ClusterIP Service whose selector misses the pods: HG004 warns (HG003 judges the Service)",
+		req:  create(mkStatefulSet()),
+		objs: objs(mkService(withSelector(tiered), withClusterIP("10.96.0.42"))),
+		want: []want{{"HG003", warn, invalid, "spec.serviceName"}, {"HG004", warn, invalid, "spec.template.metadata.labels"}},
+	}, {
+		name: "controller-owned: a warning",
+		req:  create(mkStatefulSet(stsOwnedBy("Cluster", "db"))),
+		objs: objs(mkService(withSelector(tiered))),
+		want: []want{{"HG004", warn, invalid, "spec.template.metadata.labels"}},
+	}, {
+		name: "Service side: a Service create is never denied for a StatefulSet",
 		req:  create(mkService(withSelector(tiered))),
 		objs: objs(mkStatefulSet()),
-		want: []want{{"HG004", deny, invalid, "spec.selector"}},
+		want: []want{{"HG004", warn, invalid, "spec.selector"}},
+	}, {
+		name:   "strict, Service side: a Service create is never denied for a StatefulSet",
+		req:    create(mkService(withSelector(tiered))),
+		objs:   objs(mkStatefulSet()),
+		policy: strict(nil),
+		want:   []want{{"HG004", warn, invalid, "spec.selector"}},
 	}, {
 		name: "Service side: no selector",
 		req:  create(mkService(withSelector(nil))),
 		objs: objs(mkStatefulSet()),
-		want: []want{{"HG004", deny, required, "spec.selector"}},
+		want: []want{{"HG004", warn, required, "spec.selector"}},
 	}, {
 		name: "Service side: one finding per governed StatefulSet",
 		req:  create(mkService(withSelector(tiered))),
 		objs: objs(mkStatefulSet(), mkStatefulSet(func(sts *appsv1.StatefulSet) { sts.Name = "web2" })),
 		want: []want{
-			{"HG004", deny, invalid, "spec.selector"},
-			{"HG004", deny, invalid, "spec.selector"},
+			{"HG004", warn, invalid, "spec.selector"},
+			{"HG004", warn, invalid, "spec.selector"},
 		},
 	}, {
 		name: "update with the template unchanged re-states a stored defect: warning",

@@ -56,11 +56,11 @@ func hg005Cases() (successCases, errorCases []ruleCase) {
 		policy: override("HG005", rules.ActionDeny),
 		want:   []want{{"HG005", deny, invalid, "spec.serviceName"}},
 	}, {
-		name:   "Service side: override deny",
+		name:   "Service side: override deny still warns on a Service create",
 		req:    create(mkService(unnamed)),
 		objs:   objs(mkStatefulSet()),
 		policy: override("HG005", rules.ActionDeny),
-		want:   []want{{"HG005", deny, required, "spec.ports[0].name"}},
+		want:   []want{{"HG005", warn, required, "spec.ports[0].name"}},
 	}, {
 		name:   "override deny still only warns on an update that does not touch the Service",
 		req:    update(mkStatefulSet(), mkStatefulSet(withReplicas(4))),

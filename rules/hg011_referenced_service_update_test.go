@@ -18,6 +18,11 @@ func hg011Cases() (successCases, errorCases []ruleCase) {
 	}
 
 	successCases = []ruleCase{{
+		// A number is published as it is: no record is lost (issue 20).
+		name: "update changes a numeric targetPort to one no container declares",
+		req:  update(mkService(), mkService(target(intstr.FromInt(8080)))),
+		objs: objs(mkStatefulSet()),
+	}, {
 		name: "update of metadata only",
 		req:  update(mkService(), mkService(relabel)),
 		objs: objs(mkStatefulSet()),
@@ -102,8 +107,8 @@ func hg011Cases() (successCases, errorCases []ruleCase) {
 			{"HG011", warn, required, "spec.ports[0].name"},
 		},
 	}, {
-		name: "update changes a numeric targetPort to one no container declares: warning",
-		req:  update(mkService(), mkService(target(intstr.FromInt(8080)))),
+		name: "update changes the targetPort to a name no container declares: warning",
+		req:  update(mkService(), mkService(target(intstr.FromString("http")))),
 		objs: objs(mkStatefulSet()),
 		want: []want{{"HG011", warn, notFound, "spec.ports[0].targetPort"}},
 	}, {

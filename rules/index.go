@@ -21,6 +21,7 @@ type nsIndex struct {
 	byService  map[string][]*appsv1.StatefulSet
 	workloads  []Workload
 	byLabel    map[string][]int // "k=v" of a template label -> workload indexes
+	configMaps map[string]*corev1.ConfigMap
 }
 
 var _ Lookup = (*Index)(nil)
@@ -36,13 +37,15 @@ func (x *Index) ns(namespace string) *nsIndex {
 			bySelector: map[string][]*corev1.Service{},
 			byService:  map[string][]*appsv1.StatefulSet{},
 			byLabel:    map[string][]int{},
+			configMaps: map[string]*corev1.ConfigMap{},
 		}
 		x.namespaces[namespace] = n
 	}
 	return n
 }
 
-// Add indexes one object; objects of kinds the rules do not read are ignored.
+// Add indexes one object (a ConfigMap too, for the evidence that per-pod
+// names are used); objects of kinds the rules do not read are ignored.
 // A second Service of the same namespace/name replaces the first, as a second
 // apply would.
 func (x *Index) Add(obj runtime.Object) {
@@ -59,6 +62,10 @@ func (x *Index) Add(obj runtime.Object) {
 		for k, v := range o.Spec.Selector {
 			n.bySelector[k+"="+v] = append(n.bySelector[k+"="+v], o)
 		}
+		return
+	}
+	if o, ok := obj.(*corev1.ConfigMap); ok {
+		x.ns(o.Namespace).configMaps[o.Name] = o
 		return
 	}
 	if o, ok := obj.(*appsv1.StatefulSet); ok {
@@ -90,6 +97,29 @@ func (x *Index) Service(namespace, name string) (*corev1.Service, error) {
 		return n.services[name], nil
 	}
 	return nil, nil
+}
+
+// ConfigMap implements Lookup: the offline checker holds every ConfigMap
+// of its input in memory, so reading one costs nothing.
+func (x *Index) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
+	if n := x.namespaces[namespace]; n != nil {
+		return n.configMaps[name], nil
+	}
+	return nil, nil
+}
+
+// Services implements Lookup.
+func (x *Index) Services(namespace string) ([]*corev1.Service, error) {
+	n := x.namespaces[namespace]
+	if n == nil {
+		return nil, nil
+	}
+	out := make([]*corev1.Service, 0, len(n.services))
+	for _, svc := range n.services {
+		out = append(out, svc)
+	}
+	sortServices(out)
+	return out, nil
 }
 
 // ServicesSelecting implements Lookup.

@@ -108,25 +108,25 @@ func unnamedPortProblems(rule string, svc *corev1.Service, refPath *field.Path, 
 	return out
 }
 
-// targetPortProblems reports Service ports whose targetPort matches no
-// container port of the template. A named targetPort that resolves nowhere
-// leaves the port out of the EndpointSlices. A number is published as it is
+// targetPortProblems reports Service ports whose named targetPort matches
+// no container port of the template: the port is left out of the
+// EndpointSlices and loses its SRV record. A number is published as it is
 // whatever the pod declares (container ports are informational), so it is
-// reported only when the template declares ports and none is that number.
+// never reported.
 func targetPortProblems(rule string, svc *corev1.Service, w Workload, serviceSide bool) []Problem {
 	if len(svc.Spec.Selector) == 0 {
 		return nil
 	}
-	declared := len(containerPorts(&w.Template.Spec)) > 0
 	var out []Problem
 	for i := range svc.Spec.Ports {
 		sp := &svc.Spec.Ports[i]
 		if resolveTarget(sp, &w.Template.Spec) {
 			continue
 		}
+		// A number is published as it is, whatever the pod declares:
+		// no record is ever missing, so it is never a finding.
 		target := targetOf(sp)
-		named := target.Type == intstr.String
-		if !named && !declared {
+		if target.Type != intstr.String {
 			continue
 		}
 		k := key(rule, svc.Namespace, w.Ref.Kind, w.Ref.Name, svc.Name, fmt.Sprint(i))

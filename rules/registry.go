@@ -22,6 +22,7 @@ var catalogue = []*Rule{
 	hg010ReferencedServiceDelete, // HG010 referenced-service-delete
 	hg011ReferencedServiceUpdate, // HG011 referenced-service-update
 	hg012SubdomainService,        // HG012 subdomain-service
+	hg013PeerNamesMatchPods,      // HG013 peer-names-match-pods
 }
 
 // The rule IDs: stable, and what users name in --rule, the skip
@@ -39,6 +40,7 @@ const (
 	HG010 = "HG010" // referenced-service-delete
 	HG011 = "HG011" // referenced-service-update
 	HG012 = "HG012" // subdomain-service
+	HG013 = "HG013" // peer-names-match-pods
 )
 
 // CheckFunc evaluates one rule against the request in c and returns what it found.

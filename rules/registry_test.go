@@ -21,7 +21,7 @@ import (
 func allRuleCases() (successCases, errorCases []ruleCase) {
 	for _, cases := range []func() ([]ruleCase, []ruleCase){
 		hg001Cases, hg002Cases, hg003Cases, hg004Cases, hg005Cases, hg006Cases,
-		hg007Cases, hg008Cases, hg009Cases, hg010Cases, hg011Cases, hg012Cases,
+		hg007Cases, hg008Cases, hg009Cases, hg010Cases, hg011Cases, hg012Cases, hg013Cases,
 	} {
 		s, e := cases()
 		successCases = append(successCases, s...)
@@ -97,6 +97,7 @@ func TestDefaultRegistryCatalogue(t *testing.T) {
 		"HG001": rules.ActionWarn, "HG002": rules.ActionDeny, "HG003": rules.ActionDeny, "HG004": rules.ActionDeny,
 		"HG005": rules.ActionWarn, "HG006": rules.ActionWarn, "HG007": rules.ActionDeny, "HG008": rules.ActionWarn,
 		"HG009": rules.ActionOff, "HG010": rules.ActionWarn, "HG011": rules.ActionDeny, "HG012": rules.ActionWarn,
+		"HG013": rules.ActionWarn,
 	}
 	gotDefaults := map[string]rules.Action{}
 	var gotOrder []string

@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -33,6 +35,11 @@ var (
 	withSelector       = testobj.WithSelector
 	withPorts          = testobj.WithPorts
 	withClusterIP      = testobj.WithClusterIP
+	withEnv            = testobj.WithEnv
+	withConfigMapVol   = testobj.WithConfigMapVolume
+	mkConfigMap        = testobj.ConfigMap
+	stsOwnedBy         = testobj.WithControllerOwner[*appsv1.StatefulSet]
+	svcOwnedBy         = testobj.WithControllerOwner[*corev1.Service]
 )
 
 // Requests.
@@ -158,6 +165,17 @@ const (
 // override returns a Policy that sets one rule's action.
 func override(id string, action rules.Action) *rules.Policy {
 	return &rules.Policy{Overrides: map[string]rules.Action{id: action}}
+}
+
+// strict returns p (the zero Policy when nil) at LevelStrict: today's
+// letter, deny whenever pods would lack their per-pod names.
+func strict(p *rules.Policy) *rules.Policy {
+	if p == nil {
+		p = &rules.Policy{}
+	}
+	q := *p
+	q.Level = rules.LevelStrict
+	return &q
 }
 
 // objs is a readable []runtime.Object literal.

@@ -135,6 +135,13 @@ type Finding struct {
 	Key string
 	// Primary marks the side of a pair defect that the offline checker keeps.
 	Primary bool
+	// Reason says, in a few words, why a finding the rule's action would
+	// deny is only a warning ("controller-owned", "a Service create",
+	// "nothing in the pod template uses the per-pod names"): the webhook
+	// puts it in the warning, so that whoever reads it knows why the
+	// object was admitted and that the audit follows it up. Empty when the
+	// action was not capped for the policy's sake.
+	Reason string
 }
 
 // Field returns the field path the finding points at, e.g. "spec.serviceName".

@@ -19,7 +19,8 @@ import (
 // decoder skips managedFields, foreign annotations (the last-applied
 // configuration among them), status, volume claim templates and every
 // container field but name, ports and restartPolicy instead of allocating
-// them, which is most of a StatefulSet's bytes. TestDecodeStrippedIsStrip
+// them, which is most of a StatefulSet's bytes (of a StatefulSet's
+// containers, also the configuration that may name its peers). TestDecodeStrippedIsStrip
 // holds them equal to a full decode followed by rules.Strip.
 var strippedDecoders = map[schema.GroupVersionKind]func([]byte) (runtime.Object, error){
 	appsv1.SchemeGroupVersion.WithKind("StatefulSet"): decodeAs(func(in *struct {
@@ -27,8 +28,8 @@ var strippedDecoders = map[schema.GroupVersionKind]func([]byte) (runtime.Object,
 		Metadata strippedMeta `json:"metadata"`
 		Spec     struct {
 			appsv1.StatefulSetSpec
-			Template             strippedTemplate `json:"template"`
-			VolumeClaimTemplates skipJSON         `json:"volumeClaimTemplates"`
+			Template             strippedConfigTemplate `json:"template"`
+			VolumeClaimTemplates skipJSON               `json:"volumeClaimTemplates"`
 		} `json:"spec"`
 	}) runtime.Object {
 		out := &appsv1.StatefulSet{TypeMeta: in.TypeMeta, ObjectMeta: in.Metadata.get(), Spec: in.Spec.StatefulSetSpec}
@@ -179,6 +180,53 @@ type strippedTemplate struct {
 
 func (t *strippedTemplate) get() corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{ObjectMeta: t.ObjectMeta, Spec: t.Spec.get()}
+}
+
+// strippedConfigTemplate is a StatefulSet's pod template: what
+// strippedTemplate keeps, plus the configuration that may name the
+// set's peers (rules.StripContainerKeepConfig, rules.StripVolumeKeepConfig).
+type strippedConfigTemplate struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Hostname       string                    `json:"hostname"`
+		Subdomain      string                    `json:"subdomain"`
+		Containers     []strippedConfigContainer `json:"containers"`
+		InitContainers []strippedConfigContainer `json:"initContainers"`
+		Volumes        []corev1.Volume           `json:"volumes"`
+	} `json:"spec"`
+}
+
+type strippedConfigContainer struct {
+	Name          string                         `json:"name"`
+	Ports         []corev1.ContainerPort         `json:"ports"`
+	RestartPolicy *corev1.ContainerRestartPolicy `json:"restartPolicy"`
+	Command       []string                       `json:"command"`
+	Args          []string                       `json:"args"`
+	Env           []corev1.EnvVar                `json:"env"`
+	EnvFrom       []corev1.EnvFromSource         `json:"envFrom"`
+}
+
+func (t *strippedConfigTemplate) get() corev1.PodTemplateSpec {
+	containers := func(cs []strippedConfigContainer) []corev1.Container {
+		out := make([]corev1.Container, len(cs))
+		for i, c := range cs {
+			out[i] = rules.StripContainerKeepConfig(corev1.Container{Name: c.Name, Ports: c.Ports, RestartPolicy: c.RestartPolicy, Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom})
+		}
+		return out
+	}
+	var volumes []corev1.Volume
+	for _, v := range t.Spec.Volumes {
+		if kept, ok := rules.StripVolumeKeepConfig(v); ok {
+			volumes = append(volumes, kept)
+		}
+	}
+	return corev1.PodTemplateSpec{ObjectMeta: t.ObjectMeta, Spec: corev1.PodSpec{
+		Hostname:       t.Spec.Hostname,
+		Subdomain:      t.Spec.Subdomain,
+		Containers:     containers(t.Spec.Containers),
+		InitContainers: containers(t.Spec.InitContainers),
+		Volumes:        volumes,
+	}}
 }
 
 type strippedJobSpec struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,14 +110,14 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		}
 		if f.Action == rules.ActionDeny {
 			e := *f.Error
-			e.Detail = fmt.Sprintf("%s (%s %s)", e.Detail, f.Rule.ID, f.Rule.Name)
+			e.Detail = fmt.Sprintf("%s (%s %s)", capText(e.Detail, maxDetail), f.Rule.ID, f.Rule.Name)
 			errs = append(errs, &e)
 			if !slices.Contains(denied, f.Rule) {
 				denied = append(denied, f.Rule)
 			}
 			continue
 		}
-		warnings = append(warnings, fmt.Sprintf("%s %s: %s", f.Rule.ID, f.Error.Field, f.Error.Detail))
+		warnings = append(warnings, warningText(f))
 	}
 	if r.Object != nil {
 		if unknown := v.registry().UnknownSkips(r.Object); len(unknown) > 0 {
@@ -130,17 +131,66 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		}
 		return admission.Allowed("").WithWarnings(warnings...)
 	}
-	for _, rule := range denied {
+	ids := make([]string, len(denied))
+	for i, rule := range denied {
+		ids[i] = rule.ID
 		warnings = append(warnings, fmt.Sprintf("%s: %s See %s", rule.ID, rule.Remediation, rule.DocsURL()))
 	}
+	remedy := remedies(req.Namespace, ids, &policy, rules.ControllerOwnedObject(r.Object))
+	warnings = append(warnings, remedy)
 	decision = DecisionDenied
-	v.Log.V(1).Info("denied", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "findings", len(errs))
+	// Whoever was denied may not see the response (an operator retries
+	// and logs little): the denial is logged where the guard's owner looks.
+	v.Log.Info("denied", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
+		"user", capText(req.UserInfo.Username, 253), "rules", strings.Join(ids, ","), "remedy", remedy)
 	status := apierrors.NewInvalid(schema.GroupKind{Group: req.Kind.Group, Kind: req.Kind.Kind}, req.Name, errs)
+	// The message is what a controller logs of a failed create: it carries
+	// the remedies too.
+	status.ErrStatus.Message += "; " + remedy
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
 		Allowed:  false,
 		Result:   &status.ErrStatus,
 		Warnings: warnings,
 	}}
+}
+
+// maxDetail bounds one finding's text in a response: messages quote values
+// of the object (per-pod names, label sets) that a request may make long.
+const maxDetail = 1024
+
+// capText cuts s to at most n bytes, saying so.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "… (cut)"
+}
+
+// warningText is the admission warning of a finding that does not deny.
+// When the policy made a denial a warning, it says why the object was
+// admitted and that the audit follows it up, so that the reader knows it
+// is not forgotten.
+func warningText(f rules.Finding) string {
+	text := fmt.Sprintf("%s %s: %s", f.Rule.ID, f.Error.Field, capText(f.Error.Detail, maxDetail))
+	if f.Reason != "" {
+		text += fmt.Sprintf(" (admitted: %s; the audit reports it if it is still wrong after the grace period)", f.Reason)
+	}
+	return text
+}
+
+// remedies says what admits the object, for whoever was denied: the fix
+// is in each finding; these are the switches, from the narrowest.
+func remedies(namespace string, ids []string, policy *rules.Policy, controllerOwned bool) string {
+	var out []string
+	out = append(out, fmt.Sprintf("annotate the object `%s: %q` to skip these rules for it", rules.SkipAnnotation, strings.Join(ids, ",")))
+	if controllerOwned && policy.ControllerOwned == rules.ControllerOwnedEnforce {
+		out = append(out, fmt.Sprintf("`kubectl label namespace %s %s=%s` to report a controller's objects instead of denying them", namespace, rules.ControllerOwnedLabel, rules.ControllerOwnedReport))
+	}
+	if policy.Level == rules.LevelStrict {
+		out = append(out, fmt.Sprintf("`kubectl label namespace %s %s=%s` to deny only certain mistakes", namespace, rules.PolicyLabel, rules.LevelDefault))
+	}
+	out = append(out, fmt.Sprintf("`kubectl label namespace %s %s=%s` to only warn in this namespace", namespace, rules.ModeLabel, rules.ModeWarn))
+	return "to admit it without fixing it: " + strings.Join(out, ", or ")
 }
 
 func (c *Config) count(res *rules.Result) {

@@ -103,8 +103,45 @@ func TestDenialCarriesFieldCausesAndRemediation(t *testing.T) {
 		!strings.Contains(causes[0].Message, "headless Service `nginx-headless` selects these pods") {
 		t.Errorf("causes %+v", causes)
 	}
-	if len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[len(resp.Warnings)-1], "HG002: Create a headless Service") {
-		t.Errorf("warnings %q must end with the remediation", resp.Warnings)
+	n := len(resp.Warnings)
+	if n < 2 || !strings.HasPrefix(resp.Warnings[n-2], "HG002: Create a headless Service") {
+		t.Errorf("warnings %q must end with the remediation, then the remedies", resp.Warnings)
+	}
+	// Whoever was denied learns the switches that admit it, in the
+	// warnings and in the status message a controller logs.
+	for _, text := range []string{resp.Warnings[n-1], resp.Result.Message} {
+		for _, want := range []string{"`headless-guard.io/skip: \"HG002\"`", "`kubectl label namespace default headless-guard.io/mode=warn`"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%q lacks the remedy %s", text, want)
+			}
+		}
+	}
+}
+
+// TestDenialRemediesFollowThePolicy: the remedies name the labels that
+// would have admitted the object, and only those.
+func TestDenialRemediesFollowThePolicy(t *testing.T) {
+	strict := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{
+		rules.PolicyLabel: string(rules.LevelStrict), rules.ControllerOwnedLabel: string(rules.ControllerOwnedEnforce),
+	}}}
+	srv, _ := newServer(t, rules.FixOptions{}, strict)
+	owned := sts("nginx")
+	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "Redis", Name: "cache", UID: "u1", Controller: new(true)}}
+	_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, owned, nil, false))
+	if resp.Allowed {
+		t.Fatalf("strict, controller-owned=enforce: want a denial, got %+v", resp)
+	}
+	for _, want := range []string{rules.PolicyLabel + "=default", rules.ControllerOwnedLabel + "=report", rules.ModeLabel + "=warn"} {
+		if !strings.Contains(resp.Result.Message, want) {
+			t.Errorf("message %q lacks %s", resp.Result.Message, want)
+		}
+	}
+	// The same object in the default namespace policy is reported, and
+	// the warning says why it was admitted.
+	srv, _ = newServer(t, rules.FixOptions{})
+	_, resp = post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, owned, nil, false))
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "(admitted: controller-owned; the audit reports it") {
+		t.Errorf("controller-owned in the default policy: want admitted with the reason, got allowed=%v %q", resp.Allowed, resp.Warnings)
 	}
 }
 
@@ -158,11 +195,13 @@ func TestInjectOnlyPatches(t *testing.T) {
 	}
 }
 
-// An object label may turn a fix off, never on.
+// An object label may turn a fix off, never on. The namespace is strict,
+// where a missing Service denies whether or not anything uses the names.
 func TestObjectLabelsOptOutNeverIn(t *testing.T) {
 	optIn := sts("")
 	optIn.Labels = map[string]string{rules.InjectLabel: "true"}
-	srv, _ := newServer(t, rules.FixOptions{})
+	strict := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.PolicyLabel: string(rules.LevelStrict)}}}
+	srv, _ := newServer(t, rules.FixOptions{}, strict)
 	_, resp := post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, optIn, nil, false))
 	if !resp.Allowed || len(resp.Patch) != 0 {
 		t.Errorf("an object label enabled inject-service: %+v", resp)
@@ -173,7 +212,7 @@ func TestObjectLabelsOptOutNeverIn(t *testing.T) {
 		t.Errorf("an object label turned HG002's denial into a promise: %+v", resp)
 	}
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.InjectLabel: "true"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{rules.InjectLabel: "true", rules.PolicyLabel: string(rules.LevelStrict)}}}
 	srv, _ = newServer(t, rules.FixOptions{}, ns)
 	if _, resp = post(t, srv, PathMutateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts(""), nil, false)); len(resp.Patch) == 0 {
 		t.Errorf("the namespace label must enable inject-service: %+v", resp)

@@ -33,7 +33,7 @@ var chartVerdicts = map[string]struct {
 	"alertmanager-helm-test-pod.yaml": {quietHG008: true},
 	"memcached-apps-v1beta2.yaml":     {quietHG008: true, notices: []string{report.NoticeNotChecked + " StatefulSet/cache-memcached"}},
 	"postgresql-long-release-name.yaml": {
-		deny:    []string{"HG003", "HG007"},
+		deny:    []string{"HG007"},
 		notices: []string{report.NoticeDuplicateObject + " Service/payments-ledger-reconciliation-eu-west-1-production-postgresql"},
 	},
 	"postgresql-replication-hl.yaml":         {quietHG008: true},

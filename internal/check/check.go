@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/internal/report"
@@ -139,12 +140,59 @@ func Index(set *manifest.Set, namespace string) *rules.Index {
 
 func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rules.Index {
 	idx := rules.NewIndex()
+	var decoded map[*manifest.Document][]*corev1.ConfigMap
 	for _, o := range set.Objects {
-		if _, hidden := shadow[o]; o.Typed != nil && !hidden {
+		if _, hidden := shadow[o]; hidden {
+			continue
+		}
+		if o.Typed != nil {
 			idx.Add(o.Typed)
+			continue
+		}
+		// ConfigMaps are evidence that a StatefulSet uses its per-pod
+		// names (rules/peernames.go); the loader does not type them, so
+		// they are decoded here, once per document.
+		if o.Ref.Kind == "ConfigMap" && o.Ref.APIVersion == "v1" {
+			if decoded == nil {
+				decoded = map[*manifest.Document][]*corev1.ConfigMap{}
+			}
+			cms, ok := decoded[o.Doc]
+			if !ok {
+				cms = configMapsOf(o.Doc.Raw)
+				decoded[o.Doc] = cms
+			}
+			for _, cm := range cms {
+				if cm.Name == o.Ref.Name {
+					cm.Namespace = o.Ref.Namespace
+					idx.Add(cm)
+				}
+			}
 		}
 	}
 	return idx
+}
+
+// configMapsOf decodes the ConfigMaps of one document: the document
+// itself, or the items of a List. What does not decode is left out: the
+// loader has already reported it.
+func configMapsOf(raw []byte) []*corev1.ConfigMap {
+	var doc struct {
+		corev1.ConfigMap
+		Items []corev1.ConfigMap `json:"items"`
+	}
+	if err := sigsyaml.Unmarshal(raw, &doc); err != nil {
+		return nil
+	}
+	if len(doc.Items) == 0 {
+		return []*corev1.ConfigMap{&doc.ConfigMap}
+	}
+	out := make([]*corev1.ConfigMap, 0, len(doc.Items))
+	for i := range doc.Items {
+		if doc.Items[i].Kind == "ConfigMap" {
+			out = append(out, &doc.Items[i])
+		}
+	}
+	return out
 }
 
 // Evaluate runs the registry over every object of set but the definitions

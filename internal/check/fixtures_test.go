@@ -38,7 +38,7 @@ func TestRuleFixtures(t *testing.T) {
 			policy := rules.Policy{Overrides: map[string]rules.Action{rule.ID: forced(rule)}}
 			for _, path := range passes {
 				t.Run(filepath.Base(path), func(t *testing.T) {
-					got := fixtureFindings(t, path, policy, rule.ID)
+					got := fixtureFindings(t, path, FixturePolicy(t, path, policy), rule.ID)
 					if len(got) != 0 {
 						t.Errorf("want no %s finding, got:\n%s", rule.ID, strings.Join(got, "\n"))
 					}
@@ -50,7 +50,7 @@ func TestRuleFixtures(t *testing.T) {
 					if len(want) == 0 {
 						t.Fatalf("%s has no `# expect:` line", path)
 					}
-					got := fixtureFindings(t, path, policy, rule.ID)
+					got := fixtureFindings(t, path, FixturePolicy(t, path, policy), rule.ID)
 					if diff := cmp.Diff(want, got); diff != "" {
 						t.Errorf("%s findings (-want +got):\n%s", rule.ID, diff)
 					}
@@ -87,6 +87,26 @@ func TestSeedFixtures(t *testing.T) {
 	}
 }
 
+// FixturePolicy is base at the level a fixture's `# policy:` line names
+// (strict or default); base when it names none.
+func FixturePolicy(t *testing.T, path string, base rules.Policy) rules.Policy {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "# policy:"); ok {
+			level, err := rules.ParseLevel(rest)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			base.Level = level
+		}
+	}
+	return base
+}
+
 // forced is the action a rule is tested with: its default, or warn when off.
 func forced(r *rules.Rule) rules.Action {
 	if r.Default == rules.ActionOff {
@@ -111,6 +131,14 @@ func fixtureFindings(t *testing.T, path string, policy rules.Policy, ruleID stri
 	var plain = true
 	for _, o := range set.Objects {
 		if o.Typed == nil {
+			// ConfigMaps are what the cluster would hold beside the
+			// objects: evidence that per-pod names are used.
+			if o.Ref.Kind == "ConfigMap" {
+				for _, cm := range configMapsOf(o.Doc.Raw) {
+					cm.Namespace = o.Ref.Namespace
+					idx.Add(cm)
+				}
+			}
 			continue
 		}
 		op := operationOf(o)

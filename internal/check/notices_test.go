@@ -36,7 +36,7 @@ func TestReadsAsKubectl(t *testing.T) {
 			[]string{at("publish-not-ready-yes.yaml")}, hg009,
 			nil, nil},
 		{"a Service defined twice: the verdict follows the one applied last",
-			[]string{at("duplicate-service")}, rules.Policy{},
+			[]string{at("duplicate-service")}, rules.Policy{Level: rules.LevelStrict},
 			[]string{"HG003 deny StatefulSet default/db"},
 			[]string{"duplicate-object Service default/db " + at("duplicate-service/a-release.yaml") + ":5 -> [" + at("duplicate-service/b-override.yaml") + ":2]"}},
 		{"the same two files the other way round: headless last, clean",

@@ -240,6 +240,41 @@ func (b *boundLookup) live(namespace, name string) (*corev1.Service, error) {
 	return svc, nil
 }
 
+// Services lists the Services of a namespace from the cache.
+func (b *boundLookup) Services(namespace string) ([]*corev1.Service, error) {
+	objs, err := b.Indexes.services.ByIndex(toolscache.NamespaceIndex, namespace)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*corev1.Service, 0, len(objs))
+	for _, o := range objs {
+		if svc, ok := o.(*corev1.Service); ok {
+			out = append(out, svc)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ConfigMap reads a ConfigMap from the API server. ConfigMaps are not
+// cached: a cluster's ConfigMaps are many and large, and the rules read
+// one only where a denial depends on it (evidence that a StatefulSet's
+// configuration uses its per-pod names, at most a few per request), so
+// ordinary requests read none. It needs `get` on `configmaps`.
+func (b *boundLookup) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
+	if b.Live == nil {
+		return nil, nil
+	}
+	cm := &corev1.ConfigMap{}
+	if err := b.Live.Get(b.ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return cm, nil
+}
+
 func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error) {
 	var out []*corev1.Service
 	seen := map[string]bool{}

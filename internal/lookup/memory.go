@@ -4,18 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
@@ -24,7 +28,8 @@ import (
 // over a controller-runtime informer cache with the guard's indexes and
 // transform) fed from objs instead of an API server, started and synced.
 // It is what tests and offline tools use, so that they exercise the one
-// implementation; it stops with ctx. Live reads find nothing.
+// implementation; it stops with ctx. Live reads find the ConfigMaps of objs
+// (production reads ConfigMaps live, never from the cache) and nothing else.
 func InMemory(ctx context.Context, objs ...client.Object) (*CacheLookup, *Namespaces, error) {
 	mapper := meta.NewDefaultRESTMapper(nil)
 	for _, k := range rules.Kinds {
@@ -55,7 +60,28 @@ func InMemory(ctx context.Context, objs ...client.Object) (*CacheLookup, *Namesp
 	if !c.WaitForCacheSync(syncCtx) {
 		return nil, nil, errors.New("the in-memory cache did not sync")
 	}
-	return &CacheLookup{Cache: c, Indexes: indexes}, &Namespaces{Cache: c}, nil
+	return &CacheLookup{Cache: c, Live: configMapReader(objs), Indexes: indexes}, &Namespaces{Cache: c}, nil
+}
+
+// configMapReader is a client.Reader that finds the ConfigMaps of objs
+// and nothing else, as InMemory's API server.
+type configMapReader []client.Object
+
+func (r configMapReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	if cm, ok := obj.(*corev1.ConfigMap); ok {
+		for _, o := range r {
+			if found, isCM := o.(*corev1.ConfigMap); isCM && found.Namespace == key.Namespace && found.Name == key.Name {
+				found.DeepCopyInto(cm)
+				return nil
+			}
+		}
+	}
+	gvk, _ := apiutil.GVKForObject(obj, scheme.Scheme)
+	return apierrors.NewNotFound(schema.GroupResource{Group: gvk.Group, Resource: strings.ToLower(gvk.Kind) + "s"}, key.Name)
+}
+
+func (r configMapReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("the in-memory API server lists nothing")
 }
 
 // MemoryListWatch lists copies of the objects of one type from memory and

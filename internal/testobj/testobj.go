@@ -234,3 +234,41 @@ func Named[T metav1.Object](name string) func(T) {
 func InNamespace[T metav1.Object](namespace string) func(T) {
 	return func(o T) { o.SetNamespace(namespace) }
 }
+
+// WithEnv adds an env variable with a literal value to the first
+// container: the configuration that may name the set's peers.
+func WithEnv(name, value string) func(*appsv1.StatefulSet) {
+	return func(sts *appsv1.StatefulSet) {
+		c := &sts.Spec.Template.Spec.Containers[0]
+		c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+	}
+}
+
+// WithConfigMapVolume mounts ConfigMap name as a volume of the pod template.
+func WithConfigMapVolume(name string) func(*appsv1.StatefulSet) {
+	return func(sts *appsv1.StatefulSet) {
+		sts.Spec.Template.Spec.Volumes = append(sts.Spec.Template.Spec.Volumes, corev1.Volume{
+			Name:         "config-" + name,
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}},
+		})
+	}
+}
+
+// WithControllerOwner makes the object owned by a controller (an
+// ownerReference with `controller: true`), as an operator's objects are.
+func WithControllerOwner[T metav1.Object](kind, name string) func(T) {
+	return func(o T) {
+		o.SetOwnerReferences(append(o.GetOwnerReferences(), metav1.OwnerReference{
+			APIVersion: "example.com/v1", Kind: kind, Name: name, UID: "0b5c8a1e-0000-4000-8000-000000000001", Controller: new(true),
+		}))
+	}
+}
+
+// ConfigMap returns ConfigMap default/<name> with data.
+func ConfigMap(name string, data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Data:       data,
+	}
+}
