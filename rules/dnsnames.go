@@ -119,3 +119,36 @@ func domainOrDefault(domain string) string {
 	}
 	return domain
 }
+
+// OwnPeerNames are the per-pod names of sts's own pods (through its own
+// `spec.serviceName`, in its namespace) that its pod template's
+// configuration mentions: env values, args and commands of every
+// container, and, when configMap is set, the ConfigMaps the template
+// references (configMap returns nil for one it does not have). They are the
+// names the workload looks up, so the ones that must resolve.
+func OwnPeerNames(sts *appsv1.StatefulSet, configMap func(name string) *corev1.ConfigMap) []PeerName {
+	spec, specPath := &sts.Spec.Template.Spec, templatePath.Child("spec")
+	names := inlinePeerNames(spec, specPath)
+	if configMap != nil {
+		for _, ref := range configMapRefs(spec, specPath) {
+			cm := configMap(ref.name)
+			if cm == nil {
+				continue
+			}
+			keys := ref.keys
+			if keys == nil {
+				keys = sortedKeys(cm.Data)
+			}
+			for _, k := range keys {
+				names = append(names, FindPeerNames(cm.Data[k], ConfigSource{ref.path, fmt.Sprintf("key `%s` of ConfigMap `%s`", k, ref.name)})...)
+			}
+		}
+	}
+	var out []PeerName
+	for _, p := range names {
+		if p.Set == sts.Name && p.Service == sts.Spec.ServiceName && (p.Namespace == "" || p.Namespace == sts.Namespace) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -92,6 +92,9 @@ func TestDNSReadsTheCluster(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
+	if !strings.Contains(r.stdout, "the ConfigMaps of namespace "+ns+" were not read (forbidden: grant list on configmaps to look in them)") {
+		t.Errorf("a user who may not list ConfigMaps is told what was not looked at:\n%s", r.stdout)
+	}
 	if rep.ClusterDomain != "cluster.local" || !strings.Contains(rep.DomainSource, "the default") {
 		t.Errorf("a user who may not read kube-system: domain %q from %q, want the default, said", rep.ClusterDomain, rep.DomainSource)
 	}

@@ -15,8 +15,9 @@ import (
 )
 
 // Read lists the Services, StatefulSets, Pods and EndpointSlices of
-// namespace ("" for all namespaces): get and list, nothing else. An error
-// names the kind and where, so that a missing RBAC permission says which.
+// namespace ("" for all namespaces), and its ConfigMaps where it may:
+// list, nothing else. An error names the kind and where, so that a missing
+// RBAC permission says which.
 func Read(ctx context.Context, c client.Reader, namespace string) (*Objects, error) {
 	var opts []client.ListOption
 	where := "all namespaces"
@@ -48,6 +49,18 @@ func Read(ctx context.Context, c client.Reader, namespace string) (*Objects, err
 	}
 	for i := range slices.Items {
 		objs.EndpointSlices = append(objs.EndpointSlices, &slices.Items[i])
+	}
+	// ConfigMaps only say whether the workloads look their names up: one
+	// that may not be read is said, not an error.
+	var cms corev1.ConfigMapList
+	switch err := c.List(ctx, &cms, opts...); {
+	case apierrors.IsForbidden(err):
+		objs.ConfigMapsUnread = fmt.Sprintf("the ConfigMaps of %s were not read (forbidden: grant list on configmaps to look in them)", where)
+	case err != nil:
+		return nil, fmt.Errorf("listing configmaps of %s: %w", where, err)
+	}
+	for i := range cms.Items {
+		objs.ConfigMaps = append(objs.ConfigMaps, &cms.Items[i])
 	}
 	return objs, nil
 }

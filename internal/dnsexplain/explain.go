@@ -22,6 +22,11 @@ type Objects struct {
 	StatefulSets   []*appsv1.StatefulSet
 	Pods           []*corev1.Pod
 	EndpointSlices []*discoveryv1.EndpointSlice
+	// ConfigMaps are where a pod template's configuration may name its
+	// peers; ConfigMapsUnread says why there are none to look in, when
+	// they could not be read.
+	ConfigMaps       []*corev1.ConfigMap
+	ConfigMapsUnread string
 }
 
 // Target is what to explain: a StatefulSet, a Pod or a Service by name, or
@@ -47,11 +52,6 @@ func (t Target) String() string {
 type Options struct {
 	// ClusterDomain is the cluster's DNS domain; "" is cluster.local.
 	ClusterDomain string
-	// Uses, when set, says where a StatefulSet's pod template uses the
-	// per-pod names of its pods (a peer list in an env value or an
-	// argument): a group whose per-pod names are missing says whether
-	// anything relies on them.
-	Uses func(sts *appsv1.StatefulSet, domain string) []string
 }
 
 // Report is the explanation of one Target.
@@ -207,14 +207,13 @@ type member struct {
 type explainer struct {
 	objs   *Objects
 	domain string
-	uses   func(*appsv1.StatefulSet, string) []string
 	// pods and slices by namespace.
 	pods   map[string][]*corev1.Pod
 	slices map[string][]*discoveryv1.EndpointSlice
 }
 
 func newExplainer(objs *Objects, opts Options) *explainer {
-	x := &explainer{objs: objs, domain: opts.ClusterDomain, uses: opts.Uses,
+	x := &explainer{objs: objs, domain: opts.ClusterDomain,
 		pods: map[string][]*corev1.Pod{}, slices: map[string][]*discoveryv1.EndpointSlice{}}
 	if x.domain == "" {
 		x.domain = rules.DefaultClusterDomain
@@ -390,29 +389,69 @@ func (x *explainer) group(key groupKey, keep func(member) bool) Group {
 	return g
 }
 
-// usesNotes says, for each StatefulSet whose per-pod names are missing,
-// whether its own configuration uses them: missing names nobody uses are a
-// warning, used ones break the workload.
+// usesNotes say, for each StatefulSet of a group with a missing record,
+// or whose configuration looks up a name that does not resolve, which of
+// its own per-pod names its pod template's configuration looks up (env
+// values, args, commands, the ConfigMaps it references) and whether each
+// resolves: missing names nobody looks up cost nothing yet, looked-up ones
+// break the workload.
 func (x *explainer) usesNotes(sets []*appsv1.StatefulSet, records []Record) []Reason {
-	if x.uses == nil {
-		return nil
-	}
+	groupMissing := slices.ContainsFunc(records, func(r Record) bool { return r.Missing })
 	var out []Reason
 	for _, sts := range sets {
-		missing := slices.ContainsFunc(records, func(r Record) bool {
-			return r.Missing && r.Pod != "" && strings.HasPrefix(r.Pod, sts.Name+"-")
-		})
-		if !missing {
-			continue
+		used := rules.OwnPeerNames(sts, x.configMap(sts.Namespace))
+		var parts []string
+		broken, noPod := false, false
+		seen := map[string]bool{}
+		for _, p := range used {
+			fqdn := rules.PodFQDN(p.Pod(), p.Service, sts.Namespace, x.domain)
+			if seen[fqdn] || p.Domain != "" && p.Domain != x.domain {
+				continue
+			}
+			seen[fqdn] = true
+			state := "matches no pod of the StatefulSet"
+			if i := slices.IndexFunc(records, func(r Record) bool { return r.Name == fqdn && r.Pod != "" }); i >= 0 {
+				state = "resolves"
+				if records[i].Missing {
+					state = "does not resolve"
+				}
+			}
+			broken = broken || state != "resolves"
+			noPod = noPod || state == "matches no pod of the StatefulSet"
+			parts = append(parts, fmt.Sprintf("`%s` (%s) %s", p.Name, p.Source.What, state))
 		}
-		if evidence := x.uses(sts, x.domain); len(evidence) > 0 {
-			out = append(out, Reason{Message: fmt.Sprintf("the pod template of StatefulSet `%s` uses its per-pod names, which do not resolve: %s", sts.Name, strings.Join(evidence, "; ")),
-				Fix: "Fix the reasons above before the pods need their peers."})
-		} else {
-			out = append(out, Reason{Message: fmt.Sprintf("the pod template of StatefulSet `%s` does not use its per-pod names (no env value or argument mentions them): nothing in its configuration depends on them", sts.Name)})
+		switch {
+		case len(parts) > 0 && (broken || groupMissing):
+			msg := fmt.Sprintf("the pod template of StatefulSet `%s` looks up its per-pod names: %s", sts.Name, strings.Join(parts, "; "))
+			switch {
+			case noPod:
+				out = append(out, reasonOf(rules.HG013, msg))
+			case broken:
+				out = append(out, Reason{Message: msg, Fix: "Make the names it looks up resolve: the reasons above say why they do not."})
+			default:
+				out = append(out, Reason{Message: msg})
+			}
+		case len(parts) == 0 && groupMissing:
+			msg := fmt.Sprintf("the pod template of StatefulSet `%s` looks up none of its per-pod names (no env value, argument, command or referenced ConfigMap mentions them)", sts.Name)
+			if x.objs.ConfigMapsUnread != "" {
+				msg += "; " + x.objs.ConfigMapsUnread
+			}
+			out = append(out, Reason{Message: msg})
 		}
 	}
 	return out
+}
+
+// configMap finds a ConfigMap of ns among the objects read.
+func (x *explainer) configMap(ns string) func(string) *corev1.ConfigMap {
+	return func(name string) *corev1.ConfigMap {
+		for _, cm := range x.objs.ConfigMaps {
+			if cm.Namespace == ns && cm.Name == name {
+				return cm
+			}
+		}
+		return nil
+	}
 }
 
 func (x *explainer) noServiceName(sts *appsv1.StatefulSet) Reason {

@@ -76,6 +76,8 @@ func (c *cluster) add(objs ...any) {
 			c.objs.Pods = append(c.objs.Pods, o)
 		case []*corev1.Pod:
 			c.objs.Pods = append(c.objs.Pods, o...)
+		case *corev1.ConfigMap:
+			c.objs.ConfigMaps = append(c.objs.ConfigMaps, o)
 		default:
 			panic(fmt.Sprintf("cluster.add: %T", o))
 		}
@@ -137,6 +139,13 @@ func (c *cluster) endpointSlices() {
 func inNS(ns string) func(*appsv1.StatefulSet) { return testobj.InNamespace[*appsv1.StatefulSet](ns) }
 func svcNS(ns string) func(*corev1.Service)    { return testobj.InNamespace[*corev1.Service](ns) }
 
+func withEnv(name, value string) func(*appsv1.StatefulSet) {
+	return func(sts *appsv1.StatefulSet) {
+		c := &sts.Spec.Template.Spec.Containers[0]
+		c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+	}
+}
+
 func notReady(p *corev1.Pod) {
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
 }
@@ -177,7 +186,9 @@ var scenarios = []scenario{{
 }, {
 	ns: "hg003",
 	build: func(c *cluster, ns string) {
-		sts := testobj.StatefulSet(inNS(ns), testobj.WithReplicas(2))
+		// Its peers by name: they resolve through a ClusterIP Service too
+		// (CoreDNS answers an endpoint's hostname under any Service).
+		sts := testobj.StatefulSet(inNS(ns), testobj.WithReplicas(2), withEnv("PEERS", "web-0.nginx-headless:80,web-1.nginx-headless:80"))
 		c.add(testobj.Service(svcNS(ns), testobj.WithClusterIP("10.96.0.12"), func(s *corev1.Service) { s.Spec.ClusterIPs = []string{"10.96.0.12"} }), sts, c.pods(sts))
 	},
 	rules: []string{rules.HG003}, missing: true,
@@ -226,12 +237,18 @@ var scenarios = []scenario{{
 }, {
 	ns: "hg009",
 	build: func(c *cluster, ns string) {
-		sts := testobj.StatefulSet(inNS(ns), testobj.WithReplicas(2))
+		// Its peers in a ConfigMap: web-1's name does not resolve, web-2
+		// is no pod of the two replicas.
+		sts := testobj.StatefulSet(inNS(ns), testobj.WithReplicas(2), func(sts *appsv1.StatefulSet) {
+			sts.Spec.Template.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}}}
+		})
 		pods := c.pods(sts)
 		notReady(pods[1])
-		c.add(testobj.Service(svcNS(ns)), sts, pods)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-config"},
+			Data: map[string]string{"peers.conf": "server.0=web-0.nginx-headless.hg009.svc.cluster.local:2888\nserver.1=web-1.nginx-headless.hg009.svc.cluster.local:2888\nserver.2=web-2.nginx-headless.hg009.svc.cluster.local:2888\n"}}
+		c.add(testobj.Service(svcNS(ns)), sts, pods, cm)
 	},
-	rules: []string{rules.HG009}, missing: true,
+	rules: []string{rules.HG009, rules.HG013}, missing: true,
 }, {
 	ns: "hg012",
 	build: func(c *cluster, ns string) {

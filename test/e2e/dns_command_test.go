@@ -154,9 +154,9 @@ var dnsCommandExpects = map[string]struct {
 	"HG001: `spec.serviceName` empty, a headless Service selects the pods": {rules.HG001, false},
 	// An unnamed port has no SRV name to miss; the note names HG005.
 	"HG005: unnamed Service port": {rules.HG005, false},
-	// A numeric targetPort the container does not declare still gets its
-	// port in the EndpointSlice and the SRV record: nothing to explain.
-	"HG006: numeric `targetPort` no declared container port has": {"", false},
+	// The pods keep every record; the explanation names HG013 where the
+	// configuration looks up a name of no pod of the StatefulSet.
+	"HG013: per-pod name through another Service in an env value": {"", false},
 	// After the deletion, the Service is missing (HG002).
 	"HG010: governing Service deleted": {rules.HG002, true},
 	// After the update, the selector misses the pods (HG004), or the port
