@@ -92,20 +92,12 @@ func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Resul
 
 	res := &Result{}
 	scans := scanMemo{}
-	// A controller cannot read a denial: it retries forever, and what it
-	// manages never comes up. Its objects are reported unless the policy
-	// says to enforce on them too.
-	controllerCapped := policy.ControllerOwned != ControllerOwnedEnforce && ControllerOwnedObject(subject)
-	// A Service's author may not be the author of the StatefulSets that
-	// name it: a Service create is never denied for someone else's
-	// StatefulSet, in either level.
-	serviceCreate := kind == KindService && req.Operation == Create
+	controllerOwned := ControllerOwnedObject(subject)
 	for _, rule := range r.rules {
 		if !rule.appliesTo(kind, req.Operation) {
 			continue
 		}
-		configured := policy.Configured(rule)
-		if configured == ActionOff {
+		if policy.Configured(rule) == ActionOff {
 			continue
 		}
 		if skip.Has(SkipAll) || skip.Has(rule.ID) {
@@ -127,22 +119,11 @@ func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Resul
 			}
 		}
 		for _, p := range problems {
-			action, reason := configured, ""
-			if p.WarnOnly || policy.Mode == ModeWarn ||
-				(rule.DryRunWarn && req.DryRun && !policy.DenyMissingServiceOnDryRun) ||
-				slices.ContainsFunc(before, p.SameDefect) {
-				action = milder(action, ActionWarn)
-			}
-			if action == ActionDeny {
-				switch {
-				case serviceCreate:
-					action, reason = ActionWarn, reasonServiceCreate
-				case controllerCapped:
-					action, reason = ActionWarn, reasonControllerOwned
-				case p.Uncertain && policy.Level != LevelStrict:
-					action, reason = ActionWarn, p.Reason
-				}
-			}
+			action, reason := policy.Decide(rule, Decision{
+				Kind: kind, Operation: req.Operation, DryRun: req.DryRun,
+				ControllerOwned: controllerOwned, Uncertain: p.Uncertain, Reason: p.Reason,
+				Restated: slices.ContainsFunc(before, p.SameDefect), WarnOnly: p.WarnOnly,
+			})
 			res.Findings = append(res.Findings, Finding{
 				Rule: rule, Action: action, Object: ref, Error: p.Error, Key: p.Key, Primary: p.Primary, Reason: reason,
 			})
@@ -158,6 +139,55 @@ func run(rule *Rule, req *Request, lookup Lookup, policy *Policy, scans scanMemo
 		return nil, &LookupError{Rule: rule, Err: c.err}
 	}
 	return problems, nil
+}
+
+// Decision is what decides the action of one finding besides the rule and
+// the policy.
+type Decision struct {
+	// Kind and Operation are the request's.
+	Kind      string
+	Operation Operation
+	// DryRun is a server-side dry-run request.
+	DryRun bool
+	// ControllerOwned is set when the subject has a `controller: true`
+	// ownerReference.
+	ControllerOwned bool
+	// Uncertain and Reason are the Problem's.
+	Uncertain bool
+	Reason    string
+	// Restated is set on UPDATE when the stored object had the same defect.
+	Restated bool
+	// WarnOnly is the Problem's.
+	WarnOnly bool
+}
+
+// Decide returns the action of a finding of rule and, when the policy
+// made a denial a warning, the short reason why. It is the one place
+// where the verdict is decided: Evaluate calls it for every finding, and
+// the rule reference (docs/rules.md) prints its answers.
+func (p *Policy) Decide(rule *Rule, d Decision) (Action, string) {
+	action := p.Configured(rule)
+	if d.WarnOnly || p.Mode == ModeWarn || d.Restated ||
+		(rule.DryRunWarn && d.DryRun && !p.DenyMissingServiceOnDryRun) {
+		action = milder(action, ActionWarn)
+	}
+	if action != ActionDeny {
+		return action, ""
+	}
+	switch {
+	case d.Kind == KindService && d.Operation == Create:
+		// A Service's author may not be the author of the StatefulSets
+		// that name it: a Service create is never denied for someone
+		// else's StatefulSet, in either level.
+		return ActionWarn, reasonServiceCreate
+	case d.ControllerOwned && p.ControllerOwned != ControllerOwnedEnforce:
+		// A controller cannot read a denial: it retries forever, and what
+		// it manages never comes up.
+		return ActionWarn, reasonControllerOwned
+	case d.Uncertain && p.Level != LevelStrict:
+		return ActionWarn, d.Reason
+	}
+	return action, ""
 }
 
 // milder orders actions by severity: warn is milder than deny.

@@ -17,6 +17,7 @@ var hg002ServiceExists = &Rule{
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
+	Certainty:   "a headless Service of the namespace selects the pod template, or one that no StatefulSet names yet is at most two edits from `spec.serviceName` (a typo), or the pod template's configuration uses the per-pod names",
 	DNS: []DNSCase{
 		{Case: "`spec.serviceName` names no Service", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
 	},

@@ -16,6 +16,7 @@ var hg003ServiceHeadless = &Rule{
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
+	Certainty:   "the pod template's configuration uses the per-pod names",
 	DNS: []DNSCase{
 		// CoreDNS answers <pod>.<service> behind a cluster IP too
 		// (coredns/coredns#3686); the DNS specification does not.

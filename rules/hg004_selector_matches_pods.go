@@ -9,6 +9,7 @@ var hg004SelectorMatchesPods = &Rule{
 	Kinds:       []string{KindStatefulSet, KindService},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
+	Certainty:   "the governing Service is headless and has a selector",
 	DNS: []DNSCase{
 		{Case: "selector key the pod template lacks", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
 	},

@@ -334,23 +334,18 @@ func (c *Context) evidence(sts *appsv1.StatefulSet) (PeerName, string, bool) {
 }
 
 // evidenceCanDeny reports whether evidence of use would turn c's finding
-// into a denial: a person's CREATE, in the default level, enforced, with
-// the rule configured to deny and not capped by dry-run. On UPDATE the
-// stored object shows the same defect (`spec.serviceName` is immutable),
-// so the finding is a warning whatever the evidence.
+// into a denial: in the default level, when the finding would deny if it
+// were certain (Policy.Decide: not controller-owned, not dry-run capped,
+// the rule configured to deny, enforced). On UPDATE the stored object shows
+// the same defect (`spec.serviceName` is immutable), so the finding is a
+// warning whatever the evidence.
 func (c *Context) evidenceCanDeny(obj metav1.Object) bool {
-	p, req := c.Policy, c.Request
-	switch {
-	case req.Operation != Create, p.Level == LevelStrict, p.Mode == ModeWarn:
-		return false
-	case c.rule != nil && p.Configured(c.rule) != ActionDeny:
-		return false
-	case c.rule != nil && c.rule.DryRunWarn && req.DryRun && !p.DenyMissingServiceOnDryRun:
-		return false
-	case ControllerOwnedObject(obj) && p.ControllerOwned != ControllerOwnedEnforce:
+	if c.rule == nil || c.Request.Operation != Create || c.Policy.Level == LevelStrict {
 		return false
 	}
-	return true
+	kind, _ := KindOf(c.Request.Object)
+	action, _ := c.Policy.Decide(c.rule, Decision{Kind: kind, Operation: Create, DryRun: c.Request.DryRun, ControllerOwned: ControllerOwnedObject(obj)})
+	return action == ActionDeny
 }
 
 // ControllerOwnedObject reports whether obj has an ownerReference with

@@ -69,6 +69,10 @@ type Rule struct {
 	// answers for the pods; test/e2e breaks each case in a real cluster and
 	// fails when CoreDNS answers otherwise.
 	DNS []DNSCase
+	// Certainty says what makes a finding of the rule a certain mistake,
+	// which the default policy denies (the others are Problem.Uncertain
+	// and warn); empty when every finding is certain.
+	Certainty string
 	// DryRunWarn caps the action at warn on dry-run requests (HG002: a dry-run
 	// of a multi-object apply does not persist siblings, kubernetes #83562).
 	DryRunWarn bool

@@ -39,6 +39,10 @@ type CheckOptions struct {
 	Exclude []string
 	// AllowEmpty lets an input with nothing to check pass.
 	AllowEmpty bool
+	// Policy is the level: default or strict.
+	Policy string
+	// ControllerOwned is report or enforce.
+	ControllerOwned string
 	// FailOn is the lowest finding severity that fails the run.
 	FailOn string
 	// SARIFBase is the directory SARIF and GitHub paths are relative to;
@@ -66,6 +70,8 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Write, "write", false, "with --fix, rewrite the files in place instead of printing them")
 	fs.StringArrayVar(&o.Rules, "rule", nil, "override a rule's action, e.g. --rule HG004=warn --rule HG009=deny (deny|warn|off); repeatable")
 	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning")
+	fs.StringVar(&o.Policy, "policy", string(rules.LevelDefault), "default: deny only mistakes that are certain (as admission does by default); strict: deny whenever pods would lack their per-pod names")
+	fs.StringVar(&o.ControllerOwned, "controller-owned", string(rules.ControllerOwnedReport), "what objects with a `controller: true` ownerReference get: report (findings are warnings) or enforce (as anyone's)")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check and the names HG010 and HG011 say a change removes")
 	fs.StringVar(&o.Scope, "scope", string(check.ScopePath), "which manifests are checked together: path (each PATH argument; under it each kustomization or Helm chart apart), dir (each directory; a kustomization or chart with its subdirectories), file (each file), all (everything as one apply)")
 	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out paths under directories that match this gitignore-style pattern (e.g. 'charts/*/ci/', '*.values.yaml'); repeatable; "+manifest.IgnoreFile+" files work too")
@@ -93,6 +99,16 @@ func (o *CheckOptions) Validate(reg *rules.Registry) (rules.Policy, error) {
 		return p, fmt.Errorf("invalid --mode: %w", err)
 	}
 	p.Mode, p.ClusterDomain = mode, o.ClusterDomain
+	if o.Policy != "" {
+		if p.Level, err = rules.ParseLevel(o.Policy); err != nil {
+			return p, fmt.Errorf("invalid --policy: %w", err)
+		}
+	}
+	if o.ControllerOwned != "" {
+		if p.ControllerOwned, err = rules.ParseControllerOwned(o.ControllerOwned); err != nil {
+			return p, fmt.Errorf("invalid --controller-owned: %w", err)
+		}
+	}
 	for _, r := range o.Rules {
 		if err := p.SetOverride(reg, r); err != nil {
 			return p, fmt.Errorf("invalid --rule: %w", err)
