@@ -113,9 +113,13 @@ func (c *cluster) endpointSlices() {
 			}
 			sl := byPorts[key]
 			if sl == nil {
+				addressType := discoveryv1.AddressTypeIPv4
+				if strings.Contains(p.Status.PodIP, ":") {
+					addressType = discoveryv1.AddressTypeIPv6
+				}
 				sl = &discoveryv1.EndpointSlice{
 					ObjectMeta:  metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", svc.Name, len(keys)), Namespace: svc.Namespace, Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}},
-					AddressType: discoveryv1.AddressTypeIPv4, Ports: ports,
+					AddressType: addressType, Ports: ports,
 				}
 				byPorts[key] = sl
 				keys = append(keys, key)
@@ -269,6 +273,18 @@ var scenarios = []scenario{{
 		c.add(testobj.Service(svcNS(ns)), sts, pods)
 	},
 	missing: true,
+}, {
+	ns: "ipv6",
+	build: func(c *cluster, ns string) {
+		// A single-stack IPv6 cluster: AAAA records, the same names.
+		sts := testobj.StatefulSet(inNS(ns), testobj.WithReplicas(2))
+		pods := c.pods(sts)
+		for i, p := range pods {
+			p.Status.PodIP = fmt.Sprintf("fd00:10:244::%d", i+1)
+			p.Status.PodIPs = []corev1.PodIP{{IP: p.Status.PodIP}}
+		}
+		c.add(testobj.Service(svcNS(ns), func(s *corev1.Service) { s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol} }), sts, pods)
+	},
 }, {
 	ns: "scaling",
 	build: func(c *cluster, ns string) {
