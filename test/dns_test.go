@@ -1,8 +1,10 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -138,13 +140,25 @@ func TestDNSReadsTheCluster(t *testing.T) {
 	if err := c.Client().Create(t.Context(), corefile); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Client().Delete(t.Context(), corefile) })
+	// Other tests share the control plane: the domain must not stay.
+	t.Cleanup(func() {
+		if err := c.Client().Delete(context.Background(), corefile); err != nil {
+			t.Errorf("deleting ConfigMap kube-system/coredns: %v", err)
+		}
+	})
 	r = run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", c.KubeconfigPath())
 	if !strings.Contains(r.stdout, "cluster domain: example.internal (from the `kubernetes` plugin of ConfigMap kube-system/coredns)") || !strings.Contains(r.stdout, "names relative to "+ns+".svc.example.internal") {
 		t.Errorf("domain from the Corefile:\n%s%s", r.stdout, r.stderr)
 	}
 	if r = run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", c.KubeconfigPath(), "--cluster-domain", "cluster.local"); !strings.Contains(r.stdout, "cluster domain: cluster.local (--cluster-domain)") {
 		t.Errorf("--cluster-domain wins:\n%s", r.stdout)
+	}
+	// Every namespace: this one's group among the others'.
+	r = run(t, nil, "dns", "--all-namespaces", "-o", "json", "--kubeconfig", c.KubeconfigPath())
+	var all dnsexplain.Report
+	if err := json.Unmarshal([]byte(r.stdout), &all); err != nil || r.code != 1 || all.Target != "all namespaces" ||
+		!slices.ContainsFunc(all.Groups, func(g dnsexplain.Group) bool { return g.Namespace == ns && g.Service == "web" }) {
+		t.Errorf("--all-namespaces: exit %d, err %v, want the group of %s among %d\n%s", r.code, err, ns, len(all.Groups), r.stderr)
 	}
 	if r = run(t, nil, "dns", "statefulset/db", "-n", ns, "--kubeconfig", c.KubeconfigPath()); r.code != 2 || !strings.Contains(r.stderr, "StatefulSet "+ns+"/db not found") {
 		t.Errorf("a StatefulSet that does not exist: exit %d\n%s", r.code, r.stderr)

@@ -336,7 +336,7 @@ func TestExplainNamesTheRule(t *testing.T) {
 			}
 			if got := namedRules(rep); !slices.Equal(got, sc.rules) {
 				var buf bytes.Buffer
-				dnsexplain.RenderText(&buf, rep)
+				_ = dnsexplain.RenderText(&buf, rep)
 				t.Errorf("names rules %v, want %v\n%s", got, sc.rules, buf.String())
 			}
 			if rep.Missing() != sc.missing {

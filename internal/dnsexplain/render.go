@@ -81,7 +81,7 @@ func (p *printer) group(rep *Report, g Group) {
 		if rep.Resolver != "" {
 			header += "\tDNS ANSWERED"
 		}
-		fmt.Fprintln(tw, header+"\tSTATUS")
+		fmt.Fprintf(tw, "%s\tSTATUS\n", header)
 		for _, r := range g.Records {
 			for i, row := range rows(r) {
 				name, typ := shortName(r.Name, g.Namespace, rep.ClusterDomain), r.Type
@@ -92,7 +92,7 @@ func (p *printer) group(rep *Report, g Group) {
 				if rep.Resolver != "" {
 					cells = append(cells, p.short(row.answered, g, rep))
 				}
-				fmt.Fprintln(tw, strings.Join(append(cells, row.status), "\t"))
+				fmt.Fprintf(tw, "%s\n", strings.Join(append(cells, row.status), "\t"))
 			}
 		}
 		if err := tw.Flush(); err != nil && p.err == nil {

@@ -61,7 +61,7 @@ func dnsServer(t *testing.T, answers map[string][]string) string {
 				t.Error(err)
 				return
 			}
-			conn.WriteTo(packed, addr)
+			_, _ = conn.WriteTo(packed, addr)
 		}
 	}()
 	return conn.LocalAddr().String()
