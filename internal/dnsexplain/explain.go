@@ -207,19 +207,39 @@ type member struct {
 type explainer struct {
 	objs   *Objects
 	domain string
-	// pods and slices by namespace.
-	pods   map[string][]*corev1.Pod
-	slices map[string][]*discoveryv1.EndpointSlice
+	// pods and slices by namespace, and the objects by namespace/name:
+	// --all-namespaces of a large cluster must not cost pods × StatefulSets.
+	pods     map[string][]*corev1.Pod
+	slices   map[string][]*discoveryv1.EndpointSlice
+	podByKey map[string]*corev1.Pod
+	stsByKey map[string]*appsv1.StatefulSet
+	svcByKey map[string]*corev1.Service
+	cmByKey  map[string]*corev1.ConfigMap
+	groups   map[groupKey][]*appsv1.StatefulSet
 }
 
 func newExplainer(objs *Objects, opts Options) *explainer {
 	x := &explainer{objs: objs, domain: opts.ClusterDomain,
-		pods: map[string][]*corev1.Pod{}, slices: map[string][]*discoveryv1.EndpointSlice{}}
+		pods: map[string][]*corev1.Pod{}, slices: map[string][]*discoveryv1.EndpointSlice{},
+		podByKey: map[string]*corev1.Pod{}, stsByKey: map[string]*appsv1.StatefulSet{}, svcByKey: map[string]*corev1.Service{},
+		cmByKey: map[string]*corev1.ConfigMap{}, groups: map[groupKey][]*appsv1.StatefulSet{}}
 	if x.domain == "" {
 		x.domain = rules.DefaultClusterDomain
 	}
 	for _, p := range objs.Pods {
 		x.pods[p.Namespace] = append(x.pods[p.Namespace], p)
+		x.podByKey[p.Namespace+"/"+p.Name] = p
+	}
+	for _, s := range objs.StatefulSets {
+		x.stsByKey[s.Namespace+"/"+s.Name] = s
+		k := groupKey{s.Namespace, s.Spec.ServiceName, orphanName(s)}
+		x.groups[k] = append(x.groups[k], s)
+	}
+	for _, cm := range objs.ConfigMaps {
+		x.cmByKey[cm.Namespace+"/"+cm.Name] = cm
+	}
+	for _, s := range objs.Services {
+		x.svcByKey[s.Namespace+"/"+s.Name] = s
 	}
 	for _, s := range objs.EndpointSlices {
 		x.slices[s.Namespace] = append(x.slices[s.Namespace], s)
@@ -227,32 +247,11 @@ func newExplainer(objs *Objects, opts Options) *explainer {
 	return x
 }
 
-func (x *explainer) statefulSet(ns, name string) *appsv1.StatefulSet {
-	for _, s := range x.objs.StatefulSets {
-		if s.Namespace == ns && s.Name == name {
-			return s
-		}
-	}
-	return nil
-}
+func (x *explainer) statefulSet(ns, name string) *appsv1.StatefulSet { return x.stsByKey[ns+"/"+name] }
 
-func (x *explainer) pod(ns, name string) *corev1.Pod {
-	for _, p := range x.pods[ns] {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
+func (x *explainer) pod(ns, name string) *corev1.Pod { return x.podByKey[ns+"/"+name] }
 
-func (x *explainer) service(ns, name string) *corev1.Service {
-	for _, s := range x.objs.Services {
-		if s.Namespace == ns && s.Name == name {
-			return s
-		}
-	}
-	return nil
-}
+func (x *explainer) service(ns, name string) *corev1.Service { return x.svcByKey[ns+"/"+name] }
 
 // ownerSet is the StatefulSet that controls pod, or nil.
 func (x *explainer) ownerSet(pod *corev1.Pod) *appsv1.StatefulSet {
@@ -311,12 +310,7 @@ func (x *explainer) groupKeys(ns string) []groupKey {
 // members are the pods that expect names under the group's Service, in
 // StatefulSet then ordinal order, then subdomain pods by name.
 func (x *explainer) members(key groupKey) (sets []*appsv1.StatefulSet, out []member) {
-	for _, sts := range x.objs.StatefulSets {
-		if sts.Namespace != key.namespace || sts.Spec.ServiceName != key.service || orphanName(sts) != key.orphan {
-			continue
-		}
-		sets = append(sets, sts)
-	}
+	sets = slices.Clone(x.groups[key])
 	sort.Slice(sets, func(i, j int) bool { return sets[i].Name < sets[j].Name })
 	for _, sts := range sets {
 		for _, h := range rules.StatefulSetHostnames(sts) {
@@ -444,14 +438,7 @@ func (x *explainer) usesNotes(sets []*appsv1.StatefulSet, records []Record) []Re
 
 // configMap finds a ConfigMap of ns among the objects read.
 func (x *explainer) configMap(ns string) func(string) *corev1.ConfigMap {
-	return func(name string) *corev1.ConfigMap {
-		for _, cm := range x.objs.ConfigMaps {
-			if cm.Namespace == ns && cm.Name == name {
-				return cm
-			}
-		}
-		return nil
-	}
+	return func(name string) *corev1.ConfigMap { return x.cmByKey[ns+"/"+name] }
 }
 
 func (x *explainer) noServiceName(sts *appsv1.StatefulSet) Reason {
