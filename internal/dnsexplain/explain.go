@@ -83,6 +83,21 @@ type Group struct {
 	// the configuration uses).
 	Notes   []Reason `json:"notes,omitempty"`
 	Records []Record `json:"records"`
+	// Uses are the members' own per-pod names their configuration looks up.
+	Uses []Use `json:"uses,omitempty"`
+}
+
+// Use is a per-pod name of a StatefulSet's own pods that its pod
+// template's configuration looks up: a name that must resolve.
+type Use struct {
+	StatefulSet string `json:"statefulSet"`
+	// Name is the name as written (without a port), e.g. "web-0.nginx-headless".
+	Name string `json:"name"`
+	// Where says where it is written: "env `PEERS` of container `app`".
+	Where string `json:"where"`
+	// Record is the per-pod record's name (fully qualified), "" when the
+	// name is of no pod of the StatefulSet (HG013).
+	Record string `json:"record,omitempty"`
 }
 
 // Record is one DNS name and type, what it should answer, what the
@@ -122,6 +137,9 @@ type Reason struct {
 	Rule    string `json:"rule,omitempty"`
 	Message string `json:"message"`
 	Fix     string `json:"fix,omitempty"`
+	// uses marks a note of usesNotes, which Resolve writes again from the
+	// answers.
+	uses bool
 }
 
 // Missing reports whether any record of the report misses an expected answer.
@@ -379,58 +397,98 @@ func (x *explainer) group(key groupKey, keep func(member) bool) Group {
 	if len(members) == 0 {
 		g.Notes = append(g.Notes, Reason{Message: fmt.Sprintf("no StatefulSet names Service `%s` in `spec.serviceName` and no pod names it in `spec.subdomain`: no pod expects a per-pod name under it", key.service)})
 	}
-	g.Notes = append(g.Notes, x.usesNotes(sets, g.Records)...)
+	var none []Reason
+	g.Uses, none = x.lookups(sets, g.Records)
+	g.Notes = append(g.Notes, none...)
+	g.Notes = append(g.Notes, usesNotes(&g)...)
 	return g
 }
 
-// usesNotes say, for each StatefulSet of a group with a missing record,
-// or whose configuration looks up a name that does not resolve, which of
-// its own per-pod names its pod template's configuration looks up (env
-// values, args, commands, the ConfigMaps it references) and whether each
-// resolves: missing names nobody looks up cost nothing yet, looked-up ones
-// break the workload.
-func (x *explainer) usesNotes(sets []*appsv1.StatefulSet, records []Record) []Reason {
+// lookups are the own per-pod names each StatefulSet's pod template's
+// configuration looks up (env values, args, commands, the ConfigMaps it
+// references), and, as notes, which StatefulSets of a group with a missing
+// record look up none: missing names nobody looks up cost nothing yet,
+// looked-up ones break the workload.
+func (x *explainer) lookups(sets []*appsv1.StatefulSet, records []Record) ([]Use, []Reason) {
 	groupMissing := slices.ContainsFunc(records, func(r Record) bool { return r.Missing })
-	var out []Reason
+	var uses []Use
+	var none []Reason
 	for _, sts := range sets {
-		used := rules.OwnPeerNames(sts, x.configMap(sts.Namespace))
-		var parts []string
-		broken, noPod := false, false
 		seen := map[string]bool{}
-		for _, p := range used {
+		for _, p := range rules.OwnPeerNames(sts, x.configMap(sts.Namespace)) {
 			fqdn := rules.PodFQDN(p.Pod(), p.Service, sts.Namespace, x.domain)
 			if seen[fqdn] || p.Domain != "" && p.Domain != x.domain {
 				continue
 			}
 			seen[fqdn] = true
-			state := "matches no pod of the StatefulSet"
-			if i := slices.IndexFunc(records, func(r Record) bool { return r.Name == fqdn && r.Pod != "" }); i >= 0 {
-				state = "resolves"
-				if records[i].Missing {
-					state = "does not resolve"
-				}
+			u := Use{StatefulSet: sts.Name, Name: p.Name, Where: p.Source.What}
+			if slices.ContainsFunc(records, func(r Record) bool { return r.Name == fqdn && r.Pod != "" }) {
+				u.Record = fqdn
 			}
-			broken = broken || state != "resolves"
-			noPod = noPod || state == "matches no pod of the StatefulSet"
-			parts = append(parts, fmt.Sprintf("`%s` (%s) %s", p.Name, p.Source.What, state))
+			uses = append(uses, u)
 		}
-		switch {
-		case len(parts) > 0 && (broken || groupMissing):
-			msg := fmt.Sprintf("the pod template of StatefulSet `%s` looks up its per-pod names: %s", sts.Name, strings.Join(parts, "; "))
-			switch {
-			case noPod:
-				out = append(out, reasonOf(rules.HG013, msg))
-			case broken:
-				out = append(out, Reason{Message: msg, Fix: "Make the names it looks up resolve: the reasons above say why they do not."})
-			default:
-				out = append(out, Reason{Message: msg})
-			}
-		case len(parts) == 0 && groupMissing:
+		if len(seen) == 0 && groupMissing {
 			msg := fmt.Sprintf("the pod template of StatefulSet `%s` looks up none of its per-pod names (no env value, argument, command or referenced ConfigMap mentions them)", sts.Name)
 			if x.objs.ConfigMapsUnread != "" {
 				msg += "; " + x.objs.ConfigMapsUnread
 			}
-			out = append(out, Reason{Message: msg})
+			none = append(none, Reason{Message: msg})
+		}
+	}
+	return uses, none
+}
+
+// usesNotes say, per StatefulSet of the group, which names its
+// configuration looks up and whether each resolves (after Resolve: per the
+// DNS server's answers), when a record of the group is missing or a
+// looked-up name does not resolve.
+func usesNotes(g *Group) []Reason {
+	missing := func(name string) bool {
+		i := slices.IndexFunc(g.Records, func(r Record) bool { return r.Name == name && r.Pod != "" })
+		return i < 0 || g.Records[i].Missing
+	}
+	groupMissing := slices.ContainsFunc(g.Records, func(r Record) bool { return r.Missing })
+	var out []Reason
+	for _, set := range setsOf(g.Uses) {
+		var parts []string
+		broken, noPod := false, false
+		for _, u := range g.Uses {
+			if u.StatefulSet != set {
+				continue
+			}
+			state := "resolves"
+			switch {
+			case u.Record == "":
+				state, noPod = "matches no pod of the StatefulSet", true
+			case missing(u.Record):
+				state = "does not resolve"
+			}
+			broken = broken || state != "resolves"
+			parts = append(parts, fmt.Sprintf("`%s` (%s) %s", u.Name, u.Where, state))
+		}
+		if !broken && !groupMissing {
+			continue
+		}
+		msg := fmt.Sprintf("the pod template of StatefulSet `%s` looks up its per-pod names: %s", set, strings.Join(parts, "; "))
+		r := Reason{Message: msg, uses: true}
+		switch {
+		case noPod:
+			r = reasonOf(rules.HG013, msg)
+			r.uses = true
+		case broken:
+			r.Fix = "Make the names it looks up resolve: the reasons above say why they do not."
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// setsOf are the StatefulSets of uses, in order.
+func setsOf(uses []Use) []string {
+	var out []string
+	for _, u := range uses {
+		if !slices.Contains(out, u.StatefulSet) {
+			out = append(out, u.StatefulSet)
 		}
 	}
 	return out
