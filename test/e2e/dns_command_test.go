@@ -141,6 +141,40 @@ func TestDNSCommand(t *testing.T) {
 	}
 }
 
+// TestDNSCommandClusterIPPeers: a StatefulSet whose configuration lists
+// its peers by their per-pod names, governed by a ClusterIP Service (what
+// issue 20's default admits with a warning in a namespace in warn mode).
+// The explanation says which records are missing and why (HG003: the
+// Service's one address per pod, the SRV targets), that the configuration
+// looks the names up, and that they resolve, as CoreDNS answers them: it
+// serves an endpoint's hostname under any Service.
+func TestDNSCommandClusterIPPeers(t *testing.T) {
+	setup(t)
+	ns := "dns-clusterip-peers"
+	createNamespace(t, ns, map[string]string{rules.ModeLabel: string(rules.ModeWarn)})
+	sts := strings.Replace(statefulSetManifest("web", "nginx-headless"), "          name: web\n",
+		"          name: web\n        env:\n        - name: PEERS\n          value: web-0.nginx-headless:80,web-1.nginx-headless:80\n", 1)
+	apply(t, ns, []byte(docs(serviceManifest("nginx-headless", clusterIPSpec), sts)))
+	pods := waitPods(t, ns, map[string]string{"app": "nginx"}, 2)
+	rep, code := explainAgreed(t, ns)
+	out, _, _ := dnsCommand(t, "-n", ns)
+	if code != 1 || len(rep.Groups) != 1 {
+		t.Fatalf("exit %d, %d groups; want 1 (the Service's records are missing), one group\n%s", code, len(rep.Groups), out)
+	}
+	g := rep.Groups[0]
+	for _, r := range g.Records {
+		switch {
+		case r.Pod != "" && (r.Missing || !slices.Equal(r.Answered, []string{ipOf(t, pods, r.Pod)})):
+			t.Errorf("%s: CoreDNS answered %v, want the pod's IP", r.Name, r.Answered)
+		case r.Pod == "" && (!r.Missing || !slices.ContainsFunc(r.Reasons, func(why dnsexplain.Reason) bool { return why.Rule == rules.HG003 })):
+			t.Errorf("%s %s: missing %v, reasons %+v; want missing because of HG003", r.Type, r.Name, r.Missing, r.Reasons)
+		}
+	}
+	if len(g.Uses) != 2 || !strings.Contains(out, "looks up its per-pod names: `web-0.nginx-headless` (env `PEERS` of container `nginx`) resolves; `web-1.nginx-headless` (env `PEERS` of container `nginx`) resolves") {
+		t.Errorf("uses %+v\n%s", g.Uses, out)
+	}
+}
+
 // dnsCommandExpects are the breakages whose explanation names another
 // rule than the one broken, or that lose a record no name is defined for
 // (so that none is missing, exit 0): what the cluster's objects show after
