@@ -394,6 +394,11 @@ func (x *explainer) group(key groupKey, keep func(member) bool) Group {
 		g.Records = append(g.Records, s.serviceRecords(members)...)
 	}
 	g.Notes = append(g.Notes, s.portNotes()...)
+	if svc != nil && !s.headless() && len(members) > 0 {
+		// What CoreDNS does (test/e2e shows it), beyond the specification:
+		// worth knowing before relying on it.
+		g.Notes = append(g.Notes, Reason{Rule: rules.HG003, Message: fmt.Sprintf("CoreDNS answers the per-pod names under Service `%s` from its endpoints' hostnames although it is not headless; the Kubernetes DNS specification gives a ClusterIP Service no per-pod records, so another DNS server (kube-dns) may not answer them", s.name)})
+	}
 	if len(members) == 0 {
 		g.Notes = append(g.Notes, Reason{Message: fmt.Sprintf("no StatefulSet names Service `%s` in `spec.serviceName` and no pod names it in `spec.subdomain`: no pod expects a per-pod name under it", key.service)})
 	}
