@@ -12,12 +12,12 @@ var hg002ServiceExists = &Rule{
 	ID:          HG002,
 	Name:        "service-exists",
 	Summary:     "The Service named by a StatefulSet's `spec.serviceName` exists in its namespace.",
-	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, and operators often create a StatefulSet before its Service, so a missing Service may be a moment away. In the default policy this denies only what is certain: another headless Service selects the pods or has a near-miss name (a typo), or the pod template's configuration uses the per-pod names; otherwise it warns and the audit follows it up. A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
+	Why:         "Kubernetes accepts a StatefulSet whose governing Service is missing; its pods then have no DNS names, and nothing says so. Admission sees objects in the order they are created: `kubectl apply -f` of one file creates its documents in file order, and operators often create a StatefulSet before its Service, so a missing Service may be a moment away. In the default policy this denies only what is certain: a headless Service with a near-miss name (a typo), or the pod template's configuration uses the per-pod names; otherwise it warns and the audit follows it up. A server-side dry-run of a multi-object apply does not persist the Service it would create (kubernetes #83562), so on dry-run this is a warning unless `--dry-run-missing-service=deny`.",
 	Remediation: "Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet (with `kubectl apply -f`, put the Service first in the file, or use `--inject`), or point `spec.serviceName` at the existing one.",
 	Kinds:       []string{KindStatefulSet},
 	Operations:  []Operation{Create, Update},
 	Default:     ActionDeny,
-	Certainty:   "a headless Service of the namespace selects the pod template, or one that no StatefulSet names yet is at most two edits from `spec.serviceName` (a typo), or the pod template's configuration uses the per-pod names",
+	Certainty:   "a headless Service that no StatefulSet names yet is a typo away from `spec.serviceName` (at most two edits, or one dash-separated part added or dropped at the end while it selects the pods), or the pod template's configuration uses the per-pod names",
 	DNS: []DNSCase{
 		{Case: "`spec.serviceName` names no Service", Loss: LosesPodAddresses | LosesHostnames | LosesSRV},
 	},
@@ -31,10 +31,6 @@ var hg002ServiceExists = &Rule{
 		err := field.NotFound(serviceNamePath, sts.Spec.ServiceName)
 		err.Detail = fmt.Sprintf("must name an existing Service in namespace `%s`", sts.Namespace)
 		alt := headlessServicesSelecting(c, statefulSetWorkload(sts))
-		near := ""
-		if len(alt) == 0 {
-			near = nearMissService(c, sts)
-		}
 		if c.Request.DryRun {
 			// A server-side dry-run of a multi-object apply creates nothing,
 			// so a Service of the same apply is missing here too: say which
@@ -46,15 +42,14 @@ var hg002ServiceExists = &Rule{
 			}
 			return []Problem{{Error: err}}
 		}
-		// A headless Service that selects the pods, or one whose name is
-		// a near miss, is the right Service under another name: a typo,
+		// The right Service under a name next to this one is a typo,
 		// certain from what admission sees.
-		if len(alt) > 0 {
-			err.Detail += fmt.Sprintf(": headless Service %s selects these pods; set `spec.serviceName: %s`", strings.Join(alt, ", "), strings.Trim(alt[0], "`"))
-			return []Problem{{Error: err}}
-		}
-		if near != "" {
-			err.Detail += fmt.Sprintf(": did you mean headless Service `%s`, which no StatefulSet names yet; set `spec.serviceName: %s`", near, near)
+		if typo, selects := typoOf(c, sts, alt); typo != "" {
+			if selects {
+				err.Detail += fmt.Sprintf(": headless Service `%s` selects these pods; set `spec.serviceName: %s`", typo, typo)
+			} else {
+				err.Detail += fmt.Sprintf(": did you mean headless Service `%s`, which no StatefulSet names yet; set `spec.serviceName: %s`", typo, typo)
+			}
 			return []Problem{{Error: err}}
 		}
 		create := fmt.Sprintf("create a headless Service `%s` (`clusterIP: None`) selecting %s", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
@@ -63,8 +58,15 @@ var hg002ServiceExists = &Rule{
 			// Nothing shows that anyone looks the names up, and the Service
 			// may be a moment away (a file with the StatefulSet first, an
 			// operator that creates it next): report, and let the audit
-			// follow it up.
-			err.Detail += ": " + create + "; until it exists the pods have no per-pod DNS names"
+			// follow it up. A headless Service that selects the pods under
+			// an unrelated name (a discovery or memberlist Service) is
+			// named as a hint, not taken for a typo.
+			if len(alt) > 0 {
+				err.Detail += fmt.Sprintf(": headless Service %s selects these pods (set `spec.serviceName: %s` for per-pod names through it), or %s", strings.Join(alt, ", "), strings.Trim(alt[0], "`"), create)
+			} else {
+				err.Detail += ": " + create
+			}
+			err.Detail += "; until it exists the pods have no per-pod DNS names"
 			return []Problem{{Error: err, Uncertain: true, Reason: reason}}
 		}
 		err.Detail += fmt.Sprintf(": the pod template uses the per-pod name `%s` (%s), which cannot resolve without it; %s first (`kubectl apply -f` creates a file's objects in order, so put the Service before the StatefulSet), or use `--inject`", cut(p.Name, 120), p.Source.What, create)
@@ -76,28 +78,41 @@ var hg002ServiceExists = &Rule{
 // deletion, substitution, transposition of neighbours) a misspelt
 // `serviceName` may be away from the Service meant. Two catch the typos
 // people make (`nginx-headles`, `ngnix-headless`, `-hedless`), and the
-// conditions of nearMissService keep it from calling another team's
+// conditions of typoOf keep it from calling another team's
 // Service or another shard's a typo.
 const nearMissMaxDistance = 2
 
-// nearMissService returns the name of a headless Service of sts's
-// namespace that `spec.serviceName` looks like a typo of: at most
-// nearMissMaxDistance edits away, differing in more than digits
-// (`zk-1-hs` beside `zk-0-hs` is another shard's Service, not a typo),
-// with a name of at least 4 characters (two short names are always
-// close), and governing no StatefulSet yet (a Service that governs one is
-// someone's right Service). "" when there is none, or more than one.
-func nearMissService(c *Context, sts *appsv1.StatefulSet) string {
+// typoOf returns the headless Service of sts's namespace that
+// `spec.serviceName` is a typo of, and whether it selects the pods, or ""
+// when there is none or more than one. A Service is a candidate when it
+// governs no StatefulSet yet (one that does is someone's right Service)
+// and either
+//   - its name is at most nearMissMaxDistance edits away, both names have
+//     at least 4 characters (two short names are always close) and differ
+//     in more than digits (`zk-1-hs` beside `zk-0-hs` is another shard's
+//     Service, not a typo); or
+//   - it selects the pods (alt, quoted) and one name is the other with one
+//     dash-separated part added at the end (`nginx` for `nginx-headless`,
+//     a forgotten suffix).
+//
+// A headless Service that selects the pods under an unrelated name (a
+// discovery or memberlist Service) is no typo: many charts govern their
+// StatefulSets otherwise on purpose.
+func typoOf(c *Context, sts *appsv1.StatefulSet, alt []string) (string, bool) {
 	want := sts.Spec.ServiceName
-	if len(want) < 4 {
-		return ""
-	}
 	var found []string
+	selects := map[string]bool{}
+	for _, a := range alt {
+		selects[strings.Trim(a, "`")] = true
+	}
 	for _, svc := range c.Services(sts.Namespace) {
-		if !IsHeadless(svc) || svc.Name == want || len(svc.Name) < 4 || sameButDigits(svc.Name, want) {
+		if !IsHeadless(svc) || svc.Name == want {
 			continue
 		}
-		if editDistance(svc.Name, want, nearMissMaxDistance) > nearMissMaxDistance {
+		near := len(want) >= 4 && len(svc.Name) >= 4 && !sameButDigits(svc.Name, want) &&
+			editDistance(svc.Name, want, nearMissMaxDistance) <= nearMissMaxDistance
+		suffix := selects[svc.Name] && (oneMorePart(svc.Name, want) || oneMorePart(want, svc.Name))
+		if !near && !suffix {
 			continue
 		}
 		if len(c.GoverningStatefulSets(svc)) > 0 {
@@ -106,9 +121,15 @@ func nearMissService(c *Context, sts *appsv1.StatefulSet) string {
 		found = append(found, svc.Name)
 	}
 	if len(found) != 1 {
-		return ""
+		return "", false
 	}
-	return found[0]
+	return found[0], selects[found[0]]
+}
+
+// oneMorePart reports whether long is short plus one dash-separated part.
+func oneMorePart(long, short string) bool {
+	rest, ok := strings.CutPrefix(long, short+"-")
+	return ok && rest != "" && !strings.Contains(rest, "-")
 }
 
 // sameButDigits reports whether a and b are equal once their digits are

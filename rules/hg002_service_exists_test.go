@@ -73,6 +73,11 @@ func hg002Cases() (successCases, errorCases []ruleCase) {
 		objs: objs(mkService()),
 		want: []want{{"HG002", deny, notFound, "spec.serviceName"}},
 	}, {
+		name: "a headless Service under an unrelated name selects the pods (a discovery Service): a warning with the hint",
+		req:  create(mkStatefulSet(withServiceName("ingester"))),
+		objs: objs(mkService(testobj.Named[*corev1.Service]("tempo-ingester-discovery"))),
+		want: []want{{"HG002", warn, notFound, "spec.serviceName"}},
+	}, {
 		name: "a name that differs only in digits is another shard's Service, not a typo",
 		req:  create(mkStatefulSet(withServiceName("nginx-1"), withTemplateLabels(map[string]string{"app": "web"}))),
 		objs: objs(mkService(testobj.Named[*corev1.Service]("nginx-0"))),

@@ -33,6 +33,11 @@ func TestDecodeStrippedIsStrip(t *testing.T) {
 	if len(charts) == 0 {
 		t.Fatal("no chart fixtures in internal/check/testdata/charts")
 	}
+	// Rendered public charts: StatefulSets whose env, args, command and
+	// ConfigMap volumes the stripped decoder keeps for the peer-name
+	// detector.
+	public, _ := filepath.Glob("../internal/check/testdata/publiccharts/*.yaml")
+	charts = append(charts, public...)
 	for _, f := range slices.Concat(files, seeds, charts) {
 		data, err := os.ReadFile(f)
 		if err != nil {

@@ -147,14 +147,17 @@ treats them as anyone's), a Service CREATE is never denied, dry-run HG002 is a w
   (a ClusterIP or memberlist Service, a Service created a moment after the StatefulSet) work; denying
   them breaks an install that would have run. The warning names the rule, the reason it was
   admitted and that the audit follows it up, so it is neither a page nor forgotten.
-- **A typo is certain when the right Service is next to it.** A headless Service that already
-  selects the pod template is the Service meant. A near-miss name counts when it is at most two
-  single-character edits away (insertion, deletion, substitution, or two neighbours swapped:
-  ` + "`nginx-headles`" + `, ` + "`ngnix-headless`" + `), both names have at least four characters (two short names are
-  always close), they differ in more than digits (` + "`zk-1-hs`" + ` next to ` + "`zk-0-hs`" + ` is another shard's Service),
-  exactly one Service is that close, and no StatefulSet names it yet (a Service that governs one is
-  somebody's right Service). Two edits catch the typos people make; more would start matching other
-  teams' Services in a busy namespace, and a false denial at 3 a.m. costs more than a warning.
+- **A typo is certain when the right Service is next to it.** A headless Service that no StatefulSet
+  names yet counts when its name is a near miss: at most two single-character edits away (insertion,
+  deletion, substitution, or two neighbours swapped: ` + "`nginx-headles`" + `, ` + "`ngnix-headless`" + `), both names
+  have at least four characters (two short names are always close), and they differ in more than
+  digits (` + "`zk-1-hs`" + ` next to ` + "`zk-0-hs`" + ` is another shard's Service); or when it selects the pods and
+  one name is the other with one dash-separated part added at the end (` + "`nginx`" + ` for ` + "`nginx-headless`" + `,
+  a forgotten suffix). Exactly one Service may be that close. Two edits catch the typos people make;
+  more would match other teams' Services in a busy namespace. A headless Service that selects the
+  pods under an unrelated name (` + "`tempo-ingester-discovery`" + ` for ` + "`ingester`" + `, a memberlist Service) is
+  named in the warning, not taken for a typo: charts govern StatefulSets that way on purpose, and a
+  false denial at 3 a.m. costs more than a warning.
 - **A controller cannot read a denial.** It retries with backoff, forever, and the resource its user
   created never comes up; a warning, an Event on the StatefulSet and on its owner, and the metric
   reach someone who can act.

@@ -193,10 +193,6 @@ func dnsScenarios() map[string]dnsScenario {
 			manifests: docs(serviceManifest("nginx-headless", headlessSpec+"  - name: metrics\n    port: 9090\n    targetPort: metrics\n"), statefulSetManifest("web", "nginx-headless")),
 			srv:       map[string]int{"web": 80, "metrics": 9090},
 		}),
-		"HG006: numeric `targetPort` no declared container port has": web(dnsScenario{
-			manifests: docs(serviceManifest("nginx-headless", headlessSpec+"  - name: admin\n    port: 8080\n    targetPort: 8080\n"), statefulSetManifest("web", "nginx-headless")),
-			srv:       map[string]int{"web": 80, "admin": 8080},
-		}),
 		"HG007: StatefulSet name of 60 characters": web(dnsScenario{
 			manifests: docs(serviceManifest("nginx-headless", headlessSpec), statefulSetManifest(longName, "nginx-headless")),
 			workload:  longName, pods: 2, service: "nginx-headless",
@@ -244,6 +240,12 @@ func dnsScenarios() map[string]dnsScenario {
 			breakage: func(t *testing.T, ns string) string {
 				return apply(t, ns, []byte(serviceManifest("nginx-headless", strings.Replace(headlessSpec, "  - name: web\n    port: 80\n", "  - port: 80\n", 1))))
 			},
+		}),
+		// The pods keep every record; the name in the configuration goes
+		// through the client Service and never resolves.
+		"HG013: per-pod name through another Service in an env value": web(dnsScenario{
+			manifests: docs(serviceManifest("nginx-headless", headlessSpec), strings.Replace(statefulSetManifest("web", "nginx-headless"),
+				"        ports:\n", "        env:\n        - name: PEERS\n          value: web-0.nginx:80,web-1.nginx:80\n        ports:\n", 1)),
 		}),
 		// The Kubernetes documentation's subdomain example without its
 		// Service.
