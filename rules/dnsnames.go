@@ -120,13 +120,14 @@ func domainOrDefault(domain string) string {
 	return domain
 }
 
-// OwnPeerNames are the per-pod names of sts's own pods (through its own
-// `spec.serviceName`, in its namespace) that its pod template's
-// configuration mentions: env values, args and commands of every
+// PeerNamesOf are the per-pod names of sts's pods (`<name>-<ordinal>.<service>`,
+// through any Service, in sts's namespace or unqualified) that its pod
+// template's configuration mentions: env values, args and commands of every
 // container, and, when configMap is set, the ConfigMaps the template
 // references (configMap returns nil for one it does not have). They are the
-// names the workload looks up, so the ones that must resolve.
-func OwnPeerNames(sts *appsv1.StatefulSet, configMap func(name string) *corev1.ConfigMap) []PeerName {
+// names the workload looks up, so the ones that must resolve; one through
+// another Service than `spec.serviceName` never does (HG013).
+func PeerNamesOf(sts *appsv1.StatefulSet, configMap func(name string) *corev1.ConfigMap) []PeerName {
 	spec, specPath := &sts.Spec.Template.Spec, templatePath.Child("spec")
 	names := inlinePeerNames(spec, specPath)
 	if configMap != nil {
@@ -146,7 +147,7 @@ func OwnPeerNames(sts *appsv1.StatefulSet, configMap func(name string) *corev1.C
 	}
 	var out []PeerName
 	for _, p := range names {
-		if p.Set == sts.Name && p.Service == sts.Spec.ServiceName && (p.Namespace == "" || p.Namespace == sts.Namespace) {
+		if p.Set == sts.Name && (p.Namespace == "" || p.Namespace == sts.Namespace) {
 			out = append(out, p)
 		}
 	}

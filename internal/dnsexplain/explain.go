@@ -98,6 +98,9 @@ type Use struct {
 	// Record is the per-pod record's name (fully qualified), "" when the
 	// name is of no pod of the StatefulSet (HG013).
 	Record string `json:"record,omitempty"`
+	// OtherService is the Service the name goes through when it is not the
+	// StatefulSet's own: no pod has its name there (HG013).
+	OtherService string `json:"otherService,omitempty"`
 }
 
 // Record is one DNS name and type, what it should answer, what the
@@ -409,8 +412,8 @@ func (x *explainer) group(key groupKey, keep func(member) bool) Group {
 	return g
 }
 
-// lookups are the own per-pod names each StatefulSet's pod template's
-// configuration looks up (env values, args, commands, the ConfigMaps it
+// lookups are the per-pod names of its own pods each StatefulSet's pod
+// template's configuration looks up (env values, args, commands, the ConfigMaps it
 // references), and, as notes, which StatefulSets of a group with a missing
 // record look up none: missing names nobody looks up cost nothing yet,
 // looked-up ones break the workload.
@@ -420,14 +423,17 @@ func (x *explainer) lookups(sets []*appsv1.StatefulSet, records []Record) ([]Use
 	var none []Reason
 	for _, sts := range sets {
 		seen := map[string]bool{}
-		for _, p := range rules.OwnPeerNames(sts, x.configMap(sts.Namespace)) {
+		for _, p := range rules.PeerNamesOf(sts, x.configMap(sts.Namespace)) {
 			fqdn := rules.PodFQDN(p.Pod(), p.Service, sts.Namespace, x.domain)
 			if seen[fqdn] || p.Domain != "" && p.Domain != x.domain {
 				continue
 			}
 			seen[fqdn] = true
 			u := Use{StatefulSet: sts.Name, Name: p.Name, Where: p.Source.What}
-			if slices.ContainsFunc(records, func(r Record) bool { return r.Name == fqdn && r.Pod != "" }) {
+			switch {
+			case p.Service != sts.Spec.ServiceName:
+				u.OtherService = p.Service
+			case slices.ContainsFunc(records, func(r Record) bool { return r.Name == fqdn && r.Pod != "" }):
 				u.Record = fqdn
 			}
 			uses = append(uses, u)
@@ -463,6 +469,8 @@ func usesNotes(g *Group) []Reason {
 			}
 			state := "resolves"
 			switch {
+			case u.OtherService != "":
+				state, noPod = fmt.Sprintf("goes through Service `%s`, under which the pods have no names (their subdomain is `%s`)", u.OtherService, g.Service), true
 			case u.Record == "":
 				state, noPod = "matches no pod of the StatefulSet", true
 			case missing(u.Record):

@@ -286,6 +286,15 @@ var scenarios = []scenario{{
 		c.add(testobj.Service(svcNS(ns), func(s *corev1.Service) { s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol} }), sts, pods)
 	},
 }, {
+	ns: "hg013",
+	build: func(c *cluster, ns string) {
+		// Every record is there; the peer list goes through the wrong
+		// Service (test/e2e's HG013 case).
+		sts := testobj.StatefulSet(inNS(ns), testobj.WithReplicas(2), withEnv("PEERS", "web-0.nginx:80,web-1.nginx:80"))
+		c.add(testobj.Service(svcNS(ns)), sts, c.pods(sts))
+	},
+	rules: []string{rules.HG013},
+}, {
 	ns: "scaling",
 	build: func(c *cluster, ns string) {
 		sts := testobj.StatefulSet(inNS(ns), testobj.WithReplicas(3))

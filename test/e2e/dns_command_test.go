@@ -188,9 +188,9 @@ var dnsCommandExpects = map[string]struct {
 	"HG001: `spec.serviceName` empty, a headless Service selects the pods": {rules.HG001, false},
 	// An unnamed port has no SRV name to miss; the note names HG005.
 	"HG005: unnamed Service port": {rules.HG005, false},
-	// The pods keep every record; the explanation names HG013 where the
-	// configuration looks up a name of no pod of the StatefulSet.
-	"HG013: per-pod name through another Service in an env value": {"", false},
+	// The pods keep every record (exit 0); the configuration looks up
+	// names through another Service, which the explanation says (HG013).
+	"HG013: per-pod name through another Service in an env value": {rules.HG013, false},
 	// After the deletion, the Service is missing (HG002).
 	"HG010: governing Service deleted": {rules.HG002, true},
 	// After the update, the selector misses the pods (HG004), or the port
