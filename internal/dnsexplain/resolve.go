@@ -37,12 +37,9 @@ func Resolver(addr string) *net.Resolver {
 func Resolve(ctx context.Context, rep *Report, r *net.Resolver, addr string) error {
 	rep.Resolver = addr
 	for gi := range rep.Groups {
-		defer func(g *Group) {
-			// Whether the looked-up names resolve now follows the answers.
-			g.Notes = append(slices.DeleteFunc(g.Notes, func(r Reason) bool { return r.uses }), usesNotes(g)...)
-		}(&rep.Groups[gi])
-		for ri := range rep.Groups[gi].Records {
-			rec := &rep.Groups[gi].Records[ri]
+		g := &rep.Groups[gi]
+		for ri := range g.Records {
+			rec := &g.Records[ri]
 			answered, err := query(ctx, r, rec.Type, rec.Name)
 			if err != nil {
 				return fmt.Errorf("asking %s for %s %s: %w", addr, rec.Type, rec.Name, err)
@@ -59,6 +56,8 @@ func Resolve(ctx context.Context, rep *Report, r *net.Resolver, addr string) err
 				})
 			}
 		}
+		// Whether the looked-up names resolve now follows the answers.
+		g.Notes = append(slices.DeleteFunc(g.Notes, func(r Reason) bool { return r.uses }), usesNotes(g)...)
 	}
 	return nil
 }
