@@ -99,11 +99,12 @@ func NewDNSCommand(s Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dns [TYPE/NAME] [flags]",
 		Short: "Explain from a live cluster which per-pod DNS names resolve, and why the others do not",
-		Long: "dns reads a live cluster's Services, StatefulSets, Pods and EndpointSlices (get and list only) and prints,\n" +
-			"per pod, the names the Kubernetes DNS specification gives it (<pod>.<service>.<namespace>.svc.<domain>),\n" +
-			"the Service's A/AAAA records and the SRV records of its named ports: what should be answered, what the\n" +
-			"objects say CoreDNS answers now, and, for each missing or extra answer, why (with the rule ID) and the fix.\n" +
-			"With --resolve it also asks that DNS server and flags every answer that differs.\n\n" +
+		Long: "dns reads a live cluster's Services, StatefulSets, Pods, EndpointSlices and, where it may, ConfigMaps\n" +
+			"(list only) and prints, per pod, the names the Kubernetes DNS specification gives it\n" +
+			"(<pod>.<service>.<namespace>.svc.<domain>), the Service's A/AAAA records and the SRV records of its named\n" +
+			"ports: what should be answered, what the objects say CoreDNS answers now, and, for each missing or extra\n" +
+			"answer, why (with the rule ID) and the fix; and which of those names the pod template's configuration\n" +
+			"looks up. With --resolve it also asks that DNS server and flags every answer that differs.\n\n" +
 			"Exit status: 0 every expected answer is there, 1 one is missing (a name that should resolve does not,\n" +
 			"or not to every pod), 2 usage error, or the cluster or the DNS server could not be read.",
 		Example: "  headless-guard dns statefulset/web -n db\n" +
