@@ -67,61 +67,63 @@ func stripPodSpecKeepConfig(spec *corev1.PodSpec) {
 		}
 		return out
 	}
-	var volumes []corev1.Volume
-	for _, v := range spec.Volumes {
-		if kept, ok := StripVolumeKeepConfig(v); ok {
-			volumes = append(volumes, kept)
-		}
-	}
 	*spec = corev1.PodSpec{
 		Hostname:       spec.Hostname,
 		Subdomain:      spec.Subdomain,
 		Containers:     keep(spec.Containers),
 		InitContainers: keep(spec.InitContainers),
-		Volumes:        volumes,
+		Volumes:        StripVolumesKeepConfig(spec.Volumes),
 	}
 }
 
 // StripContainerKeepConfig is what Strip keeps of a StatefulSet's
 // container: name, ports, restart policy, command, args, and of env and
-// envFrom only literal values and ConfigMap references.
+// envFrom only literal values and ConfigMap references. Every env and
+// envFrom entry keeps its place (an entry the detector does not read
+// keeps only its name), so that a finding's field path, such as
+// `env[2].value`, points at the same entry as in the object.
 func StripContainerKeepConfig(c corev1.Container) corev1.Container {
 	out := corev1.Container{Name: c.Name, Ports: c.Ports, RestartPolicy: c.RestartPolicy, Command: c.Command, Args: c.Args}
-	for _, e := range c.Env {
-		switch {
-		case e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil:
-			out.Env = append(out.Env, corev1.EnvVar{Name: e.Name, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: e.ValueFrom.ConfigMapKeyRef}})
-		case e.Value != "":
-			out.Env = append(out.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+	if len(c.Env) > 0 {
+		out.Env = make([]corev1.EnvVar, len(c.Env))
+		for i, e := range c.Env {
+			out.Env[i] = corev1.EnvVar{Name: e.Name, Value: e.Value}
+			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+				out.Env[i].ValueFrom = &corev1.EnvVarSource{ConfigMapKeyRef: e.ValueFrom.ConfigMapKeyRef}
+			}
 		}
 	}
-	for _, e := range c.EnvFrom {
-		if e.ConfigMapRef != nil {
-			out.EnvFrom = append(out.EnvFrom, corev1.EnvFromSource{ConfigMapRef: e.ConfigMapRef})
+	if len(c.EnvFrom) > 0 {
+		out.EnvFrom = make([]corev1.EnvFromSource, len(c.EnvFrom))
+		for i, e := range c.EnvFrom {
+			out.EnvFrom[i] = corev1.EnvFromSource{ConfigMapRef: e.ConfigMapRef}
 		}
 	}
 	return out
 }
 
-// StripVolumeKeepConfig keeps a volume that is a ConfigMap, or projects
-// one (with only its ConfigMap sources); ok is false for any other.
-func StripVolumeKeepConfig(v corev1.Volume) (corev1.Volume, bool) {
-	if v.ConfigMap != nil {
-		return corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{ConfigMap: v.ConfigMap}}, true
+// StripVolumesKeepConfig keeps every volume in its place (its name), and
+// of its source only a ConfigMap, or the ConfigMap sources of a projected
+// volume (each source in its place).
+func StripVolumesKeepConfig(vs []corev1.Volume) []corev1.Volume {
+	if len(vs) == 0 {
+		return nil
 	}
-	if v.Projected == nil {
-		return corev1.Volume{}, false
-	}
-	var sources []corev1.VolumeProjection
-	for _, s := range v.Projected.Sources {
-		if s.ConfigMap != nil {
-			sources = append(sources, corev1.VolumeProjection{ConfigMap: s.ConfigMap})
+	out := make([]corev1.Volume, len(vs))
+	for i, v := range vs {
+		out[i] = corev1.Volume{Name: v.Name}
+		switch {
+		case v.ConfigMap != nil:
+			out[i].ConfigMap = v.ConfigMap
+		case v.Projected != nil:
+			sources := make([]corev1.VolumeProjection, len(v.Projected.Sources))
+			for j, s := range v.Projected.Sources {
+				sources[j] = corev1.VolumeProjection{ConfigMap: s.ConfigMap}
+			}
+			out[i].Projected = &corev1.ProjectedVolumeSource{Sources: sources}
 		}
 	}
-	if len(sources) == 0 {
-		return corev1.Volume{}, false
-	}
-	return corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: sources}}}, true
+	return out
 }
 
 func stripPodSpec(spec *corev1.PodSpec) {

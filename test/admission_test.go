@@ -69,7 +69,11 @@ func TestExactMessages(t *testing.T) {
 		t.Errorf("stdout %q: the Service must be created", out)
 	}
 	want := "Warning: HG002: Create a headless Service (`clusterIP: None`) with that name that selects the pod template labels before the StatefulSet (with `kubectl apply -f`, put the Service first in the file, or use `--inject`), or point `spec.serviceName` at the existing one. See https://github.com/headless-guard/headless-guard/blob/main/docs/rules.md#hg002\n" +
+		"Warning: to admit it without fixing it: annotate the object `headless-guard.io/skip: \"HG002\"` to skip these rules for it, or `kubectl label namespace " + ns + " headless-guard.io/mode=warn` to only warn in this namespace\n" +
 		"The StatefulSet \"web\" is invalid: spec.serviceName: Not found: \"nginx\": must name an existing Service in namespace `" + ns + "`: headless Service `nginx-headless` selects these pods; set `spec.serviceName: nginx-headless` (HG002 service-exists)\n"
+	// kubectl prints the causes and the warnings; a controller's client
+	// (client-go's StatusError) logs the status message, which carries the
+	// remedies too (webhook's TestDenialCarriesFieldCausesAndRemediation).
 	if stderr != want {
 		t.Errorf("kubectl stderr:\n%s\nwant:\n%s", stderr, want)
 	}

@@ -61,8 +61,13 @@ func TestCheckCluster(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "db.yaml")
 	os.WriteFile(db, []byte(strings.Replace(statefulSetYAML("db", "db-hl", ""), "  name: db\n", "  name: db\n  namespace: "+ns+"\n", 1)), 0o644)
-	if r := run(t, nil, "check", db); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
-		t.Errorf("offline: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	// The strict policy denies a missing Service whether or not anything
+	// uses the names; the default one warns.
+	if r := run(t, nil, "check", "--policy", "strict", db); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
+		t.Errorf("offline, strict: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, nil, "check", db); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
+		t.Errorf("offline, default policy: exit %d, want 0 with an HG002 warning\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, db); r.code != 0 || !strings.Contains(r.stdout, "1 object checked: no findings") {
 		t.Errorf("--cluster: exit %d, want 0: the cluster has Service db-hl\n%s%s", r.code, r.stdout, r.stderr)
@@ -83,13 +88,13 @@ func TestCheckCluster(t *testing.T) {
 	both := filepath.Join(dir, "both.yaml")
 	input, _ := os.ReadFile(db)
 	os.WriteFile(both, []byte(string(input)+"---\n"+strings.Replace(headlessYAML("db-hl", "db", false), "  name: db-hl\n", "  name: db-hl\n  namespace: "+ns+"\n", 1)), 0o644)
-	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, both); r.code != 1 || !strings.Contains(r.stdout, "deny HG003") {
+	if r := run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, both); r.code != 1 || !strings.Contains(r.stdout, "deny HG003") {
 		t.Errorf("--cluster with the Service in the input: exit %d, want the input's Service checked (HG003)\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	// No input: the whole cluster. Other tests' namespaces are there too;
 	// this test's namespace must have exactly its seeded violations.
-	r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, "-o", "json")
+	r := run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, "-o", "json")
 	if r.code != 1 {
 		t.Fatalf("audit: exit %d, want 1\n%s", r.code, r.stderr)
 	}
@@ -117,7 +122,7 @@ func TestCheckCluster(t *testing.T) {
 		"sarif":  `"uri": "cluster:` + ns + `/StatefulSet/web"`,
 		"junit":  `name="StatefulSet ` + ns + `/web"`,
 	} {
-		r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, "-o", format)
+		r := run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, "-o", format)
 		if r.code != 1 || !strings.Contains(r.stdout, want) {
 			t.Errorf("audit -o %s: exit %d, output lacks %q\n%s%s", format, r.code, want, r.stdout, r.stderr)
 		}
@@ -180,8 +185,9 @@ func TestCheckAdmissionReview(t *testing.T) {
 	ns := seedViolations(t, c)
 	kubeconfig := c.KubeconfigPath()
 
-	// Empty cluster: no Service db-hl, enforce mode: denied, with causes.
-	resp, r := replayReview(t, reviewOf(t, ns, "db", "db-hl"))
+	// Empty cluster: no Service db-hl, enforce mode, strict policy:
+	// denied, with causes.
+	resp, r := replayReview(t, reviewOf(t, ns, "db", "db-hl"), "--policy", "strict")
 	if r.code != 1 || resp.Allowed || resp.Result == nil || resp.Result.Details == nil || len(resp.Result.Details.Causes) == 0 ||
 		!strings.Contains(resp.Result.Details.Causes[0].Message, "(HG002 service-exists)") {
 		t.Errorf("empty cluster: exit %d, response %+v, want HG002 denied", r.code, resp)
@@ -224,7 +230,9 @@ func TestCheckClusterDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(checkout, "kubeconfig"), kc, 0o600)
-	os.WriteFile(filepath.Join(checkout, "review.json"), reviewOf(t, "default", "web", "web"), 0o644)
+	// A StatefulSet named too long for its pods to exist (HG007): denied
+	// in any policy.
+	os.WriteFile(filepath.Join(checkout, "review.json"), reviewOf(t, "default", "web-"+strings.Repeat("abcdefgh", 7), "web"), 0o644)
 	// envs/prod's StatefulSet (namespace default) names Service web, which
 	// another release installed in the cluster.
 	mustKubectl(t, c, []byte(strings.Replace(headlessYAML("web", "web", true), "  - name: web\n    port: 80\n", "  - name: http\n    port: 80\n", 1)), "apply", "-n", "default", "-f", "-")
@@ -241,7 +249,7 @@ func TestCheckClusterDocs(t *testing.T) {
 	if (r.code != 0 && r.code != 1) || !strings.Contains(r.stdout, "objects checked") || !strings.Contains(r.stdout, "cluster:") {
 		t.Errorf("%s: exit %d, want a report of the cluster\n%s%s", clusterDocCommands[1], r.code, r.stdout, r.stderr)
 	}
-	// Against an empty cluster the Service is missing: denied, exit 1.
+	// The name is too long for the pods: denied, exit 1.
 	r = shell(t, checkout, clusterDocCommands[2])
 	if r.code != 1 || !strings.Contains(r.stdout, `"allowed": false`) {
 		t.Errorf("%s: exit %d, want a denial\n%s%s", clusterDocCommands[2], r.code, r.stdout, r.stderr)

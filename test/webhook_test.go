@@ -204,7 +204,14 @@ func replay(t *testing.T, c *cluster.Cluster, id, path string, policy rules.Poli
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := namespace(t, c, id+"-"+strings.TrimSuffix(filepath.Base(path), ".yaml"), nil)
+	// A fixture in the strict policy (`# policy: strict`) runs in
+	// namespaces labelled for it.
+	var nsLabels map[string]string
+	if level := fixtureLevel(t, path); level != "" {
+		policy.Level = level
+		nsLabels = map[string]string{rules.PolicyLabel: string(level)}
+	}
+	ns := namespace(t, c, id+"-"+strings.TrimSuffix(filepath.Base(path), ".yaml"), nsLabels)
 	actions := map[string]bool{}
 	defer func() {
 		// A replay that never saw its rule act proves nothing about it.
@@ -224,7 +231,7 @@ func replay(t *testing.T, c *cluster.Cluster, id, path string, policy rules.Poli
 		target := ns
 		if o.HasNamespace() {
 			if extra[m.GetNamespace()] == "" {
-				extra[m.GetNamespace()] = namespace(t, c, ns+"-"+m.GetNamespace(), nil)
+				extra[m.GetNamespace()] = namespace(t, c, ns+"-"+m.GetNamespace(), nsLabels)
 			}
 			target = extra[m.GetNamespace()]
 		}
@@ -319,6 +326,25 @@ func replay(t *testing.T, c *cluster.Cluster, id, path string, policy rules.Poli
 			}
 		}
 	}
+}
+
+// fixtureLevel is the policy a fixture's `# policy:` line names, or "".
+func fixtureLevel(t *testing.T, path string) rules.Level {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "# policy:"); ok {
+			level, err := rules.ParseLevel(rest)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return level
+		}
+	}
+	return ""
 }
 
 func expectations(t *testing.T, path string) []string {

@@ -184,7 +184,7 @@ func (t *strippedTemplate) get() corev1.PodTemplateSpec {
 
 // strippedConfigTemplate is a StatefulSet's pod template: what
 // strippedTemplate keeps, plus the configuration that may name the
-// set's peers (rules.StripContainerKeepConfig, rules.StripVolumeKeepConfig).
+// set's peers (rules.StripContainerKeepConfig, rules.StripVolumesKeepConfig).
 type strippedConfigTemplate struct {
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
@@ -214,18 +214,12 @@ func (t *strippedConfigTemplate) get() corev1.PodTemplateSpec {
 		}
 		return out
 	}
-	var volumes []corev1.Volume
-	for _, v := range t.Spec.Volumes {
-		if kept, ok := rules.StripVolumeKeepConfig(v); ok {
-			volumes = append(volumes, kept)
-		}
-	}
 	return corev1.PodTemplateSpec{ObjectMeta: t.ObjectMeta, Spec: corev1.PodSpec{
 		Hostname:       t.Spec.Hostname,
 		Subdomain:      t.Spec.Subdomain,
 		Containers:     containers(t.Spec.Containers),
 		InitContainers: containers(t.Spec.InitContainers),
-		Volumes:        volumes,
+		Volumes:        rules.StripVolumesKeepConfig(t.Spec.Volumes),
 	}}
 }
 

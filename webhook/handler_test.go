@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr/funcr"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -287,5 +289,62 @@ func TestUnknownSkipIsWarned(t *testing.T) {
 	want := `metadata.annotations[headless-guard.io/skip]: ["HG04"] is no rule ID`
 	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], want) {
 		t.Errorf("want allowed with one warning starting %q, got allowed=%v %q", want, resp.Allowed, resp.Warnings)
+	}
+}
+
+// TestDenialIsLogged: every denial is one line at the default level, with
+// the object, the user, the rules and the remedy: the guard's owner sees
+// what it blocks even when whoever was denied (an operator) does not say.
+func TestDenialIsLogged(t *testing.T) {
+	srv, cfg := newServer(t, rules.FixOptions{}, headless())
+	var lines []string
+	cfg.Log = funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{Verbosity: 0})
+	_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, sts("nginx"), nil, false))
+	if resp.Allowed {
+		t.Fatalf("want a denial, got %+v", resp)
+	}
+	var denied []string
+	for _, l := range lines {
+		if strings.Contains(l, `"msg"="denied"`) {
+			denied = append(denied, l)
+		}
+	}
+	if len(denied) != 1 {
+		t.Fatalf("want one denial line at the default level, got %q", lines)
+	}
+	for _, want := range []string{`"kind"="StatefulSet"`, `"namespace"="default"`, `"name"="web"`, `"user"=`, `"rules"="HG002"`, `"remedy"="to admit it without fixing it:`} {
+		if !strings.Contains(denied[0], want) {
+			t.Errorf("denial line %q lacks %s", denied[0], want)
+		}
+	}
+}
+
+// failingConfigMaps is an API server whose ConfigMap reads fail.
+type failingConfigMaps struct{ client.Reader }
+
+func (f failingConfigMaps) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.ConfigMap); ok {
+		return errors.New(`configmaps "peers" is forbidden`)
+	}
+	return f.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestEvidenceInConfigMapsAtAdmission: a person's StatefulSet whose
+// mounted ConfigMap lists the per-pod names behind a ClusterIP Service is
+// denied (the ConfigMap is read live); when the ConfigMap cannot be read,
+// it is admitted, and the warning says what could not be read.
+func TestEvidenceInConfigMapsAtAdmission(t *testing.T) {
+	clusterIP := testobj.Service(testobj.WithClusterIP("10.96.0.10"))
+	peers := testobj.ConfigMap("peers", map[string]string{"zoo.cfg": "server.1=web-0.nginx-headless:2888:3888\n"})
+	obj := testobj.StatefulSet(testobj.WithConfigMapVolume("peers"))
+	srv, cfg := newServer(t, rules.FixOptions{}, clusterIP, peers)
+	_, resp := post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, obj, nil, false))
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "key `zoo.cfg` of ConfigMap `peers`") {
+		t.Fatalf("want HG003 denied with the ConfigMap as evidence, got allowed=%v %+v", resp.Allowed, resp.Result)
+	}
+	cfg.Lookup.Live = failingConfigMaps{cfg.Lookup.Live}
+	_, resp = post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, obj, nil, false))
+	if !resp.Allowed || len(resp.Warnings) == 0 || !strings.Contains(strings.Join(resp.Warnings, "\n"), "ConfigMap `peers` could not be read (configmaps \"peers\" is forbidden)") {
+		t.Errorf("unreadable ConfigMap: want admitted with a warning that says so, got allowed=%v %q", resp.Allowed, resp.Warnings)
 	}
 }
