@@ -154,7 +154,8 @@ func TestDeleteReferencedService(t *testing.T) {
 	if err != nil || !strings.Contains(out, `service "web" deleted`) {
 		t.Fatalf("delete must go through (HG010 warns by default): %v\n%s", err, stderr)
 	}
-	if !strings.Contains(stderr, "Warning: HG010 metadata.name: must not be deleted while StatefulSet `web` names it in `spec.serviceName`: its pods lose their DNS names") {
+	// The names it removes: the 3 replicas' per-pod names under the Service.
+	if !strings.Contains(stderr, "Warning: HG010 metadata.name: must not be deleted while StatefulSet `web` names it in `spec.serviceName`: its pods lose their DNS names; removes 3 names: web-0.web."+ns+".svc.cluster.local, web-1.web."+ns+".svc.cluster.local, web-2.web."+ns+".svc.cluster.local") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
 	// Existing objects stay updatable: a label change and a scale of the

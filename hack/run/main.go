@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,7 +35,7 @@ type try struct {
 	shows string
 }
 
-// tries are one manifest accepted (seed 000, whose pods get the names dig
+// tries are one manifest accepted (seed 000, whose pods get the names that `headless-guard dns`
 // then shows), one denied on create (HG002), and one denied on create in
 // a namespace of its own (HG004: in default it would update seed 000's
 // Service and show HG011).
@@ -152,15 +151,11 @@ func run(guardArgs []string) error {
 		fmt.Printf("  %s\n", t.commandLine(root))
 	}
 	fmt.Printf("and what the audit finds in what already runs: kubectl get reports -A\n")
-	fmt.Printf("then, once `kubectl get pods -l app=nginx -o wide` shows web-0..2 Running:\n")
-	host, port, _ := net.SplitHostPort(c.DNSAddr())
-	for _, q := range []string{
-		"web-0.nginx-headless.default.svc." + cluster.ClusterDomain,
-		"nginx-headless.default.svc." + cluster.ClusterDomain,
-		"SRV _web._tcp.nginx-headless.default.svc." + cluster.ClusterDomain,
-	} {
-		fmt.Printf("  dig @%s -p %s +short %s\n", host, port, q)
-	}
+	// headless-guard itself asks CoreDNS: a fresh machine has no dig.
+	fmt.Printf("then, once `kubectl get pods -l app=nginx -o wide` shows web-0..2 Running, what each name\n")
+	fmt.Printf("should answer, what the cluster's objects make CoreDNS answer, and what it answers:\n")
+	fmt.Printf("  headless-guard dns statefulset/web --resolve %s\n", c.DNSAddr())
+	fmt.Printf("  headless-guard dns --all-namespaces --resolve %s\n", c.DNSAddr())
 	fmt.Printf("Press Ctrl-C to stop.\n")
 
 	select {

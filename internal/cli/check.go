@@ -72,7 +72,7 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Mode, "mode", string(rules.ModeEnforce), "enforce, or warn to turn every deny into a warning")
 	fs.StringVar(&o.Policy, "policy", string(rules.LevelDefault), "default: deny only mistakes that are certain (as admission does by default); strict: deny whenever pods would lack their per-pod names")
 	fs.StringVar(&o.ControllerOwned, "controller-owned", string(rules.ControllerOwnedReport), "what objects with a `controller: true` ownerReference get: report (findings are warnings) or enforce (as anyone's)")
-	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check and the names HG010 and HG011 say a change removes")
 	fs.StringVar(&o.Scope, "scope", string(check.ScopePath), "which manifests are checked together: path (each PATH argument; under it each kustomization or Helm chart apart), dir (each directory; a kustomization or chart with its subdirectories), file (each file), all (everything as one apply)")
 	fs.StringArrayVar(&o.Exclude, "exclude", nil, "leave out paths under directories that match this gitignore-style pattern (e.g. 'charts/*/ci/', '*.values.yaml'); repeatable; "+manifest.IgnoreFile+" files work too")
 	fs.BoolVar(&o.AllowEmpty, "allow-empty", false, "exit 0 even when an input holds nothing to check (by default that is an error, exit 2)")

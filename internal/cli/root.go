@@ -64,7 +64,7 @@ func NewRootCommand(s Streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
 	})
-	root.AddCommand(NewCheckCommand(s), NewServeCommand(s), newVersionCommand(s))
+	root.AddCommand(NewCheckCommand(s), NewDNSCommand(s), NewServeCommand(s), newVersionCommand(s))
 	return root
 }
 

@@ -68,6 +68,10 @@ func TestRulesDNS(t *testing.T) {
 				mu.Unlock()
 				if got != c.Loss {
 					t.Errorf("%s broken (%s): CoreDNS answers %q, the registry claims %q\n%s", r.ID, c.Case, got, c.Loss, describe(t, ns))
+				} else {
+					// What CoreDNS answers is known: `headless-guard dns`
+					// must explain it.
+					checkDNSCommand(t, ns, r, c)
 				}
 				t.Logf("%s (%s): %s, observed %s after the first apply", r.ID, c.Case, got, time.Since(start).Round(10*time.Millisecond))
 			})
