@@ -71,8 +71,9 @@ func TestNetworkAttacks(t *testing.T) {
 	// which runs until its context ends, and the guard's peak RSS.
 	// The machine is shared and busy, so "usual" is measured on both sides
 	// of the attack: the slower of the two runs without it.
-	run := func(t *testing.T, attack func(ctx context.Context) string) {
-		before := honest.writes(t, 24)
+	// It returns the usual latency of a write.
+	run := func(t *testing.T, attack func(ctx context.Context) string) time.Duration {
+		before := honest.writes(t, 24, 8)
 		if len(before.errs) > 0 {
 			t.Fatalf("before the attack: %v", before.errs)
 		}
@@ -85,13 +86,17 @@ func TestNetworkAttacks(t *testing.T) {
 		go func() { summary <- attack(ctx) }()
 		// The attackers take their positions first.
 		time.Sleep(4 * time.Second)
-		during := honest.writes(t, 24)
+		kept := apiServerConns(t, c.WebhookPort())
+		if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+			t.Logf("the guard has %d open files as the honest writes begin", len(fds))
+		}
+		during := honest.writes(t, 24, 8)
 		cancel()
-		t.Logf("attack: %s", <-summary)
+		t.Logf("attack: %s; the API server held %d connections to the webhook as the honest writes began, %d after", <-summary, kept, apiServerConns(t, c.WebhookPort()))
 		peak := procStatusKiB(t, pid, "VmHWM")
-		after := honest.writes(t, 24)
+		after := honest.writes(t, 24, 8)
 		usual := max(maxOr(before.lat), maxOr(after.lat))
-		t.Logf("honest writes (8 at a time) before: max %v; after: max %v; during: %d of %d succeeded, max %v (allowed 3×%v); guard peak RSS %d MiB",
+		t.Logf("honest writes before (8 at a time): max %v; after: max %v; during: %d of %d succeeded, max %v (allowed 3×%v); guard peak RSS %d MiB",
 			maxOr(before.lat).Round(time.Millisecond), maxOr(after.lat).Round(time.Millisecond), len(during.lat), len(during.lat)+len(during.errs),
 			maxOr(during.lat).Round(time.Millisecond), usual.Round(time.Millisecond), peak>>10)
 		if len(during.errs) > 0 {
@@ -106,6 +111,7 @@ func TestNetworkAttacks(t *testing.T) {
 		if g.PID() != pid {
 			t.Errorf("the guard restarted during the attack")
 		}
+		return usual
 	}
 
 	t.Run("review bodies that never arrive", func(t *testing.T) {
@@ -156,7 +162,41 @@ func TestNetworkAttacks(t *testing.T) {
 	})
 
 	t.Run("connection slots held idle", func(t *testing.T) {
-		run(t, func(ctx context.Context) string {
+		// The API server keeps its connections to the webhook alive and
+		// rarely needs a new one while writes are few; what the attack
+		// stops is a new one (after an idle timeout, a restart of the API
+		// server, a burst). So besides the honest writes, new connections
+		// from the API server's address each send one review, as the API
+		// server does on a connection it just opened.
+		body := review(t, ns, "CREATE", stsKind, statefulSetYAML("web", "web", ""), "")
+		fresh := func() (time.Duration, error) {
+			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true}}
+			start := time.Now()
+			resp, err := hc.Post("https://"+webhookAddr+"/validate/statefulsets?timeout=5s", "application/json", strings.NewReader(string(body)))
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return 0, fmt.Errorf("HTTP %s", resp.Status)
+			}
+			return time.Since(start), nil
+		}
+		var usualFresh time.Duration
+		measureFresh := func() {
+			for range 8 {
+				d, err := fresh()
+				if err != nil {
+					t.Fatalf("a review on a new connection without the attack: %v", err)
+				}
+				usualFresh = max(usualFresh, d)
+			}
+		}
+		measureFresh()
+		var freshLat []time.Duration
+		var freshErrs []error
+		usualWrite := run(t, func(ctx context.Context) string {
 			var wg sync.WaitGroup
 			var opened, closed atomic.Int64
 			// 1,200 connections from four sources, more than the server's
@@ -188,9 +228,29 @@ func TestNetworkAttacks(t *testing.T) {
 					})
 				}
 			}
+			sleepCtx(ctx, 3*time.Second)
+			for range 8 {
+				d, err := fresh()
+				if err != nil {
+					freshErrs = append(freshErrs, err)
+				} else {
+					freshLat = append(freshLat, d)
+				}
+			}
 			wg.Wait()
 			return fmt.Sprintf("%d connections opened from 4 sources, %d closed (by the server, or at the end)", opened.Load(), closed.Load())
 		})
+		measureFresh()
+		t.Logf("reviews on new connections from the API server's address: without the attack (before and after), max %v; during, %d of 8 answered, max %v", usualFresh.Round(time.Millisecond), len(freshLat), maxOr(freshLat).Round(time.Millisecond))
+		if len(freshErrs) > 0 {
+			t.Errorf("%d of 8 reviews on new connections failed during the attack, e.g. %v", len(freshErrs), freshErrs[0])
+		}
+		// Such a review is part of a write whose usual latency includes
+		// one on a kept connection: with the new connection, the write
+		// must still be within 3× its usual latency.
+		if m := maxOr(freshLat); m+usualWrite > 3*max(usualWrite, usualFresh) {
+			t.Errorf("a review on a new connection took %v during the attack: a write needing it would take over 3× its usual %v", m, usualWrite)
+		}
 	})
 
 	t.Run("unfinished headers to the health and metrics ports", func(t *testing.T) {
@@ -254,8 +314,8 @@ func TestNetworkAttacks(t *testing.T) {
 
 // honestClient writes StatefulSets through the API server, which calls
 // the webhook for each: server-side dry-run creates, so that nothing
-// accumulates, several at once so that the API server needs more than one
-// connection to the webhook.
+// accumulates, parallel at once so that the API server needs as many
+// connections to the webhook.
 type honestClient struct {
 	t  *testing.T
 	c  *cluster.Cluster
@@ -268,7 +328,7 @@ type writeResults struct {
 	errs []error
 }
 
-func (h *honestClient) writes(t *testing.T, n int) writeResults {
+func (h *honestClient) writes(t *testing.T, n, parallel int) writeResults {
 	t.Helper()
 	var base appsv1.StatefulSet
 	if err := yaml.Unmarshal([]byte(statefulSetYAML("web", "web", "")), &base); err != nil {
@@ -278,7 +338,7 @@ func (h *honestClient) writes(t *testing.T, n int) writeResults {
 	var res writeResults
 	var wg sync.WaitGroup
 	work := make(chan int)
-	for range 8 {
+	for range parallel {
 		wg.Go(func() {
 			for range work {
 				sts := base.DeepCopy()
@@ -332,4 +392,23 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// apiServerConns counts the established TCP connections from 127.0.0.1 to
+// port (/proc/net/tcp): in these tests, the API server's to the webhook.
+func apiServerConns(t *testing.T, port int) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return -1
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[2] == want && strings.HasPrefix(f[1], "0100007F:") && f[3] == "01" {
+			n++
+		}
+	}
+	return n
 }
