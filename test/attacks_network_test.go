@@ -253,6 +253,48 @@ func TestNetworkAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("forged names do not grow the log", func(t *testing.T) {
+		// A namespace of "x/" and 1 MiB passed the trust checks, and was
+		// logged whole twice and echoed in the response: 5 reviews grew
+		// the log by 21 MB.
+		huge := "x/" + strings.Repeat("n", 1<<20)
+		direct := newReviewer(t, c, webhookAddr)
+		logSize := func() int64 {
+			fi, err := os.Stat(g.LogPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fi.Size()
+		}
+		before := logSize()
+		var echoed int
+		for i := range 5 {
+			doc := strings.Replace(statefulSetYAML("web", "web", ""), "metadata:\n  name: web\n", fmt.Sprintf("metadata:\n  name: web\n  namespace: %q\n", huge), 1)
+			if i%2 == 1 {
+				doc = strings.Replace(statefulSetYAML("web", "web", ""), "name: web\n", fmt.Sprintf("name: %s\n", strings.Repeat("w", 1<<20)), 1)
+			}
+			ns := huge
+			if i%2 == 1 {
+				ns = "default"
+			}
+			resp, _ := direct.post("/validate/statefulsets", "", review(t, ns, "CREATE", stsKind, doc, ""))
+			if resp.Allowed || resp.Result == nil {
+				t.Errorf("review %d with a name of 1 MiB: allowed, want refused", i)
+				continue
+			}
+			echoed = max(echoed, len(resp.Result.Message)+len(strings.Join(resp.Warnings, "")))
+		}
+		time.Sleep(time.Second)
+		grown := logSize() - before
+		t.Logf("5 reviews with a namespace or name of 1 MiB: the log grew by %d bytes, the longest answer echoed %d bytes", grown, echoed)
+		if grown > 5*4096 {
+			t.Errorf("the log grew by %d bytes for 5 forged reviews: want at most 4 KiB each", grown)
+		}
+		if echoed > 4096 {
+			t.Errorf("an answer echoed %d bytes of a forged review", echoed)
+		}
+	})
+
 	t.Run("unfinished headers to the health and metrics ports", func(t *testing.T) {
 		health := strings.TrimPrefix(g.HealthURL(), "http://")
 		metricsURL, _ := url.Parse(g.MetricsURL())
