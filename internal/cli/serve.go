@@ -267,7 +267,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 			Registry: reg, Policy: policy, Recorder: mgr.GetEventRecorder("headless-guard"),
 		}
 		if o.AuditReports {
-			audit.Reports = &controller.Reports{Client: mgr.GetClient(), Live: mgr.GetAPIReader()}
+			audit.Reports = &controller.Reports{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("headless-guard")}
 		}
 		if err := audit.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the audit: %w", err)
