@@ -114,8 +114,10 @@ func join(docs []manifestDoc, keep func(manifestDoc) bool) []byte {
 	return buf.Bytes()
 }
 
+// isWebhookConfiguration: the chart's ValidatingAdmissionPolicy on the
+// guard's own ServiceAccount is not one, and is applied with the rest.
 func isWebhookConfiguration(d manifestDoc) bool {
-	return d.gvk.Group == admissionregistrationv1.GroupName
+	return d.gvk.Group == admissionregistrationv1.GroupName && strings.HasSuffix(d.gvk.Kind, "WebhookConfiguration")
 }
 
 // installCertManagerCRDs applies the CRDs shipped in the cert-manager
