@@ -468,7 +468,11 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 		}
 		// Injects a Service owned by its StatefulSet (create, with
 		// blockOwnerDeletion under OwnerReferencesPermissionEnforcement).
+		// The label needs the chart's injectNamespaces too: RBAC cannot
+		// follow a label.
 		inj := namespace(t, c, "identity-inject", map[string]string{rules.InjectLabel: "true"})
+		rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+inj+"}")
+		mustKubectl(t, c, join(parseDocs(t, rbac), func(d manifestDoc) bool { return d.name == "headless-guard-inject" }), "apply", "-f", "-")
 		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", inj, "-f", "-")
 		eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
 			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", inj)
