@@ -122,29 +122,37 @@ func (c *charge) release() {
 // readBody reads r into buf, up to limit+1 bytes, charging each chunk to
 // the budget once it has arrived. The caller releases the charge once the
 // body and what was decoded from it are gone.
+//
+// The buffer grows with what arrives while the body is in the small lane;
+// once its large share is reserved it grows to the declared length at
+// once, which the reservation covers, instead of doubling its way there
+// (two copies and garbage of about twice the body).
 func (b *BodyBudget) readBody(ctx context.Context, r io.Reader, buf *bytes.Buffer, declared, limit int64) (*charge, error) {
 	c := &charge{b: b, declared: declared}
 	if b != nil {
 		c.waitUntil = time.Now().Add(b.MaxWait)
 	}
-	_, err := buf.ReadFrom(&chargingReader{ctx: ctx, r: io.LimitReader(r, limit+1), c: c})
-	return c, err
-}
-
-// chargingReader reads at most budgetChunk at a time and charges it.
-type chargingReader struct {
-	ctx context.Context
-	r   io.Reader
-	c   *charge
-}
-
-func (cr *chargingReader) Read(p []byte) (int, error) {
-	if len(p) > budgetChunk {
-		p = p[:budgetChunk]
+	r = io.LimitReader(r, limit+1)
+	for {
+		if buf.Available() < budgetChunk {
+			want := budgetChunk
+			if c.large > 0 && declared > int64(buf.Len()) {
+				want = max(want, int(declared-int64(buf.Len()))+1)
+			}
+			buf.Grow(want)
+		}
+		p := buf.AvailableBuffer()
+		p = p[:min(cap(p), budgetChunk)]
+		n, err := r.Read(p)
+		buf.Write(p[:n])
+		if cerr := c.add(ctx, int64(n)); cerr != nil {
+			return c, cerr
+		}
+		if err == io.EOF {
+			return c, nil
+		}
+		if err != nil {
+			return c, err
+		}
 	}
-	n, err := cr.r.Read(p)
-	if cerr := cr.c.add(cr.ctx, int64(n)); cerr != nil {
-		return n, cerr
-	}
-	return n, err
 }
