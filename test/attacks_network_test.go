@@ -241,6 +241,11 @@ func TestNetworkAttacks(t *testing.T) {
 			return fmt.Sprintf("%d connections opened from 4 sources, %d closed (by the server, or at the end)", opened.Load(), closed.Load())
 		})
 		measureFresh()
+		closedByLimits := grepLines(metricsText(t, g.MetricsURL()), `headless_guard_connections_closed_total{reason=`)
+		t.Logf("closed by the webhook server's limits:\n%s", closedByLimits)
+		if !strings.Contains(closedByLimits, `reason="evicted",server="webhook"`) || !strings.Contains(closedByLimits, `reason="per-source",server="webhook"`) {
+			t.Errorf("the connections the limits closed are not counted by reason")
+		}
 		t.Logf("reviews on new connections from the API server's address: without the attack (before and after), max %v; during, %d of 8 answered, max %v", usualFresh.Round(time.Millisecond), len(freshLat), maxOr(freshLat).Round(time.Millisecond))
 		if len(freshErrs) > 0 {
 			t.Errorf("%d of 8 reviews on new connections failed during the attack, e.g. %v", len(freshErrs), freshErrs[0])

@@ -181,7 +181,7 @@ func (s *Server) Start(ctx context.Context) error {
 		cfg.VerifyPeerCertificate = cas.verify
 	}
 	lim := Limits(s.opts.MaxConnections, s.opts.MaxConnectionsPerSource)
-	listener, limited, err := lim.Listen(net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)), cfg)
+	listener, limited, err := lim.Listen("webhook", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)), cfg)
 	if err != nil {
 		return err
 	}

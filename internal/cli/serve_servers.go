@@ -89,7 +89,7 @@ func (o *ServeOptions) addLimitedServers(mgr ctrl.Manager, tlsOpts []func(*tls.C
 		mux.Handle("/readyz/", http.StripPrefix("/readyz", &healthz.Handler{Checks: pm.readyz}))
 		addr := o.HealthProbeBindAddr
 		if err := mgr.Add(limitedServer(func(ctx context.Context) error {
-			return healthLimits.Serve(ctx, addr, nil, mux, errorLog, time.Minute)
+			return healthLimits.Serve(ctx, "health", addr, nil, mux, errorLog, time.Minute)
 		})); err != nil {
 			return nil, err
 		}
@@ -114,7 +114,7 @@ func (o *ServeOptions) addLimitedServers(mgr ctrl.Manager, tlsOpts []func(*tls.C
 		mux.Handle("/metrics", handler)
 		addr := o.MetricsBindAddress
 		if err := mgr.Add(limitedServer(func(ctx context.Context) error {
-			return metricsLimits.Serve(ctx, addr, cfg, mux, errorLog, time.Minute)
+			return metricsLimits.Serve(ctx, "metrics", addr, cfg, mux, errorLog, time.Minute)
 		})); err != nil {
 			return nil, err
 		}

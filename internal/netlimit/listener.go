@@ -45,7 +45,18 @@ type Listener struct {
 
 	refused atomic.Int64
 	evicted atomic.Int64
+
+	// Counted, when set, receives each connection refused or evicted,
+	// with ReasonPerSource, ReasonFull or ReasonEvicted.
+	Counted func(reason string)
 }
+
+// Reasons a connection is closed by the limits.
+const (
+	ReasonPerSource = "per-source"
+	ReasonFull      = "full"
+	ReasonEvicted   = "evicted"
+)
 
 // NewListener wraps l with the limits total and perSource (each at least 1).
 func NewListener(l net.Listener, total, perSource int) *Listener {
@@ -77,13 +88,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		c := &conn{Conn: nc, l: l, source: sourceOf(nc.RemoteAddr()), accepted: time.Now()}
-		victim, ok := l.admit(c)
+		victim, ok, reason := l.admit(c)
 		if victim != nil {
 			l.evicted.Add(1)
+			l.count(ReasonEvicted)
 			_ = victim.Close()
 		}
 		if !ok {
 			l.refused.Add(1)
+			l.count(reason)
 			_ = nc.Close()
 			continue
 		}
@@ -91,19 +104,25 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+func (l *Listener) count(reason string) {
+	if l.Counted != nil {
+		l.Counted(reason)
+	}
+}
+
 // admit takes a slot for c, and returns the connection to close to make
-// room, if any; false: c is refused.
-func (l *Listener) admit(c *conn) (victim *conn, ok bool) {
+// room, if any; false: c is refused, for reason.
+func (l *Listener) admit(c *conn) (victim *conn, ok bool, reason string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	mine := l.bySource[c.source]
 	if len(mine) >= l.PerSource {
-		return nil, false
+		return nil, false, ReasonPerSource
 	}
 	if l.total >= l.Max {
 		victim = l.victim(c.source)
 		if victim == nil {
-			return nil, false
+			return nil, false, ReasonFull
 		}
 		// Its slot is taken over now, so that a victim slow to close
 		// cannot let the listener run over Max.
@@ -115,7 +134,7 @@ func (l *Listener) admit(c *conn) (victim *conn, ok bool) {
 	}
 	mine[c] = struct{}{}
 	l.total++
-	return victim, true
+	return victim, true, ""
 }
 
 // victim is the connection to close for a newcomer from source: from the

@@ -30,7 +30,7 @@ func closedByServer(c net.Conn, wait time.Duration) bool {
 
 func TestListenerKeepsSlotsForOthers(t *testing.T) {
 	lim := Limits{MaxConnections: 4, PerSource: 3, ReadHeaderTimeout: time.Minute, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 4 << 10}
-	ln, limited, err := lim.Listen("127.0.0.1:0", nil)
+	ln, limited, err := lim.Listen("test", "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // Limits are what one peer may hold of a server.
@@ -28,14 +31,26 @@ type Limits struct {
 	MaxHeaderBytes int
 }
 
-// Listen listens on addr (TCP) within the limits; with tlsConfig the
-// connections are TLS.
-func (lim Limits) Listen(addr string, tlsConfig *tls.Config) (net.Listener, *Listener, error) {
+// ConnectionsClosed is headless_guard_connections_closed_total: the
+// connections the limits closed, by server and reason (fixed sets).
+var ConnectionsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "headless_guard_connections_closed_total",
+	Help: "Connections closed by the servers' limits, by server (webhook, health, metrics) and reason: per-source (the source address held its share), full (no room could be made), evicted (an idle connection closed to make room).",
+}, []string{"server", "reason"})
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(ConnectionsClosed)
+}
+
+// Listen listens on addr (TCP) within the limits, counting what they
+// close under server's name; with tlsConfig the connections are TLS.
+func (lim Limits) Listen(server, addr string, tlsConfig *tls.Config) (net.Listener, *Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}
 	limited := NewListener(ln, lim.MaxConnections, lim.PerSource)
+	limited.Counted = func(reason string) { ConnectionsClosed.WithLabelValues(server, reason).Inc() }
 	if tlsConfig == nil {
 		return limited, limited, nil
 	}
@@ -64,8 +79,8 @@ func (lim Limits) Server(ctx context.Context, h http.Handler, l *Listener, error
 
 // Serve serves h on addr within the limits until ctx ends, then shuts
 // down within shutdown.
-func (lim Limits) Serve(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handler, errorLog *log.Logger, shutdown time.Duration) error {
-	ln, limited, err := lim.Listen(addr, tlsConfig)
+func (lim Limits) Serve(ctx context.Context, server, addr string, tlsConfig *tls.Config, h http.Handler, errorLog *log.Logger, shutdown time.Duration) error {
+	ln, limited, err := lim.Listen(server, addr, tlsConfig)
 	if err != nil {
 		return err
 	}
