@@ -48,9 +48,13 @@ const (
 	readTimeout = 10 * time.Second
 	// writeTimeout is past the longest answer (3/4 of a 30s timeout).
 	writeTimeout = 35 * time.Second
-	// idleTimeout is how long a kept-alive connection may wait for its
-	// next request; the API server opens another when it needs one.
-	idleTimeout = 30 * time.Second
+	// idleTimeout is past the API server's own (90s, client-go's
+	// IdleConnTimeout), so that the API server, not the guard, closes its
+	// idle connections: a review it sends just as the guard closed the
+	// connection would fail the write (POSTs are not retried). Idle
+	// connections cannot hold slots others need: the listener gives them
+	// up first when it is full.
+	idleTimeout = 2 * time.Minute
 	// maxHeaderBytes is far above the API server's few headers.
 	maxHeaderBytes = 64 << 10
 )
