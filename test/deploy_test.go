@@ -114,8 +114,10 @@ func join(docs []manifestDoc, keep func(manifestDoc) bool) []byte {
 	return buf.Bytes()
 }
 
+// isWebhookConfiguration: the chart's ValidatingAdmissionPolicy on the
+// guard's own ServiceAccount is not one, and is applied with the rest.
 func isWebhookConfiguration(d manifestDoc) bool {
-	return d.gvk.Group == admissionregistrationv1.GroupName
+	return d.gvk.Group == admissionregistrationv1.GroupName && strings.HasSuffix(d.gvk.Kind, "WebhookConfiguration")
 }
 
 // installCertManagerCRDs applies the CRDs shipped in the cert-manager
@@ -467,7 +469,11 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 		}
 		// Injects a Service owned by its StatefulSet (create, with
 		// blockOwnerDeletion under OwnerReferencesPermissionEnforcement).
+		// The label needs the chart's injectNamespaces too: RBAC cannot
+		// follow a label.
 		inj := namespace(t, c, "identity-inject", map[string]string{rules.InjectLabel: "true"})
+		rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+inj+"}")
+		mustKubectl(t, c, join(parseDocs(t, rbac), func(d manifestDoc) bool { return d.name == "headless-guard-inject" }), "apply", "-f", "-")
 		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", inj, "-f", "-")
 		eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
 			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", inj)

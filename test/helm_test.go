@@ -667,6 +667,10 @@ func TestHelmInstall(t *testing.T) {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}
 		injected = namespace(t, c, "helm-inject", map[string]string{rules.InjectLabel: "true"})
+		// The label needs injectNamespaces too (RBAC cannot follow a label):
+		// its Role, as the chart renders it.
+		rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", ns, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+injected+"}")
+		mustKubectl(t, c, join(parseDocs(t, rbac), func(d manifestDoc) bool { return d.name == "headless-guard-inject" }), "apply", "-f", "-")
 		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", injected, "-f", "-")
 		eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
 			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", injected)

@@ -30,7 +30,7 @@ func decodeRequest(req *admissionv1.AdmissionRequest) (*rules.Request, error) {
 		}
 		obj, err := decode(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%s does not decode as %s: %w", what, req.Kind.Kind, err)
+			return nil, fmt.Errorf("%s does not decode as %s: %s", what, req.Kind.Kind, cut(err.Error()))
 		}
 		// The API server always sends apiVersion and kind; without them any
 		// JSON object would decode as any type.
@@ -38,7 +38,7 @@ func decodeRequest(req *admissionv1.AdmissionRequest) (*rules.Request, error) {
 		case k.Kind == "":
 			return nil, fmt.Errorf("%s has no `kind`", what)
 		case k.Kind != req.Kind.Kind:
-			return nil, fmt.Errorf("%s is a %s, but the request is for a %s", what, k.Kind, req.Kind.Kind)
+			return nil, fmt.Errorf("%s is a %s, but the request is for a %s", what, cut(k.Kind), req.Kind.Kind)
 		}
 		return obj, nil
 	}

@@ -46,7 +46,7 @@ func NewMetrics() *Metrics {
 		}, []string{"rule", "action"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "headless_guard_admission_refused_total",
-			Help: "Admission reviews refused because the API server could not have sent them (kind, operation, subresource or namespace not what the webhook serves, or malformed), by webhook and reason.",
+			Help: "Admission reviews refused before evaluation, by webhook and reason: the API server could not have sent them (kind, operation, subresource, namespace, name, malformed, version, content-type, too-large, body), or the server held too many review bytes to take them in its own wait (busy).",
 		}, []string{"webhook", "reason"}),
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -120,13 +120,13 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if r.Body == nil || r.Body == http.NoBody {
-		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "request body is empty"))
+		rh.refuse(w, buf, RefusedBody, http.StatusOK, errored(http.StatusBadRequest, "request body is empty"))
 		return
 	}
 	defer r.Body.Close()
 	if r.ContentLength > maxReviewBytes {
 		// Refused before a byte of it is read.
-		writeReview(w, buf, http.StatusOK, errored(http.StatusRequestEntityTooLarge, fmt.Sprintf("request entity is too large; limit is %d bytes", maxReviewBytes)))
+		rh.refuse(w, buf, RefusedTooLarge, http.StatusOK, errored(http.StatusRequestEntityTooLarge, fmt.Sprintf("request entity is too large; limit is %d bytes", maxReviewBytes)))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), answerWithin(r))
@@ -134,39 +134,35 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The body, and what decoding makes of it, is held only within the
 	// budget: a flood of huge reviews waits here instead of growing the
 	// heap past the container's limit.
-	held, err := rh.budget.acquire(ctx, r.ContentLength)
-	if err != nil {
-		writeReview(w, buf, http.StatusTooManyRequests, errored(http.StatusTooManyRequests, "too many review bytes in flight; try again"))
+	held, err := rh.budget.readBody(ctx, r.Body, buf, r.ContentLength, maxReviewBytes)
+	defer held.release()
+	switch {
+	case errors.Is(err, errBusy):
+		rh.refuse(w, buf, RefusedBusy, http.StatusTooManyRequests, errored(http.StatusTooManyRequests, "too many review bytes in flight; try again"))
 		return
-	}
-	defer rh.budget.release(held)
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxReviewBytes+1)); err != nil {
-		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "reading the request body: "+err.Error()))
+	case err != nil:
+		rh.refuse(w, buf, RefusedBody, http.StatusOK, errored(http.StatusBadRequest, "reading the request body: "+cut(err.Error())))
 		return
-	}
-	if buf.Len() > maxReviewBytes {
-		writeReview(w, buf, http.StatusOK, errored(http.StatusRequestEntityTooLarge, fmt.Sprintf("request entity is too large; limit is %d bytes", maxReviewBytes)))
+	case buf.Len() > maxReviewBytes:
+		rh.refuse(w, buf, RefusedTooLarge, http.StatusOK, errored(http.StatusRequestEntityTooLarge, fmt.Sprintf("request entity is too large; limit is %d bytes", maxReviewBytes)))
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, fmt.Sprintf("contentType=%s, expected application/json", cut(ct))))
+		rh.refuse(w, buf, RefusedContentType, http.StatusOK, errored(http.StatusBadRequest, fmt.Sprintf("contentType=%s, expected application/json", cut(ct))))
 		return
 	}
 	var in reviewIn
 	if err := json.Unmarshal(buf.Bytes(), &in); err != nil {
-		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "decoding the AdmissionReview: "+err.Error()))
+		rh.refuse(w, buf, RefusedMalformed, http.StatusOK, errored(http.StatusBadRequest, "decoding the AdmissionReview: "+cut(err.Error())))
 		return
 	}
 	if v := in.APIVersion; v != "" && v != admissionv1.SchemeGroupVersion.String() {
 		msg := fmt.Sprintf("AdmissionReview %s is not supported: headless-guard serves %s only (set admissionReviewVersions: [v1])", cut(v), admissionv1.SchemeGroupVersion)
-		writeReview(w, buf, http.StatusBadRequest, errored(http.StatusBadRequest, msg))
+		rh.refuse(w, buf, RefusedVersion, http.StatusBadRequest, errored(http.StatusBadRequest, msg))
 		return
 	}
 	if in.Request == nil {
-		writeReview(w, buf, http.StatusOK, errored(http.StatusBadRequest, "the AdmissionReview has no request"))
+		rh.refuse(w, buf, RefusedMalformed, http.StatusOK, errored(http.StatusBadRequest, "the AdmissionReview has no request"))
 		return
 	}
 	req := admission.Request{AdmissionRequest: in.Request.AdmissionRequest}
@@ -175,6 +171,24 @@ func (rh *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The response holds no reference into the body: buf can take it.
 	buf.Reset()
 	writeReview(w, buf, http.StatusOK, &resp.AdmissionResponse)
+}
+
+// refuse answers a review refused before its handler saw it, and counts it
+// in headless_guard_admission_refused_total under reason (a Refused*
+// constant) and the path's webhook name.
+func (rh *reviewHandler) refuse(w http.ResponseWriter, buf *bytes.Buffer, reason string, status int, resp *admissionv1.AdmissionResponse) {
+	var name string
+	var m *Metrics
+	switch h := rh.handler.(type) {
+	case *Validator:
+		name, m = h.Name, h.Metrics
+	case *Mutator:
+		name, m = h.Name, h.Metrics
+	}
+	if m != nil {
+		m.Refused.WithLabelValues(name, reason).Inc()
+	}
+	writeReview(w, buf, status, resp)
 }
 
 // handle calls the handler and completes its response (UID, status code,

@@ -17,32 +17,63 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/netutil"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/headless-guard/headless-guard/internal/netlimit"
 )
 
 // Limits of the webhook server. The port is reachable from any pod, so
-// every resource a client can hold is bounded: connections, header bytes,
-// and the time to send a request. The API server sends a review at once
-// and waits at most 30 seconds (timeoutSeconds) for the answer.
+// every resource a client can hold is bounded: connection slots (per source
+// address, and in total with idle ones given up first: netlimit.Listener),
+// header bytes, and the time to finish a handshake, send a request, or send
+// nothing. The API server sends a review at once, right after its
+// handshake, and waits at most 30 seconds (timeoutSeconds) for the answer.
 const (
-	// DefaultMaxConnections bounds the connections served at once; more
-	// wait in the kernel's accept queue. An idle TLS connection costs
-	// about 40 KiB, so this is at most 40 MiB.
+	// DefaultMaxConnections bounds the connections held at once. An idle
+	// TLS connection costs about 40 KiB, so this is at most 40 MiB.
 	DefaultMaxConnections = 1024
-	// readHeaderTimeout also bounds the TLS handshake.
-	readHeaderTimeout = 10 * time.Second
-	// readTimeout bounds headers and body together.
-	readTimeout = 15 * time.Second
+	// DefaultMaxConnectionsPerSource bounds those of one source address:
+	// one pod cannot hold more than a quarter of the slots, and the API
+	// server, which holds one per review in flight, is never near it.
+	DefaultMaxConnectionsPerSource = 256
+	// readHeaderTimeout bounds the TLS handshake, and then the headers,
+	// each on its own: a peer that connects and sends nothing is gone
+	// after it.
+	readHeaderTimeout = 5 * time.Second
+	// readTimeout bounds headers and body together; the body is charged to
+	// the BodyBudget as it arrives, so a slow one holds only what it sent.
+	readTimeout = 10 * time.Second
 	// writeTimeout is past the longest answer (3/4 of a 30s timeout).
 	writeTimeout = 35 * time.Second
-	idleTimeout  = 90 * time.Second
+	// idleTimeout is past the API server's own (90s, client-go's
+	// IdleConnTimeout), so that the API server, not the guard, closes its
+	// idle connections: a review it sends just as the guard closed the
+	// connection would fail the write (POSTs are not retried). Idle
+	// connections cannot hold slots others need: the listener gives them
+	// up first when it is full.
+	idleTimeout = 2 * time.Minute
 	// maxHeaderBytes is far above the API server's few headers.
 	maxHeaderBytes = 64 << 10
 )
+
+// Limits are the webhook server's limits, with maxConnections and
+// perSource connections (the defaults when 0).
+func Limits(maxConnections, perSource int) netlimit.Limits {
+	if maxConnections <= 0 {
+		maxConnections = DefaultMaxConnections
+	}
+	if perSource <= 0 {
+		perSource = DefaultMaxConnectionsPerSource
+	}
+	return netlimit.Limits{
+		MaxConnections: maxConnections, PerSource: perSource,
+		ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
+		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+	}
+}
 
 // ServerOptions configure Server. Host, Port, CertDir, CertName, KeyName
 // and TLSOpts mean what they mean in controller-runtime's webhook.Options.
@@ -61,9 +92,12 @@ type ServerOptions struct {
 	// ClientNames, when set with ClientCAFile, are the only client
 	// certificate names served: the subject's common name or a DNS name.
 	ClientNames []string
-	// MaxConnections bounds the connections served at once
+	// MaxConnections bounds the connections held at once
 	// (DefaultMaxConnections when 0).
 	MaxConnections int
+	// MaxConnectionsPerSource bounds those of one source address
+	// (DefaultMaxConnectionsPerSource when 0).
+	MaxConnectionsPerSource int
 }
 
 // Server is the webhook server: controller-runtime's webhook.Server with
@@ -97,9 +131,6 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	if opts.KeyName == "" {
 		opts.KeyName = "tls.key"
-	}
-	if opts.MaxConnections <= 0 {
-		opts.MaxConnections = DefaultMaxConnections
 	}
 	return &Server{opts: opts, mux: http.NewServeMux(), paths: map[string]bool{}}
 }
@@ -153,23 +184,14 @@ func (s *Server) Start(ctx context.Context) error {
 		cfg.ClientAuth = tls.RequireAnyClientCert
 		cfg.VerifyPeerCertificate = cas.verify
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)))
+	lim := Limits(s.opts.MaxConnections, s.opts.MaxConnectionsPerSource)
+	listener, limited, err := lim.Listen("webhook", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)), cfg)
 	if err != nil {
 		return err
 	}
-	listener := tls.NewListener(netutil.LimitListener(ln, s.opts.MaxConnections), cfg)
-	srv := &http.Server{
-		Handler:           s.mux,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		MaxHeaderBytes:    maxHeaderBytes,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		// Handshakes refused for want of a client certificate, and clients
-		// cut off by the timeouts, are the callers' failures: logged at V(1).
-		ErrorLog: log.New(logrWriter{logger.V(1)}, "", 0),
-	}
+	// Handshakes refused for want of a client certificate, and clients cut
+	// off by the timeouts, are the callers' failures: logged at V(1).
+	srv := lim.Server(ctx, s.mux, limited, log.New(logrWriter{logger.V(1)}, "", 0))
 	logger.Info("serving webhook server", "host", s.opts.Host, "port", s.opts.Port, "clientAuth", s.opts.ClientCAFile != "")
 	idleClosed := make(chan struct{})
 	go func() {
@@ -183,7 +205,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	s.mu.Lock()
-	s.started, s.addr = true, ln.Addr().String()
+	s.started, s.addr = true, listener.Addr().String()
 	s.mu.Unlock()
 	if err := srv.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

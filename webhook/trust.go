@@ -6,6 +6,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/headless-guard/headless-guard/rules"
@@ -27,6 +28,15 @@ const (
 	RefusedSubResource = "subresource"
 	RefusedNamespace   = "namespace"
 	RefusedMalformed   = "malformed"
+	// RefusedName is an object or request name that is no Kubernetes name.
+	RefusedName = "name"
+	// The reasons below are refusals of the HTTP request before its review
+	// is read: no more of the review than its size is known.
+	RefusedBusy        = "busy"
+	RefusedTooLarge    = "too-large"
+	RefusedBody        = "body"
+	RefusedContentType = "content-type"
+	RefusedVersion     = "version"
 )
 
 // route is what one webhook path serves: the kinds (group, version, kind)
@@ -78,6 +88,12 @@ func (r route) admit(req *admission.Request) *refusal {
 		return &refusal{RefusedSubResource, fmt.Sprintf("this webhook does not serve subresource %s", quote(req.SubResource))}
 	case req.Namespace == "":
 		return &refusal{RefusedNamespace, fmt.Sprintf("a %s review must name its namespace", gvk.Kind)}
+	case len(validation.IsDNS1123Label(req.Namespace)) > 0:
+		// Namespaces are DNS labels: what is not one was never stored, and
+		// would reach lookups, logs and the response at any length.
+		return &refusal{RefusedNamespace, fmt.Sprintf("the request's namespace %s is no namespace name", quote(req.Namespace))}
+	case req.Name != "" && len(validation.IsDNS1123Subdomain(req.Name)) > 0:
+		return &refusal{RefusedName, fmt.Sprintf("the request's name %s is no object name", quote(req.Name))}
 	}
 	return nil
 }
@@ -87,11 +103,22 @@ func (r route) admit(req *admission.Request) *refusal {
 // of the URL before any webhook is called.
 func sameNamespace(req *admission.Request, r *rules.Request) *refusal {
 	for _, o := range []any{r.Object, r.OldObject} {
-		m, ok := o.(interface{ GetNamespace() string })
-		if !ok || m.GetNamespace() == req.Namespace {
+		m, ok := o.(interface {
+			GetNamespace() string
+			GetName() string
+		})
+		if !ok {
 			continue
 		}
-		return &refusal{RefusedNamespace, fmt.Sprintf("the object's namespace %s is not the request's namespace %s", quote(m.GetNamespace()), quote(req.Namespace))}
+		if m.GetNamespace() != req.Namespace {
+			return &refusal{RefusedNamespace, fmt.Sprintf("the object's namespace %s is not the request's namespace %s", quote(m.GetNamespace()), quote(req.Namespace))}
+		}
+		// The API server sends the object's own name as the request's; on a
+		// CREATE with generateName the request has none (the object may,
+		// by the validating phase).
+		if n := m.GetName(); (req.Name != "" && n != req.Name) || (n != "" && len(validation.IsDNS1123Subdomain(n)) > 0) {
+			return &refusal{RefusedName, fmt.Sprintf("the object's name %s is not the request's name %s", quote(n), quote(req.Name))}
+		}
 	}
 	return nil
 }
@@ -100,7 +127,8 @@ func sameNamespace(req *admission.Request, r *rules.Request) *refusal {
 // value: a 4 MiB `kind` must not come back 4 MiB long.
 const maxEchoed = 64
 
-// cut is s, cut to maxEchoed bytes.
+// cut is s, cut to maxEchoed bytes: the one helper every value a request
+// chose goes through before a log line or a response repeats it.
 func cut(s string) string {
 	if len(s) > maxEchoed {
 		return fmt.Sprintf("%s... (%d bytes)", s[:maxEchoed], len(s))
@@ -108,7 +136,7 @@ func cut(s string) string {
 	return s
 }
 
-// quote quotes s, cut to maxEchoed bytes.
+// quote quotes s, cut as cut does.
 func quote(s string) string {
 	if len(s) > maxEchoed {
 		return fmt.Sprintf("%q... (%d bytes)", s[:maxEchoed], len(s))

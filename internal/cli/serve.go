@@ -64,6 +64,10 @@ type ServeOptions struct {
 	// Certs are the serving-certificate flags (serve_certs.go).
 	Certs CertOptions
 	zap   zap.Options
+
+	// MetricsTokenAudiences, when set, are the audiences a scraper's
+	// token must be issued for (serve_metricsauth.go).
+	MetricsTokenAudiences []string
 }
 
 // AddFlags registers the options on fs.
@@ -78,6 +82,7 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the webhook server")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "0", `metrics endpoint address, e.g. ":8443" (HTTPS with --metrics-secure) or ":8080"; "0" disables it`)
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS behind Kubernetes authentication and authorization")
+	fs.StringSliceVar(&o.MetricsTokenAudiences, "metrics-token-audiences", nil, "with --metrics-secure: accept only scraper tokens issued for one of these audiences (e.g. a projected token with audience headless-guard-metrics), so that a token sent here is of no use against the API server; default the API server's audiences")
 	fs.StringVar(&o.HealthProbeBindAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", "0", `address of /debug/pprof (profiles for performance work, e.g. "127.0.0.1:6060"); "0" disables it`)
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook and metrics servers (off: CVE-2023-44487, CVE-2023-39325)")
@@ -221,14 +226,11 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	metricsOpts := metricsserver.Options{BindAddress: o.MetricsBindAddress, SecureServing: o.MetricsSecure, TLSOpts: tlsOpts}
-	if o.MetricsSecure {
-		metricsOpts.FilterProvider = metricsAuthFilterProvider
-	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme.Scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: o.HealthProbeBindAddr,
+		Scheme: scheme.Scheme,
+		// Both are served within limits by addLimitedServers.
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
 		PprofBindAddress:       o.PprofBindAddress,
 		WebhookServer: webhook.NewServer(webhook.ServerOptions{
 			Host: o.WebhookHost, Port: o.WebhookPort,
@@ -245,6 +247,9 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
+	}
+	if mgr, err = o.addLimitedServers(mgr, append(slices.Clip(tlsOpts), serving.TLSOption)); err != nil {
+		return fmt.Errorf("setting up the health and metrics servers: %w", err)
 	}
 	if err := o.setupCertificates(mgr, serving); err != nil {
 		return fmt.Errorf("setting up the serving certificate: %w", err)
@@ -278,7 +283,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 			GracePeriod: o.AuditGracePeriod,
 		}
 		if o.AuditReports {
-			audit.Reports = &controller.Reports{Client: mgr.GetClient(), Live: mgr.GetAPIReader()}
+			audit.Reports = &controller.Reports{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("headless-guard")}
 		}
 		if err := audit.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the audit: %w", err)

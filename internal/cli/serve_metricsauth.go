@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +41,7 @@ var reviewBackoff = []time.Duration{500 * time.Millisecond, 750 * time.Milliseco
 
 // metricsAuthFilterProvider is the metrics server's FilterProvider: the
 // filter of metricsAuthFilter with a client of the manager's config.
-func metricsAuthFilterProvider(cfg *rest.Config, hc *http.Client) (metricsserver.Filter, error) {
+func metricsAuthFilterProvider(cfg *rest.Config, hc *http.Client, audiences []string) (metricsserver.Filter, error) {
 	s, err := reviewScheme()
 	if err != nil {
 		return nil, err
@@ -49,14 +50,15 @@ func metricsAuthFilterProvider(cfg *rest.Config, hc *http.Client) (metricsserver
 	if err != nil {
 		return nil, fmt.Errorf("creating the metrics authentication client: %w", err)
 	}
-	return metricsAuthFilter(c), nil
+	return metricsAuthFilter(c, audiences), nil
 }
 
 // metricsAuthFilter returns the filter of the secure metrics endpoint. c
 // creates TokenReviews and SubjectAccessReviews (the RBAC of deploy/
-// grants both).
-func metricsAuthFilter(c client.Client) metricsserver.Filter {
-	a := &metricsAuth{c: c, tokens: newTTLCache[authenticationv1.UserInfo](), decisions: newTTLCache[bool]()}
+// grants both). With audiences, a token is accepted only when the API
+// server confirms it was issued for one of them.
+func metricsAuthFilter(c client.Client, audiences []string) metricsserver.Filter {
+	a := &metricsAuth{c: c, audiences: audiences, tokens: newTTLCache[authenticationv1.UserInfo](), decisions: newTTLCache[bool]()}
 	return func(log logr.Logger, handler http.Handler) (http.Handler, error) {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			user, ok, err := a.authenticate(req)
@@ -92,6 +94,7 @@ func metricsAuthFilter(c client.Client) metricsserver.Filter {
 
 type metricsAuth struct {
 	c         client.Client
+	audiences []string
 	tokens    *ttlCache[authenticationv1.UserInfo]
 	decisions *ttlCache[bool]
 }
@@ -109,16 +112,18 @@ func (a *metricsAuth) authenticate(req *http.Request) (authenticationv1.UserInfo
 	if user, ok := a.tokens.get(key); ok {
 		return user, user.Username != "", nil
 	}
-	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}
+	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: a.audiences}}
 	if err := a.create(req.Context(), tr); err != nil {
 		return authenticationv1.UserInfo{}, false, err
 	}
 	user := authenticationv1.UserInfo{}
-	if tr.Status.Authenticated {
+	// The API server answers with the requested audiences the token is
+	// valid for; an authenticator that ignores audiences answers none.
+	if tr.Status.Authenticated && (len(a.audiences) == 0 || slices.ContainsFunc(tr.Status.Audiences, func(s string) bool { return slices.Contains(a.audiences, s) })) {
 		user = tr.Status.User
 	}
 	a.tokens.put(key, user, tokenCacheTTL)
-	return user, tr.Status.Authenticated, nil
+	return user, user.Username != "", nil
 }
 
 // authorize asks whether user may use the request's method on its path.

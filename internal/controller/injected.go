@@ -144,6 +144,17 @@ func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		return reconcile.Result{}, nil
+	case apierrors.IsForbidden(err):
+		// The chart grants create only where inject is on (inject, or
+		// injectNamespaces): a namespace label alone cannot widen what the
+		// guard may do. Said on the StatefulSet, not retried: only a change
+		// of RBAC or of the object helps.
+		log.FromContext(ctx).Info("not allowed to create the headless Service", "service", client.ObjectKeyFromObject(svc), "reason", err.Error())
+		if r.Recorder != nil {
+			r.Recorder.Eventf(sts, nil, corev1.EventTypeWarning, "HeadlessServiceNotCreated", "inject-service",
+				"headless-guard may not create Service %s in this namespace: list the namespace in the chart's injectNamespaces (or set inject: true), or create the Service", name)
+		}
+		return reconcile.Result{}, nil
 	case err != nil:
 		return reconcile.Result{}, err
 	}

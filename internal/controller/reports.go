@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,12 +11,15 @@ import (
 
 	"github.com/go-logr/logr"
 	reportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
@@ -27,6 +31,27 @@ const ReportName = "headless-guard"
 // reportSource is the Report's and each result's source, as Policy
 // Reporter groups them.
 const reportSource = "headless-guard"
+
+// ReasonReportTaken is the reason of the Warning Event recorded on a Report
+// named like the guard's that the guard did not make.
+const ReasonReportTaken = "HeadlessGuardReportTaken"
+
+// takenRetry is how often a namespace whose Report name is taken is tried
+// again: often enough to write it soon after the other Report goes, rarely
+// enough that nobody's log fills with it.
+const takenRetry = 30 * time.Second
+
+// ReportsTaken is headless_guard_audit_reports_taken: the namespaces whose
+// Report name is held by a Report the guard did not make (no label
+// app.kubernetes.io/managed-by=headless-guard), so that the audit's
+// findings there are in Events and metrics only.
+var ReportsTaken = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "headless_guard_audit_reports_taken",
+	Help: "Namespaces whose Report named headless-guard was made by someone else (without the label app.kubernetes.io/managed-by=headless-guard): the audit's findings there go to Events and metrics only.",
+})
+
+// errTaken is a Report name held by a Report the guard did not make.
+var errTaken = errors.New("the Report name is taken")
 
 // reportResult is one finding as a Report carries it, without its
 // timestamp (which would make every write a change).
@@ -69,6 +94,9 @@ type Reports struct {
 	// Interval is how often changed namespaces are written (1s when 0).
 	Interval time.Duration
 	Log      logr.Logger
+	// Recorder records a Warning Event on a Report that holds the guard's
+	// Report name without being the guard's (nil: none).
+	Recorder events.EventRecorder
 
 	mu sync.Mutex
 	// dirty maps a namespace to the earliest time to write it.
@@ -77,6 +105,9 @@ type Reports struct {
 	snapshot func(namespace string) []reportResult
 	// missingSince is when the CRD was found missing; zero when present.
 	missingSince time.Time
+	// taken holds the namespaces whose Report name someone else holds,
+	// with that Report's UID: each is said once.
+	taken map[string]types.UID
 }
 
 // crdRetry is how long the Report CRD is assumed absent once it was.
@@ -106,6 +137,9 @@ func (r *Reports) Start(ctx context.Context) error {
 	interval := r.Interval
 	if interval <= 0 {
 		interval = time.Second
+	}
+	if err := ctrlmetrics.Registry.Register(ReportsTaken); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		return err
 	}
 	r.recall(ctx, time.Now().Add(30*time.Second))
 	tick := time.NewTicker(interval)
@@ -150,13 +184,45 @@ func (r *Reports) flush(ctx context.Context, now time.Time) {
 	r.mu.Unlock()
 	slices.Sort(due)
 	for _, ns := range due {
-		if err := r.write(ctx, ns, r.snapshot(ns), now); err != nil {
-			if r.unavailable(err) {
-				r.markDirty(ns, now)
-				continue
-			}
+		err := r.write(ctx, ns, r.snapshot(ns), now)
+		switch {
+		case err == nil:
+		case errors.Is(err, errTaken):
+			// Not an error of the guard's, and no reason to stop writing
+			// the other namespaces: said once, tried again now and then.
+			r.markDirty(ns, now.Add(takenRetry))
+		case r.unavailable(err):
+			r.markDirty(ns, now)
+		default:
 			r.Log.Error(err, "audit: writing the Report; retrying", "namespace", ns)
 			r.markDirty(ns, now.Add(5*time.Second))
+		}
+	}
+}
+
+// setTaken records whether the namespace's Report name is held by someone
+// else's Report (rep, when it is), and says so when that changes.
+func (r *Reports) setTaken(namespace string, rep *reportsv1alpha1.Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	uid, was := r.taken[namespace]
+	switch {
+	case rep == nil && was:
+		delete(r.taken, namespace)
+		ReportsTaken.Set(float64(len(r.taken)))
+		r.Log.Info("audit: the Report name is free again; writing the findings", "namespace", namespace)
+	case rep != nil && (!was || uid != rep.UID):
+		if r.taken == nil {
+			r.taken = map[string]types.UID{}
+		}
+		r.taken[namespace] = rep.UID
+		ReportsTaken.Set(float64(len(r.taken)))
+		r.Log.Info("audit: a Report named like headless-guard's was not made by it; its findings in this namespace go to Events and metrics only until that Report is gone",
+			"namespace", namespace, "report", ReportName, "missingLabel", rules.ManagedByLabel+"="+rules.ManagedByValue)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(rep, nil, corev1.EventTypeWarning, ReasonReportTaken, "audit",
+				"this Report has headless-guard's name but not its label %s=%s: headless-guard does not touch it, and its findings for namespace %s are not here (see its Events and headless_guard_audit_violations); delete or rename this Report to get them",
+				rules.ManagedByLabel, rules.ManagedByValue, namespace)
 		}
 	}
 }
@@ -187,8 +253,10 @@ func (r *Reports) write(ctx context.Context, namespace string, results []reportR
 		return err
 	}
 	if exists && current.Labels[rules.ManagedByLabel] != rules.ManagedByValue {
-		return fmt.Errorf("the Report %s exists and is not headless-guard's (no label %s=%s); not touching it", key, rules.ManagedByLabel, rules.ManagedByValue)
+		r.setTaken(namespace, current)
+		return fmt.Errorf("%w: %s is not headless-guard's (no label %s=%s)", errTaken, key, rules.ManagedByLabel, rules.ManagedByValue)
 	}
+	r.setTaken(namespace, nil)
 	r.mu.Lock()
 	if !r.missingSince.IsZero() {
 		r.missingSince = time.Time{}

@@ -67,3 +67,21 @@ clientConfig:
   caBundle: {{ required "certificates.secret.caBundle (base64 PEM of the CA that signed the Secret's certificate) is required with certificates.mode secret" $.Values.certificates.secret.caBundle }}
 {{- end }}
 {{- end }}
+
+{{/*
+What inject-service needs: create the missing headless Service of a stored
+StatefulSet, owned by it; it never changes or deletes one (the garbage
+collector does, with its StatefulSet). The ownerReference sets
+blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
+admission plugin allows only to whoever may update the owner's
+finalizers. The ValidatingAdmissionPolicy headless-guard-self lets it
+create only headless, StatefulSet-owned, managed-by-labelled Services.
+*/}}
+{{- define "headless-guard.injectRules" -}}
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["create"]
+- apiGroups: ["apps"]
+  resources: ["statefulsets/finalizers"]
+  verbs: ["update"]
+{{- end }}
