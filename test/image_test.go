@@ -302,8 +302,13 @@ func TestImage(t *testing.T) {
 		}
 	})
 
-	commit, _ := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
-	want := parseDockerfileImage(t, root, map[string]string{"VERSION": releaseVersion, "COMMIT": strings.TrimSpace(string(commit))})
+	// COMMIT as the release stamped it into its binaries: "... (commit)".
+	version, err := exec.Command(filepath.Join(dist, "headless-guard-"+runtime.GOOS+"-"+runtime.GOARCH), "--version").Output()
+	if err != nil {
+		t.Fatalf("the release's binary --version: %v", err)
+	}
+	_, commit, _ := strings.Cut(strings.TrimSpace(string(version)), " (")
+	want := parseDockerfileImage(t, root, map[string]string{"VERSION": releaseVersion, "COMMIT": strings.TrimSuffix(commit, ")")})
 	if want.binary == "" || want.user == "" || len(want.entrypoint) == 0 {
 		t.Fatalf("the Dockerfile's runtime stage states no binary path, user or entrypoint: %+v", want)
 	}
