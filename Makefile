@@ -42,6 +42,11 @@ build: ## Build bin/headless-guard
 # otherwise it is built into bin/.
 CLUSTER_BINS := kube-controller-manager kube-scheduler kwok coredns kwok-stages helm helm3
 CLUSTER_DEPS := $(ENVTEST_DEPS) $(foreach b,$(CLUSTER_BINS),$(if $(and $(if $(ENVTEST_DEPS),,set),$(wildcard $(KUBEBUILDER_ASSETS)/$(b))),,bin/$(b)))
+# cert-manager's controllers and cainjector for the cert-manager mode's
+# tests (hack/certmanager), from the main module's cert-manager pin.
+bin/certmanager: go.mod go.sum hack/certmanager/main.go
+	$(GO) build -ldflags '-s -w' -o $(BIN)/certmanager ./hack/certmanager
+
 # Every package but test/e2e, which `e2e` runs on a cluster of its own.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 
@@ -75,7 +80,7 @@ test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 	  trap - EXIT; grep -v '^fuzz: elapsed' $$log
 
 .PHONY: unit
-unit: build $(CLUSTER_DEPS) release-test-dist ## Run the Go tests but test/e2e (they start etcd, kube-apiserver and, for test/cluster, the rest of a cluster from KUBEBUILDER_ASSETS)
+unit: build $(CLUSTER_DEPS) release-test-dist bin/certmanager ## Run the Go tests but test/e2e (they start etcd, kube-apiserver and, for test/cluster, the rest of a cluster from KUBEBUILDER_ASSETS)
 	HEADLESS_GUARD_RELEASE_DIST=$(RELEASE_TEST_DIST) HEADLESS_GUARD_IMAGE_AGAIN=$(RELEASE_TEST_AGAIN)/headless-guard-image.tar $(GO) test -count=1 -timeout=20m $(UNIT_PKGS)
 	$(IMAGE_GO) test -count=1 ./...
 

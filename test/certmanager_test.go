@@ -1,0 +1,434 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/headless-guard/headless-guard/certs"
+	"github.com/headless-guard/headless-guard/test/cluster"
+)
+
+// TestCertManagerMode installs the chart with `certificates.mode:
+// cert-manager` where real cert-manager controllers and cainjector run
+// (hack/certmanager, bin/certmanager) and the API server calls the guard
+// through the chart's Service, as in a cluster: the Certificates are
+// issued, the Secret is mounted (here projected as the kubelet does, there
+// being no node), cainjector injects the CA into both webhook
+// configurations, and the API server admits and denies through the guard
+// with that trust. Then the serving certificate is renewed and the CA
+// rotated while StatefulSets and Services are written without pause: none
+// of those writes may fail.
+func TestCertManagerMode(t *testing.T) {
+	root := repoRoot(t)
+	bin := filepath.Join(root, "bin", "certmanager")
+	if !fileExists(bin) {
+		t.Fatalf("%s not found: run `make bin/certmanager`", bin)
+	}
+	hostIP := nonLoopbackIPv4(t)
+	// Without a node or kube-proxy, the API server reaches a Service's
+	// endpoints directly (--enable-aggregator-routing): the guard's, which
+	// the test publishes on an address of this machine (an EndpointSlice
+	// may not name a loopback address). The API server then verifies the
+	// certificate for the Service's DNS name, as in a cluster.
+	c := cluster.Setup(t, cluster.Options{APIServerFlags: map[string]string{"enable-aggregator-routing": "true"}})
+	ctx := t.Context()
+	installCertManagerCRDs(t, c)
+	startCertManager(t, c, bin)
+	deleteWebhookConfigurations(t, c)
+
+	const ns = "hg-cert-manager"
+	kc := c.KubeconfigPath()
+	mustKubectl(t, c, nil, "create", "namespace", ns)
+	mustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+	mustHelm(t, kc, append([]string{"install", releaseName, chartDir, "--namespace", ns}, profileArgs("cert-manager")...)...)
+	publishGuardEndpoint(t, c, ns, hostIP)
+
+	for _, name := range []string{"headless-guard-ca", certs.ServingCertificateName} {
+		mustKubectl(t, c, nil, "wait", "-n", ns, "--for=condition=Ready", "--timeout=90s", "certificate/"+name)
+	}
+	secret := client.ObjectKey{Namespace: ns, Name: certs.DefaultSecretName}
+	certDir := filepath.Join(t.TempDir(), "certs")
+	mountSecret(t, c, secret, certDir)
+
+	t.Run("caBundle injected", func(t *testing.T) {
+		ca := secretDataOf(t, c, secret)["ca.crt"]
+		eventually(t, 60*time.Second, "cainjector's caBundle in every webhook", func() (bool, string) {
+			bundles := webhookCABundles(t, c)
+			for _, b := range bundles {
+				if b != string(ca) {
+					return false, fmt.Sprintf("%d bundles, one of %d bytes", len(bundles), len(b))
+				}
+			}
+			return len(bundles) == 6, fmt.Sprint(len(bundles), " webhooks")
+		})
+	})
+
+	dep := &appsv1.Deployment{}
+	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, _, _ := saKubeconfig(t, c, ns, "headless-guard")
+	// Ready only once the API server reached it through the Service with
+	// the injected bundle.
+	g, err := c.StartGuard(ctx, guardArgsOf(t, dep, "--kubeconfig", kubeconfig, "--leader-election-namespace="+ns,
+		"--webhook-cert-path="+certDir, "--webhook-host="+hostIP, "--shutdown-delay=0s")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guardAddr := net.JoinHostPort(hostIP, strconv.Itoa(c.WebhookPort()))
+
+	const apps = "hg-cm-apps"
+	mustKubectl(t, c, nil, "create", "namespace", apps)
+	t.Run("admits and denies", func(t *testing.T) {
+		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", apps, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
+			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
+		}
+		mustKubectl(t, c, []byte(serviceYAML("web", "")+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", apps, "-f", "-")
+	})
+
+	w := startWrites(t, c, apps)
+	t.Run("serving certificate renewed", func(t *testing.T) {
+		before := leafSerial(t, secretDataOf(t, c, secret)["tls.crt"])
+		renewCertificate(t, c, ns, certs.ServingCertificateName)
+		renewed := waitSecretLeafChange(t, c, secret, before)
+		waitServed(t, guardAddr, renewed)
+	})
+	t.Run("CA rotated", func(t *testing.T) {
+		caSecret := client.ObjectKey{Namespace: ns, Name: "headless-guard-ca"}
+		caBefore := leafSerial(t, secretDataOf(t, c, caSecret)["tls.crt"])
+		renewCertificate(t, c, ns, "headless-guard-ca")
+		waitSecretLeafChange(t, c, caSecret, caBefore)
+		// The next serving certificate is signed by the new CA certificate
+		// (the same key: rotationPolicy Never), which cainjector then puts
+		// into the configurations.
+		before := leafSerial(t, secretDataOf(t, c, secret)["tls.crt"])
+		renewCertificate(t, c, ns, certs.ServingCertificateName)
+		renewed := waitSecretLeafChange(t, c, secret, before)
+		newCA := secretDataOf(t, c, caSecret)["tls.crt"]
+		eventually(t, 60*time.Second, "the new CA in every caBundle", func() (bool, string) {
+			for _, b := range webhookCABundles(t, c) {
+				if !bytes.Contains([]byte(b), bytes.TrimSpace(newCA)) {
+					return false, "an old bundle"
+				}
+			}
+			return true, ""
+		})
+		waitServed(t, guardAddr, renewed)
+	})
+	// A last stretch of writes after the rotation, served with the new
+	// certificate and bundle.
+	time.Sleep(3 * time.Second)
+	ok, failures := w.stop()
+	if len(failures) > 0 {
+		t.Errorf("%d of %d writes failed during the renewals, the first: %v", len(failures), ok+len(failures), failures[:min(len(failures), 5)])
+	}
+	if ok < 50 {
+		t.Errorf("only %d writes during the renewals", ok)
+	}
+	t.Logf("%d writes during the renewals, %d failed", ok+len(failures), len(failures))
+	if err := g.Stop(); err != nil {
+		t.Errorf("stopping the guard: %v", err)
+	}
+}
+
+// nonLoopbackIPv4 is an IPv4 address of this machine that an EndpointSlice
+// may name.
+func nonLoopbackIPv4(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address: the API server cannot reach the guard through a Service here")
+	return ""
+}
+
+// startCertManager runs bin/certmanager as cluster-admin until the test
+// ends; its log goes to certmanager.log in the cluster's log directory.
+func startCertManager(t *testing.T, c *cluster.Cluster, bin string) {
+	t.Helper()
+	logPath := filepath.Join(c.LogDir(), "certmanager.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--kubeconfig", c.KubeconfigPath())
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logFile.Close()
+		if t.Failed() {
+			t.Logf("cert-manager log (%s):\n%s", logPath, lastLines(readFile(t, logPath), 40))
+		}
+	})
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// publishGuardEndpoint gives the chart's webhook Service the endpoint the
+// endpoint controllers would give it if the guard ran as its pod: this
+// machine's address and the guard's port, under the Service port's name.
+func publishGuardEndpoint(t *testing.T, c *cluster.Cluster, ns, ip string) {
+	t.Helper()
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: certs.DefaultServiceName + "-guard",
+			Labels: map[string]string{discoveryv1.LabelServiceName: certs.DefaultServiceName}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("webhook"), Port: ptr.To(int32(c.WebhookPort())), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	if err := c.Client().Create(t.Context(), slice); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func secretDataOf(t *testing.T, c *cluster.Cluster, key client.ObjectKey) map[string][]byte {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := c.Client().Get(context.Background(), key, s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Data
+}
+
+// mountSecret keeps dir what the kubelet makes of a Secret volume: each key
+// a symbolic link through `..data` to a timestamped directory, switched
+// with one rename when the Secret changes, so that a reader never sees a
+// certificate without its key. It follows the Secret every half second
+// (the kubelet: within its sync period, about a minute) until the test
+// ends, and returns once the Secret has been projected.
+func mountSecret(t *testing.T, c *cluster.Cluster, key client.ObjectKey, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	projected := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var version string
+		for {
+			s := &corev1.Secret{}
+			if err := c.Client().Get(ctx, key, s); err == nil && s.ResourceVersion != version && len(s.Data["tls.crt"]) > 0 {
+				if err := projectSecret(dir, s.Data); err != nil {
+					t.Errorf("projecting %s: %v", key, err)
+					return
+				}
+				if version == "" {
+					close(projected)
+				}
+				version = s.ResourceVersion
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	select {
+	case <-projected:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Secret %s has no tls.crt after 60s", key)
+	}
+}
+
+// projectSecret is the kubelet's atomic writer in short.
+func projectSecret(dir string, data map[string][]byte) error {
+	ts, err := os.MkdirTemp(dir, "..ts-")
+	if err != nil {
+		return err
+	}
+	for k, v := range data {
+		if err := os.WriteFile(filepath.Join(ts, k), v, 0o600); err != nil {
+			return err
+		}
+	}
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	tmp := filepath.Join(dir, "..data_tmp")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		return err
+	}
+	for k := range data {
+		link := filepath.Join(dir, k)
+		if _, err := os.Lstat(link); os.IsNotExist(err) {
+			if err := os.Symlink(filepath.Join("..data", k), link); err != nil {
+				return err
+			}
+		}
+	}
+	if old != "" {
+		return os.RemoveAll(filepath.Join(dir, old))
+	}
+	return nil
+}
+
+// renewCertificate asks cert-manager to issue a Certificate again now, as
+// `cmctl renew` does: an Issuing condition on its status.
+func renewCertificate(t *testing.T, c *cluster.Cluster, ns, name string) {
+	t.Helper()
+	patch := fmt.Sprintf(`[{"op": "add", "path": "/status/conditions/-", "value": {"type": "Issuing", "status": "True",
+		"reason": "ManuallyTriggered", "message": "renewed by TestCertManagerMode", "lastTransitionTime": %q}}]`, time.Now().UTC().Format(time.RFC3339))
+	mustKubectl(t, c, nil, "patch", "certificate", name, "-n", ns, "--subresource=status", "--type=json", "-p", patch)
+}
+
+func leafSerial(t *testing.T, pemData []byte) *big.Int {
+	t.Helper()
+	block, _ := pem.Decode(pemData)
+	if block == nil {
+		t.Fatal("no PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert.SerialNumber
+}
+
+// waitSecretLeafChange waits until the Secret holds another certificate
+// than the one with serial before, and returns the new serial.
+func waitSecretLeafChange(t *testing.T, c *cluster.Cluster, key client.ObjectKey, before *big.Int) *big.Int {
+	t.Helper()
+	var now *big.Int
+	eventually(t, 60*time.Second, "a new certificate in "+key.String(), func() (bool, string) {
+		now = leafSerial(t, secretDataOf(t, c, key)["tls.crt"])
+		return now.Cmp(before) != 0, now.String()
+	})
+	return now
+}
+
+// waitServed waits until the guard presents the certificate with serial.
+func waitServed(t *testing.T, addr string, serial *big.Int) {
+	t.Helper()
+	eventually(t, 60*time.Second, "the guard serving the renewed certificate", func() (bool, string) {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			return false, err.Error()
+		}
+		defer conn.Close()
+		got := conn.ConnectionState().PeerCertificates[0].SerialNumber
+		return got.Cmp(serial) == 0, got.String()
+	})
+}
+
+// writes creates a headless Service and its StatefulSet, and a
+// StatefulSet naming a Service that does not exist, over and over, until
+// stopped: the first two must be admitted, the third denied by HG002 (so
+// that a webhook failing open would not go unnoticed).
+type writes struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	ok       atomic.Int64
+	mu       sync.Mutex
+	failures []string
+}
+
+func startWrites(t *testing.T, c *cluster.Cluster, ns string) *writes {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &writes{cancel: cancel, done: make(chan struct{})}
+	fail := func(format string, args ...any) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.failures = append(w.failures, time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
+	}
+	decode := func(doc string, into client.Object) {
+		if err := yaml.Unmarshal([]byte(doc), into); err != nil {
+			t.Error(err)
+		}
+		into.SetNamespace(ns)
+	}
+	go func() {
+		defer close(w.done)
+		for i := 0; ctx.Err() == nil; i++ {
+			name := fmt.Sprintf("w-%d", i)
+			svc, sts, bad := &corev1.Service{}, &appsv1.StatefulSet{}, &appsv1.StatefulSet{}
+			decode(serviceYAML(name, ""), svc)
+			decode(statefulSetYAML(name, name, ""), sts)
+			decode(statefulSetYAML("bad-"+name, "missing", ""), bad)
+			for _, obj := range []client.Object{svc, sts} {
+				if err := c.Client().Create(ctx, obj); err != nil && ctx.Err() == nil {
+					fail("%T %s: %v", obj, name, err)
+				} else if err == nil {
+					w.ok.Add(1)
+				}
+			}
+			err := c.Client().Create(ctx, bad)
+			switch {
+			case ctx.Err() != nil:
+			case err == nil:
+				fail("StatefulSet bad-%s admitted: the webhook did not answer", name)
+			case !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "HG002"):
+				fail("StatefulSet bad-%s: %v, want an HG002 denial", name, err)
+			default:
+				w.ok.Add(1)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { w.stop() })
+	return w
+}
+
+// stop ends the writes and returns how many did what they should and
+// what went wrong with the others.
+func (w *writes) stop() (int, []string) {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return int(w.ok.Load()), w.failures
+}
