@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +70,11 @@ func TestCertManagerMode(t *testing.T) {
 	mustKubectl(t, c, nil, "create", "namespace", ns)
 	mustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
 	mustHelm(t, kc, append([]string{"install", releaseName, chartDir, "--namespace", ns}, profileArgs("cert-manager")...)...)
-	publishGuardEndpoint(t, c, ns, hostIP)
+	dep := &appsv1.Deployment{}
+	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
+		t.Fatal(err)
+	}
+	publishGuardEndpoint(t, c, dep, hostIP)
 
 	for _, name := range []string{"headless-guard-ca", certs.ServingCertificateName} {
 		mustKubectl(t, c, nil, "wait", "-n", ns, "--for=condition=Ready", "--timeout=90s", "certificate/"+name)
@@ -91,10 +96,6 @@ func TestCertManagerMode(t *testing.T) {
 		})
 	})
 
-	dep := &appsv1.Deployment{}
-	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
-		t.Fatal(err)
-	}
 	kubeconfig, _, _ := saKubeconfig(t, c, ns, "headless-guard")
 	// Ready only once the API server reached it through the Service with
 	// the injected bundle.
@@ -215,16 +216,41 @@ func lastLines(s string, n int) string {
 }
 
 // publishGuardEndpoint gives the chart's webhook Service the endpoint the
-// endpoint controllers would give it if the guard ran as its pod: this
-// machine's address and the guard's port, under the Service port's name.
-func publishGuardEndpoint(t *testing.T, c *cluster.Cluster, ns, ip string) {
+// endpoint controllers would give it if the guard ran as the chart's pod:
+// the Service's targetPort resolved against the pod template's container
+// ports, which must be the port the guard's arguments serve on (a Service
+// or container port that differs from the server's is "no endpoints
+// available" or "connection refused" in a cluster). The address is this
+// machine's and the port the one the test's guard listens on.
+func publishGuardEndpoint(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployment, ip string) {
 	t.Helper()
+	svc := &corev1.Service{}
+	if err := c.Client().Get(t.Context(), client.ObjectKey{Namespace: dep.Namespace, Name: certs.DefaultServiceName}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.Spec.Ports) != 1 {
+		t.Fatalf("Service %s has %d ports, want the webhook's", svc.Name, len(svc.Spec.Ports))
+	}
+	sp := svc.Spec.Ports[0]
+	container := dep.Spec.Template.Spec.Containers[0]
+	var containerPort int32
+	for _, p := range container.Ports {
+		if (sp.TargetPort.StrVal != "" && p.Name == sp.TargetPort.StrVal) || (sp.TargetPort.StrVal == "" && p.ContainerPort == sp.TargetPort.IntVal) {
+			containerPort = p.ContainerPort
+		}
+	}
+	if containerPort == 0 {
+		t.Fatalf("Service %s targets port %s, which container %s does not declare (%v): no endpoint", svc.Name, sp.TargetPort.String(), container.Name, container.Ports)
+	}
+	if want := fmt.Sprintf("--webhook-port=%d", containerPort); !slices.Contains(container.Args, want) {
+		t.Fatalf("Service %s sends to container port %d, the guard's arguments %v do not serve there", svc.Name, containerPort, container.Args)
+	}
 	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: certs.DefaultServiceName + "-guard",
-			Labels: map[string]string{discoveryv1.LabelServiceName: certs.DefaultServiceName}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: dep.Namespace, Name: svc.Name + "-guard",
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("webhook"), Port: ptr.To(int32(c.WebhookPort())), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(sp.Name), Port: ptr.To(int32(c.WebhookPort())), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
 	if err := c.Client().Create(t.Context(), slice); err != nil {
 		t.Fatal(err)
