@@ -315,16 +315,20 @@ func TestHelmValues(t *testing.T) {
 		"zero replicas":               {"--set", "replicas=0"},
 		"secret mode without a name":  {"--set", "certificates.mode=secret"},
 	}
-	for name, args := range refused {
-		t.Run("refused/"+name, func(t *testing.T) {
-			out, stderr, err := helm(t, "", append([]string{"template", releaseName, chartDir, "--namespace", guardNamespace}, args...)...)
-			if err == nil {
-				t.Fatalf("helm template %v succeeded:\n%s", args, out)
-			}
-			if !strings.Contains(stderr, "values don't meet the specifications of the schema") && !strings.Contains(stderr, "is required") {
-				t.Errorf("not refused by the schema or a required value: %s", stderr)
-			}
-		})
+	// Helm 3 and 4 validate values.schema.json with their own code: both
+	// must refuse.
+	for _, h := range helmCLIs(t) {
+		for name, args := range refused {
+			t.Run("refused/"+h.String()+"/"+name, func(t *testing.T) {
+				out, stderr, err := h.run(t, "", append([]string{"template", releaseName, chartDir, "--namespace", guardNamespace}, args...)...)
+				if err == nil {
+					t.Fatalf("%s template %v succeeded:\n%s", h, args, out)
+				}
+				if !strings.Contains(stderr, "values don't meet the specifications of the schema") && !strings.Contains(stderr, "is required") {
+					t.Errorf("not refused by the schema or a required value: %s", stderr)
+				}
+			})
+		}
 	}
 
 	t.Run("defaults", func(t *testing.T) {
