@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,7 +42,9 @@ import (
 // issued, the Secret is mounted (here projected as the kubelet does, there
 // being no node), cainjector injects the CA into both webhook
 // configurations, and the API server admits and denies through the guard
-// with that trust. Then the serving certificate is renewed and the CA
+// with that trust. The guard is the release image's, run as the chart's
+// pod would run it (runPod): its user, arguments, environment, volumes,
+// ServiceAccount token, read-only root and readiness probe. Then the serving certificate is renewed and the CA
 // rotated while StatefulSets and Services are written without pause: none
 // of those writes may fail.
 func TestCertManagerMode(t *testing.T) {
@@ -74,13 +78,26 @@ func TestCertManagerMode(t *testing.T) {
 	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
 		t.Fatal(err)
 	}
-	publishGuardEndpoint(t, c, dep, hostIP)
+	// The guard runs from the release's image, as the chart's pod would
+	// (runPod), when `make unit` built the image and the test may chroot;
+	// otherwise the host's binary runs with the Deployment's arguments.
+	files, imageConfig, fromImage := hostImage(t)
+	fromImage = fromImage && os.Getuid() == 0
+	var rootDir, certDir string
+	if fromImage {
+		rootDir = t.TempDir()
+		extractImage(t, files, rootDir)
+		certDir = filepath.Join(rootDir, volumeMountPath(t, dep, "certs"))
+	} else {
+		t.Log("no release image (make unit builds it) or not root: the host's binary runs instead of the image's")
+		certDir = filepath.Join(t.TempDir(), "certs")
+	}
+	guardPort := publishGuardEndpoint(t, c, dep, hostIP, !fromImage)
 
 	for _, name := range []string{"headless-guard-ca", certs.ServingCertificateName} {
 		mustKubectl(t, c, nil, "wait", "-n", ns, "--for=condition=Ready", "--timeout=90s", "certificate/"+name)
 	}
 	secret := client.ObjectKey{Namespace: ns, Name: certs.DefaultSecretName}
-	certDir := filepath.Join(t.TempDir(), "certs")
 	mountSecret(t, c, secret, certDir)
 
 	t.Run("caBundle injected", func(t *testing.T) {
@@ -96,15 +113,21 @@ func TestCertManagerMode(t *testing.T) {
 		})
 	})
 
-	kubeconfig, _, _ := saKubeconfig(t, c, ns, "headless-guard")
-	// Ready only once the API server reached it through the Service with
-	// the injected bundle.
-	g, err := c.StartGuard(ctx, guardArgsOf(t, dep, "--kubeconfig", kubeconfig, "--leader-election-namespace="+ns,
-		"--webhook-cert-path="+certDir, "--webhook-host="+hostIP, "--shutdown-delay=0s")...)
-	if err != nil {
-		t.Fatal(err)
+	kubeconfig, _, token := saKubeconfig(t, c, ns, "headless-guard")
+	stopGuard := func() error { return nil }
+	if fromImage {
+		stopGuard = runPod(t, c, dep, rootDir, imageConfig, token)
+	} else {
+		// Ready only once the API server reached it through the Service
+		// with the injected bundle.
+		g, err := c.StartGuard(ctx, guardArgsOf(t, dep, "--kubeconfig", kubeconfig, "--leader-election-namespace="+ns,
+			"--webhook-cert-path="+certDir, "--webhook-host="+hostIP, "--shutdown-delay=0s")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopGuard = g.Stop
 	}
-	guardAddr := net.JoinHostPort(hostIP, strconv.Itoa(c.WebhookPort()))
+	guardAddr := net.JoinHostPort(hostIP, strconv.Itoa(int(guardPort)))
 
 	const apps = "hg-cm-apps"
 	mustKubectl(t, c, nil, "create", "namespace", apps)
@@ -157,9 +180,156 @@ func TestCertManagerMode(t *testing.T) {
 		t.Errorf("only %d writes during the renewals", ok)
 	}
 	t.Logf("%d writes during the renewals, %d failed", ok+len(failures), len(failures))
-	if err := g.Stop(); err != nil {
+	if err := stopGuard(); err != nil {
 		t.Errorf("stopping the guard: %v", err)
 	}
+}
+
+// volumeMountPath is where the Deployment's container mounts volume name.
+func volumeMountPath(t *testing.T, dep *appsv1.Deployment, name string) string {
+	t.Helper()
+	for _, m := range dep.Spec.Template.Spec.Containers[0].VolumeMounts {
+		if m.Name == name {
+			return m.MountPath
+		}
+	}
+	t.Fatalf("the Deployment mounts no volume %s", name)
+	return ""
+}
+
+// runPod runs the guard from the image's files in rootDir as the kubelet
+// would run the chart's pod, as far as a test can without a node: the
+// image's entrypoint with the container's arguments and environment,
+// chrooted, as the pod's runAsUser and runAsGroup, the ServiceAccount's
+// token and CA where the kubelet mounts them, the API server found
+// through KUBERNETES_SERVICE_HOST and _PORT, and a read-only root
+// filesystem (readOnlyRootFilesystem) by ownership: nothing but the
+// volumes is writable by that user. The guard listens on the container's
+// ports on every address, as in its own network namespace. It returns
+// once the container's readiness probe passes, and a function that stops
+// it as the kubelet does (SIGTERM, then SIGKILL after the grace period).
+func runPod(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployment, rootDir string, image ociConfig, token string) func() error {
+	t.Helper()
+	pod := dep.Spec.Template.Spec
+	ctr := pod.Containers[0]
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsUser == nil || pod.SecurityContext.RunAsGroup == nil {
+		t.Fatal("the chart's pod sets no runAsUser and runAsGroup")
+	}
+	if ctr.SecurityContext == nil || ctr.SecurityContext.ReadOnlyRootFilesystem == nil || !*ctr.SecurityContext.ReadOnlyRootFilesystem {
+		t.Fatal("the chart's container has no read-only root filesystem")
+	}
+	uid, gid := int(*pod.SecurityContext.RunAsUser), int(*pod.SecurityContext.RunAsGroup)
+	// Read-only root: the image's writable places become root's.
+	for _, dir := range []string{"tmp", strings.TrimPrefix(image.Config.WorkingDir, "/")} {
+		p := filepath.Join(rootDir, dir)
+		if err := os.Chown(p, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := c.Config()
+	sa := filepath.Join(rootDir, "var/run/secrets/kubernetes.io/serviceaccount")
+	if err := os.MkdirAll(sa, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"token": []byte(token), "ca.crt": admin.CAData, "namespace": []byte(dep.Namespace)} {
+		if err := os.WriteFile(filepath.Join(sa, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(admin.Host, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(slices.Clone(image.Config.Env), "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port)
+	for _, e := range ctr.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env = append(env, e.Name+"="+e.Value)
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+			env = append(env, e.Name+"="+dep.Namespace)
+		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
+			env = append(env, fmt.Sprintf("%s=%d", e.Name, ctr.Resources.Limits.Memory().Value()))
+		default:
+			t.Fatalf("env %s: a source the test does not provide as the kubelet would", e.Name)
+		}
+	}
+	argv := append(slices.Clone(image.Config.Entrypoint), ctr.Args...)
+	if len(ctr.Command) > 0 {
+		argv = append(slices.Clone(ctr.Command), ctr.Args...)
+	}
+	logPath := filepath.Join(c.LogDir(), "guard-pod.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := imageCommand(rootDir, image.Config.WorkingDir, env, uid, gid, argv...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); logFile.Close() }()
+	var once sync.Once
+	var stopErr error
+	grace := 30 * time.Second
+	if pod.TerminationGracePeriodSeconds != nil {
+		grace = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+	}
+	stop := func() error {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case stopErr = <-done:
+			case <-time.After(grace):
+				_ = cmd.Process.Kill()
+				<-done
+				stopErr = fmt.Errorf("no exit within the grace period of %s", grace)
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		_ = stop()
+		if t.Failed() {
+			t.Logf("guard (from the image) log (%s):\n%s", logPath, lastLines(readFile(t, logPath), 40))
+		}
+	})
+
+	probe := ctr.ReadinessProbe
+	if probe == nil || probe.HTTPGet == nil {
+		t.Fatal("the chart's container has no HTTP readiness probe")
+	}
+	probePort := containerPort(t, ctr, probe.HTTPGet.Port.StrVal, probe.HTTPGet.Port.IntVal)
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", probePort, probe.HTTPGet.Path)
+	eventually(t, 60*time.Second, "the readiness probe "+url, func() (bool, string) {
+		select {
+		case err := <-done:
+			t.Fatalf("the guard exited: %v\n%s", err, lastLines(readFile(t, logPath), 40))
+		default:
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	return stop
+}
+
+// containerPort is the number of a container port given by name or number.
+func containerPort(t *testing.T, ctr corev1.Container, name string, number int32) int32 {
+	t.Helper()
+	for _, p := range ctr.Ports {
+		if (name != "" && p.Name == name) || (name == "" && p.ContainerPort == number) {
+			return p.ContainerPort
+		}
+	}
+	t.Fatalf("container %s declares no port %s%d (%v)", ctr.Name, name, number, ctr.Ports)
+	return 0
 }
 
 // nonLoopbackIPv4 is an IPv4 address of this machine that an EndpointSlice
@@ -222,7 +392,7 @@ func lastLines(s string, n int) string {
 // or container port that differs from the server's is "no endpoints
 // available" or "connection refused" in a cluster). The address is this
 // machine's and the port the one the test's guard listens on.
-func publishGuardEndpoint(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployment, ip string) {
+func publishGuardEndpoint(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployment, ip string, hostBinary bool) int32 {
 	t.Helper()
 	svc := &corev1.Service{}
 	if err := c.Client().Get(t.Context(), client.ObjectKey{Namespace: dep.Namespace, Name: certs.DefaultServiceName}, svc); err != nil {
@@ -233,28 +403,25 @@ func publishGuardEndpoint(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployme
 	}
 	sp := svc.Spec.Ports[0]
 	container := dep.Spec.Template.Spec.Containers[0]
-	var containerPort int32
-	for _, p := range container.Ports {
-		if (sp.TargetPort.StrVal != "" && p.Name == sp.TargetPort.StrVal) || (sp.TargetPort.StrVal == "" && p.ContainerPort == sp.TargetPort.IntVal) {
-			containerPort = p.ContainerPort
-		}
+	port := containerPort(t, container, sp.TargetPort.StrVal, sp.TargetPort.IntVal)
+	if want := fmt.Sprintf("--webhook-port=%d", port); !slices.Contains(container.Args, want) {
+		t.Fatalf("Service %s sends to container port %d, the guard's arguments %v do not serve there", svc.Name, port, container.Args)
 	}
-	if containerPort == 0 {
-		t.Fatalf("Service %s targets port %s, which container %s does not declare (%v): no endpoint", svc.Name, sp.TargetPort.String(), container.Name, container.Ports)
-	}
-	if want := fmt.Sprintf("--webhook-port=%d", containerPort); !slices.Contains(container.Args, want) {
-		t.Fatalf("Service %s sends to container port %d, the guard's arguments %v do not serve there", svc.Name, containerPort, container.Args)
+	if hostBinary {
+		// The host's binary listens where StartGuard puts it.
+		port = int32(c.WebhookPort())
 	}
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Namespace: dep.Namespace, Name: svc.Name + "-guard",
 			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(sp.Name), Port: ptr.To(int32(c.WebhookPort())), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(sp.Name), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
 	if err := c.Client().Create(t.Context(), slice); err != nil {
 		t.Fatal(err)
 	}
+	return port
 }
 
 func secretDataOf(t *testing.T, c *cluster.Cluster, key client.ObjectKey) map[string][]byte {
@@ -317,8 +484,12 @@ func projectSecret(dir string, data map[string][]byte) error {
 	if err != nil {
 		return err
 	}
+	// A Secret volume's default mode, readable by the pod's user.
+	if err := os.Chmod(ts, 0o755); err != nil {
+		return err
+	}
 	for k, v := range data {
-		if err := os.WriteFile(filepath.Join(ts, k), v, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(ts, k), v, 0o644); err != nil {
 			return err
 		}
 	}

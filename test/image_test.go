@@ -438,6 +438,18 @@ func checkNonRootUser(t *testing.T, user string, files map[string]layerFile) (in
 func runInImage(t *testing.T, files map[string]layerFile, dir string, env []string, uid, gid int, argv ...string) {
 	t.Helper()
 	rootDir := t.TempDir()
+	extractImage(t, files, rootDir)
+	cmd := imageCommand(rootDir, dir, env, uid, gid, argv...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), releaseVersion) {
+		t.Errorf("%s in the image as %d:%d: %v\n%s", strings.Join(argv, " "), uid, gid, err, out)
+	}
+}
+
+// extractImage writes an image's files into rootDir with their modes and
+// owners.
+func extractImage(t *testing.T, files map[string]layerFile, rootDir string) {
+	t.Helper()
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		f, p := files[name], filepath.Join(rootDir, name)
 		var err error
@@ -462,14 +474,37 @@ func runInImage(t *testing.T, files map[string]layerFile, dir string, env []stri
 	if err := os.Chmod(rootDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// imageCommand runs argv chrooted into rootDir as uid:gid, in dir, with
+// env and nothing else.
+func imageCommand(rootDir, dir string, env []string, uid, gid int, argv ...string) *exec.Cmd {
 	// Not exec.Command: it would look the path up on the host.
-	cmd := &exec.Cmd{Path: argv[0], Args: argv, Dir: dir, Env: env, SysProcAttr: &syscall.SysProcAttr{
+	return &exec.Cmd{Path: argv[0], Args: argv, Dir: dir, Env: env, SysProcAttr: &syscall.SysProcAttr{
 		Chroot: rootDir, Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)},
 	}}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), releaseVersion) {
-		t.Errorf("%s in the image as %d:%d: %v\n%s", strings.Join(argv, " "), uid, gid, err, out)
+}
+
+// hostImage is the release image's files and configuration for this
+// machine's architecture, when `make unit` built the release.
+func hostImage(t *testing.T) (map[string]layerFile, ociConfig, bool) {
+	t.Helper()
+	dist := os.Getenv("HEADLESS_GUARD_RELEASE_DIST")
+	if dist == "" || runtime.GOOS != "linux" {
+		return nil, ociConfig{}, false
 	}
+	layout := readOCIArchive(t, filepath.Join(dist, "headless-guard-image.tar"))
+	_, idx := layout.imageIndex(t)
+	for _, d := range idx.Manifests {
+		if d.Platform != nil && d.Platform.Architecture == runtime.GOARCH {
+			var m ociManifest
+			layout.decode(t, d, &m)
+			var cfg ociConfig
+			layout.decode(t, m.Config, &cfg)
+			return layout.rootfs(t, m), cfg, true
+		}
+	}
+	return nil, ociConfig{}, false
 }
 
 func modeBits(mode int64) os.FileMode {
