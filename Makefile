@@ -37,9 +37,9 @@ build: ## Build bin/headless-guard
 
 # The rest of a cluster for `run` and `e2e`: kube-controller-manager,
 # kube-scheduler, kwok, its Stage files and CoreDNS; and helm (Helm 4) and
-# helm3 (Helm 3), for the chart's tests. Like ENVTEST_DEPS: when KUBEBUILDER_ASSETS was set and
-# holds one of them, it is used as is (the tests look there first);
-# otherwise it is built into bin/.
+# helm3 (Helm 3), for the chart's tests. Like ENVTEST_DEPS: when
+# KUBEBUILDER_ASSETS was set and holds one of them, it is used as is (the
+# tests look there first); otherwise it is built into bin/.
 CLUSTER_BINS := kube-controller-manager kube-scheduler kwok coredns kwok-stages helm helm3
 CLUSTER_DEPS := $(ENVTEST_DEPS) $(foreach b,$(CLUSTER_BINS),$(if $(and $(if $(ENVTEST_DEPS),,set),$(wildcard $(KUBEBUILDER_ASSETS)/$(b))),,bin/$(b)))
 # cert-manager's controllers and cainjector for the cert-manager mode's
