@@ -293,6 +293,13 @@ func runPod(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployment, rootDir st
 	}
 	t.Cleanup(func() {
 		_ = stop()
+		// A write the guard survives is still one the real pod's read-only
+		// root refuses.
+		for _, line := range strings.Split(readFile(t, logPath), "\n") {
+			if l := strings.ToLower(line); strings.Contains(l, "permission denied") || strings.Contains(l, "read-only file system") {
+				t.Errorf("the guard was refused a file operation in the image: %s", line)
+			}
+		}
 		if t.Failed() {
 			t.Logf("guard (from the image) log (%s):\n%s", logPath, lastLines(readFile(t, logPath), 40))
 		}
