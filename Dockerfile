@@ -18,8 +18,19 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -ldflags "$(sh hack/ldflags.sh "${VERSION}" "${COMMIT}")" \
       -o /out/headless-guard ./cmd/headless-guard
 
+# `make image` builds the same image without a Docker engine (hack/image,
+# docs/deploy.md); TestImage holds the two to the same user, entrypoint,
+# command, working directory, binary path and labels.
 FROM gcr.io/distroless/static:nonroot
+ARG VERSION=dev
+ARG COMMIT=
+LABEL org.opencontainers.image.title="headless-guard" \
+      org.opencontainers.image.description="Admission webhook and CI checker: every StatefulSet wired to a correct headless Service" \
+      org.opencontainers.image.source="https://github.com/headless-guard/headless-guard" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}"
 COPY --from=build /out/headless-guard /headless-guard
 USER 65532:65532
+WORKDIR /home/nonroot
 ENTRYPOINT ["/headless-guard"]
 CMD ["serve"]

@@ -36,12 +36,17 @@ build: ## Build bin/headless-guard
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/headless-guard ./cmd/headless-guard
 
 # The rest of a cluster for `run` and `e2e`: kube-controller-manager,
-# kube-scheduler, kwok, its Stage files and CoreDNS; and helm, for the
-# chart's tests. Like ENVTEST_DEPS: when KUBEBUILDER_ASSETS was set and
-# holds one of them, it is used as is (the tests look there first);
-# otherwise it is built into bin/.
-CLUSTER_BINS := kube-controller-manager kube-scheduler kwok coredns kwok-stages helm
+# kube-scheduler, kwok, its Stage files and CoreDNS; and helm (Helm 4) and
+# helm3 (Helm 3), for the chart's tests. Like ENVTEST_DEPS: when
+# KUBEBUILDER_ASSETS was set and holds one of them, it is used as is (the
+# tests look there first); otherwise it is built into bin/.
+CLUSTER_BINS := kube-controller-manager kube-scheduler kwok coredns kwok-stages helm helm3
 CLUSTER_DEPS := $(ENVTEST_DEPS) $(foreach b,$(CLUSTER_BINS),$(if $(and $(if $(ENVTEST_DEPS),,set),$(wildcard $(KUBEBUILDER_ASSETS)/$(b))),,bin/$(b)))
+# cert-manager's controllers and cainjector for the cert-manager mode's
+# tests (hack/certmanager), from the main module's cert-manager pin.
+bin/certmanager: go.mod go.sum hack/certmanager/main.go
+	$(GO) build -ldflags '-s -w' -o $(BIN)/certmanager ./hack/certmanager
+
 # Every package but test/e2e, which `e2e` runs on a cluster of its own.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 
@@ -75,8 +80,9 @@ test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 	  trap - EXIT; grep -v '^fuzz: elapsed' $$log
 
 .PHONY: unit
-unit: build $(CLUSTER_DEPS) release-test-dist ## Run the Go tests but test/e2e (they start etcd, kube-apiserver and, for test/cluster, the rest of a cluster from KUBEBUILDER_ASSETS)
-	HEADLESS_GUARD_RELEASE_DIST=$(RELEASE_TEST_DIST) $(GO) test -count=1 -timeout=20m $(UNIT_PKGS)
+unit: build $(CLUSTER_DEPS) release-test-dist bin/certmanager ## Run the Go tests but test/e2e (they start etcd, kube-apiserver and, for test/cluster, the rest of a cluster from KUBEBUILDER_ASSETS)
+	HEADLESS_GUARD_RELEASE_DIST=$(RELEASE_TEST_DIST) HEADLESS_GUARD_IMAGE_AGAIN=$(RELEASE_TEST_AGAIN)/headless-guard-image.tar $(GO) test -count=1 -timeout=20m $(UNIT_PKGS)
+	$(IMAGE_GO) test -count=1 ./...
 
 
 # The packages whose tests need no control plane: no test/cluster, no
@@ -115,6 +121,7 @@ lint-vet: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-clean:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(IMAGE_GO) vet ./...
 
 .PHONY: lint
 lint: lint-vet ## gofmt, go vet, and golangci-lint when installed
@@ -197,13 +204,14 @@ manifests: $(HELM_DEP) $(KUBECTL_DEP) ## Regenerate deploy/base from the chart a
 RELEASE_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 SHA256SUM ?= $(shell command -v sha256sum 2>/dev/null || echo shasum -a 256)
 .PHONY: release
-release: $(HELM_DEP) $(KUBECTL_DEP) ## Build DIST (dist/): headless-guard for linux and darwin (amd64, arm64), the chart, the install manifests and checksums.txt, all stamped VERSION
+release: $(HELM_DEP) $(KUBECTL_DEP) bin/hg-image ## Build DIST (dist/): headless-guard for linux and darwin (amd64, arm64), the OCI image of the linux ones with their SBOMs, the chart, the install manifests and checksums.txt, all stamped VERSION
 	@case "$(VERSION)" in v[0-9]*.[0-9]*.[0-9]*) ;; *) echo "VERSION=$(VERSION): a release needs a semantic version, e.g. make release VERSION=v0.1.0"; exit 2;; esac
 	rm -rf $(DIST) && mkdir -p $(DIST)
 	for p in $(RELEASE_PLATFORMS); do \
 	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
 	    -o $(DIST)/headless-guard-$${p%/*}-$${p#*/} ./cmd/headless-guard || exit 1; \
 	done
+	$(call build_image,$(DIST),$(filter linux/%,$(RELEASE_PLATFORMS)))
 	$(HELM) package deploy/chart/headless-guard --version $(patsubst v%,%,$(VERSION)) --app-version $(VERSION) --destination $(DIST)
 	$(call render_manifests,$(DIST))
 	cd $(DIST) && $(SHA256SUM) -- * > checksums.txt
@@ -214,12 +222,66 @@ release: $(HELM_DEP) $(KUBECTL_DEP) ## Build DIST (dist/): headless-guard for li
 # clone's dependency tree for four platforms is ~12 CPU-minutes). One
 # platform besides the host proves the cross build; `make release` builds
 # all of RELEASE_PLATFORMS, and TestRelease checks that it would.
+#
+# The image is built a second time, from copies of the binaries with
+# other file times and modes, into RELEASE_TEST_AGAIN: TestImage checks
+# that both builds are the same bytes (reproducible). linux/<host arch> is
+# always built, so that a release on a darwin host has an image too.
 RELEASE_TEST_DIST      := $(BIN)/release-test
-RELEASE_TEST_PLATFORMS = $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH) darwin/arm64
+RELEASE_TEST_AGAIN     := $(BIN)/release-test-again
+HOST_GOARCH            = $(shell $(GO) env GOARCH)
+RELEASE_TEST_PLATFORMS = $(shell $(GO) env GOOS)/$(HOST_GOARCH) linux/$(HOST_GOARCH) darwin/arm64
 .PHONY: release-test-dist
-release-test-dist: $(HELM_DEP) $(KUBECTL_DEP) ## Build the release TestRelease inspects into bin/release-test (the host and darwin/arm64)
+release-test-dist: $(HELM_DEP) $(KUBECTL_DEP) bin/hg-image ## Build the release TestRelease and TestImage inspect into bin/release-test (the host, linux and darwin/arm64), and its image again
 	@$(MAKE) --no-print-directory release VERSION=v0.0.0-releasetest DIST=$(RELEASE_TEST_DIST) \
 	  RELEASE_PLATFORMS="$(sort $(RELEASE_TEST_PLATFORMS))" >$(BIN)/.release-test.log 2>&1 || { cat $(BIN)/.release-test.log; exit 1; }
+	@rm -rf $(RELEASE_TEST_AGAIN) && mkdir -p $(RELEASE_TEST_AGAIN) && \
+	  cp $(RELEASE_TEST_DIST)/headless-guard-linux-$(HOST_GOARCH) $(RELEASE_TEST_AGAIN)/ && \
+	  chmod 0700 $(RELEASE_TEST_AGAIN)/headless-guard-linux-$(HOST_GOARCH) && \
+	  touch -d '2001-02-03 04:05:06' $(RELEASE_TEST_AGAIN)/headless-guard-linux-$(HOST_GOARCH)
+	@$(MAKE) --no-print-directory image-archive VERSION=v0.0.0-releasetest IMAGE_DIR=$(RELEASE_TEST_AGAIN) IMAGE_PLATFORMS=linux/$(HOST_GOARCH) \
+	  >>$(BIN)/.release-test.log 2>&1 || { cat $(BIN)/.release-test.log; exit 1; }
+
+# --- The OCI image without a Docker engine (docs/deploy.md#the-image) ---
+# hack/image is a module of its own: go-containerregistry, which it links,
+# must never enter the build list of the binary it packages.
+IMAGE_DIR       ?= bin/image
+IMAGE_PLATFORMS ?= linux/$(HOST_GOARCH)
+# Every time in the image: the commit's, so that a commit builds the same
+# digest wherever and whenever it is built (with the same CA bundle).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# The base layer's CA certificates: the build machine's bundle (Debian,
+# Ubuntu, Alpine; macOS; Fedora, RHEL).
+IMAGE_CA_FILE ?= $(firstword $(wildcard /etc/ssl/certs/ca-certificates.crt /etc/ssl/cert.pem /etc/pki/tls/certs/ca-bundle.crt))
+IMAGE_GO = cd hack/image && GOWORK=off GOFLAGS='-mod=readonly -trimpath' CGO_ENABLED=0 $(GO)
+bin/hg-image: hack/image/go.mod hack/image/go.sum $(wildcard hack/image/*.go)
+	$(IMAGE_GO) build -o $(BIN)/hg-image .
+
+# build_image writes $(1)/headless-guard-image.tar from the binaries
+# $(1)/headless-guard-<os>-<arch> of the platforms $(2), and an SBOM
+# beside each of them.
+define build_image
+$(if $(2),$(BIN)/hg-image build -o $(1)/headless-guard-image.tar -version '$(VERSION)' -revision '$(COMMIT)' -epoch '$(SOURCE_DATE_EPOCH)' -ca-file '$(IMAGE_CA_FILE)' \
+  $(foreach p,$(2),-platform $(p)=$(1)/headless-guard-$(subst /,-,$(p))))
+endef
+
+.PHONY: image image-archive image-push
+image: bin/hg-image ## Build the OCI image (no Docker engine) into IMAGE_DIR (bin/image)/headless-guard-image.tar, for IMAGE_PLATFORMS (linux/<host arch>), SBOMs beside
+	rm -rf $(IMAGE_DIR) && mkdir -p $(IMAGE_DIR)
+	for p in $(IMAGE_PLATFORMS); do \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+	    -o $(IMAGE_DIR)/headless-guard-$${p%/*}-$${p#*/} ./cmd/headless-guard || exit 1; \
+	done
+	@$(MAKE) --no-print-directory image-archive
+
+# The archive alone, from binaries already in IMAGE_DIR.
+image-archive: bin/hg-image
+	$(call build_image,$(IMAGE_DIR),$(IMAGE_PLATFORMS))
+
+image-push: ## Push the image to a registry: make image-push IMG=registry.example/headless-guard:v0.1.0 (credentials: docker login's)
+	@case "$(origin IMG)" in "command line"|environment*) ;; *) echo "make image-push needs IMG=REGISTRY/REPOSITORY:TAG: the image is pushed only where you say"; exit 2;; esac
+	@$(MAKE) --no-print-directory image
+	$(BIN)/hg-image push -archive $(IMAGE_DIR)/headless-guard-image.tar -ref '$(IMG)'
 
 .PHONY: deploy
 deploy: ## Install into kubectl's current context: OVERLAY=self-signed|cert-manager with image IMG

@@ -18,6 +18,8 @@
 #                              github.com/coredns/coredns   -> coredns (cmd/coredns:
 #                                                              the plugins the tests use)
 #                              helm.sh/helm/v4              -> helm
+#                              helm.sh/helm/v3              -> helm3 (the chart's
+#                                                              tests run with both)
 #   hack/tools/etcd/go.mod     go.etcd.io/etcd/server/v3   -> etcd
 #
 # One module for all but etcd, so that the k8s.io/* libraries they all link
@@ -55,7 +57,7 @@ TOOLS_GO_BUILD = $(TOOLS_GO_ENV) $(TOOLS_GO) build -trimpath
 
 ENVTEST_BINS := bin/kube-apiserver bin/etcd bin/kubectl
 TOOLS_BINS   := $(ENVTEST_BINS) bin/kube-controller-manager bin/kube-scheduler \
-	bin/kwok bin/coredns bin/helm
+	bin/kwok bin/coredns bin/helm bin/helm3
 
 # Recipes that run envtest should depend on $(ENVTEST_DEPS) (or on
 # envtest-assets) and use $(KUBEBUILDER_ASSETS), which is also exported.
@@ -175,6 +177,20 @@ bin/helm: $(TOOLS_KUBE_DEPS) ## Build helm (helm.sh/helm/v4 pin in hack/tools/go
 	$(TOOLS_SHARED_BUILD) \
 		-ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_MOD_VERSION) -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
 		-o $(TOOLS_BIN_ABS)/helm helm.sh/helm/v4/cmd/helm
+	@touch $@
+
+# Helm 3, which most clusters are still installed with, stamped as its
+# Makefile does: the version, and the Kubernetes version `helm template` and
+# `helm lint` assume without a cluster (from the client-go module: v0.X.Y
+# is 1.X). Unstamped it assumes v1.20 and refuses the chart's kubeVersion.
+HELM3_MOD_VERSION = $(shell cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' helm.sh/helm/v3)
+HELM3_K8S_MINOR   = $(word 2,$(subst ., ,$(shell cd $(TOOLS_MOD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' k8s.io/client-go)))
+helm3_k8s_x       = -X helm.sh/helm/v3/pkg/$(1).k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/$(1).k8sVersionMinor=$(HELM3_K8S_MINOR)
+bin/helm3: $(TOOLS_KUBE_DEPS) ## Build helm 3 as helm3 (helm.sh/helm/v3 pin in hack/tools/go.mod)
+	@mkdir -p $(TOOLS_BIN_ABS)
+	$(TOOLS_SHARED_BUILD) \
+		-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM3_MOD_VERSION) -X helm.sh/helm/v3/internal/version.gitTreeState=clean $(call helm3_k8s_x,chartutil) $(call helm3_k8s_x,lint/rules)" \
+		-o $(TOOLS_BIN_ABS)/helm3 helm.sh/helm/v3/cmd/helm
 	@touch $@
 
 ifneq ($(TOOLS_MK_INCLUDED),)

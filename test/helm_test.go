@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,19 +49,60 @@ const (
 // testdata/helm/<profile>.values.yaml (none for default).
 var helmProfiles = []string{"default", "cert-manager", "secret", "everything-on"}
 
-// helmBinary is helm from KUBEBUILDER_ASSETS, else <root>/bin, as
-// test/cluster finds the other binaries of a cluster.
+// helmBinary is Helm 4 (helm) from KUBEBUILDER_ASSETS, else <root>/bin,
+// as test/cluster finds the other binaries of a cluster.
 func helmBinary(t *testing.T) string {
+	t.Helper()
+	return findHelm(t, "helm")
+}
+
+// findHelm finds the helm binary name in KUBEBUILDER_ASSETS, else <root>/bin.
+func findHelm(t *testing.T, name string) string {
 	t.Helper()
 	root := repoRoot(t)
 	dirs := []string{cluster.AssetsDir(root), filepath.Join(root, "bin")}
 	for _, d := range dirs {
-		if p := filepath.Join(d, "helm"); fileExists(p) {
+		if p := filepath.Join(d, name); fileExists(p) {
 			return p
 		}
 	}
-	t.Fatalf("helm not found in %s: run `make -f hack/tools.mk bin/helm`", strings.Join(dirs, " or "))
+	t.Fatalf("%s not found in %s: run `make -f hack/tools.mk bin/%s`", name, strings.Join(dirs, " or "), name)
 	return ""
+}
+
+// helmCLI is the helm command line of one major version. The chart's
+// tests run with Helm 4 (bin/helm) and Helm 3 (bin/helm3): most clusters
+// are still installed with Helm 3, which applies, upgrades and uninstalls
+// differently (client-side three-way merges, its own deletion order).
+type helmCLI struct {
+	major int
+	bin   string
+}
+
+func (h helmCLI) String() string { return fmt.Sprintf("helm%d", h.major) }
+
+// helmVersions caches `helm version` per binary.
+var helmVersions sync.Map
+
+// helmCLIs are Helm 4 and Helm 3, each checked to be the version it is
+// named after: a Helm 4 copied to bin/helm3 would test nothing new.
+func helmCLIs(t *testing.T) []helmCLI {
+	t.Helper()
+	clis := []helmCLI{{4, findHelm(t, "helm")}, {3, findHelm(t, "helm3")}}
+	for _, h := range clis {
+		v, ok := helmVersions.Load(h.bin)
+		if !ok {
+			out, _, err := runHelm(t, h.bin, "", "version", "--short")
+			if err != nil {
+				t.Fatalf("%s version: %v", h.bin, err)
+			}
+			v, _ = helmVersions.LoadOrStore(h.bin, strings.TrimSpace(out))
+		}
+		if !strings.HasPrefix(v.(string), fmt.Sprintf("v%d.", h.major)) {
+			t.Fatalf("%s is %s, not Helm %d", h.bin, v, h.major)
+		}
+	}
+	return clis
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -74,14 +116,15 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// helm runs the real helm in the repository root with its configuration,
-// cache and data in a temporary directory, and kubeconfig when not "".
-func helm(t *testing.T, kubeconfig string, args ...string) (string, string, error) {
+// runHelm runs the real helm bin in the repository root with its
+// configuration, cache and data in a temporary directory, and kubeconfig
+// when not "".
+func runHelm(t *testing.T, bin, kubeconfig string, args ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	home := t.TempDir()
-	cmd := exec.CommandContext(ctx, helmBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"), "KUBECONFIG="+kubeconfig)
@@ -91,13 +134,49 @@ func helm(t *testing.T, kubeconfig string, args ...string) (string, string, erro
 	return out.String(), errOut.String(), err
 }
 
+func (h helmCLI) run(t *testing.T, kubeconfig string, args ...string) (string, string, error) {
+	t.Helper()
+	return runHelm(t, h.bin, kubeconfig, args...)
+}
+
+func (h helmCLI) mustBoth(t *testing.T, kubeconfig string, args ...string) (string, string) {
+	t.Helper()
+	out, errOut, err := h.run(t, kubeconfig, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", h, strings.Join(args, " "), err, errOut)
+	}
+	return out, errOut
+}
+
+func (h helmCLI) must(t *testing.T, kubeconfig string, args ...string) string {
+	t.Helper()
+	out, _ := h.mustBoth(t, kubeconfig, args...)
+	return out
+}
+
+// template renders the chart into namespace with a profile's values and
+// extra flags.
+func (h helmCLI) template(t *testing.T, namespace, profile string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"template", releaseName, chartDir, "--namespace", namespace}, profileArgs(profile)...)
+	return h.must(t, "", append(args, extra...)...)
+}
+
+// helm4 is Helm 4, which the tests that are not about Helm use.
+func helm4(t *testing.T) helmCLI {
+	t.Helper()
+	return helmCLI{4, helmBinary(t)}
+}
+
+// helm runs Helm 4 (see runHelm).
+func helm(t *testing.T, kubeconfig string, args ...string) (string, string, error) {
+	t.Helper()
+	return helm4(t).run(t, kubeconfig, args...)
+}
+
 func mustHelm(t *testing.T, kubeconfig string, args ...string) string {
 	t.Helper()
-	out, errOut, err := helm(t, kubeconfig, args...)
-	if err != nil {
-		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, errOut)
-	}
-	return out
+	return helm4(t).must(t, kubeconfig, args...)
 }
 
 // profileArgs are the helm flags of a values profile.
@@ -108,12 +187,10 @@ func profileArgs(profile string) []string {
 	return []string{"-f", filepath.Join("test", helmGoldenDir, profile+".values.yaml")}
 }
 
-// helmTemplate renders the chart into namespace with a profile's values
-// and extra flags.
+// helmTemplate renders the chart with Helm 4 (see helmCLI.template).
 func helmTemplate(t *testing.T, namespace, profile string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"template", releaseName, chartDir, "--namespace", namespace}, profileArgs(profile)...)
-	return mustHelm(t, "", append(args, extra...)...)
+	return helm4(t).template(t, namespace, profile, extra...)
 }
 
 // parseDocs splits a rendered stream into its objects.
@@ -151,27 +228,37 @@ func parseDocs(t *testing.T, stream string) []manifestDoc {
 	}
 }
 
-// TestHelmLint runs `helm lint --strict` with every profile's values.
+// TestHelmLint runs `helm lint --strict` with every profile's values,
+// with Helm 4 and Helm 3.
 func TestHelmLint(t *testing.T) {
-	for _, p := range helmProfiles {
-		t.Run(p, func(t *testing.T) {
-			out := mustHelm(t, "", append([]string{"lint", "--strict", chartDir, "--namespace", guardNamespace}, profileArgs(p)...)...)
-			if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") || strings.Contains(out, "[WARNING]") {
-				t.Errorf("helm lint:\n%s", out)
-			}
-		})
+	for _, h := range helmCLIs(t) {
+		for _, p := range helmProfiles {
+			t.Run(h.String()+"/"+p, func(t *testing.T) {
+				out := h.must(t, "", append([]string{"lint", "--strict", chartDir, "--namespace", guardNamespace}, profileArgs(p)...)...)
+				if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") || strings.Contains(out, "[WARNING]") {
+					t.Errorf("%s lint:\n%s", h, out)
+				}
+			})
+		}
 	}
 }
 
-// TestHelmTemplate compares each profile's render with its golden file
-// (UPDATE_GOLDEN=1 rewrites them) and holds the default and cert-manager
-// renders to what TestDeploy holds the overlays to.
+// TestHelmTemplate compares each profile's render, by Helm 4 and by Helm
+// 3, with its golden file (UPDATE_GOLDEN=1 rewrites them, from Helm 4's)
+// and holds the default and cert-manager renders to what TestDeploy holds
+// the overlays to.
 func TestHelmTemplate(t *testing.T) {
+	for _, h := range helmCLIs(t) {
+		t.Run(h.String(), func(t *testing.T) { testHelmTemplate(t, h) })
+	}
+}
+
+func testHelmTemplate(t *testing.T, h helmCLI) {
 	for _, p := range helmProfiles {
 		t.Run(p, func(t *testing.T) {
-			got := helmTemplate(t, guardNamespace, p)
+			got := h.template(t, guardNamespace, p)
 			golden := filepath.Join(helmGoldenDir, p+".yaml")
-			if os.Getenv("UPDATE_GOLDEN") != "" {
+			if os.Getenv("UPDATE_GOLDEN") != "" && h.major == 4 {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -180,8 +267,15 @@ func TestHelmTemplate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("helm template with %s values differs from %s (UPDATE_GOLDEN=1 rewrites it; review the diff) (-want +got):\n%s", p, golden, diff)
+			// Helm 3 orders the kinds it does not know (Lease, cert-manager's,
+			// ServiceMonitor) elsewhere and trims each document's trailing
+			// blank lines: the same documents, byte for byte, in its order.
+			if h.major == 3 {
+				if diff := cmp.Diff(renderDocuments(string(want)), renderDocuments(got)); diff != "" {
+					t.Errorf("%s template with %s values renders other documents than %s (-want +got):\n%s", h, p, golden, diff)
+				}
+			} else if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("%s template with %s values differs from %s (UPDATE_GOLDEN=1 rewrites it; review the diff) (-want +got):\n%s", h, p, golden, diff)
 			}
 			docs := parseDocs(t, got)
 			switch p {
@@ -192,6 +286,19 @@ func TestHelmTemplate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// renderDocuments are the documents of a helm render, without the
+// blank lines around them, sorted.
+func renderDocuments(render string) []string {
+	var docs []string
+	for _, d := range strings.Split("\n"+render, "\n---\n") {
+		if d = strings.TrimSpace(d); d != "" {
+			docs = append(docs, d)
+		}
+	}
+	slices.Sort(docs)
+	return docs
 }
 
 // TestHelmValues: the schema refuses what would install something else
@@ -211,16 +318,20 @@ func TestHelmValues(t *testing.T) {
 		"zero replicas":               {"--set", "replicas=0"},
 		"secret mode without a name":  {"--set", "certificates.mode=secret"},
 	}
-	for name, args := range refused {
-		t.Run("refused/"+name, func(t *testing.T) {
-			out, stderr, err := helm(t, "", append([]string{"template", releaseName, chartDir, "--namespace", guardNamespace}, args...)...)
-			if err == nil {
-				t.Fatalf("helm template %v succeeded:\n%s", args, out)
-			}
-			if !strings.Contains(stderr, "values don't meet the specifications of the schema") && !strings.Contains(stderr, "is required") {
-				t.Errorf("not refused by the schema or a required value: %s", stderr)
-			}
-		})
+	// Helm 3 and 4 validate values.schema.json with their own code: both
+	// must refuse.
+	for _, h := range helmCLIs(t) {
+		for name, args := range refused {
+			t.Run("refused/"+h.String()+"/"+name, func(t *testing.T) {
+				out, stderr, err := h.run(t, "", append([]string{"template", releaseName, chartDir, "--namespace", guardNamespace}, args...)...)
+				if err == nil {
+					t.Fatalf("%s template %v succeeded:\n%s", h, args, out)
+				}
+				if !strings.Contains(stderr, "values don't meet the specifications of the schema") && !strings.Contains(stderr, "is required") {
+					t.Errorf("not refused by the schema or a required value: %s", stderr)
+				}
+			})
+		}
 	}
 
 	t.Run("defaults", func(t *testing.T) {
@@ -605,14 +716,25 @@ func deleteWebhookConfigurations(t *testing.T, c *cluster.Cluster) {
 // uninstalls it: nothing of it is left and writes are no longer checked.
 // The chart's webhook configurations point at the local guard
 // (webhooks.url); in self-managed mode the guard fills their caBundle.
+//
+// Helm 4, then Helm 3 on the same cluster: each installs where the other
+// uninstalled, so nothing the first left behind goes unnoticed.
 func TestHelmInstall(t *testing.T) {
 	// Alongside TestRelease only: namespace() is not safe for concurrent use.
 	t.Parallel()
 	c := cluster.Setup(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
-	ctx := t.Context()
-	const ns = "hg-helm"
-	kc := c.KubeconfigPath()
 	deleteWebhookConfigurations(t, c)
+	for _, h := range helmCLIs(t) {
+		if !t.Run(h.String(), func(t *testing.T) { testHelmInstall(t, c, h) }) {
+			return
+		}
+	}
+}
+
+func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
+	ctx := t.Context()
+	ns := "hg-" + h.String()
+	kc := c.KubeconfigPath()
 	mustKubectl(t, c, nil, "create", "namespace", ns)
 	mustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
 	install := []string{releaseName, chartDir, "--namespace", ns, "--set", fmt.Sprintf("webhooks.url=https://127.0.0.1:%d", c.WebhookPort())}
@@ -625,7 +747,7 @@ func TestHelmInstall(t *testing.T) {
 				// Its ServiceMonitor needs prometheus-operator's CRD.
 				args = append(args, "--set", "metrics.serviceMonitor.enabled=false")
 			}
-			out, stderr := mustHelmBoth(t, kc, args...)
+			out, stderr := h.mustBoth(t, kc, args...)
 			if strings.Contains(stderr, "Warning") {
 				t.Errorf("%s: warnings from the API server:\n%s", p, stderr)
 			}
@@ -637,7 +759,7 @@ func TestHelmInstall(t *testing.T) {
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("after a dry run, the webhook configuration: %v, want NotFound", err)
 		}
-		if out := mustHelm(t, kc, "list", "-A", "-q"); strings.TrimSpace(out) != "" {
+		if out := h.must(t, kc, "list", "-A", "-q"); strings.TrimSpace(out) != "" {
 			t.Errorf("a dry run left releases: %s", out)
 		}
 	})
@@ -645,7 +767,7 @@ func TestHelmInstall(t *testing.T) {
 		return
 	}
 
-	mustHelm(t, kc, append([]string{"install"}, install...)...)
+	h.must(t, kc, append([]string{"install"}, install...)...)
 	dep := &appsv1.Deployment{}
 	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
 		t.Fatal(err)
@@ -694,7 +816,7 @@ func TestHelmInstall(t *testing.T) {
 
 	t.Run("upgrade", func(t *testing.T) {
 		before := webhookCABundles(t, c)
-		mustHelm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values", "--set", "mode=warn", "--set", "replicas=3")
+		h.must(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values", "--set", "mode=warn", "--set", "replicas=3")
 		// The upgrade keeps what the guard patched in.
 		if after := webhookCABundles(t, c); !slices.Equal(after, before) || len(after) != 6 || after[0] == "" {
 			t.Fatalf("caBundles after the upgrade differ or are empty: before %d, after %d", len(before), len(after))
@@ -736,18 +858,23 @@ func TestHelmInstall(t *testing.T) {
 		// Either command of the procedure unblocks; helm upgrade undoes either.
 		mustKubectl(t, c, nil, "patch", "validatingwebhookconfiguration", "headless-guard", "--type=json", "-p", breakGlassPatch)
 		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", down, "-f", "-")
-		// Helm 4 applies server-side: the patched fields are kubectl's now,
-		// and only --force-conflicts takes them back.
-		if _, stderr, err := helm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values"); err == nil || !strings.Contains(stderr, "conflict") {
-			t.Errorf("helm upgrade over the patch: %v %s; docs/deploy.md says it conflicts", err, stderr)
+		if h.major == 4 {
+			// Helm 4 applies server-side: the patched fields are kubectl's
+			// now, and only --force-conflicts takes them back.
+			if _, stderr, err := h.run(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values"); err == nil || !strings.Contains(stderr, "conflict") {
+				t.Errorf("helm upgrade over the patch: %v %s; docs/deploy.md says it conflicts", err, stderr)
+			}
+			h.must(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values", "--force-conflicts")
+		} else {
+			// Helm 3's three-way merge sets what differs from the chart back.
+			h.must(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values")
 		}
-		mustHelm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values", "--force-conflicts")
 		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
 			t.Errorf("after helm upgrade, failurePolicy Fail is not back: %v %s", err, stderr)
 		}
 		mustKubectl(t, c, nil, "delete", "validatingwebhookconfiguration", "headless-guard")
 		mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-")
-		mustHelm(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values")
+		h.must(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values")
 		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 		if err := c.Client().Get(ctx, client.ObjectKey{Name: certs.DefaultWebhookConfigName}, vwc); err != nil || *vwc.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
 			t.Fatalf("helm upgrade did not restore the validating configuration: %v", err)
@@ -763,7 +890,7 @@ func TestHelmInstall(t *testing.T) {
 		if err := g.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		mustHelm(t, kc, "uninstall", releaseName, "--namespace", ns, "--wait")
+		h.must(t, kc, "uninstall", releaseName, "--namespace", ns, "--wait")
 		gone := map[string]client.Object{
 			"ValidatingWebhookConfiguration": &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1ObjectMeta("", certs.DefaultWebhookConfigName)},
 			"MutatingWebhookConfiguration":   &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1ObjectMeta("", certs.DefaultWebhookConfigName)},
@@ -790,7 +917,7 @@ func TestHelmInstall(t *testing.T) {
 		if len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].Kind != "StatefulSet" || svc.OwnerReferences[0].Name != "web" || len(svc.Finalizers) != 0 {
 			t.Errorf("the injected Service: owners %v, finalizers %v; want its StatefulSet only", svc.OwnerReferences, svc.Finalizers)
 		}
-		if out := mustHelm(t, kc, "list", "-A", "-q"); strings.TrimSpace(out) != "" {
+		if out := h.must(t, kc, "list", "-A", "-q"); strings.TrimSpace(out) != "" {
 			t.Errorf("releases left: %s", out)
 		}
 		// Writes are no longer checked, and nothing waits for a guard.
@@ -834,13 +961,4 @@ func webhookCABundles(t *testing.T, c *cluster.Cluster) []string {
 		out = append(out, string(w.ClientConfig.CABundle))
 	}
 	return out
-}
-
-func mustHelmBoth(t *testing.T, kubeconfig string, args ...string) (string, string) {
-	t.Helper()
-	out, errOut, err := helm(t, kubeconfig, args...)
-	if err != nil {
-		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, errOut)
-	}
-	return out, errOut
 }

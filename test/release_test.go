@@ -25,7 +25,7 @@ const releaseVersion = "v0.0.0-releasetest"
 
 // TestRelease checks what `make release` made: a static binary per
 // platform, the checksums, the chart and the install manifests, each
-// stamped with the version. make builds it before the tests run
+// stamped with the version (TestImage checks the image and its SBOMs). make builds it before the tests run
 // (release-test-dist: the host and one other platform, into
 // HEADLESS_GUARD_RELEASE_DIST), so that no compile can reach go test's
 // timeout; that `make release` builds every platform is checked on its
@@ -139,9 +139,13 @@ func TestRelease(t *testing.T) {
 				}
 			}
 		}
-		want := []string{"headless-guard-0.0.0-releasetest.tgz", "headless-guard-cert-manager.yaml", "headless-guard-helm.yaml", "headless-guard-self-signed.yaml"}
+		want := []string{"headless-guard-0.0.0-releasetest.tgz", "headless-guard-cert-manager.yaml", "headless-guard-helm.yaml", "headless-guard-self-signed.yaml", "headless-guard-image.tar"}
 		for _, p := range platforms {
 			want = append(want, "headless-guard-"+p.goos+"-"+p.goarch)
+			// The image's binaries have their SBOM beside them.
+			if p.goos == "linux" {
+				want = append(want, "headless-guard-"+p.goos+"-"+p.goarch+".spdx.json")
+			}
 		}
 		slices.Sort(want)
 		if !slices.Equal(names, want) {
