@@ -141,6 +141,15 @@ func TestRuleOverridesAndMode(t *testing.T) {
 	if r := run(t, nil, "check", "--mode", "warn", "testdata/cli"); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
 		t.Errorf("--mode warn: exit %d, want 0 with HG002 as a warning\n%s", r.code, r.stdout)
 	}
+	// A controller's StatefulSet is reported, never denied, unless
+	// --controller-owned=enforce; the exit status follows.
+	owned := strings.Replace(readFile(t, "testdata/cli/web.yaml"), "kind: StatefulSet\nmetadata:\n", "kind: StatefulSet\nmetadata:\n  ownerReferences:\n  - {apiVersion: example.com/v1, kind: Web, name: web, uid: 0b5c8a1e-0000-4000-8000-000000000001, controller: true}\n", 1)
+	if r := run(t, []byte(owned), "check", "-"); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
+		t.Errorf("controller-owned: exit %d, want 0 with HG002 as a warning\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, []byte(owned), "check", "--controller-owned", "enforce", "-"); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
+		t.Errorf("controller-owned, --controller-owned enforce: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	rep, _ := checkJSON(t, nil, "--rule", "HG004=off", "testdata/cli/db.yaml")
 	for _, f := range rep.Findings {
 		if f.Rule == "HG004" {
@@ -248,6 +257,8 @@ func TestUsageErrors(t *testing.T) {
 		"unknown rule": {"check", "--rule", "HG999=warn", "testdata/cli"},
 		"bad action":   {"check", "--rule", "HG004=block", "testdata/cli"},
 		"bad mode":     {"check", "--mode", "audit", "testdata/cli"},
+		"bad policy":   {"check", "--policy", "lax", "testdata/cli"},
+		"bad owned":    {"check", "--controller-owned", "ignore", "testdata/cli"},
 		"write no fix": {"check", "--write", "testdata/cli"},
 		"unknown flag": {"check", "--frobnicate", "testdata/cli"},
 		"unknown cmd":  {"frobnicate"},
