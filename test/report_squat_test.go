@@ -32,7 +32,8 @@ metadata:
 source: someone-else
 `), "apply", "-n", squatted, "-f", "-")
 
-	g, err := c.StartGuard(t.Context(), "--kubeconfig", kubeconfig)
+	// The Reports are written once a finding has lasted the audit's grace period.
+	g, err := c.StartGuard(t.Context(), testAuditGrace, "--kubeconfig", kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
