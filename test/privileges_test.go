@@ -59,6 +59,10 @@ func TestGuardPrivileges(t *testing.T) {
 		{"delete", "services", "default", "no"},
 		{"get", "pods", "default", "yes"},
 		{"get", "secrets", "default", "no"},
+		// Evidence of use reads the ConfigMaps a pod template references.
+		{"get", "configmaps", "default", "yes"},
+		{"list", "configmaps", "default", "no"},
+		{"watch", "configmaps", "default", "no"},
 		{"create", "secrets", "kube-system", "no"},
 		{"get", "secrets/headless-guard-webhook-cert", guardNamespace, "yes"},
 		{"create", "events", "kube-system", "yes"},
