@@ -103,7 +103,7 @@ soak: build $(CLUSTER_DEPS) ## Soak: 10 minutes of mixed load, zero errors and f
 	$(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 30m -v ./test/
 
 # Each fuzz target on its own: `go test -fuzz` takes one target per package run.
-FUZZ_TARGETS := ./internal/manifest:FuzzLoad ./internal/manifest:FuzzFastParse ./rules:FuzzEvaluate ./internal/check:FuzzCheck ./webhook:FuzzAdmissionReview
+FUZZ_TARGETS := ./internal/manifest:FuzzLoad ./internal/manifest:FuzzFastParse ./rules:FuzzEvaluate ./rules:FuzzFindPeerNames ./internal/check:FuzzCheck ./webhook:FuzzAdmissionReview
 .PHONY: fuzz-short
 fuzz-short: ## Run every fuzz target for FUZZTIME (default 10000 inputs each)
 	@for t in $(FUZZ_TARGETS); do \
