@@ -116,7 +116,12 @@ func fixLine(rule *rules.Rule) string {
 // kubectl prints the causes of a denied request, so users see the same text in
 // CI and at admission.
 func findingLine(f Finding) string {
-	return fmt.Sprintf("%s %s %s: %s: %s", f.Action, f.Rule.ID, f.Rule.Name, f.Object, f.Error.Error())
+	line := fmt.Sprintf("%s %s %s: %s: %s", f.Action, f.Rule.ID, f.Rule.Name, f.Object, f.Error.Error())
+	if f.Reason != "" {
+		// The policy made a denial a warning: say why, as admission does.
+		line += " (a warning, not a denial: " + f.Reason + ")"
+	}
+	return line
 }
 
 // badValue renders a field error's BadValue as a string; ok is false when the

@@ -58,8 +58,12 @@ type jsonFinding struct {
 	Value       *string `json:"value,omitempty"`
 	Message     string  `json:"message"`
 	Remediation string  `json:"remediation"`
-	DocsURL     string  `json:"docsUrl"`
-	File        string  `json:"file"`
+	// WarnBecause says why the policy made a finding of a denying rule a
+	// warning (e.g. nothing in the pod template uses the per-pod names);
+	// omitted when it did not.
+	WarnBecause string `json:"warnBecause,omitempty"`
+	DocsURL     string `json:"docsUrl"`
+	File        string `json:"file"`
 	// Line is 1-based; 0 when unknown, kept rather than omitted so every
 	// finding has the same keys.
 	Line int `json:"line"`
@@ -81,6 +85,7 @@ func renderJSON(buf *bytes.Buffer, r *Report) error {
 			Type:        string(f.Error.Type),
 			Message:     f.Error.Detail,
 			Remediation: f.Rule.Remediation,
+			WarnBecause: f.Reason,
 			DocsURL:     f.Rule.DocsURL(),
 			File:        displayFile(f.File),
 			Line:        f.Line,

@@ -813,3 +813,34 @@ func TestNoticesAreWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestWarnBecause: a finding the policy made a warning says why, in the
+// text a person reads and in the JSON a pipeline reads, as the webhook's
+// warning does; one that was not capped says nothing more.
+func TestWarnBecause(t *testing.T) {
+	obj := rules.ObjectRef{APIVersion: "apps/v1", Kind: "StatefulSet", Namespace: "default", Name: "web"}
+	capped := finding(t, rules.HG002, rules.ActionWarn, obj, field.NotFound(field.NewPath("spec", "serviceName"), "nginx"), "web.yaml", 3)
+	capped.Reason = "nothing in the pod template uses the per-pod names"
+	plain := finding(t, rules.HG001, rules.ActionWarn, obj, field.Required(field.NewPath("spec", "serviceName"), ""), "web.yaml", 3)
+	rep := &Report{Findings: []Finding{capped, plain}}
+
+	text := string(render(t, "text", rep))
+	if !strings.Contains(text, "(a warning, not a denial: nothing in the pod template uses the per-pod names)") {
+		t.Errorf("text does not say why HG002 only warns:\n%s", text)
+	}
+	if strings.Count(text, "a warning, not a denial") != 1 {
+		t.Errorf("only the capped finding says why:\n%s", text)
+	}
+	var doc struct {
+		Findings []map[string]any `json:"findings"`
+	}
+	if err := json.Unmarshal(render(t, "json", rep), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Findings[0]["warnBecause"]; got != capped.Reason {
+		t.Errorf("warnBecause = %v, want %q", got, capped.Reason)
+	}
+	if _, has := doc.Findings[1]["warnBecause"]; has {
+		t.Errorf("a finding that was not capped has warnBecause: %v", doc.Findings[1])
+	}
+}
