@@ -64,6 +64,9 @@ run: build $(CLUSTER_DEPS) ## Run a local cluster and the webhook until Ctrl-C (
 # much of their time waiting on API servers, and the fuzz smoke takes the
 # cores they leave idle instead of cores the tools' build would use. Warm,
 # the background build has nothing to do. Logs: bin/.tools.log, bin/.fuzz.log.
+# unit and e2e run side by side: test/'s cluster tests run one after
+# another (six minutes, mostly waiting), and the e2e cluster fits beside
+# them; each one's output is printed whole when it ends.
 test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 	@log=$(BIN)/.tools.log; : >$$log; \
 	  $(if $(strip $(CLUSTER_DEPS)),echo "building the control plane in the background: $(notdir $(CLUSTER_DEPS)) (log: bin/.tools.log)"; \
@@ -75,7 +78,7 @@ test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 	@log=$(BIN)/.fuzz.log; echo "fuzz smoke in the background at nice 19 (log: bin/.fuzz.log)"; \
 	  nice -n 19 $(MAKE) --no-print-directory fuzz-short >$$log 2>&1 & fuzz=$$!; \
 	  trap 'kill $$fuzz 2>/dev/null || true' EXIT; \
-	  $(MAKE) --no-print-directory unit e2e; \
+	  $(MAKE) --no-print-directory -j2 --output-sync=target unit e2e; \
 	  if ! wait $$fuzz; then echo "fuzz smoke failed:"; cat $$log; exit 1; fi; \
 	  trap - EXIT; grep -v '^fuzz: elapsed' $$log
 
