@@ -602,6 +602,11 @@ func split(data []byte) []*Document {
 	var docs []*Document
 	cur := &Document{Line: 1}
 	start, line := 0, 1
+	// empty is whether kubectl's reader holds no line of the current chunk
+	// yet. A separator line ends a chunk that has lines, and is dropped;
+	// one that meets an empty chunk (the first line, or the line after a
+	// dropped separator) is kept as the chunk's first line, as text.
+	empty := true
 	for pos := 0; pos < len(data); {
 		end := bytes.IndexByte(data[pos:], '\n')
 		next := len(data)
@@ -614,14 +619,15 @@ func split(data []byte) []*Document {
 			cur = &Document{Separator: data[pos:next], Line: line + 1, off: next}
 			if rest := bytes.TrimSpace(data[pos+3 : next]); len(rest) > 0 && rest[0] != '#' {
 				cur.sepErr = &ParseError{Line: line, Err: fmt.Errorf("invalid YAML document separator %q: `---` must be alone on its line or followed by a comment, as kubectl requires", bytes.TrimSpace(data[pos:next]))}
-			} else if pos == start && next > pos+3 && data[pos+3] == '#' {
-				// kubectl's reader keeps a separator that starts its
-				// chunk (the first line, or right after another
-				// separator) as the chunk's first line, and YAML reads
-				// `---#` as text, not as a marker and a comment.
+			} else if empty && next > pos+3 && data[pos+3] == '#' {
+				// Kept as text, and YAML reads `---#` as text, not as a
+				// marker and a comment.
 				cur.sepErr = &ParseError{Line: line, Err: fmt.Errorf("invalid YAML document separator %q: kubectl reads `---#` at the start of a document as text; put a space before the comment", bytes.TrimSpace(data[pos:next]))}
 			}
 			start = next
+			empty = !empty
+		} else {
+			empty = false
 		}
 		pos = next
 		line++
