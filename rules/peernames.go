@@ -214,27 +214,33 @@ func (c *Context) configScan(sts *appsv1.StatefulSet, configMaps bool) *configSc
 // container and init container.
 func inlinePeerNames(spec *corev1.PodSpec, specPath *field.Path) []PeerName {
 	var out []PeerName
+	eachContainer(spec, specPath, func(ct *corev1.Container, path *field.Path) {
+		for j, e := range ct.Env {
+			if e.Value != "" {
+				out = append(out, FindPeerNames(e.Value, ConfigSource{path.Child("env").Index(j).Child("value"), fmt.Sprintf("env `%s` of container `%s`", e.Name, ct.Name)})...)
+			}
+		}
+		for j, a := range ct.Args {
+			out = append(out, FindPeerNames(a, ConfigSource{path.Child("args").Index(j), fmt.Sprintf("args of container `%s`", ct.Name)})...)
+		}
+		for j, a := range ct.Command {
+			out = append(out, FindPeerNames(a, ConfigSource{path.Child("command").Index(j), fmt.Sprintf("command of container `%s`", ct.Name)})...)
+		}
+	})
+	return out
+}
+
+// eachContainer calls f with every init container and container of spec,
+// in that order, and its field path.
+func eachContainer(spec *corev1.PodSpec, specPath *field.Path, f func(ct *corev1.Container, path *field.Path)) {
 	for _, group := range []struct {
 		name string
 		cs   []corev1.Container
 	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
 		for i := range group.cs {
-			ct := &group.cs[i]
-			path := specPath.Child(group.name).Index(i)
-			for j, e := range ct.Env {
-				if e.Value != "" {
-					out = append(out, FindPeerNames(e.Value, ConfigSource{path.Child("env").Index(j).Child("value"), fmt.Sprintf("env `%s` of container `%s`", e.Name, ct.Name)})...)
-				}
-			}
-			for j, a := range ct.Args {
-				out = append(out, FindPeerNames(a, ConfigSource{path.Child("args").Index(j), fmt.Sprintf("args of container `%s`", ct.Name)})...)
-			}
-			for j, a := range ct.Command {
-				out = append(out, FindPeerNames(a, ConfigSource{path.Child("command").Index(j), fmt.Sprintf("command of container `%s`", ct.Name)})...)
-			}
+			f(&group.cs[i], specPath.Child(group.name).Index(i))
 		}
 	}
-	return out
 }
 
 // configMapRef is one reference from a pod template to a ConfigMap: all
@@ -249,26 +255,19 @@ type configMapRef struct {
 // order env, envFrom, volumes.
 func configMapRefs(spec *corev1.PodSpec, specPath *field.Path) []configMapRef {
 	var out []configMapRef
-	for _, group := range []struct {
-		name string
-		cs   []corev1.Container
-	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
-		for i := range group.cs {
-			ct := &group.cs[i]
-			path := specPath.Child(group.name).Index(i)
-			for j, e := range ct.Env {
-				if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
-					r := e.ValueFrom.ConfigMapKeyRef
-					out = append(out, configMapRef{r.Name, []string{r.Key}, path.Child("env").Index(j).Child("valueFrom", "configMapKeyRef")})
-				}
-			}
-			for j, e := range ct.EnvFrom {
-				if e.ConfigMapRef != nil {
-					out = append(out, configMapRef{e.ConfigMapRef.Name, nil, path.Child("envFrom").Index(j).Child("configMapRef")})
-				}
+	eachContainer(spec, specPath, func(ct *corev1.Container, path *field.Path) {
+		for j, e := range ct.Env {
+			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+				r := e.ValueFrom.ConfigMapKeyRef
+				out = append(out, configMapRef{r.Name, []string{r.Key}, path.Child("env").Index(j).Child("valueFrom", "configMapKeyRef")})
 			}
 		}
-	}
+		for j, e := range ct.EnvFrom {
+			if e.ConfigMapRef != nil {
+				out = append(out, configMapRef{e.ConfigMapRef.Name, nil, path.Child("envFrom").Index(j).Child("configMapRef")})
+			}
+		}
+	})
 	for i, v := range spec.Volumes {
 		path := specPath.Child("volumes").Index(i)
 		if v.ConfigMap != nil {
