@@ -34,25 +34,6 @@ const operatorGrace = 3 * time.Second
 // operatorArgs run the guard in the default policy with that grace period.
 var operatorArgs = []string{"--audit-grace-period=" + operatorGrace.String()}
 
-// databaseCRD is the custom resource the tests' operators reconcile.
-const databaseCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: databases.ops.test.headless-guard.io
-spec:
-  group: ops.test.headless-guard.io
-  names: {kind: Database, listKind: DatabaseList, plural: databases, singular: database}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`
-
 var crdsOnce sync.Map
 
 // installCRDs installs the Database CRD and openreports.io's Report CRD
@@ -62,7 +43,7 @@ func installCRDs(t *testing.T, c *cluster.Cluster) {
 	if _, done := crdsOnce.Load(c); done {
 		return
 	}
-	mustKubectl(t, c, []byte(databaseCRD), "apply", "-f", "-")
+	mustKubectl(t, c, []byte(cluster.DatabaseCRD), "apply", "-f", "-")
 	mustKubectl(t, c, nil, "apply", "--server-side", "-f", reportCRD(t, c))
 	mustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/databases.ops.test.headless-guard.io", "crd/reports.openreports.io")
 	crdsOnce.Store(c, true)

@@ -11,26 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilptr "k8s.io/utils/ptr"
-)
 
-// operatorCRD is the custom resource of the operator-shaped client below.
-const operatorCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: databases.ops.test.headless-guard.io
-spec:
-  group: ops.test.headless-guard.io
-  names: {kind: Database, listKind: DatabaseList, plural: databases, singular: database}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`
+	"github.com/headless-guard/headless-guard/test/cluster"
+)
 
 // TestOperatorStatefulSetFirstResolves is the DNS outcome of issue 20's
 // operator pattern (a): an operator creates its StatefulSet, owned by its
@@ -43,7 +26,7 @@ func TestOperatorStatefulSetFirstResolves(t *testing.T) {
 	ctx := context.Background()
 	const ns, name = "operator-sts-first", "db"
 	createNamespace(t, ns, nil)
-	if out, errOut, err := kubectl(t, []byte(operatorCRD), "apply", "-f", "-"); err != nil {
+	if out, errOut, err := kubectl(t, []byte(cluster.DatabaseCRD), "apply", "-f", "-"); err != nil {
 		t.Fatalf("installing the CRD: %v\n%s%s", err, out, errOut)
 	}
 	if out, errOut, err := kubectl(t, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/databases.ops.test.headless-guard.io"); err != nil {
