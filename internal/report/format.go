@@ -11,35 +11,65 @@ import (
 	"github.com/headless-guard/headless-guard/rules"
 )
 
-// Formats are the output formats Write accepts, in the order the CLI lists them.
-var Formats = []string{"text", "json", "sarif", "junit", "github"}
+// Format is one output format of `check --output`. To add one, write its
+// renderer (a file of this package, like sarif.go) and add a row to
+// formats: Write, the --output flag and its help text follow.
+type Format struct {
+	// Name is the value of --output.
+	Name string
+	// NeedsRoot is set for the formats whose paths are relative to
+	// Report.Root (the repository root), which the caller must then set.
+	NeedsRoot bool
+	render    func(*bytes.Buffer, *Report) error
+}
 
-// Write renders r to w in the named format: text, json, sarif, junit or
-// github (GitHub Actions workflow commands).
+// formats is the one table of output formats, in the order the CLI lists
+// them.
+var formats = []Format{
+	{Name: "text", render: renderText},
+	{Name: "json", render: renderJSON},
+	{Name: "sarif", render: renderSARIF, NeedsRoot: true},
+	{Name: "junit", render: renderJUnit},
+	// GitHub Actions workflow commands.
+	{Name: "github", render: renderGitHub, NeedsRoot: true},
+}
+
+// Formats are the names of the output formats Write accepts, in the order
+// the CLI lists them.
+var Formats = func() []string {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = f.Name
+	}
+	return names
+}()
+
+// FormatOf returns the output format of that name (in any case, spaces
+// around it ignored).
+func FormatOf(name string) (Format, bool) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	for _, f := range formats {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Format{}, false
+}
+
+// Write renders r to w in the named format (Formats).
 //
 // The whole document is rendered before anything is written, so a report that
 // cannot be rendered leaves w untouched instead of holding half a JSON object.
 func Write(w io.Writer, format string, r *Report) error {
-	var render func(*bytes.Buffer, *Report) error
-	switch strings.ToLower(strings.TrimSpace(format)) {
-	case "text":
-		render = renderText
-	case "json":
-		render = renderJSON
-	case "sarif":
-		render = renderSARIF
-	case "junit":
-		render = renderJUnit
-	case "github":
-		render = renderGitHub
-	default:
+	f, ok := FormatOf(format)
+	if !ok {
 		return fmt.Errorf("unknown output format %q: must be one of %s", format, strings.Join(Formats, ", "))
 	}
 	if err := validate(r); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := render(&buf, r); err != nil {
+	if err := f.render(&buf, r); err != nil {
 		return err
 	}
 	_, err := w.Write(buf.Bytes())
