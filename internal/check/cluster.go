@@ -3,16 +3,18 @@ package check
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/internal/report"
@@ -32,48 +34,92 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "headless-guard-check"
+	// What cannot connect at all (unreadable certificate files) is said
+	// here, before any input is read.
+	if _, err := rest.HTTPClientFor(cfg); err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
 	return cfg, nil
 }
 
-// Cluster reads the objects the rules look up from a live cluster, once
-// per namespace, read-only (get and list).
-type Cluster struct {
-	Client client.Reader
-	// Warnings say what could not be read (a kind the credentials may
-	// not list), for the caller to print.
-	Warnings []string
+// cluster reads the objects the rules look up from a live cluster, once
+// per namespace, read-only (list). It speaks to the API server through
+// client-go's REST client alone: the offline checker links no
+// controller-runtime.
+type cluster struct {
+	cfg  *rest.Config
+	http *http.Client
+	// clients are the REST clients of each group version, made on first use.
+	clients map[schema.GroupVersion]rest.Interface
+	// warnings say what could not be read (a kind the credentials may not
+	// list), for logWarnings.
+	warnings []string
 	// listed holds each namespace's objects once read; "" is all namespaces.
 	listed map[string][]runtime.Object
 }
 
-// NewCluster connects to the cluster of cfg.
-func NewCluster(cfg *rest.Config) (*Cluster, error) {
-	c, err := client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme})
+// newCluster connects to the cluster of cfg.
+func newCluster(cfg *rest.Config) (*cluster, error) {
+	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	return &Cluster{Client: c, listed: map[string][]runtime.Object{}}, nil
+	return &cluster{cfg: cfg, http: hc, clients: map[schema.GroupVersion]rest.Interface{}, listed: map[string][]runtime.Object{}}, nil
 }
 
-// List returns the objects of the kinds the rules read in namespace (all
+// logWarnings prints what could not be read of the cluster.
+func (c *cluster) logWarnings(w io.Writer) {
+	for _, msg := range c.warnings {
+		fmt.Fprintf(w, "warning: cluster: %s\n", msg)
+	}
+}
+
+// restClient returns the REST client of gv.
+func (c *cluster) restClient(gv schema.GroupVersion) (rest.Interface, error) {
+	if rc, ok := c.clients[gv]; ok {
+		return rc, nil
+	}
+	cfg := rest.CopyConfig(c.cfg)
+	cfg.GroupVersion = &gv
+	cfg.APIPath = "/apis"
+	if gv.Group == "" {
+		cfg.APIPath = "/api"
+	}
+	cfg.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+	rc, err := rest.RESTClientForConfigAndClient(cfg, c.http)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	c.clients[gv] = rc
+	return rc, nil
+}
+
+// listKind lists the objects of one kind in namespace ("" for all).
+func (c *cluster) listKind(ctx context.Context, k *rules.KindInfo, namespace string) (runtime.Object, error) {
+	rc, err := c.restClient(k.GVK.GroupVersion())
+	if err != nil {
+		return nil, err
+	}
+	list := k.NewList()
+	// The kinds the rules read are all named regularly (services,
+	// statefulsets, cronjobs...).
+	plural, _ := meta.UnsafeGuessKindToResource(k.GVK)
+	err = rc.Get().NamespaceIfScoped(namespace, namespace != "").Resource(plural.Resource).Do(ctx).Into(list)
+	return list, err
+}
+
+// list returns the objects of the kinds the rules read in namespace (all
 // namespaces for ""), but the copies controllers make of a template (a
 // Deployment's ReplicaSets, a StatefulSet's Pods): the rules never see
 // them in an index either.
-func (c *Cluster) List(ctx context.Context, namespace string) ([]runtime.Object, error) {
+func (c *cluster) list(ctx context.Context, namespace string) ([]runtime.Object, error) {
 	if objs, ok := c.listed[namespace]; ok {
 		return objs, nil
 	}
 	var out []runtime.Object
 	for _, k := range rules.Kinds {
-		list, ok := k.NewList().(client.ObjectList)
-		if !ok {
-			continue
-		}
-		var opts []client.ListOption
-		if namespace != "" {
-			opts = append(opts, client.InNamespace(namespace))
-		}
-		if err := c.Client.List(ctx, list, opts...); err != nil {
+		list, err := c.listKind(ctx, k, namespace)
+		if err != nil {
 			where := "all namespaces"
 			if namespace != "" {
 				where = "namespace " + namespace
@@ -81,7 +127,7 @@ func (c *Cluster) List(ctx context.Context, namespace string) ([]runtime.Object,
 			// Without Services or StatefulSets nothing is checked right;
 			// without another workload kind, only what selects its pods.
 			if apierrors.IsForbidden(err) && k.Name != rules.KindService && k.Name != rules.KindStatefulSet {
-				c.Warnings = append(c.Warnings, fmt.Sprintf("may not list %ss of %s (%v): Services that select their pods are checked as if there were none", k.Name, where, err))
+				c.warnings = append(c.warnings, fmt.Sprintf("may not list %ss of %s (%v): Services that select their pods are checked as if there were none", k.Name, where, err))
 				continue
 			}
 			return nil, fmt.Errorf("listing %ss of %s in the cluster: %w", k.Name, where, err)
@@ -102,10 +148,10 @@ func (c *Cluster) List(ctx context.Context, namespace string) ([]runtime.Object,
 	return out, nil
 }
 
-// Complete adds to idx the cluster's objects of every namespace that the
+// complete adds to idx the cluster's objects of every namespace that the
 // objects of set are in, but those the set defines too: an object of the
 // input is what the cluster will hold once it is applied.
-func (c *Cluster) Complete(idx *rules.Index, set *manifest.Set) error {
+func (c *cluster) complete(idx *rules.Index, set *manifest.Set) error {
 	ctx, cancel := context.WithTimeout(context.Background(), ClusterTimeout)
 	defer cancel()
 	inInput := map[rules.ObjectRef]bool{}
@@ -124,7 +170,7 @@ func (c *Cluster) Complete(idx *rules.Index, set *manifest.Set) error {
 	}
 	sort.Strings(names)
 	for _, ns := range names {
-		objs, err := c.List(ctx, ns)
+		objs, err := c.list(ctx, ns)
 		if err != nil {
 			return err
 		}
@@ -142,17 +188,17 @@ func key(r rules.ObjectRef) rules.ObjectRef {
 	return rules.ObjectRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
 }
 
-// Audit checks every object of the cluster against the others, as
+// audit checks every object of the cluster against the others, as
 // admission would check it created today, and reports it as `check`
 // reports manifests; each object's location is ClusterLocation.
-func (c *Cluster) Audit(opts Options) (*report.Report, error) {
+func (c *cluster) audit(opts Options) (*report.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), ClusterTimeout)
 	defer cancel()
 	reg := opts.Registry
 	if reg == nil {
 		reg = rules.Default()
 	}
-	objs, err := c.List(ctx, "")
+	objs, err := c.list(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +221,7 @@ func (c *Cluster) Audit(opts Options) (*report.Report, error) {
 	var all []report.Finding
 	for _, obj := range objs {
 		ref := rules.RefOf(obj)
-		loc := ClusterLocation(ref)
+		loc := clusterLocation(ref)
 		res, err := reg.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, idx, &opts.Policy)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
@@ -189,9 +235,9 @@ func (c *Cluster) Audit(opts Options) (*report.Report, error) {
 	return rep, nil
 }
 
-// ClusterLocation is where a finding about a live object is:
+// clusterLocation is where a finding about a live object is:
 // `cluster:<namespace>/<kind>/<name>`, line 0.
-func ClusterLocation(ref rules.ObjectRef) report.Location {
+func clusterLocation(ref rules.ObjectRef) report.Location {
 	return report.Location{File: report.ClusterPrefix + ref.Namespace + "/" + ref.Kind + "/" + ref.Name}
 }
 

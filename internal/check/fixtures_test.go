@@ -180,7 +180,7 @@ func fixtureFindings(t *testing.T, path string, policy rules.Policy, ruleID stri
 	}
 	sort.Strings(got)
 	if plain {
-		rep, err := Evaluate(set, Options{Policy: policy})
+		rep, err := evaluate(set, Options{Policy: policy})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,15 +240,8 @@ func expectations(t *testing.T, path string) []string {
 // fixOutput is what `check --fix` prints for a file.
 func fixOutput(t *testing.T, path string) []byte {
 	t.Helper()
-	res, err := Run(Options{Paths: []string{path}, Fixing: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Fix(res.Units[0].Set, ""); err != nil {
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
-	if err := Render(res.Units[0].Set, &out); err != nil {
+	if _, err := Fix(Options{Paths: []string{path}, Out: &out}, false); err != nil {
 		t.Fatal(err)
 	}
 	return out.Bytes()

@@ -24,7 +24,7 @@ func FuzzCheck(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rep, err := Evaluate(set, Options{})
+		rep, err := evaluate(set, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,11 +33,15 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("%s: %v", format, err)
 			}
 		}
-		if _, err := Fix(set, ""); err != nil {
+		if _, err := fixSet(set, Options{}); err != nil {
 			return
 		}
+		files, err := rendered(set)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var out bytes.Buffer
-		if err := Render(set, &out); err != nil {
+		if err := concat(&out, files); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := manifest.Parse([]manifest.Source{{Path: "fixed.yaml", Data: out.Bytes()}}, manifest.Options{}); err != nil {

@@ -75,8 +75,8 @@ func unitKey(scope Scope, src manifest.Source) string {
 	return stdin
 }
 
-// Unit is one scope's manifests, checked on their own.
-type Unit struct {
+// unit is one scope's manifests, checked on their own.
+type unit struct {
 	// Name is the scope's key: a path, "input N", or "" for ScopeAll.
 	Name string
 	Set  *manifest.Set
@@ -85,14 +85,14 @@ type Unit struct {
 }
 
 // group splits the sources into units, in the order each first appears.
-func group(scope Scope, sources []manifest.Source) []*Unit {
-	var units []*Unit
-	byKey := map[string]*Unit{}
+func group(scope Scope, sources []manifest.Source) []*unit {
+	var units []*unit
+	byKey := map[string]*unit{}
 	for _, src := range sources {
 		k := unitKey(scope, src)
 		u := byKey[k]
 		if u == nil {
-			u = &Unit{Name: k}
+			u = &unit{Name: k}
 			byKey[k] = u
 			units = append(units, u)
 		}
@@ -130,7 +130,7 @@ type EmptyInput struct {
 }
 
 // empties lists the inputs with no object.
-func empties(paths []string, sources []manifest.Source, units []*Unit, skipped []manifest.Skip) []EmptyInput {
+func empties(paths []string, sources []manifest.Source, units []*unit, skipped []manifest.Skip) []EmptyInput {
 	files, docs, objects, skips := make([]int, len(paths)), make([]int, len(paths)), make([]int, len(paths)), make([]int, len(paths))
 	for _, src := range sources {
 		files[src.Input]++

@@ -49,7 +49,7 @@ func TestScopesNeverShare(t *testing.T) {
 		os.WriteFile(filepath.Join(root, rel), []byte(data), 0o644)
 	}
 	dev, prod := filepath.Join(root, "dev"), filepath.Join(root, "prod")
-	res, err := Run(Options{Paths: []string{dev, prod}, Fixing: true})
+	res, err := Run(Options{Paths: []string{dev, prod}, fixing: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +61,12 @@ func TestScopesNeverShare(t *testing.T) {
 	if diff := cmp.Diff([]string{"HG002 prod/app.yaml"}, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
-	if len(res.Units) != 2 {
-		t.Fatalf("%d units, want 2", len(res.Units))
+	if len(res.units) != 2 {
+		t.Fatalf("%d units, want 2", len(res.units))
 	}
 	var injected []string
-	for _, u := range res.Units {
-		done, err := FixWith(u.Set, Options{})
+	for _, u := range res.units {
+		done, err := fixSet(u.Set, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

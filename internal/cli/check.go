@@ -21,6 +21,7 @@ import (
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/internal/report"
 	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/webhook"
 )
 
 // CheckOptions are the flags of `headless-guard check`.
@@ -181,57 +182,41 @@ func runCheck(s Streams, o *CheckOptions) error {
 	if o.AdmissionReview != "" {
 		return replayReview(s, o, policy, reg)
 	}
-	opts := check.Options{Paths: o.Filenames, Stdin: s.In, Namespace: o.Namespace, Registry: reg, Policy: policy, Fixing: o.Fix, Scope: o.scope, Exclude: o.Exclude}
-	var live *check.Cluster
+	opts := check.Options{Paths: o.Filenames, Stdin: s.In, Namespace: o.Namespace, Registry: reg, Policy: policy, Scope: o.scope, Exclude: o.Exclude, Out: s.Out, Log: s.Err}
 	if o.Cluster {
-		cfg, err := check.RESTConfig(o.Kubeconfig, o.Context)
-		if err != nil {
+		if opts.Cluster, err = check.RESTConfig(o.Kubeconfig, o.Context); err != nil {
 			return &ExitError{Code: ExitUsage, Err: err}
 		}
-		if live, err = check.NewCluster(cfg); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
-		}
-		opts.Complete = live.Complete
 	}
-	var rep *report.Report
+	if slices.Contains(o.Filenames, manifest.Stdin) && isTerminal(s.In) {
+		_, _ = fmt.Fprintln(s.Err, "reading manifests from standard input (end with Ctrl-D; pipe them in, e.g. `helm template ... | headless-guard check -`)")
+	}
 	var res *check.Result
-	if len(o.Filenames) == 0 {
-		if rep, err = live.Audit(opts); err != nil {
+	if o.Fix {
+		res, err = check.Fix(opts, o.Write)
+	} else {
+		res, err = check.Run(opts)
+	}
+	if err != nil {
+		if len(o.Filenames) == 0 {
+			// Reading the cluster failed: not the input's fault.
 			return &ExitError{Code: ExitUsage, Err: err}
 		}
-	} else {
-		if slices.Contains(o.Filenames, manifest.Stdin) && isTerminal(s.In) {
-			_, _ = fmt.Fprintln(s.Err, "reading manifests from standard input (end with Ctrl-D; pipe them in, e.g. `helm template ... | headless-guard check -`)")
-		}
-		if res, err = check.Run(opts); err != nil {
-			return inputError(err)
-		}
-		rep = res.Report
+		return inputError(err)
 	}
-	if live != nil {
-		for _, w := range live.Warnings {
-			fmt.Fprintf(s.Err, "warning: cluster: %s\n", w)
-		}
+	rep, out := res.Report, s.Out
+	if o.Fix && !o.Write {
+		// stdout carries the manifests; the findings go beside them.
+		out = s.Err
 	}
-	out := s.Out
-	if o.Fix {
-		skipped := rep.Skipped
-		if rep, err = fix(s, res.Units, opts, o.Write); err != nil {
-			return err
-		}
-		rep.Skipped = skipped
-		if !o.Write {
-			// stdout carries the manifests; the findings go beside them.
-			out = s.Err
-		}
-	}
-	if o.Output == "sarif" || o.Output == "github" {
+	format, _ := report.FormatOf(o.Output)
+	if format.NeedsRoot {
 		rep.Root = repositoryRoot(o.SARIFBase)
 	}
 	if err := report.Write(out, o.Output, rep); err != nil {
 		return err
 	}
-	if res != nil && len(res.Empty) > 0 && !o.AllowEmpty {
+	if len(res.Empty) > 0 && !o.AllowEmpty {
 		return &ExitError{Code: ExitUsage, Err: emptyError(res.Empty)}
 	}
 	sum := rep.Summarize()
@@ -242,17 +227,18 @@ func runCheck(s Streams, o *CheckOptions) error {
 }
 
 // replayReview prints the webhook's response to a captured review; the
-// exit status is 1 when it denies.
+// exit status is 1 when it denies. The replay is the webhook's own
+// (webhook.Replay): the checker does not link it.
 func replayReview(s Streams, o *CheckOptions, policy rules.Policy, reg *rules.Registry) error {
 	data, err := os.ReadFile(o.AdmissionReview)
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	review, err := check.ReadReview(data)
+	review, err := webhook.ReadReview(data)
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s: %w", o.AdmissionReview, err)}
 	}
-	ropts := check.ReviewOptions{Path: o.WebhookPath, Registry: reg, Policy: policy}
+	ropts := webhook.ReplayOptions{Path: o.WebhookPath, Registry: reg, Policy: policy}
 	if o.Cluster {
 		if ropts.Cluster, err = check.RESTConfig(o.Kubeconfig, o.Context); err != nil {
 			return &ExitError{Code: ExitUsage, Err: err}
@@ -260,7 +246,7 @@ func replayReview(s Streams, o *CheckOptions, policy rules.Policy, reg *rules.Re
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), check.ClusterTimeout)
 	defer cancel()
-	out, path, err := check.Replay(ctx, review, ropts)
+	out, path, err := webhook.Replay(ctx, review, ropts)
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s: %w", o.AdmissionReview, err)}
 	}
@@ -319,42 +305,6 @@ func repositoryRoot(base string) string {
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// fix applies the fixes of each unit, prints or writes the manifests, and
-// checks the result again: the exit code reflects what is left after
-// fixing.
-func fix(s Streams, units []*check.Unit, opts check.Options, write bool) (*report.Report, error) {
-	rendered := make([][]manifest.Source, len(units))
-	var all []manifest.Source
-	for i, u := range units {
-		done, err := check.FixWith(u.Set, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range done {
-			fmt.Fprintf(s.Err, "fixed: %s:%d: %s: %s (%s %s)\n", d.File, d.Line, d.Object, d.Description, d.Fix, d.Rule)
-		}
-		if rendered[i], err = check.Rendered(u.Set); err != nil {
-			return nil, err
-		}
-		all = append(all, rendered[i]...)
-		if write {
-			written, err := check.WriteInPlace(u.Set, rendered[i], s.Out)
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range written {
-				fmt.Fprintf(s.Err, "wrote %s\n", p)
-			}
-		}
-	}
-	if !write {
-		if err := check.Concat(s.Out, all); err != nil {
-			return nil, err
-		}
-	}
-	return check.Refix(units, rendered, opts)
 }
 
 func inputError(err error) error {

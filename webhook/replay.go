@@ -1,4 +1,9 @@
-package check
+package webhook
+
+// The replay of a captured AdmissionReview (`check --admission-review`):
+// the webhook's own handlers over the webhook's own lookups, answered
+// without a server. It lives here, not in the offline checker, so that the
+// checker links no controller-runtime.
 
 import (
 	"context"
@@ -17,19 +22,18 @@ import (
 
 	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
-	"github.com/headless-guard/headless-guard/webhook"
 )
 
-// ReviewOptions configure Replay.
-type ReviewOptions struct {
-	// Path picks the webhook (webhook.PathValidateStatefulSets...); ""
+// ReplayOptions configure Replay.
+type ReplayOptions struct {
+	// Path picks the webhook (PathValidateStatefulSets...); ""
 	// is the validating webhook registered for the review's kind and
 	// operation.
 	Path string
 	// Cluster is the live cluster to look objects up in; nil is an
 	// empty cluster.
 	Cluster *rest.Config
-	// Registry and Policy are the webhook's (webhook.Config).
+	// Registry and Policy are the webhook's (Config).
 	Registry *rules.Registry
 	Policy   rules.Policy
 }
@@ -58,8 +62,8 @@ func ReadReview(data []byte) (*admissionv1.AdmissionReview, error) {
 // --admission-review`). With a cluster, lookups read its objects of the
 // review's namespace through the same informer indexes the webhook
 // serves from; without one, the cluster is empty.
-func Replay(ctx context.Context, review *admissionv1.AdmissionReview, opts ReviewOptions) (*admissionv1.AdmissionReview, string, error) {
-	cfg := &webhook.Config{Registry: opts.Registry, Policy: opts.Policy}
+func Replay(ctx context.Context, review *admissionv1.AdmissionReview, opts ReplayOptions) (*admissionv1.AdmissionReview, string, error) {
+	cfg := &Config{Registry: opts.Registry, Policy: opts.Policy}
 	req := review.Request
 	if opts.Cluster != nil {
 		live, err := client.New(opts.Cluster, client.Options{})
@@ -92,7 +96,7 @@ func Replay(ctx context.Context, review *admissionv1.AdmissionReview, opts Revie
 			return nil, "", err
 		}
 	}
-	path, handler := pick(webhook.Webhooks(cfg), req, opts.Path)
+	path, handler := pick(Webhooks(cfg), req, opts.Path)
 	if handler == nil {
 		if opts.Path != "" {
 			return nil, "", fmt.Errorf("no webhook is served on %q", opts.Path)
@@ -111,7 +115,7 @@ func Replay(ctx context.Context, review *admissionv1.AdmissionReview, opts Revie
 
 // pick returns the webhook at path, or the validating webhook registered
 // for the request's kind and operation.
-func pick(hooks []webhook.Webhook, req *admissionv1.AdmissionRequest, path string) (string, admission.Handler) {
+func pick(hooks []Webhook, req *admissionv1.AdmissionRequest, path string) (string, admission.Handler) {
 	for _, wh := range hooks {
 		if path != "" {
 			if wh.Path == path {
@@ -119,7 +123,7 @@ func pick(hooks []webhook.Webhook, req *admissionv1.AdmissionRequest, path strin
 			}
 			continue
 		}
-		if v, ok := wh.Handler.(*webhook.Validator); ok && slices.Contains(v.Kinds, req.Kind.Kind) && slices.Contains(v.Operations, req.Operation) {
+		if v, ok := wh.Handler.(*Validator); ok && slices.Contains(v.Kinds, req.Kind.Kind) && slices.Contains(v.Operations, req.Operation) {
 			return wh.Path, wh.Handler
 		}
 	}
