@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/headless-guard/headless-guard/internal/gen"
+	"github.com/headless-guard/headless-guard/internal/benchmanifests"
 )
 
 func main() {
@@ -29,7 +29,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		if err := gen.WriteDir(dir, n, 100); err != nil {
+		if err := benchmanifests.WriteDir(dir, n, 100); err != nil {
 			fail(err)
 		}
 		var walls []time.Duration

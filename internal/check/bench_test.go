@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/headless-guard/headless-guard/internal/gen"
+	"github.com/headless-guard/headless-guard/internal/benchmanifests"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -16,7 +16,7 @@ func BenchmarkCheck(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("docs=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
-			if err := gen.WriteDir(dir, n, 100); err != nil {
+			if err := benchmanifests.WriteDir(dir, n, 100); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()

@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/headless-guard/headless-guard/internal/gen"
+	"github.com/headless-guard/headless-guard/internal/benchmanifests"
 	"github.com/headless-guard/headless-guard/internal/report"
 )
 
@@ -14,7 +14,7 @@ import (
 // spread over workers, and on one core: the reports are the same.
 func TestEvaluateParallelMatchesSequential(t *testing.T) {
 	dir := t.TempDir()
-	if err := gen.WriteDir(dir, 1000, 100); err != nil {
+	if err := benchmanifests.WriteDir(dir, 1000, 100); err != nil {
 		t.Fatal(err)
 	}
 	paths, _ := filepath.Glob(filepath.Join(fixtureRoot, "*", "*.yaml"))

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/headless-guard/headless-guard/internal/gen"
+	"github.com/headless-guard/headless-guard/internal/benchmanifests"
 )
 
 // BenchmarkParse measures the loader alone (split, parse, decode) over
@@ -17,7 +17,7 @@ func BenchmarkParse(b *testing.B) {
 		var sources []Source
 		for f := 0; f*100 < n; f++ {
 			var buf bytes.Buffer
-			if err := gen.Write(&buf, 100, f*20); err != nil {
+			if err := benchmanifests.Write(&buf, 100, f*20); err != nil {
 				b.Fatal(err)
 			}
 			sources = append(sources, Source{Path: fmt.Sprintf("app-%05d.yaml", f), Data: buf.Bytes()})

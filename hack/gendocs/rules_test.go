@@ -1,4 +1,4 @@
-package docs
+package main
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 // TestRulesDocUpToDate fails when docs/rules.md no longer matches the registry.
 func TestRulesDocUpToDate(t *testing.T) {
 	const path = "../../docs/rules.md"
-	want := RulesMarkdown(rules.Default())
+	want := rulesMarkdown(rules.Default())
 	if os.Getenv("UPDATE_GOLDEN") != "" {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)

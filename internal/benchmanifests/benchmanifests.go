@@ -1,7 +1,9 @@
-// Package gen generates realistic manifest sets for benchmarks: StatefulSets
-// with their headless Services, Deployments with plain Services, ConfigMaps,
-// and a few broken wirings, in the shapes `helm template` prints.
-package gen
+// Package benchmanifests generates realistic manifest sets for the checker's
+// benchmarks and load tests (BenchmarkCheck, hack/benchcheck, the loader's
+// fast-path tests): StatefulSets with their headless Services, Deployments
+// with plain Services, ConfigMaps, and a few broken wirings, in the shapes
+// `helm template` prints.
+package benchmanifests
 
 import (
 	"fmt"

@@ -1,6 +1,8 @@
-// Package docs generates the rule reference (docs/rules.md) from the registry,
-// so the documentation cannot drift from the code.
-package docs
+package main
+
+// The rule reference (docs/rules.md), rendered from the registry so that the
+// documentation cannot drift from the code; TestRulesDocUpToDate fails when
+// docs/rules.md is stale.
 
 import (
 	"bytes"
@@ -11,8 +13,8 @@ import (
 	"github.com/headless-guard/headless-guard/rules"
 )
 
-// RulesMarkdown renders the rule reference for reg.
-func RulesMarkdown(reg *rules.Registry) []byte {
+// rulesMarkdown renders the rule reference for reg.
+func rulesMarkdown(reg *rules.Registry) []byte {
 	var b bytes.Buffer
 	b.WriteString("<!-- Generated from the rule registry by `make docs`; do not edit. -->\n")
 	b.WriteString("# headless-guard rules\n\n")
