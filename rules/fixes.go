@@ -22,14 +22,22 @@ const (
 	FixNamePorts = "name-ports"
 )
 
-// Labels and annotations headless-guard puts on what it creates.
+// The label and annotation headless-guard puts on what it creates (an
+// injected Service).
 const (
 	ManagedByLabel        = "app.kubernetes.io/managed-by"
 	ManagedByValue        = "headless-guard"
 	StatefulSetAnnotation = "headless-guard.io/statefulset"
-	InjectLabel           = "headless-guard.io/inject"
-	FixLabelsLabel        = "headless-guard.io/fix-labels"
-	ModeLabel             = "headless-guard.io/mode"
+)
+
+// Labels headless-guard reads from users' objects, never sets: on a
+// namespace they turn a fix on (FixOptions.For) or set the mode
+// (Policy.ForNamespace, with PolicyLabel and ControllerOwnedLabel); on an
+// object they may turn a fix off, never on.
+const (
+	InjectLabel    = "headless-guard.io/inject"
+	FixLabelsLabel = "headless-guard.io/fix-labels"
+	ModeLabel      = "headless-guard.io/mode"
 )
 
 // PatchOp is one RFC 6902 JSON Patch operation.
