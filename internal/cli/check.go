@@ -24,7 +24,11 @@ import (
 	"github.com/headless-guard/headless-guard/webhook"
 )
 
-// CheckOptions are the flags of `headless-guard check`.
+// CheckOptions are the flags of `headless-guard check`. A new flag is a
+// field here, its line in AddFlags, its checks in Validate and, when the
+// checker reads it, the field of check.Options that runCheck fills: the
+// command only maps flags to check.Run and check.Fix (and the replay of a
+// review to webhook.Replay), and writes the report.
 type CheckOptions struct {
 	Filenames     []string
 	Output        string
