@@ -1,8 +1,3 @@
-// Package benchmanifests generates realistic manifest sets for the checker's
-// benchmarks and load tests (BenchmarkCheck, hack/benchcheck, the loader's
-// fast-path tests): StatefulSets with their headless Services, Deployments
-// with plain Services, ConfigMaps, and a few broken wirings, in the shapes
-// `helm template` prints.
 package benchmanifests
 
 import (

@@ -1,5 +1,8 @@
 // Package report renders the findings of the offline checker as text, JSON,
-// SARIF 2.1.0 or JUnit XML.
+// SARIF 2.1.0, JUnit XML or GitHub Actions annotations. The formats are one
+// table (format.go): a new output format is a renderer in a file of its own
+// here (like sarif.go) and a row of that table, which the --output flag
+// and its help text follow; report_test.go and testdata/ hold its goldens.
 package report
 
 import (
