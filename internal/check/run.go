@@ -33,7 +33,8 @@ type Options struct {
 	// and with no Paths, Run checks every object of it. nil reads none.
 	Cluster *rest.Config
 	// Out receives the manifests Fix writes: all of them, or with write
-	// only standard input's, which cannot be rewritten in place.
+	// only standard input's, which cannot be rewritten in place. nil
+	// discards them.
 	Out io.Writer
 	// Log receives what a run says beside its report: what could not be
 	// read of the cluster, and for Fix, each fix applied and each file
@@ -92,6 +93,9 @@ func Fix(opts Options, write bool) (*Result, error) {
 func run(opts *Options) (*Result, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
 	}
 	var live *cluster
 	if opts.Cluster != nil {
