@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -13,9 +12,9 @@ import (
 
 // Collect reads every path into memory: the files of a directory
 // (recursively, .yaml/.yml/.json, sorted) but those the exclude patterns
-// and ignore files leave out, and standard input for "-". A Go template of
-// a Helm chart (a file with `{{` under the chart's templates/) is not
-// read but skipped.
+// and ignore files leave out, and standard input for "-". A patch a
+// kustomization names and a Go template of a Helm chart are skipped, with
+// the reason layout.go gives.
 func Collect(paths []string, opts Options) ([]Source, []Skip, error) {
 	var sources []Source
 	var skipped []Skip
@@ -51,25 +50,17 @@ func Collect(paths []string, opts Options) ([]Source, []Skip, error) {
 		}
 		patches := kustomizePatches{}
 		for _, fu := range found {
-			if k := patches.of(fu.path); k != "" {
-				skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: patchSkip(k)})
-				continue
-			}
-			if chart := chartOfTemplate(fu.path); chart != "" {
-				data, err := os.ReadFile(fu.path)
-				if err != nil {
-					return nil, nil, &ParseError{File: fu.path, Err: unwrapPathError(err)}
-				}
-				if bytes.Contains(data, []byte("{{")) {
-					skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: templateSkip(chart)})
-					continue
-				}
-				sources = append(sources, Source{Path: fu.path, Data: data, Input: i, Unit: fu.unit})
+			if reason := patches.skip(fu.path); reason != "" {
+				skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: reason})
 				continue
 			}
 			data, err := os.ReadFile(fu.path)
 			if err != nil {
 				return nil, nil, &ParseError{File: fu.path, Err: unwrapPathError(err)}
+			}
+			if reason := templateSkip(fu.path, data); reason != "" {
+				skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: reason})
+				continue
 			}
 			sources = append(sources, Source{Path: fu.path, Data: data, Input: i, Unit: fu.unit})
 		}

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,13 +85,23 @@ func kustomizationSkip(dir string) string {
 	return "a kustomization, not a manifest: " + checkBuilt(dir)
 }
 
-// patchSkip is why a patch named by the kustomization of dir is skipped.
-func patchSkip(dir string) string {
+// skip says why path is skipped when a kustomization above it names it as
+// a patch, or "".
+func (k kustomizePatches) skip(path string) string {
+	dir := k.of(path)
+	if dir == "" {
+		return ""
+	}
 	return fmt.Sprintf("a patch of the kustomization in %s, not a whole object: %s", dir, checkBuilt(dir))
 }
 
-// templateSkip is why a Go template of the chart is skipped.
-func templateSkip(chart string) string {
+// templateSkip says why path is skipped when it is a Go template of a Helm
+// chart (a file with `{{` under the chart's templates/), or "".
+func templateSkip(path string, data []byte) string {
+	chart := chartOfTemplate(path)
+	if chart == "" || !bytes.Contains(data, []byte("{{")) {
+		return ""
+	}
 	return fmt.Sprintf("a Go template of the Helm chart in %s, not a manifest: check what it renders (`helm template RELEASE %s | headless-guard check -`)", chart, chart)
 }
 
