@@ -98,13 +98,14 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	v.count(res)
 	// With inject-service on, the reconciler creates a missing Service once
-	// the API server has stored the StatefulSet: HG002 then only warns.
+	// the API server has stored the StatefulSet: a finding that Service
+	// repairs (Finding.InjectReplaces) then only says what will be created.
 	injected := v.willInject(r, labels)
 	warnings := make([]string, 0, len(res.Findings))
 	var errs field.ErrorList
 	var denied []*rules.Rule
 	for _, f := range res.Findings {
-		if injected != "" && f.Rule.ID == rules.HG002 {
+		if injected != "" && f.InjectReplaces {
 			warnings = append(warnings, fmt.Sprintf("%s %s: %s", f.Rule.ID, f.Error.Field, injected))
 			continue
 		}
@@ -238,7 +239,8 @@ func (c *Config) decode(name string, rt route, req *admission.Request) (*rules.R
 	return r, nil
 }
 
-// willInject returns the warning that replaces HG002's denial when the
+// willInject returns the warning that replaces the findings a created
+// Service repairs (Finding.InjectReplaces: HG002's) when the
 // reconciler will create the missing Service of the StatefulSet in r, and
 // "" when it will not (injection off, opted out, or no valid Service can
 // be made from it).
@@ -303,7 +305,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	// says what it will create.
 	var warnings []string
 	for _, a := range plan.Applied {
-		if a.Fix != rules.FixInjectService || a.Rule != rules.HG002 {
+		if !a.ByReconciler {
 			warnings = append(warnings, fmt.Sprintf("headless-guard fixed %s: %s (%s)", a.Rule, a.Description, a.Fix))
 		}
 	}
