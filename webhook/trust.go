@@ -52,19 +52,19 @@ func routeFor(kinds []string, ops ...admissionv1.Operation) route {
 	for _, k := range kinds {
 		gvk, ok := kindGVKs[k]
 		if !ok {
-			panic(fmt.Sprintf("webhook: no decoder for kind %q", k))
+			panic(fmt.Sprintf("webhook: kind %q is not in rules.Kinds", k))
 		}
 		r.kinds = append(r.kinds, gvk)
 	}
 	return r
 }
 
-// kindGVKs maps each kind the rules read to the one version the webhook
-// configurations ask the API server for.
+// kindGVKs maps each kind the rules read (rules.Kinds) to the one version
+// the webhook configurations ask the API server for.
 var kindGVKs = func() map[string]schema.GroupVersionKind {
 	m := map[string]schema.GroupVersionKind{}
-	for gvk := range strippedDecoders {
-		m[gvk.Kind] = gvk
+	for _, k := range rules.Kinds {
+		m[k.Name] = k.GVK
 	}
 	return m
 }()
