@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -32,10 +31,11 @@ type Config struct {
 	// Fixes are the fixes enabled for every namespace (--inject, --fix-labels);
 	// namespace and object labels enable them one by one.
 	Fixes rules.FixOptions
-	// Lookup reads other objects.
-	Lookup *lookup.CacheLookup
-	// Namespaces reads namespace labels.
-	Namespaces *lookup.Namespaces
+	// Lookup reads other objects: *lookup.CacheLookup over the informer
+	// cache (CacheLookups) in the binary, lookup.InMemory in the replay.
+	Lookup Lookups
+	// Namespaces reads namespace labels (*lookup.Namespaces).
+	Namespaces NamespaceLabels
 	// Metrics counts decisions.
 	Metrics *Metrics
 	// Log receives decisions at verbosity 1 and failures at 0; request
@@ -45,9 +45,22 @@ type Config struct {
 	// clients to close their connection, so that no keep-alive connection
 	// is reused just as the server closes it.
 	Draining func() bool
-	// BodyBudget bounds the review bytes held at once; Setup makes one of
-	// DefaultBodyBudget when nil.
-	BodyBudget *BodyBudget
+	// BodyBudgetBytes bounds the bytes of review bodies held at once by
+	// all paths (the large lane of admissionhttp.BodyBudget); 0:
+	// admissionhttp.DefaultBodyBudget.
+	BodyBudgetBytes int64
+}
+
+// Lookups give the rules' view of other objects, bound to one request's
+// context.
+type Lookups interface {
+	For(ctx context.Context) rules.Lookup
+}
+
+// NamespaceLabels reads the labels of a namespace (its opt-ins and
+// policy), from a cache with a live read on a miss.
+type NamespaceLabels interface {
+	Labels(ctx context.Context, namespace string) (map[string]string, error)
 }
 
 func (c *Config) registry() *rules.Registry {

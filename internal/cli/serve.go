@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/headless-guard/headless-guard/internal/admissionhttp"
 	"github.com/headless-guard/headless-guard/internal/controller"
 	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/internal/version"
@@ -232,7 +233,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		PprofBindAddress:       o.PprofBindAddress,
-		WebhookServer: webhook.NewServer(webhook.ServerOptions{
+		WebhookServer: admissionhttp.NewServer(admissionhttp.ServerOptions{
 			Host: o.WebhookHost, Port: o.WebhookPort,
 			CertDir: o.WebhookCertPath, CertName: o.WebhookCertName, KeyName: o.WebhookCertKey,
 			TLSOpts:      append(slices.Clip(tlsOpts), serving.TLSOption),
@@ -260,7 +261,12 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	if err := mgr.AddReadyzCheck("draining", shutdown.readyCheck); err != nil {
 		return err
 	}
+	lk, namespaces, err := webhook.CacheLookups(ctx, mgr)
+	if err != nil {
+		return fmt.Errorf("setting up the informer lookups: %w", err)
+	}
 	whCfg := &webhook.Config{
+		Lookup: lk, Namespaces: namespaces,
 		Registry: reg,
 		Policy:   policy,
 		Fixes:    rules.FixOptions{InjectService: o.Inject, FixLabels: o.FixLabels, PublishNotReadyAddresses: o.PublishNotReady},
@@ -269,7 +275,7 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 	if err := webhook.Setup(ctx, mgr, whCfg); err != nil {
 		return fmt.Errorf("setting up webhooks: %w", err)
 	}
-	injector := &controller.Injector{Client: mgr.GetClient(), Lookup: whCfg.Lookup, Fixes: whCfg.Fixes, Recorder: mgr.GetEventRecorder("headless-guard")}
+	injector := &controller.Injector{Client: mgr.GetClient(), Lookup: lk, Fixes: whCfg.Fixes, Recorder: mgr.GetEventRecorder("headless-guard")}
 	if err := injector.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the injected-Service reconciler: %w", err)
 	}
@@ -278,8 +284,8 @@ func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
 			return err
 		}
 		audit := &controller.Audit{
-			Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Lookup: whCfg.Lookup,
-			Registry: reg, Policy: policy, Namespaces: whCfg.Namespaces, Recorder: mgr.GetEventRecorder("headless-guard"),
+			Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Lookup: lk,
+			Registry: reg, Policy: policy, Namespaces: namespaces, Recorder: mgr.GetEventRecorder("headless-guard"),
 			GracePeriod: o.AuditGracePeriod,
 		}
 		if o.AuditReports {

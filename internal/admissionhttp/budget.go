@@ -1,4 +1,4 @@
-package webhook
+package admissionhttp
 
 import (
 	"bytes"
@@ -53,10 +53,10 @@ type BodyBudget struct {
 }
 
 // NewBodyBudget returns a budget whose large lane holds n bytes; n below
-// maxReviewBytes is raised to it, so that one review of the largest
+// MaxReviewBytes is raised to it, so that one review of the largest
 // allowed size still fits.
 func NewBodyBudget(n int64) *BodyBudget {
-	n = max(n, maxReviewBytes)
+	n = max(n, MaxReviewBytes)
 	return &BodyBudget{small: semaphore.NewWeighted(defaultSmallLane), large: semaphore.NewWeighted(n), MaxWait: defaultBudgetWait}
 }
 
@@ -91,7 +91,7 @@ func (c *charge) add(ctx context.Context, n int64) error {
 	if beyond := c.read - smallReviewBytes; beyond > c.large {
 		// The first time: the rest of the declared length, capped by the
 		// largest body read (limit+1, so that one byte too many is seen).
-		want := int64(maxReviewBytes+1) - smallReviewBytes
+		want := int64(MaxReviewBytes+1) - smallReviewBytes
 		if c.declared > 0 {
 			want = min(want, c.declared-smallReviewBytes)
 		}
