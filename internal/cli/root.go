@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/headless-guard/headless-guard/internal/serve"
 	"github.com/headless-guard/headless-guard/internal/version"
 )
 
@@ -64,7 +65,7 @@ func NewRootCommand(s Streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
 	})
-	root.AddCommand(NewCheckCommand(s), NewDNSCommand(s), NewServeCommand(s), newVersionCommand(s))
+	root.AddCommand(NewCheckCommand(s), NewDNSCommand(s), NewServeCommand(s, serve.Run), newVersionCommand(s))
 	return root
 }
 
