@@ -7,6 +7,18 @@
 // admission webhook and the offline checker run the same Registry through the
 // same Evaluate function, so a verdict never depends on the front end.
 //
+// To add a rule: a file hgNNN_<name>.go with its test beside it and an
+// entry in registry.go's table. What a finding means to a front end is a
+// field the rule sets on its Problem (Uncertain, WarnOnly,
+// InjectReplaces), never a branch on its ID in the front end.
+//
+// To add a kind: an entry in Kinds (kinds.go) and its case in KindInfoOf;
+// PodTemplateOwnerKinds if it has a pod template; then the front ends'
+// per-kind code, which tests iterating Kinds hold to the table: the
+// webhook's stripped decoder (webhook/decode_stripped.go) and its route
+// (webhook.Webhooks), the cache transform (internal/lookup/transform.go),
+// and the webhook configurations in deploy/.
+//
 // This package imports k8s.io/api, k8s.io/apimachinery and the standard
 // library only.
 package rules

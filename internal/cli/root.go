@@ -1,5 +1,9 @@
 // Package cli builds the headless-guard command tree. Commands are built by
-// functions that take their streams, so tests run them in process.
+// functions that take their streams, so tests run them in process. The
+// CLI maps flags to options and exit codes, and nothing more: `serve`'s
+// flags are mapped in serve.go onto internal/serve.Options, and the
+// command calls the run func it is given (serve.Run), which does the
+// wiring.
 package cli
 
 import (
