@@ -13,10 +13,11 @@
 // InjectReplaces), never a branch on its ID in the front end.
 //
 // To add a kind: an entry in Kinds (kinds.go) and its case in KindInfoOf;
-// PodTemplateOwnerKinds if it has a pod template; then the front ends'
-// per-kind code, which tests iterating Kinds hold to the table: the
-// webhook's stripped decoder (webhook/decode_stripped.go) and its route
-// (webhook.Webhooks), the cache transform (internal/lookup/transform.go),
+// PodTemplateOwnerKinds if it has a pod template (a test holds it to
+// Kinds); then the per-kind code outside rules: the webhook's stripped
+// decoder (webhook/decode_stripped.go, TestEveryKindHasAStrippedDecoder
+// fails until it exists) and its route (webhook.Webhooks), a case in the
+// cache transform if the kind needs one (internal/lookup/transform.go),
 // and the webhook configurations in deploy/.
 //
 // This package imports k8s.io/api, k8s.io/apimachinery and the standard
