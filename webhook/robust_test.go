@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -214,5 +215,32 @@ func TestBadInputKeepsMemoryBounded(t *testing.T) {
 	}
 	if _, resp := post(t, srv, PathValidateStatefulSets, "application/json", good); resp == nil || !resp.Allowed {
 		t.Fatalf("server after the bad input: %+v", resp)
+	}
+}
+
+// The HTTP layer's refusals are counted in
+// headless_guard_admission_refused_total under the path's webhook name and
+// the reason, as the trust checks' are.
+func TestHTTPRefusalsAreCounted(t *testing.T) {
+	srv, cfg := newServer(t, rules.FixOptions{}, headless())
+	good := review(t, admissionv1.Create, stsGVK, sts("nginx-headless"), nil, false)
+	for _, tc := range []struct {
+		path, contentType string
+		body              []byte
+		webhook, reason   string
+	}{
+		{PathValidateStatefulSets, "text/plain", good, "statefulsets", RefusedContentType},
+		{PathMutateServices, "application/json", bytes.Replace(good, []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1), "mutate-services", RefusedVersion},
+		{PathValidateWorkloads, "application/json", []byte(`{"request":`), "workloads", RefusedMalformed},
+		{PathValidateServices, "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), "services", RefusedMalformed},
+	} {
+		counter := cfg.Metrics.Refused.WithLabelValues(tc.webhook, tc.reason)
+		before := testutil.ToFloat64(counter)
+		if _, resp := post(t, srv, tc.path, tc.contentType, tc.body); resp == nil || resp.Allowed {
+			t.Errorf("%s %s: want refused, got %+v", tc.path, tc.reason, resp)
+		}
+		if got := testutil.ToFloat64(counter) - before; got != 1 {
+			t.Errorf("%s: refused{webhook=%q,reason=%q} grew by %v, want 1", tc.path, tc.webhook, tc.reason, got)
+		}
 	}
 }
