@@ -34,6 +34,9 @@ const (
 // errBusy is a body that could not be charged within the server's wait.
 var errBusy = errors.New("too many review bytes in flight")
 
+// BodyBudget has no counterpart upstream: admission.Webhook reads up to
+// MaxReviewBytes per request, however many arrive at once.
+//
 // BodyBudget bounds the bytes of review bodies held at once across every
 // webhook path, in two lanes. Nothing is charged for a declared
 // Content-Length: a peer that announces 7 MiB and sends nothing holds

@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// Nothing upstream does this: controller-runtime leaves the Go runtime's
+// defaults (no soft memory limit, GOGC 100), under which a guard with a
+// large cache can grow past its container's limit and be killed.
+
 // memoryLimitShare is the part of the container's memory limit the Go
 // heap may grow to before the garbage collector works harder: the rest
 // is the mapped binary's pages, which the kernel charges to the container
