@@ -46,6 +46,11 @@ type Problem struct {
 	Uncertain bool
 	// Reason is the short human reason that goes with Uncertain.
 	Reason string
+	// InjectReplaces says that the Service inject-service creates repairs
+	// the defect (a missing governing Service): where injection is on for
+	// the object, admission says what will be created instead of reporting
+	// the finding (see Finding.InjectReplaces).
+	InjectReplaces bool
 }
 
 // SameDefect reports whether p and q are the same defect of an object:

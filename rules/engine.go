@@ -126,6 +126,7 @@ func (r *Registry) Evaluate(req *Request, lookup Lookup, policy *Policy) (*Resul
 			})
 			res.Findings = append(res.Findings, Finding{
 				Rule: rule, Action: action, Object: ref, Error: p.Error, Key: p.Key, Primary: p.Primary, Reason: reason,
+				InjectReplaces: p.InjectReplaces,
 			})
 		}
 	}

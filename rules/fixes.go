@@ -74,6 +74,10 @@ type AppliedFix struct {
 	Fix         string
 	Rule        string
 	Description string
+	// ByReconciler marks what the reconciler carries out from the object
+	// the API server stored (the Service inject-service creates), not the
+	// patch: admission does not announce it as done.
+	ByReconciler bool
 }
 
 // FixPlan is what the fixes would do to one object: patches to the object
@@ -120,12 +124,12 @@ func planStatefulSet(c *Context, sts *appsv1.StatefulSet, opts FixOptions, plan 
 		if name == "" {
 			name, svc = defaultServiceName(c, sts)
 			plan.Patches = append(plan.Patches, PatchOp{Op: "add", Path: "/spec/serviceName", Value: name})
-			plan.Applied = append(plan.Applied, AppliedFix{FixInjectService, HG001, fmt.Sprintf("set `spec.serviceName` to `%s`", name)})
+			plan.Applied = append(plan.Applied, AppliedFix{FixInjectService, HG001, fmt.Sprintf("set `spec.serviceName` to `%s`", name), false})
 		}
 		if svc == nil {
 			if injected, err := InjectedService(sts, name, opts.PublishNotReadyAddresses); err == nil {
 				plan.Create = append(plan.Create, injected)
-				plan.Applied = append(plan.Applied, AppliedFix{FixInjectService, HG002, fmt.Sprintf("create headless Service `%s/%s`", sts.Namespace, name)})
+				plan.Applied = append(plan.Applied, AppliedFix{FixInjectService, HG002, fmt.Sprintf("create headless Service `%s/%s`", sts.Namespace, name), true})
 			}
 		}
 	}
@@ -145,7 +149,7 @@ func planStatefulSet(c *Context, sts *appsv1.StatefulSet, opts FixOptions, plan 
 				plan.Patches = append(plan.Patches, PatchOp{Op: "add", Path: "/spec/template/metadata/labels/" + escapePointer(k), Value: svc.Spec.Selector[k]})
 			}
 		}
-		plan.Applied = append(plan.Applied, AppliedFix{FixLabels, HG004, fmt.Sprintf("add %s to `spec.template.metadata.labels`", formatLabels(svc.Spec.Selector, missing))})
+		plan.Applied = append(plan.Applied, AppliedFix{FixLabels, HG004, fmt.Sprintf("add %s to `spec.template.metadata.labels`", formatLabels(svc.Spec.Selector, missing)), false})
 	}
 }
 
@@ -178,7 +182,7 @@ func planNamePorts(c *Context, svc *corev1.Service, plan *FixPlan) {
 		}
 		taken[name] = true
 		plan.Patches = append(plan.Patches, PatchOp{Op: "add", Path: fmt.Sprintf("/spec/ports/%d/name", i), Value: name})
-		plan.Applied = append(plan.Applied, AppliedFix{FixNamePorts, HG005, fmt.Sprintf("name port %s `%s`", portLabel(sp), name)})
+		plan.Applied = append(plan.Applied, AppliedFix{FixNamePorts, HG005, fmt.Sprintf("name port %s `%s`", portLabel(sp), name), false})
 	}
 }
 

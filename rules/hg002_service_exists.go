@@ -40,13 +40,13 @@ var hg002ServiceExists = &Rule{
 			} else {
 				err.Detail += fmt.Sprintf(": if Service `%s` is part of this apply, ignore this: a server-side dry-run does not create the objects it checks (kubernetes #83562); otherwise create a headless Service `%s` (`clusterIP: None`) selecting %s", sts.Spec.ServiceName, sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
 			}
-			return []Problem{{Error: err}}
+			return []Problem{{Error: err, InjectReplaces: true}}
 		}
 		// The right Service under a name next to this one is a typo,
 		// certain from what admission sees.
 		if typo := typoOf(c, sts, alt); typo != "" {
 			err.Detail += fmt.Sprintf(": headless Service `%s` selects these pods; set `spec.serviceName: %s`", typo, typo)
-			return []Problem{{Error: err}}
+			return []Problem{{Error: err, InjectReplaces: true}}
 		}
 		create := fmt.Sprintf("create a headless Service `%s` (`clusterIP: None`) selecting %s", sts.Spec.ServiceName, formatLabels(sts.Spec.Template.Labels, sortedKeys(sts.Spec.Template.Labels)))
 		p, reason, used := c.evidence(sts)
@@ -63,10 +63,10 @@ var hg002ServiceExists = &Rule{
 				err.Detail += ": " + create
 			}
 			err.Detail += "; until it exists the pods have no per-pod DNS names"
-			return []Problem{{Error: err, Uncertain: true, Reason: reason}}
+			return []Problem{{Error: err, Uncertain: true, Reason: reason, InjectReplaces: true}}
 		}
 		err.Detail += fmt.Sprintf(": the pod template uses the per-pod name `%s` (%s), which cannot resolve without it; %s first (`kubectl apply -f` creates a file's objects in order, so put the Service before the StatefulSet), or use `--inject`", cut(p.Name, 120), p.Source.What, create)
-		return []Problem{{Error: err}}
+		return []Problem{{Error: err, InjectReplaces: true}}
 	},
 }
 

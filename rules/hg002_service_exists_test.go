@@ -142,3 +142,27 @@ func TestHG002ServiceExists(t *testing.T) {
 	successCases, errorCases := hg002Cases()
 	runRuleCases(t, successCases, errorCases)
 }
+
+// TestInjectReplacesOnlyTheMissingService: over the error cases of every
+// rule, the findings the webhook turns into "will create headless Service"
+// when inject-service is on (Finding.InjectReplaces) are exactly HG002's,
+// the one defect the injected Service repairs.
+func TestInjectReplacesOnlyTheMissingService(t *testing.T) {
+	_, errorCases := allRuleCases()
+	seen := false
+	for _, tc := range errorCases {
+		res, err := rules.Default().Evaluate(tc.req, index(tc.objs...), tc.policy)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, f := range res.Findings {
+			if want := f.Rule.ID == rules.HG002; f.InjectReplaces != want {
+				t.Errorf("%s: %s finding %s has InjectReplaces %v, want %v", tc.name, f.Rule.ID, f.Error.Field, f.InjectReplaces, want)
+			}
+			seen = seen || f.InjectReplaces
+		}
+	}
+	if !seen {
+		t.Error("no error case has a finding that inject-service replaces")
+	}
+}

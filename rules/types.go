@@ -55,7 +55,10 @@ const (
 	KindCronJob     = "CronJob"
 )
 
-// PodTemplateOwnerKinds are the kinds whose pod template may ask for a DNS subdomain (HG012).
+// PodTemplateOwnerKinds are the kinds whose pod template may ask for a DNS
+// subdomain (HG012): the kinds of Kinds with a pod template but
+// StatefulSet, in the order docs/rules.md lists them
+// (TestPodTemplateOwnerKindsAreTheTable holds them equal to the table).
 var PodTemplateOwnerKinds = []string{KindPod, KindDeployment, KindReplicaSet, KindJob, KindCronJob, KindDaemonSet}
 
 // Request is one object to evaluate: an admission request, or a manifest
@@ -142,6 +145,11 @@ type Finding struct {
 	// object was admitted and that the audit follows it up. Empty when the
 	// action was not capped for the policy's sake.
 	Reason string
+	// InjectReplaces is the rule's Problem.InjectReplaces: the Service that
+	// inject-service creates repairs this finding, so that where injection
+	// is on for the object the webhook warns with what it will create
+	// instead of denying or warning with the finding.
+	InjectReplaces bool
 }
 
 // Field returns the field path the finding points at, e.g. "spec.serviceName".

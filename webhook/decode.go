@@ -24,7 +24,7 @@ func decodeRequest(req *admissionv1.AdmissionRequest) (*rules.Request, error) {
 		if len(raw) == 0 {
 			return nil, nil
 		}
-		decode, ok := strippedDecoders[gvk]
+		decode, ok := decoders[gvk]
 		if !ok {
 			return nil, fmt.Errorf("headless-guard does not handle %s", gvk)
 		}

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -32,10 +31,11 @@ type Config struct {
 	// Fixes are the fixes enabled for every namespace (--inject, --fix-labels);
 	// namespace and object labels enable them one by one.
 	Fixes rules.FixOptions
-	// Lookup reads other objects.
-	Lookup *lookup.CacheLookup
-	// Namespaces reads namespace labels.
-	Namespaces *lookup.Namespaces
+	// Lookup reads other objects: *lookup.CacheLookup over the informer
+	// cache (CacheLookups) in the binary, lookup.InMemory in the replay.
+	Lookup Lookups
+	// Namespaces reads namespace labels (*lookup.Namespaces).
+	Namespaces NamespaceLabels
 	// Metrics counts decisions.
 	Metrics *Metrics
 	// Log receives decisions at verbosity 1 and failures at 0; request
@@ -45,9 +45,22 @@ type Config struct {
 	// clients to close their connection, so that no keep-alive connection
 	// is reused just as the server closes it.
 	Draining func() bool
-	// BodyBudget bounds the review bytes held at once; Setup makes one of
-	// DefaultBodyBudget when nil.
-	BodyBudget *BodyBudget
+	// BodyBudgetBytes bounds the bytes of review bodies held at once by
+	// all paths (the large lane of admissionhttp.BodyBudget); 0:
+	// admissionhttp.DefaultBodyBudget.
+	BodyBudgetBytes int64
+}
+
+// Lookups give the rules' view of other objects, bound to one request's
+// context.
+type Lookups interface {
+	For(ctx context.Context) rules.Lookup
+}
+
+// NamespaceLabels reads the labels of a namespace (its opt-ins and
+// policy), from a cache with a live read on a miss.
+type NamespaceLabels interface {
+	Labels(ctx context.Context, namespace string) (map[string]string, error)
 }
 
 func (c *Config) registry() *rules.Registry {
@@ -98,13 +111,14 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	}
 	v.count(res)
 	// With inject-service on, the reconciler creates a missing Service once
-	// the API server has stored the StatefulSet: HG002 then only warns.
+	// the API server has stored the StatefulSet: a finding that Service
+	// repairs (Finding.InjectReplaces) then only says what will be created.
 	injected := v.willInject(r, labels)
 	warnings := make([]string, 0, len(res.Findings))
 	var errs field.ErrorList
 	var denied []*rules.Rule
 	for _, f := range res.Findings {
-		if injected != "" && f.Rule.ID == rules.HG002 {
+		if injected != "" && f.InjectReplaces {
 			warnings = append(warnings, fmt.Sprintf("%s %s: %s", f.Rule.ID, f.Error.Field, injected))
 			continue
 		}
@@ -238,7 +252,8 @@ func (c *Config) decode(name string, rt route, req *admission.Request) (*rules.R
 	return r, nil
 }
 
-// willInject returns the warning that replaces HG002's denial when the
+// willInject returns the warning that replaces the findings a created
+// Service repairs (Finding.InjectReplaces: HG002's) when the
 // reconciler will create the missing Service of the StatefulSet in r, and
 // "" when it will not (injection off, opted out, or no valid Service can
 // be made from it).
@@ -303,7 +318,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	// says what it will create.
 	var warnings []string
 	for _, a := range plan.Applied {
-		if a.Fix != rules.FixInjectService || a.Rule != rules.HG002 {
+		if !a.ByReconciler {
 			warnings = append(warnings, fmt.Sprintf("headless-guard fixed %s: %s (%s)", a.Rule, a.Description, a.Fix))
 		}
 	}

@@ -35,11 +35,12 @@ import (
 	"github.com/headless-guard/headless-guard/test/load"
 	"github.com/headless-guard/headless-guard/test/load/reviews"
 
+	"github.com/headless-guard/headless-guard/internal/admissionhttp"
 	"github.com/headless-guard/headless-guard/internal/lookup"
 )
 
 // The handler micro-benchmarks run the production handler chain of Setup
-// (the server's mux, closeWhenDraining, serveReviews with its body budget,
+// (the server's mux, admissionhttp.Handler with its body budget,
 // the trust checks, Validator/Mutator) in process, without TLS or sockets,
 // over a real
 // controller-runtime informer cache (field indexes, lookup.StripForCache) fed from
@@ -159,7 +160,7 @@ func newBenchEnv(owner testing.TB, extra func() []client.Object) (*benchEnv, err
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// The server production runs (never started here: its mux is used).
-		WebhookServer: NewServer(ServerOptions{}),
+		WebhookServer: admissionhttp.NewServer(admissionhttp.ServerOptions{}),
 		Cache: cache.Options{
 			DefaultTransform: lookup.StripForCache,
 			NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
@@ -175,8 +176,9 @@ func newBenchEnv(owner testing.TB, extra func() []client.Object) (*benchEnv, err
 		return nil, err
 	}
 	// Reads that miss the cache are counted on their way to the API server.
-	whCfg.Lookup.Live = &countingReader{n: &env.live, Reader: whCfg.Lookup.Live}
-	whCfg.Namespaces.Live = &countingReader{n: &env.live, Reader: whCfg.Namespaces.Live}
+	lk, namespaces := cacheLookupOf(whCfg), whCfg.Namespaces.(*lookup.Namespaces)
+	lk.Live = &countingReader{n: &env.live, Reader: lk.Live}
+	namespaces.Live = &countingReader{n: &env.live, Reader: namespaces.Live}
 	go func() { _ = mgr.GetCache().Start(ctx) }()
 	syncCtx, done := context.WithTimeout(ctx, 30*time.Second)
 	defer done()

@@ -19,7 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/headless-guard/headless-guard/internal/admissionhttp"
 	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/internal/testobj"
 	"github.com/headless-guard/headless-guard/rules"
@@ -44,12 +46,22 @@ func newServer(t *testing.T, fixes rules.FixOptions, objs ...client.Object) (*ht
 	}
 	mux := http.NewServeMux()
 	for _, wh := range Webhooks(cfg) {
-		mux.Handle(wh.Path, serveReviews(wh.Handler, true, NewBodyBudget(DefaultBodyBudget)))
+		mux.Handle(wh.Path, serveReviews(wh.Handler, true, admissionhttp.NewBodyBudget(admissionhttp.DefaultBodyBudget)))
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv, cfg
 }
+
+// serveReviews is Setup's HTTP layer of one path (without draining): h
+// behind admissionhttp.Handler, its refusals counted under its name.
+func serveReviews(h admission.Handler, recoverPanic bool, budget *admissionhttp.BodyBudget) http.Handler {
+	return admissionhttp.Handler(h, admissionhttp.Options{RecoverPanic: recoverPanic, Budget: budget, Refused: refusedCounter(h)})
+}
+
+// cacheLookupOf is the informer-cache lookup of cfg, whose API reader the
+// tests replace.
+func cacheLookupOf(cfg *Config) *lookup.CacheLookup { return cfg.Lookup.(*lookup.CacheLookup) }
 
 // sts is testobj's StatefulSet default/web with serviceName.
 func sts(serviceName string) *appsv1.StatefulSet {
@@ -342,7 +354,7 @@ func TestEvidenceInConfigMapsAtAdmission(t *testing.T) {
 	if resp.Allowed || !strings.Contains(resp.Result.Message, "key `zoo.cfg` of ConfigMap `peers`") {
 		t.Fatalf("want HG003 denied with the ConfigMap as evidence, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
-	cfg.Lookup.Live = failingConfigMaps{cfg.Lookup.Live}
+	cacheLookupOf(cfg).Live = failingConfigMaps{cacheLookupOf(cfg).Live}
 	_, resp = post(t, srv, PathValidateStatefulSets, "application/json", review(t, admissionv1.Create, stsGVK, obj, nil, false))
 	if !resp.Allowed || len(resp.Warnings) == 0 || !strings.Contains(strings.Join(resp.Warnings, "\n"), "ConfigMap `peers` could not be read (configmaps \"peers\" is forbidden)") {
 		t.Errorf("unreadable ConfigMap: want admitted with a warning that says so, got allowed=%v %q", resp.Allowed, resp.Warnings)

@@ -72,7 +72,7 @@ func TestIndexedLookupsMatchTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No API server here: a miss reads "not found" from it.
-	env.cfg.Lookup.Live = &countingReader{n: &env.live, Reader: notFound{}}
+	cacheLookupOf(env.cfg).Live = &countingReader{n: &env.live, Reader: notFound{}}
 	got := env.cfg.Lookup.For(context.Background())
 	want := rules.NewIndex()
 	for _, o := range objects() {

@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/headless-guard/headless-guard/internal/admissionhttp"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/load/reviews"
 )
@@ -24,7 +26,7 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	srv, _ := newServer(t, rules.FixOptions{}, headless())
 	body := review(t, admissionv1.Create, stsGVK, sts("nginx-headless"), nil, false)
 	// Pad the object with a huge annotation, past the 7 MiB cap.
-	big := bytes.Replace(body, []byte(`"name":"web"`), []byte(`"name":"web","annotations":{"pad":"`+strings.Repeat("x", maxReviewBytes)+`"}`), 1)
+	big := bytes.Replace(body, []byte(`"name":"web"`), []byte(`"name":"web","annotations":{"pad":"`+strings.Repeat("x", admissionhttp.MaxReviewBytes)+`"}`), 1)
 	code, resp := post(t, srv, PathValidateStatefulSets, "application/json", big)
 	if code == http.StatusOK && (resp == nil || resp.Allowed) {
 		t.Fatalf("an oversized review must be refused, got HTTP %d %+v", code, resp)
@@ -115,7 +117,7 @@ func fuzzHandlers(t *testing.T) map[string]http.Handler {
 	srv.Close()
 	fuzzHandlerCache = map[string]http.Handler{}
 	for _, wh := range Webhooks(cfg) {
-		fuzzHandlerCache[wh.Path] = serveReviews(wh.Handler, false, NewBodyBudget(DefaultBodyBudget))
+		fuzzHandlerCache[wh.Path] = serveReviews(wh.Handler, false, admissionhttp.NewBodyBudget(admissionhttp.DefaultBodyBudget))
 	}
 	return fuzzHandlerCache
 }
@@ -134,7 +136,7 @@ func (hangingReader) Get(ctx context.Context, _ client.ObjectKey, _ client.Objec
 // server's own timeout, which it passes as the "timeout" parameter.
 func TestLiveReadIsBoundedByTheRequestTimeout(t *testing.T) {
 	srv, cfg := newServer(t, rules.FixOptions{})
-	hanging := *cfg.Lookup
+	hanging := *cacheLookupOf(cfg)
 	hanging.Live = hangingReader{}
 	h := serveReviews(&Validator{Config: &Config{
 		Lookup:     &hanging,
@@ -169,13 +171,6 @@ func TestLiveReadIsBoundedByTheRequestTimeout(t *testing.T) {
 			t.Errorf("%q: response %+v, want allowed with an 'admitted unchecked' warning", tc.query, r)
 		}
 	}
-	// Without a usable parameter: the API server's default of 10s.
-	for _, q := range []string{"", "?timeout=bogus", "?timeout=-1s", "?timeout=1h"} {
-		r := httptest.NewRequest(http.MethodPost, PathValidateStatefulSets+q, nil)
-		if got := answerWithin(r); got != 7500*time.Millisecond {
-			t.Errorf("%q: answerWithin = %v, want 7.5s", q, got)
-		}
-	}
 }
 
 // Bad and huge input, over and over, leaves nothing behind: the live heap
@@ -184,7 +179,7 @@ func TestLiveReadIsBoundedByTheRequestTimeout(t *testing.T) {
 func TestBadInputKeepsMemoryBounded(t *testing.T) {
 	srv, _ := newServer(t, rules.FixOptions{}, headless())
 	good := review(t, admissionv1.Create, stsGVK, sts("nginx-headless"), nil, false)
-	oversized := bytes.Replace(good, []byte(`"name":"web"`), []byte(`"name":"web","annotations":{"pad":"`+strings.Repeat("x", maxReviewBytes)+`"}`), 1)
+	oversized := bytes.Replace(good, []byte(`"name":"web"`), []byte(`"name":"web","annotations":{"pad":"`+strings.Repeat("x", admissionhttp.MaxReviewBytes)+`"}`), 1)
 	huge := sts("nginx-headless")
 	for i := range 1000 {
 		huge.Spec.Template.Spec.Containers = append(huge.Spec.Template.Spec.Containers, corev1.Container{
@@ -220,5 +215,32 @@ func TestBadInputKeepsMemoryBounded(t *testing.T) {
 	}
 	if _, resp := post(t, srv, PathValidateStatefulSets, "application/json", good); resp == nil || !resp.Allowed {
 		t.Fatalf("server after the bad input: %+v", resp)
+	}
+}
+
+// The HTTP layer's refusals are counted in
+// headless_guard_admission_refused_total under the path's webhook name and
+// the reason, as the trust checks' are.
+func TestHTTPRefusalsAreCounted(t *testing.T) {
+	srv, cfg := newServer(t, rules.FixOptions{}, headless())
+	good := review(t, admissionv1.Create, stsGVK, sts("nginx-headless"), nil, false)
+	for _, tc := range []struct {
+		path, contentType string
+		body              []byte
+		webhook, reason   string
+	}{
+		{PathValidateStatefulSets, "text/plain", good, "statefulsets", RefusedContentType},
+		{PathMutateServices, "application/json", bytes.Replace(good, []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1), "mutate-services", RefusedVersion},
+		{PathValidateWorkloads, "application/json", []byte(`{"request":`), "workloads", RefusedMalformed},
+		{PathValidateServices, "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), "services", RefusedMalformed},
+	} {
+		counter := cfg.Metrics.Refused.WithLabelValues(tc.webhook, tc.reason)
+		before := testutil.ToFloat64(counter)
+		if _, resp := post(t, srv, tc.path, tc.contentType, tc.body); resp == nil || resp.Allowed {
+			t.Errorf("%s %s: want refused, got %+v", tc.path, tc.reason, resp)
+		}
+		if got := testutil.ToFloat64(counter) - before; got != 1 {
+			t.Errorf("%s: refused{webhook=%q,reason=%q} grew by %v, want 1", tc.path, tc.webhook, tc.reason, got)
+		}
 	}
 }

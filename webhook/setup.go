@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/headless-guard/headless-guard/internal/admissionhttp"
 	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
@@ -48,26 +50,40 @@ func Webhooks(cfg *Config) []Webhook {
 	}
 }
 
-// Setup registers the cache indexes, the namespace informer, the five
-// webhooks and the readiness checks on mgr. cfg.Lookup and cfg.Namespaces
-// are filled in from mgr when nil.
-func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
+// CacheLookups registers the informer indexes and the namespace informer
+// on mgr's cache and returns the lookups over them: the informer cache,
+// with one live GET through the API reader on a miss. Setup makes them
+// when Config has none; the binary makes them itself to share them with
+// its reconcilers (internal/serve).
+func CacheLookups(ctx context.Context, mgr ctrl.Manager) (*lookup.CacheLookup, *lookup.Namespaces, error) {
 	indexes, err := lookup.SetupIndexes(ctx, mgr.GetCache())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	nsInformer, err := mgr.GetCache().GetInformer(ctx, &corev1.Namespace{})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if cfg.Lookup == nil {
-		cfg.Lookup = &lookup.CacheLookup{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Indexes: indexes}
+	lk := &lookup.CacheLookup{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Indexes: indexes}
+	namespaces := &lookup.Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
+	if s, ok := nsInformer.(interface{ GetStore() toolscache.Store }); ok {
+		namespaces.Store = s.GetStore()
 	}
-	if cfg.Namespaces == nil {
-		cfg.Namespaces = &lookup.Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader()}
-		if s, ok := nsInformer.(interface{ GetStore() toolscache.Store }); ok {
-			cfg.Namespaces.Store = s.GetStore()
+	return lk, namespaces, nil
+}
+
+// Setup registers the five webhooks on mgr's webhook server, each behind
+// the HTTP layer of internal/admissionhttp with one body budget for all,
+// and the readiness checks. cfg.Lookup and cfg.Namespaces are made by
+// CacheLookups when nil, cfg.Metrics by NewMetrics (registered with
+// controller-runtime's registry) and cfg.Log from mgr's logger.
+func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
+	if cfg.Lookup == nil || cfg.Namespaces == nil {
+		lk, namespaces, err := CacheLookups(ctx, mgr)
+		if err != nil {
+			return err
 		}
+		cfg.Lookup, cfg.Namespaces = lk, namespaces
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
@@ -79,12 +95,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 		cfg.Log = mgr.GetLogger().WithName("admission")
 	}
 	server := mgr.GetWebhookServer()
-	budget := cfg.BodyBudget
-	if budget == nil {
-		budget = NewBodyBudget(DefaultBodyBudget)
-	}
+	budget := admissionhttp.NewBodyBudget(cmp.Or(cfg.BodyBudgetBytes, admissionhttp.DefaultBodyBudget))
 	for _, wh := range Webhooks(cfg) {
-		server.Register(wh.Path, closeWhenDraining(cfg.Draining, serveReviews(wh.Handler, true, budget)))
+		server.Register(wh.Path, admissionhttp.Handler(wh.Handler, admissionhttp.Options{
+			RecoverPanic: true, Budget: budget, Refused: refusedCounter(wh.Handler), Draining: cfg.Draining,
+		}))
 	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -105,19 +120,20 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	})
 }
 
-// closeWhenDraining sets "Connection: close" on responses once draining has
-// begun: each client then opens a fresh connection for its next request,
-// and by the time the listener closes no idle connection is left to race a
-// request (a POST on a connection the server is closing fails with EOF and
-// is not retried).
-func closeWhenDraining(draining func() bool, next http.Handler) http.Handler {
-	if draining == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining() {
-			w.Header().Set("Connection", "close")
+// refusedCounter counts a review the HTTP layer refused in
+// headless_guard_admission_refused_total, under the webhook name of h.
+func refusedCounter(h admission.Handler) func(reason string) {
+	return func(reason string) {
+		var name string
+		var m *Metrics
+		switch h := h.(type) {
+		case *Validator:
+			name, m = h.Name, h.Metrics
+		case *Mutator:
+			name, m = h.Name, h.Metrics
 		}
-		next.ServeHTTP(w, r)
-	})
+		if m != nil {
+			m.Refused.WithLabelValues(name, reason).Inc()
+		}
+	}
 }

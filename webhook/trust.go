@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/headless-guard/headless-guard/internal/admissionhttp"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -27,16 +28,17 @@ const (
 	RefusedOperation   = "operation"
 	RefusedSubResource = "subresource"
 	RefusedNamespace   = "namespace"
-	RefusedMalformed   = "malformed"
+	RefusedMalformed   = admissionhttp.RefusedMalformed
 	// RefusedName is an object or request name that is no Kubernetes name.
 	RefusedName = "name"
 	// The reasons below are refusals of the HTTP request before its review
-	// is read: no more of the review than its size is known.
-	RefusedBusy        = "busy"
-	RefusedTooLarge    = "too-large"
-	RefusedBody        = "body"
-	RefusedContentType = "content-type"
-	RefusedVersion     = "version"
+	// is read (internal/admissionhttp): no more of the review than its size
+	// is known.
+	RefusedBusy        = admissionhttp.RefusedBusy
+	RefusedTooLarge    = admissionhttp.RefusedTooLarge
+	RefusedBody        = admissionhttp.RefusedBody
+	RefusedContentType = admissionhttp.RefusedContentType
+	RefusedVersion     = admissionhttp.RefusedVersion
 )
 
 // route is what one webhook path serves: the kinds (group, version, kind)
@@ -52,19 +54,19 @@ func routeFor(kinds []string, ops ...admissionv1.Operation) route {
 	for _, k := range kinds {
 		gvk, ok := kindGVKs[k]
 		if !ok {
-			panic(fmt.Sprintf("webhook: no decoder for kind %q", k))
+			panic(fmt.Sprintf("webhook: kind %q is not in rules.Kinds", k))
 		}
 		r.kinds = append(r.kinds, gvk)
 	}
 	return r
 }
 
-// kindGVKs maps each kind the rules read to the one version the webhook
-// configurations ask the API server for.
+// kindGVKs maps each kind the rules read (rules.Kinds) to the one version
+// the webhook configurations ask the API server for.
 var kindGVKs = func() map[string]schema.GroupVersionKind {
 	m := map[string]schema.GroupVersionKind{}
-	for gvk := range strippedDecoders {
-		m[gvk.Kind] = gvk
+	for _, k := range rules.Kinds {
+		m[k.Name] = k.GVK
 	}
 	return m
 }()
@@ -123,26 +125,9 @@ func sameNamespace(req *admission.Request, r *rules.Request) *refusal {
 	return nil
 }
 
-// maxEchoed bounds what a response or a log line repeats of a request
-// value: a 4 MiB `kind` must not come back 4 MiB long.
-const maxEchoed = 64
-
-// cut is s, cut to maxEchoed bytes: the one helper every value a request
-// chose goes through before a log line or a response repeats it.
-func cut(s string) string {
-	if len(s) > maxEchoed {
-		return fmt.Sprintf("%s... (%d bytes)", s[:maxEchoed], len(s))
-	}
-	return s
-}
-
-// quote quotes s, cut as cut does.
-func quote(s string) string {
-	if len(s) > maxEchoed {
-		return fmt.Sprintf("%q... (%d bytes)", s[:maxEchoed], len(s))
-	}
-	return fmt.Sprintf("%q", s)
-}
+// cut and quote are admissionhttp's: every value a request chose goes
+// through them before a log line or a response repeats it.
+var cut, quote = admissionhttp.Cut, admissionhttp.Quote
 
 // Metric label values come from fixed sets: a value the API server never
 // sends becomes "other".

@@ -1,5 +1,9 @@
 // Package cli builds the headless-guard command tree. Commands are built by
-// functions that take their streams, so tests run them in process.
+// functions that take their streams, so tests run them in process. The
+// CLI maps flags to options and exit codes, and nothing more: `serve`'s
+// flags are mapped in serve.go onto internal/serve.Options, and the
+// command calls the run func it is given (serve.Run), which does the
+// wiring.
 package cli
 
 import (
@@ -9,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/headless-guard/headless-guard/internal/serve"
 	"github.com/headless-guard/headless-guard/internal/version"
 )
 
@@ -64,7 +69,7 @@ func NewRootCommand(s Streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
 	})
-	root.AddCommand(NewCheckCommand(s), NewDNSCommand(s), NewServeCommand(s), newVersionCommand(s))
+	root.AddCommand(NewCheckCommand(s), NewDNSCommand(s), NewServeCommand(s, serve.Run), newVersionCommand(s))
 	return root
 }
 

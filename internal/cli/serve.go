@@ -1,77 +1,54 @@
 package cli
 
 import (
-	"crypto/tls"
-	"errors"
+	"context"
 	"flag"
-	"fmt"
-	"slices"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/headless-guard/headless-guard/internal/controller"
-	"github.com/headless-guard/headless-guard/internal/lookup"
-	"github.com/headless-guard/headless-guard/internal/version"
+	"github.com/headless-guard/headless-guard/certs"
+	"github.com/headless-guard/headless-guard/internal/serve"
 	"github.com/headless-guard/headless-guard/rules"
-	"github.com/headless-guard/headless-guard/webhook"
 )
 
-// ServeOptions are the flags of `headless-guard serve`, named as in the
-// kubebuilder scaffold where one exists.
-type ServeOptions struct {
-	Kubeconfig           string
-	KubeAPIQPS           float32
-	KubeAPIBurst         int
-	WebhookCertPath      string
-	WebhookCertName      string
-	WebhookCertKey       string
-	WebhookHost          string
-	WebhookPort          int
-	MetricsBindAddress   string
-	MetricsSecure        bool
-	HealthProbeBindAddr  string
-	PprofBindAddress     string
-	EnableHTTP2          bool
-	TLSMinVersion        string
-	Mode                 string
-	PolicyLevel          string
-	ControllerOwned      string
-	Rules                []string
-	DryRunMissingService string
-	Inject               bool
-	FixLabels            bool
-	PublishNotReady      bool
-	ClusterDomain        string
-	LeaderElect          bool
-	LeaderElectionNS     string
-	InjectGracePeriod    time.Duration
-	ClientCAFile         string
-	ClientNames          []string
-	Audit                bool
-	AuditReports         bool
-	AuditGracePeriod     time.Duration
-	ShutdownDelay        time.Duration
-	// Certs are the serving-certificate flags (serve_certs.go).
-	Certs CertOptions
-	zap   zap.Options
+// RunServeFunc runs the server with the options the flags mapped to;
+// serve.Run in the binary.
+type RunServeFunc func(ctx context.Context, o serve.Options) error
 
-	// MetricsTokenAudiences, when set, are the audiences a scraper's
-	// token must be issued for (serve_metricsauth.go).
-	MetricsTokenAudiences []string
+// NewServeCommand returns `headless-guard serve`, which maps its flags onto
+// serve.Options, checks them (a wrong value is a usage error), sets up
+// logging on s.Err and calls run, as cert-manager's webhook command does.
+func NewServeCommand(s Streams, run RunServeFunc) *cobra.Command {
+	o := &serve.Options{}
+	var zapOpts zap.Options
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhook server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err, Usage: true}
+			}
+			zapOpts.DestWriter = s.Err
+			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			return run(cmd.Context(), *o)
+		},
+	}
+	addServeFlags(cmd.Flags(), o)
+	goflags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	zapOpts.BindFlags(goflags)
+	cmd.Flags().AddGoFlagSet(goflags)
+	return cmd
 }
 
-// AddFlags registers the options on fs.
-func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
+// addServeFlags maps the flags of `headless-guard serve` onto o, named as in
+// the kubebuilder scaffold where one exists.
+func addServeFlags(fs *pflag.FlagSet, o *serve.Options) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", 50, "client-side rate limit of requests to the API server: live reads on cache misses, Events, injected Services")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 100, "burst above --kube-api-qps")
@@ -98,7 +75,7 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", rules.DefaultClusterDomain, "cluster DNS domain, for the FQDN length check")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect one leader among replicas for the reconcilers (injected Services, audit); the webhook serves on every replica")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace in-cluster)")
-	fs.DurationVar(&o.InjectGracePeriod, "injected-service-grace-period", 0, "no effect: injected Services are created from stored StatefulSets and removed by the garbage collector")
+	fs.Duration("injected-service-grace-period", 0, "no effect: injected Services are created from stored StatefulSets and removed by the garbage collector")
 	_ = fs.MarkDeprecated("injected-service-grace-period", "it has no effect: headless-guard creates injected Services only for StatefulSets the API server stored, owned by them")
 	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "PEM file of the CAs whose client certificates the webhook server accepts (re-read when it changes); when set, a caller without such a certificate (anyone but the API server) fails the TLS handshake")
 	fs.StringSliceVar(&o.ClientNames, "client-allowed-names", nil, "with --client-ca-file: the client certificate names (subject common name or DNS name) served; default any certificate the CAs issued")
@@ -106,192 +83,17 @@ func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Audit, "audit", true, "audit existing objects: Events on offenders and the headless_guard_audit_violations gauge")
 	fs.DurationVar(&o.AuditGracePeriod, "audit-grace-period", 2*time.Minute, "with --audit: how long a finding must persist before it is reported (a Service created after its StatefulSet, by kubectl apply or an operator, is never reported); 0 reports at once")
 	fs.BoolVar(&o.AuditReports, "audit-reports", true, "with --audit: keep the findings as one openreports.io/v1alpha1 Report per namespace (when its CRD is installed)")
-	o.Certs.AddFlags(fs)
-	goflags := flag.NewFlagSet("zap", flag.ContinueOnError)
-	o.zap.BindFlags(goflags)
-	fs.AddGoFlagSet(goflags)
+	addCertFlags(fs, &o.Certs)
 }
 
-// Policy validates the rule options and returns the global policy.
-func (o *ServeOptions) Policy(reg *rules.Registry) (rules.Policy, error) {
-	var p rules.Policy
-	mode, err := rules.ParseMode(o.Mode)
-	if err != nil {
-		return p, fmt.Errorf("invalid --mode: %w", err)
-	}
-	p.Mode, p.ClusterDomain = mode, o.ClusterDomain
-	if p.Level, err = rules.ParseLevel(o.PolicyLevel); err != nil {
-		return p, fmt.Errorf("invalid --policy: %w", err)
-	}
-	if p.ControllerOwned, err = rules.ParseControllerOwned(o.ControllerOwned); err != nil {
-		return p, fmt.Errorf("invalid --controller-owned: %w", err)
-	}
-	if o.AuditGracePeriod < 0 {
-		return p, fmt.Errorf("invalid --audit-grace-period %s: must be 0 or more", o.AuditGracePeriod)
-	}
-	switch o.DryRunMissingService {
-	case "warn":
-	case "deny":
-		p.DenyMissingServiceOnDryRun = true
-	default:
-		return p, fmt.Errorf("invalid --dry-run-missing-service %q: must be warn or deny", o.DryRunMissingService)
-	}
-	for _, r := range o.Rules {
-		if err := p.SetOverride(reg, r); err != nil {
-			return p, fmt.Errorf("invalid --rule: %w", err)
-		}
-	}
-	return p, nil
-}
-
-func (o *ServeOptions) tlsOptions() ([]func(*tls.Config), error) {
-	var min uint16
-	switch strings.TrimPrefix(o.TLSMinVersion, "VersionTLS") {
-	case "1.2", "12":
-		min = tls.VersionTLS12
-	case "1.3", "13":
-		min = tls.VersionTLS13
-	default:
-		return nil, fmt.Errorf("invalid --tls-min-version %q: must be 1.2 or 1.3", o.TLSMinVersion)
-	}
-	opts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = min }}
-	if !o.EnableHTTP2 {
-		opts = append(opts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	return opts, nil
-}
-
-// restConfig is the API server connection. Its rate limit is higher than
-// controller-runtime's 20 QPS: every cache miss is a live read inside an
-// admission request, and under a burst of StatefulSets naming Services that
-// do not exist the client-side limiter, not the API server, set the
-// latency (seconds at 20 QPS with four writers).
-func (o *ServeOptions) restConfig() (*rest.Config, error) {
-	var cfg *rest.Config
-	var err error
-	if o.Kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	} else {
-		cfg, err = ctrl.GetConfig()
-	}
-	if err != nil {
-		return nil, err
-	}
-	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
-	return cfg, nil
-}
-
-// NewServeCommand returns `headless-guard serve`.
-func NewServeCommand(s Streams) *cobra.Command {
-	o := &ServeOptions{}
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the admission webhook server",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd, s, o)
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	return cmd
-}
-
-func runServe(cmd *cobra.Command, s Streams, o *ServeOptions) error {
-	reg := rules.Default()
-	policy, err := o.Policy(reg)
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
-	}
-	tlsOpts, err := o.tlsOptions()
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
-	}
-	if len(o.ClientNames) > 0 && o.ClientCAFile == "" {
-		return &ExitError{Code: ExitUsage, Err: errors.New("--client-allowed-names needs --client-ca-file"), Usage: true}
-	}
-	o.zap.DestWriter = s.Err
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
-	log := ctrl.Log.WithName("setup")
-	if n := setMemoryLimit("/sys/fs/cgroup"); n > 0 {
-		log.Info("soft memory limit from the container's", "bytes", n)
-	}
-
-	// The serving certificate: files or self-managed (serve_certs.go).
-	serving, err := o.servingCertificate()
-	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err, Usage: true}
-	}
-
-	cfg, err := o.restConfig()
-	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme.Scheme,
-		// Both are served within limits by addLimitedServers.
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		PprofBindAddress:       o.PprofBindAddress,
-		WebhookServer: webhook.NewServer(webhook.ServerOptions{
-			Host: o.WebhookHost, Port: o.WebhookPort,
-			CertDir: o.WebhookCertPath, CertName: o.WebhookCertName, KeyName: o.WebhookCertKey,
-			TLSOpts:      append(slices.Clip(tlsOpts), serving.TLSOption),
-			ClientCAFile: o.ClientCAFile, ClientNames: o.ClientNames,
-		}),
-		Cache:                   cache.Options{DefaultTransform: lookup.StripForCache},
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "headless-guard.io",
-		LeaderElectionNamespace: o.LeaderElectionNS,
-		// Step down at once on SIGTERM so that another replica takes over.
-		LeaderElectionReleaseOnCancel: true,
-	})
-	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
-	}
-	if mgr, err = o.addLimitedServers(mgr, append(slices.Clip(tlsOpts), serving.TLSOption)); err != nil {
-		return fmt.Errorf("setting up the health and metrics servers: %w", err)
-	}
-	if err := o.setupCertificates(mgr, serving); err != nil {
-		return fmt.Errorf("setting up the serving certificate: %w", err)
-	}
-	shutdown := &drain{}
-	ctx := shutdown.start(o.ShutdownDelay, log)
-	go boundGCHeadroom(ctx)
-	if err := mgr.AddReadyzCheck("draining", shutdown.readyCheck); err != nil {
-		return err
-	}
-	whCfg := &webhook.Config{
-		Registry: reg,
-		Policy:   policy,
-		Fixes:    rules.FixOptions{InjectService: o.Inject, FixLabels: o.FixLabels, PublishNotReadyAddresses: o.PublishNotReady},
-		Draining: shutdown.draining.Load,
-	}
-	if err := webhook.Setup(ctx, mgr, whCfg); err != nil {
-		return fmt.Errorf("setting up webhooks: %w", err)
-	}
-	injector := &controller.Injector{Client: mgr.GetClient(), Lookup: whCfg.Lookup, Fixes: whCfg.Fixes, Recorder: mgr.GetEventRecorder("headless-guard")}
-	if err := injector.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the injected-Service reconciler: %w", err)
-	}
-	if o.Audit {
-		if err := controller.RegisterMetrics(); err != nil {
-			return err
-		}
-		audit := &controller.Audit{
-			Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Lookup: whCfg.Lookup,
-			Registry: reg, Policy: policy, Namespaces: whCfg.Namespaces, Recorder: mgr.GetEventRecorder("headless-guard"),
-			GracePeriod: o.AuditGracePeriod,
-		}
-		if o.AuditReports {
-			audit.Reports = &controller.Reports{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("headless-guard")}
-		}
-		if err := audit.SetupWithManager(mgr); err != nil {
-			return fmt.Errorf("setting up the audit: %w", err)
-		}
-	}
-	log.Info("starting headless-guard", "version", version.String(), "mode", policy.Mode, "policy", policy.Level, "controllerOwned", policy.ControllerOwned, "auditGracePeriod", o.AuditGracePeriod, "webhookPort", o.WebhookPort, "inject", o.Inject, "fixLabels", o.FixLabels)
-	if err := mgr.Start(ctx); err != nil && !errors.Is(err, ctx.Err()) {
-		return err
-	}
-	return nil
+// addCertFlags maps the serving-certificate flags onto c.
+func addCertFlags(fs *pflag.FlagSet, c *serve.CertOptions) {
+	fs.StringVar(&c.Mode, "cert-mode", serve.CertModeFiles, "serving certificate: files (the pair in --webhook-cert-path, e.g. from cert-manager, reloaded on change) or self-managed (a CA and certificate kept in a Secret, renewed at 2/3 of their lifetime, caBundle patched into the webhook configurations)")
+	fs.StringVar(&c.SecretName, "cert-secret-name", certs.DefaultSecretName, "self-managed: the Secret holding the CA and serving certificate")
+	fs.StringVar(&c.Namespace, "cert-namespace", os.Getenv("POD_NAMESPACE"), "self-managed: namespace of the Secret (default $POD_NAMESPACE), also in the certificate's DNS names")
+	fs.StringVar(&c.WebhookConfigName, "webhook-config-name", certs.DefaultWebhookConfigName, "self-managed: name of the ValidatingWebhookConfiguration and MutatingWebhookConfiguration whose caBundle is kept up to date")
+	fs.StringVar(&c.ServiceName, "webhook-service-name", certs.DefaultServiceName, "self-managed: the webhook's Service; the certificate is for <service>.<namespace>.svc")
+	fs.DurationVar(&c.Validity, "cert-validity", certs.DefaultValidity, "self-managed: lifetime of a serving certificate")
+	fs.DurationVar(&c.CAValidity, "ca-validity", certs.DefaultCAValidity, "self-managed: lifetime of the CA")
+	fs.StringSliceVar(&c.DNSNames, "cert-dns-names", nil, "self-managed: extra DNS names or IP addresses of the serving certificate, e.g. 127.0.0.1,localhost for a local run")
 }

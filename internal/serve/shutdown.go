@@ -1,4 +1,4 @@
-package cli
+package serve
 
 import (
 	"context"
@@ -22,8 +22,8 @@ type drain struct {
 	draining atomic.Bool
 }
 
-func (d *drain) start(delay time.Duration, log logr.Logger) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
+func (d *drain) start(parent context.Context, delay time.Duration, log logr.Logger) context.Context {
+	ctx, cancel := context.WithCancel(parent)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

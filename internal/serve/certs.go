@@ -1,4 +1,4 @@
-package cli
+package serve
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,7 +24,9 @@ const (
 	CertModeSelfManaged = "self-managed"
 )
 
-// CertOptions are the serving-certificate flags of `headless-guard serve`.
+// CertOptions are the serving-certificate options of `headless-guard
+// serve` (the --cert-* flags, --ca-validity, --webhook-config-name and
+// --webhook-service-name).
 type CertOptions struct {
 	Mode              string
 	SecretName        string
@@ -35,18 +36,6 @@ type CertOptions struct {
 	Validity          time.Duration
 	CAValidity        time.Duration
 	DNSNames          []string
-}
-
-// AddFlags registers the options on fs.
-func (o *CertOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Mode, "cert-mode", CertModeFiles, "serving certificate: files (the pair in --webhook-cert-path, e.g. from cert-manager, reloaded on change) or self-managed (a CA and certificate kept in a Secret, renewed at 2/3 of their lifetime, caBundle patched into the webhook configurations)")
-	fs.StringVar(&o.SecretName, "cert-secret-name", certs.DefaultSecretName, "self-managed: the Secret holding the CA and serving certificate")
-	fs.StringVar(&o.Namespace, "cert-namespace", os.Getenv("POD_NAMESPACE"), "self-managed: namespace of the Secret (default $POD_NAMESPACE), also in the certificate's DNS names")
-	fs.StringVar(&o.WebhookConfigName, "webhook-config-name", certs.DefaultWebhookConfigName, "self-managed: name of the ValidatingWebhookConfiguration and MutatingWebhookConfiguration whose caBundle is kept up to date")
-	fs.StringVar(&o.ServiceName, "webhook-service-name", certs.DefaultServiceName, "self-managed: the webhook's Service; the certificate is for <service>.<namespace>.svc")
-	fs.DurationVar(&o.Validity, "cert-validity", certs.DefaultValidity, "self-managed: lifetime of a serving certificate")
-	fs.DurationVar(&o.CAValidity, "ca-validity", certs.DefaultCAValidity, "self-managed: lifetime of the CA")
-	fs.StringSliceVar(&o.DNSNames, "cert-dns-names", nil, "self-managed: extra DNS names or IP addresses of the serving certificate, e.g. 127.0.0.1,localhost for a local run")
 }
 
 // Validate checks the options.
@@ -76,7 +65,7 @@ func (o *CertOptions) Validate() error {
 // servingCertificate validates the certificate flags and returns the
 // certificate the webhook server presents: the files in
 // --webhook-cert-path, in both modes (self-managed mode writes them).
-func (o *ServeOptions) servingCertificate() (*certs.Serving, error) {
+func (o *Options) servingCertificate() (*certs.Serving, error) {
 	if err := o.Certs.Validate(); err != nil {
 		return nil, err
 	}
@@ -90,7 +79,7 @@ func (o *ServeOptions) servingCertificate() (*certs.Serving, error) {
 
 // setupCertificates adds serving (and in self-managed mode the Secret's
 // keeper) to mgr, with their readiness checks and the expiry gauge.
-func (o *ServeOptions) setupCertificates(mgr ctrl.Manager, serving *certs.Serving) error {
+func (o *Options) setupCertificates(mgr ctrl.Manager, serving *certs.Serving) error {
 	if err := certs.RegisterMetrics(); err != nil {
 		return err
 	}

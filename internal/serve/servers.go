@@ -1,4 +1,4 @@
-package cli
+package serve
 
 import (
 	"context"
@@ -77,7 +77,7 @@ func (m *probeManager) add(checks map[string]healthz.Checker, name string, check
 // serving certificate and Kubernetes authentication with --metrics-secure)
 // within their limits, and returns the manager to register checks on. The
 // manager itself must have both of its servers off.
-func (o *ServeOptions) addLimitedServers(mgr ctrl.Manager, tlsOpts []func(*tls.Config)) (ctrl.Manager, error) {
+func (o *Options) addLimitedServers(mgr ctrl.Manager, tlsOpts []func(*tls.Config)) (ctrl.Manager, error) {
 	pm := &probeManager{Manager: mgr, healthz: map[string]healthz.Checker{}, readyz: map[string]healthz.Checker{}}
 	errorLog := log.New(logrWriter{ctrl.Log.WithName("servers").V(1)}, "", 0)
 	if o.HealthProbeBindAddr != "" && o.HealthProbeBindAddr != "0" {

@@ -1,4 +1,4 @@
-package cli
+package serve
 
 import (
 	"context"
@@ -10,6 +10,10 @@ import (
 	"strings"
 	"time"
 )
+
+// Nothing upstream does this: controller-runtime leaves the Go runtime's
+// defaults (no soft memory limit, GOGC 100), under which a guard with a
+// large cache can grow past its container's limit and be killed.
 
 // memoryLimitShare is the part of the container's memory limit the Go
 // heap may grow to before the garbage collector works harder: the rest

@@ -1,4 +1,4 @@
-package webhook
+package admissionhttp
 
 import (
 	"bytes"
@@ -35,26 +35,26 @@ func TestBodyBudgetChargesWhatArrives(t *testing.T) {
 		stops = append(stops, stop)
 		go func() {
 			var buf bytes.Buffer
-			c, _ := b.readBody(ctx, r, &buf, declared, maxReviewBytes)
+			c, _ := b.readBody(ctx, r, &buf, declared, MaxReviewBytes)
 			c.release()
 		}()
 	}
 	// 200 bodies that declare the largest size and send nothing: before,
 	// each reserved its Content-Length and 4 of them filled the budget.
 	for range 200 {
-		hold(0, maxReviewBytes)
+		hold(0, MaxReviewBytes)
 	}
 	// Some that sent past the small lane and stalled: each reserves its
 	// declared rest of the large lane, until it is full.
-	for range DefaultBodyBudget / maxReviewBytes {
-		hold(smallReviewBytes+1, maxReviewBytes)
+	for range DefaultBodyBudget / MaxReviewBytes {
+		hold(smallReviewBytes+1, MaxReviewBytes)
 	}
 	time.Sleep(200 * time.Millisecond)
 
 	small := []byte(strings.Repeat("y", 20<<10))
 	for i := range 20 {
 		var buf bytes.Buffer
-		c, err := b.readBody(ctx, bytes.NewReader(small), &buf, int64(len(small)), maxReviewBytes)
+		c, err := b.readBody(ctx, bytes.NewReader(small), &buf, int64(len(small)), MaxReviewBytes)
 		if err != nil || buf.Len() != len(small) {
 			t.Fatalf("small review %d: %v, read %d bytes", i, err, buf.Len())
 		}
@@ -65,7 +65,7 @@ func TestBodyBudgetChargesWhatArrives(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	var buf bytes.Buffer
-	c, err := b.readBody(long, bytes.NewReader(make([]byte, maxReviewBytes)), &buf, maxReviewBytes, maxReviewBytes)
+	c, err := b.readBody(long, bytes.NewReader(make([]byte, MaxReviewBytes)), &buf, MaxReviewBytes, MaxReviewBytes)
 	c.release()
 	if !errors.Is(err, errBusy) {
 		t.Errorf("a review of the largest size with the large lane full: %v, want errBusy", err)
@@ -82,7 +82,7 @@ func TestBodyBudgetServesLargeReviewsInTurn(t *testing.T) {
 	for range 40 {
 		go func() {
 			var buf bytes.Buffer
-			c, err := b.readBody(t.Context(), bytes.NewReader(body), &buf, int64(len(body)), maxReviewBytes)
+			c, err := b.readBody(t.Context(), bytes.NewReader(body), &buf, int64(len(body)), MaxReviewBytes)
 			// What decoding it would hold, for a moment.
 			time.Sleep(5 * time.Millisecond)
 			c.release()

@@ -1,4 +1,4 @@
-package webhook
+package admissionhttp
 
 import (
 	"bytes"
@@ -34,6 +34,9 @@ const (
 // errBusy is a body that could not be charged within the server's wait.
 var errBusy = errors.New("too many review bytes in flight")
 
+// BodyBudget has no counterpart upstream: admission.Webhook reads up to
+// MaxReviewBytes per request, however many arrive at once.
+//
 // BodyBudget bounds the bytes of review bodies held at once across every
 // webhook path, in two lanes. Nothing is charged for a declared
 // Content-Length: a peer that announces 7 MiB and sends nothing holds
@@ -53,10 +56,10 @@ type BodyBudget struct {
 }
 
 // NewBodyBudget returns a budget whose large lane holds n bytes; n below
-// maxReviewBytes is raised to it, so that one review of the largest
+// MaxReviewBytes is raised to it, so that one review of the largest
 // allowed size still fits.
 func NewBodyBudget(n int64) *BodyBudget {
-	n = max(n, maxReviewBytes)
+	n = max(n, MaxReviewBytes)
 	return &BodyBudget{small: semaphore.NewWeighted(defaultSmallLane), large: semaphore.NewWeighted(n), MaxWait: defaultBudgetWait}
 }
 
@@ -91,7 +94,7 @@ func (c *charge) add(ctx context.Context, n int64) error {
 	if beyond := c.read - smallReviewBytes; beyond > c.large {
 		// The first time: the rest of the declared length, capped by the
 		// largest body read (limit+1, so that one byte too many is seen).
-		want := int64(maxReviewBytes+1) - smallReviewBytes
+		want := int64(MaxReviewBytes+1) - smallReviewBytes
 		if c.declared > 0 {
 			want = min(want, c.declared-smallReviewBytes)
 		}

@@ -1,4 +1,4 @@
-package webhook
+package admissionhttp
 
 import (
 	"context"
@@ -321,5 +321,5 @@ func (c *clientCAs) verify(raw [][]byte, _ [][]*x509.Certificate) error {
 	if len(c.names) == 0 || slices.Contains(c.names, leaf.Subject.CommonName) || slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return slices.Contains(c.names, n) }) {
 		return nil
 	}
-	return fmt.Errorf("client certificate %s is not one of the allowed names", quote(leaf.Subject.CommonName))
+	return fmt.Errorf("client certificate %s is not one of the allowed names", Quote(leaf.Subject.CommonName))
 }
