@@ -258,14 +258,19 @@ func TestNetworkAttacks(t *testing.T) {
 		// when the machine is busy: 178 ms seen with the whole package
 		// running); it must stay within a tenth of the chart's webhook
 		// timeout (5 s). The code before waited 1.2 s and more, until an
-		// attacker's connection timed out.
+		// attacker's connection timed out. On a machine so busy that a
+		// review on a new connection takes over 60 ms without the attack
+		// (load 17-35 on two cores: 0.8-1 s were seen with the attack),
+		// the bound grows with that usual latency: it scales what the
+		// machine does, not what the attack holds.
+		slowest := max(500*time.Millisecond, 8*usualFresh)
 		slices.Sort(freshLat)
 		if len(freshLat) > 0 {
 			if med := freshLat[len(freshLat)/2]; med+usualWrite > 3*max(usualWrite, usualFresh) {
 				t.Errorf("reviews on new connections took %v (median) during the attack: a write needing one would take over 3× its usual %v", med, usualWrite)
 			}
-			if m := maxOr(freshLat); m > 500*time.Millisecond {
-				t.Errorf("a review on a new connection took %v during the attack: over a tenth of the webhook timeout", m)
+			if m := maxOr(freshLat); m > slowest {
+				t.Errorf("a review on a new connection took %v during the attack: over %v (a tenth of the webhook timeout, or 8× the usual %v on a busy machine)", m, slowest, usualFresh)
 			}
 		}
 	})
