@@ -97,7 +97,17 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 		return nil, err
 	}
 	if x.services, err = add(&corev1.Service{}, IndexSelector, func(o client.Object) []string {
-		if p, ok := indexedPair(o.(*corev1.Service).Spec.Selector); ok {
+		var selector map[string]string
+		switch o := o.(type) {
+		case *CachedService:
+			if p, ok := indexedPairOf(o.Selector); ok {
+				return []string{p}
+			}
+			return nil
+		case *corev1.Service:
+			selector = o.Spec.Selector
+		}
+		if p, ok := indexedPair(selector); ok {
 			return []string{p}
 		}
 		return nil
@@ -171,6 +181,18 @@ func indexedPair(selector map[string]string) (string, bool) {
 	return key + "=" + selector[key], key != ""
 }
 
+// indexedPairOf is indexedPair of a CachedService's selector pairs.
+func indexedPairOf(selector []string) (string, bool) {
+	var key, value string
+	for i := 0; i+1 < len(selector); i += 2 {
+		k, v := selector[i], selector[i+1]
+		if key == "" || len(v) > len(value) || len(v) == len(value) && k < key {
+			key, value = k, v
+		}
+	}
+	return key + "=" + value, key != ""
+}
+
 // templatePairs are the label pairs of a pod-template owner's template;
 // none for a controller's copy (rules.Derived).
 func templatePairs(o client.Object) []string {
@@ -218,7 +240,7 @@ func (b *boundLookup) Service(namespace, name string) (*corev1.Service, error) {
 		return nil, err
 	}
 	if ok {
-		if svc, isSvc := obj.(*corev1.Service); isSvc {
+		if svc, isSvc := ServiceOf(obj.(client.Object)); isSvc {
 			return svc, nil
 		}
 	}
@@ -262,20 +284,23 @@ func (b *boundLookup) ConfigMap(namespace, name string) (*corev1.ConfigMap, erro
 func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error) {
 	var out []*corev1.Service
 	seen := map[string]bool{}
-	add := func(svc *corev1.Service) {
-		if !seen[svc.Name] && rules.Selects(svc.Spec.Selector, labels) {
-			seen[svc.Name] = true
-			out = append(out, svc)
-		}
-	}
 	for k, v := range labels {
 		objs, err := b.Indexes.services.ByIndex(IndexSelector, IndexKey(namespace, k+"="+v))
 		if err != nil {
 			return nil, err
 		}
 		for _, o := range objs {
-			if svc, ok := o.(*corev1.Service); ok {
-				add(svc)
+			switch o := o.(type) {
+			case *CachedService:
+				if !seen[o.Name] && o.selects(labels) {
+					seen[o.Name] = true
+					out = append(out, o.Service())
+				}
+			case *corev1.Service:
+				if !seen[o.Name] && rules.Selects(o.Spec.Selector, labels) {
+					seen[o.Name] = true
+					out = append(out, o)
+				}
 			}
 		}
 	}
