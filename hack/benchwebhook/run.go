@@ -28,6 +28,8 @@ type options struct {
 	blockSize      int
 	scale          intList
 	scaleLoad      time.Duration
+	scaleNS        int
+	createWorkers  int
 	heapProfile    string
 	memLimit       string
 	minConcurrency int
@@ -71,6 +73,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.blocks, "blocks", 4, "apiserver phase: blocks per configuration, alternated with blocks without webhooks")
 	fs.IntVar(&o.blockSize, "block-size", 100, "apiserver phase: StatefulSet creates per block")
 	fs.Var(&o.scale, "scale", "scale phase: Service counts to reach (a fifth as many StatefulSets)")
+	fs.IntVar(&o.scaleNS, "scale-namespaces", 1, "scale phase: spread the Services and StatefulSets over this many namespaces (1: all in the recorded reviews' namespace)")
+	fs.IntVar(&o.createWorkers, "create-workers", 32, "scale phase: concurrent creates through the API server")
 	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
 	fs.StringVar(&o.memLimit, "memlimit", "64MiB", "scale phase: the GOMEMLIMIT of one restart of the guard")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
