@@ -76,7 +76,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.scaleNS, "scale-namespaces", 1, "scale phase: spread the Services and StatefulSets over this many namespaces (1: all in the recorded reviews' namespace)")
 	fs.IntVar(&o.createWorkers, "create-workers", 32, "scale phase: concurrent creates through the API server")
 	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
-	fs.StringVar(&o.memLimit, "memlimit", "64MiB", "scale phase: the GOMEMLIMIT of one restart of the guard")
+	fs.StringVar(&o.memLimit, "memlimit", "512MiB", "scale phase: the GOMEMLIMIT of one restart of the guard (the chart sets the memory limit, 512Mi by default)")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
 	fs.StringVar(&o.logDir, "log-dir", "", "keep the control plane's and the guard's logs in this directory (default: removed at the end)")
 	fs.StringVar(&o.guardArgs, "guard-args", "", "extra `headless-guard serve` arguments for every start of the guard, space-separated")
