@@ -226,23 +226,42 @@ type CacheLookup struct {
 	Indexes *Indexes
 }
 
-// For returns a rules.Lookup bound to one request's context.
-func (l *CacheLookup) For(ctx context.Context) rules.Lookup { return &boundLookup{l, ctx} }
+// For returns a rules.Lookup bound to one request's context. It is for
+// one goroutine, as a request's evaluation is.
+func (l *CacheLookup) For(ctx context.Context) rules.Lookup {
+	return &boundLookup{CacheLookup: l, ctx: ctx}
+}
 
 type boundLookup struct {
 	*CacheLookup
 	ctx context.Context
+	// built are the Services built from CachedServices for this request:
+	// the rules look the same Service up several times (HG002-HG009).
+	built []*corev1.Service
+}
+
+// service returns the Service of c, built once per request.
+func (b *boundLookup) service(c *CachedService) *corev1.Service {
+	for _, s := range b.built {
+		if s.Name == c.Name && s.Namespace == c.Namespace {
+			return s
+		}
+	}
+	s := c.Service()
+	b.built = append(b.built, s)
+	return s
 }
 
 func (b *boundLookup) Service(namespace, name string) (*corev1.Service, error) {
-	obj, ok, err := b.Indexes.services.GetByKey(namespace + "/" + name)
+	obj, _, err := b.Indexes.services.GetByKey(namespace + "/" + name)
 	if err != nil {
 		return nil, err
 	}
-	if ok {
-		if svc, isSvc := ServiceOf(obj.(client.Object)); isSvc {
-			return svc, nil
-		}
+	switch o := obj.(type) {
+	case *CachedService:
+		return b.service(o), nil
+	case *corev1.Service:
+		return o, nil
 	}
 	return b.live(namespace, name)
 }
@@ -294,7 +313,7 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 			case *CachedService:
 				if !seen[o.Name] && o.selects(labels) {
 					seen[o.Name] = true
-					out = append(out, o.Service())
+					out = append(out, b.service(o))
 				}
 			case *corev1.Service:
 				if !seen[o.Name] && rules.Selects(o.Spec.Selector, labels) {
