@@ -95,7 +95,10 @@ func (c *CachedService) selects(labels map[string]string) bool {
 // *corev1.Service, a deep copy of the one it stands for, so that the
 // cache's client reads Services as before (Get and List copy what they
 // read; only a read with UnsafeDisableDeepCopy, which hands out the
-// cached object itself, finds the record's type and fails).
+// cached object itself, finds the record's type and fails). client-go's
+// cache mutation detector (KUBE_CACHE_MUTATION_DETECTOR=true, a debugging
+// aid the guard never sets) would take the copy's other type for a
+// mutation.
 func (c *CachedService) DeepCopyObject() runtime.Object {
 	return c.Service().DeepCopy()
 }
