@@ -150,6 +150,11 @@ bench-handlers: ## Handler micro-benchmarks: ns/op, allocs/op per webhook path, 
 bench-webhook: build $(ENVTEST_DEPS) ## Webhook load vs a do-nothing webhook, StatefulSet create latency through kube-apiserver, RSS at 10k Services
 	$(GO) run ./hack/benchwebhook $(BENCH_ARGS)
 
+.PHONY: bench-scale
+bench-scale: build $(ENVTEST_DEPS) ## Memory, latency and restart to ready at 100,000 Services and 20,000 StatefulSets, in one namespace, then over 1,000 (about 10 minutes each on two cores)
+	$(GO) run ./hack/benchwebhook -phases scale -scale 10000,100000 $(BENCH_ARGS)
+	$(GO) run ./hack/benchwebhook -phases scale -scale 10000,100000 -scale-namespaces 1000 $(BENCH_ARGS)
+
 .PHONY: bench-check
 bench-check: build ## Benchmark `check`: documents per second at 1k, 10k, 100k documents
 	@echo "== load average: $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"

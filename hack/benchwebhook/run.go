@@ -28,6 +28,8 @@ type options struct {
 	blockSize      int
 	scale          intList
 	scaleLoad      time.Duration
+	scaleNS        int
+	createWorkers  int
 	heapProfile    string
 	memLimit       string
 	minConcurrency int
@@ -71,8 +73,10 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.blocks, "blocks", 4, "apiserver phase: blocks per configuration, alternated with blocks without webhooks")
 	fs.IntVar(&o.blockSize, "block-size", 100, "apiserver phase: StatefulSet creates per block")
 	fs.Var(&o.scale, "scale", "scale phase: Service counts to reach (a fifth as many StatefulSets)")
+	fs.IntVar(&o.scaleNS, "scale-namespaces", 1, "scale phase: spread the Services and StatefulSets over this many namespaces (1: all in the recorded reviews' namespace)")
+	fs.IntVar(&o.createWorkers, "create-workers", 32, "scale phase: concurrent creates through the API server")
 	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
-	fs.StringVar(&o.memLimit, "memlimit", "64MiB", "scale phase: the GOMEMLIMIT of one restart of the guard")
+	fs.StringVar(&o.memLimit, "memlimit", "512MiB", "scale phase: the GOMEMLIMIT of one restart of the guard (the chart sets the memory limit, 512Mi by default)")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
 	fs.StringVar(&o.logDir, "log-dir", "", "keep the control plane's and the guard's logs in this directory (default: removed at the end)")
 	fs.StringVar(&o.guardArgs, "guard-args", "", "extra `headless-guard serve` arguments for every start of the guard, space-separated")
@@ -132,7 +136,9 @@ func run(ctx context.Context, o options) error {
 	defer c.Stop()
 	b := &bench{
 		o: o, c: c, rs: rs, min: minimal, all: all, ctx: ctx,
-		guard:  &guardServer{c: c, ctx: ctx, base: strings.Fields(o.guardArgs)},
+		// The recorded reviews' decisions are the strict policy's (the
+		// default policy warns on some of them since issue 20).
+		guard:  &guardServer{c: c, ctx: ctx, base: append([]string{"--policy=strict"}, strings.Fields(o.guardArgs)...)},
 		nop:    &nopServer{bin: nopBin, certDir: c.WebhookCertDir(), port: c.WebhookPort(), ctx: ctx},
 		target: load.Target{BaseURL: fmt.Sprintf("https://127.0.0.1:%d", c.WebhookPort()), CA: c.WebhookCA()},
 	}

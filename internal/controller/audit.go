@@ -270,7 +270,7 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 // the StatefulSets it selects, whose HG002 message names the headless
 // Services that select them.
 func (a *Audit) forService(ctx context.Context, o client.Object) []AuditRequest {
-	svc, ok := o.(*corev1.Service)
+	svc, ok := lookup.ServiceOf(o)
 	if !ok {
 		return nil
 	}

@@ -97,7 +97,17 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 		return nil, err
 	}
 	if x.services, err = add(&corev1.Service{}, IndexSelector, func(o client.Object) []string {
-		if p, ok := indexedPair(o.(*corev1.Service).Spec.Selector); ok {
+		var selector map[string]string
+		switch o := o.(type) {
+		case *CachedService:
+			if p, ok := indexedPairOf(o.Selector); ok {
+				return []string{p}
+			}
+			return nil
+		case *corev1.Service:
+			selector = o.Spec.Selector
+		}
+		if p, ok := indexedPair(selector); ok {
 			return []string{p}
 		}
 		return nil
@@ -171,6 +181,18 @@ func indexedPair(selector map[string]string) (string, bool) {
 	return key + "=" + selector[key], key != ""
 }
 
+// indexedPairOf is indexedPair of a CachedService's selector pairs.
+func indexedPairOf(selector []string) (string, bool) {
+	var key, value string
+	for i := 0; i+1 < len(selector); i += 2 {
+		k, v := selector[i], selector[i+1]
+		if key == "" || len(v) > len(value) || len(v) == len(value) && k < key {
+			key, value = k, v
+		}
+	}
+	return key + "=" + value, key != ""
+}
+
 // templatePairs are the label pairs of a pod-template owner's template;
 // none for a controller's copy (rules.Derived).
 func templatePairs(o client.Object) []string {
@@ -204,23 +226,42 @@ type CacheLookup struct {
 	Indexes *Indexes
 }
 
-// For returns a rules.Lookup bound to one request's context.
-func (l *CacheLookup) For(ctx context.Context) rules.Lookup { return &boundLookup{l, ctx} }
+// For returns a rules.Lookup bound to one request's context. It is for
+// one goroutine, as a request's evaluation is.
+func (l *CacheLookup) For(ctx context.Context) rules.Lookup {
+	return &boundLookup{CacheLookup: l, ctx: ctx}
+}
 
 type boundLookup struct {
 	*CacheLookup
 	ctx context.Context
+	// built are the Services built from CachedServices for this request:
+	// the rules look the same Service up several times (HG002-HG009).
+	built []*corev1.Service
+}
+
+// service returns the Service of c, built once per request.
+func (b *boundLookup) service(c *CachedService) *corev1.Service {
+	for _, s := range b.built {
+		if s.Name == c.Name && s.Namespace == c.Namespace {
+			return s
+		}
+	}
+	s := c.Service()
+	b.built = append(b.built, s)
+	return s
 }
 
 func (b *boundLookup) Service(namespace, name string) (*corev1.Service, error) {
-	obj, ok, err := b.Indexes.services.GetByKey(namespace + "/" + name)
+	obj, _, err := b.Indexes.services.GetByKey(namespace + "/" + name)
 	if err != nil {
 		return nil, err
 	}
-	if ok {
-		if svc, isSvc := obj.(*corev1.Service); isSvc {
-			return svc, nil
-		}
+	switch o := obj.(type) {
+	case *CachedService:
+		return b.service(o), nil
+	case *corev1.Service:
+		return o, nil
 	}
 	return b.live(namespace, name)
 }
@@ -262,20 +303,23 @@ func (b *boundLookup) ConfigMap(namespace, name string) (*corev1.ConfigMap, erro
 func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error) {
 	var out []*corev1.Service
 	seen := map[string]bool{}
-	add := func(svc *corev1.Service) {
-		if !seen[svc.Name] && rules.Selects(svc.Spec.Selector, labels) {
-			seen[svc.Name] = true
-			out = append(out, svc)
-		}
-	}
 	for k, v := range labels {
 		objs, err := b.Indexes.services.ByIndex(IndexSelector, IndexKey(namespace, k+"="+v))
 		if err != nil {
 			return nil, err
 		}
 		for _, o := range objs {
-			if svc, ok := o.(*corev1.Service); ok {
-				add(svc)
+			switch o := o.(type) {
+			case *CachedService:
+				if !seen[o.Name] && o.selects(labels) {
+					seen[o.Name] = true
+					out = append(out, b.service(o))
+				}
+			case *corev1.Service:
+				if !seen[o.Name] && rules.Selects(o.Spec.Selector, labels) {
+					seen[o.Name] = true
+					out = append(out, o)
+				}
 			}
 		}
 	}

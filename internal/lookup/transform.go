@@ -21,7 +21,8 @@ import (
 //     StatefulSet from the cache);
 //   - of a Service's spec, all but type, clusterIP, externalName, selector,
 //     ports and publishNotReadyAddresses (what the rules read; nothing in
-//     the guard writes a Service it read).
+//     the guard writes a Service it read), and a Service is kept as a
+//     CachedService, a record of those fields (compact.go).
 //
 // Strings that repeat across objects (namespaces, label and selector keys,
 // port names and protocols, enums) are interned: a decoded object has a
@@ -58,6 +59,7 @@ func StripForCache(obj any) (any, error) {
 			p.Name, p.Protocol = intern(p.Name), corev1.Protocol(intern(string(p.Protocol)))
 			p.TargetPort.StrVal = intern(p.TargetPort.StrVal)
 		}
+		return compactService(o), nil
 	}
 	// The pod-template owners (rules.Kinds): their template and selector.
 	if k := rules.KindInfoOf(o); k != nil && k.OwnTemplate != nil {
