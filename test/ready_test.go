@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,6 +102,7 @@ current-context: proxy
 	hc := &http.Client{Timeout: time.Second}
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", health)
 	answered := false // /readyz answered at all before the list was through
+	healthyWhileHeld := false
 	for time.Since(start) < listDelay+60*time.Second {
 		resp, err := hc.Get(readyz)
 		if err == nil {
@@ -110,16 +112,30 @@ current-context: proxy
 			mu.Unlock()
 			if rel.IsZero() {
 				answered = true
+				if !healthyWhileHeld {
+					if h, err := hc.Get(strings.TrimSuffix(readyz, "/readyz") + "/healthz"); err == nil {
+						h.Body.Close()
+						healthyWhileHeld = h.StatusCode == http.StatusOK
+					}
+				}
 			}
 			if resp.StatusCode == http.StatusOK {
 				if rel.IsZero() {
 					t.Fatalf("/readyz passed %s after the start, before the API server answered the informer's list of Services (held %s)\n%s",
 						time.Since(start).Round(time.Millisecond), listDelay, readLog(logPath))
 				}
-				// Today the probe server is one of the manager's runnables
-				// started once the caches have synced: while the list is
-				// held /readyz (and /healthz) refuse connections, which a
-				// kubelet counts as failures.
+				// While the list is held the probe server must answer:
+				// /readyz with a failure, /healthz with 200. (It was one of
+				// the manager's runnables, started once the caches had
+				// synced: both refused connections, a kubelet's liveness
+				// probe counted failures and restarted a pod that was only
+				// listing a big cluster.)
+				if !answered {
+					t.Errorf("/readyz refused connections while the list of Services was held: the probe server waits for the caches\n%s", readLog(logPath))
+				}
+				if !healthyWhileHeld {
+					t.Errorf("/healthz did not answer 200 while the list of Services was held: a liveness probe would restart a syncing pod")
+				}
 				t.Logf("ready %s after the start, %s after the list of Services went through (held %s); /readyz answered while it was held: %v",
 					time.Since(start).Round(time.Millisecond), time.Since(rel).Round(time.Millisecond), listDelay, answered)
 				return

@@ -110,8 +110,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg *Config) error {
 	}
 	// Not ready until every informer has synced: a verdict from a cold cache
 	// would fall back to live reads for every Service and see no StatefulSets.
+	// The wait is short: the probe server answers from before the caches
+	// start, and a kubelet's probe gives up after one second (its default
+	// timeoutSeconds), which would count as a failure without a reason.
 	return mgr.AddReadyzCheck("informers", func(req *http.Request) error {
-		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		ctx, cancel := context.WithTimeout(req.Context(), 200*time.Millisecond)
 		defer cancel()
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return errors.New("informer caches have not synced")

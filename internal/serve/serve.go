@@ -74,9 +74,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if mgr, err = o.addLimitedServers(mgr, append(slices.Clip(tlsOpts), serving.TLSOption)); err != nil {
+	pm, err := o.addLimitedServers(mgr, append(slices.Clip(tlsOpts), serving.TLSOption))
+	if err != nil {
 		return fmt.Errorf("setting up the health and metrics servers: %w", err)
 	}
+	mgr = pm
 	if err := o.setupCertificates(mgr, serving); err != nil {
 		return fmt.Errorf("setting up the serving certificate: %w", err)
 	}
@@ -124,7 +126,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	log.Info("starting headless-guard", "version", version.String(), "mode", policy.Mode, "policy", policy.Level, "controllerOwned", policy.ControllerOwned, "auditGracePeriod", o.AuditGracePeriod, "webhookPort", o.WebhookPort, "inject", o.Inject, "fixLabels", o.FixLabels)
-	if err := mgr.Start(ctx); err != nil && !errors.Is(err, ctx.Err()) {
+	mgrCtx, stopEarly := pm.startEarly(ctx)
+	err = mgr.Start(mgrCtx)
+	if early := stopEarly(); early != nil {
+		return early
+	}
+	if err != nil && !errors.Is(err, mgrCtx.Err()) {
 		return err
 	}
 	return nil
