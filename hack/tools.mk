@@ -22,10 +22,25 @@
 #                                                              tests run with both)
 #   hack/tools/etcd/go.mod     go.etcd.io/etcd/server/v3   -> etcd
 #
-# One module for all but etcd, so that the k8s.io/* libraries they all link
-# are compiled once (see hack/tools/go.mod), with the same flags and build
-# tags for every binary: a package compiled with other tags is compiled
-# again.
+# and, for a real node (`make e2e-node`; kubelet from hack/tools/go.mod):
+#
+#   hack/tools/containerd/go.mod  github.com/containerd/containerd/v2
+#                                 -> containerd, ctr, containerd-shim-runc-v2
+#   hack/tools/runc/go.mod        github.com/opencontainers/runc -> runc (cgo:
+#                                 needs libseccomp-dev)
+#   hack/tools/cni/go.mod         github.com/containernetworking/plugins
+#                                 -> bin/cni/{bridge,host-local,loopback,portmap}
+#   hack/tools/nodeimages/go.mod  github.com/google/go-containerregistry
+#                                 -> bin/node-images/{pause,toolbox}.tar
+#
+# Each of those is a module of its own so that it never raises a
+# dependency of the main module or of hack/tools/go.mod, and builds at
+# exactly the versions its upstream release selects.
+#
+# One module for the Kubernetes tools (kubelet too), kwok, CoreDNS and helm,
+# so that the k8s.io/* libraries they all link are compiled once (see
+# hack/tools/go.mod), with the same flags and build tags for every binary:
+# a package compiled with other tags is compiled again.
 #
 # Each binary depends on its module's go.mod/go.sum, so bumping a pin
 # rebuilds it. Builds run with -mod=readonly: a missing go.sum entry is an
@@ -42,6 +57,9 @@
 TOOLS_MK_DIR      := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 TOOLS_MOD_DIR     := $(TOOLS_MK_DIR)/tools
 TOOLS_ETCD_DIR    := $(TOOLS_MOD_DIR)/etcd
+TOOLS_CONTAINERD_DIR := $(TOOLS_MOD_DIR)/containerd
+TOOLS_RUNC_DIR    := $(TOOLS_MOD_DIR)/runc
+TOOLS_CNI_DIR     := $(TOOLS_MOD_DIR)/cni
 TOOLS_BIN_ABS     := $(abspath bin)
 # Included, this file must not become the includer's default goal.
 TOOLS_MK_INCLUDED := $(filter-out $(lastword $(MAKEFILE_LIST)),$(firstword $(MAKEFILE_LIST)))
@@ -106,7 +124,7 @@ envtest-assets: $(ENVTEST_DEPS) ## Build kube-apiserver, etcd and kubectl into b
 	@echo "KUBEBUILDER_ASSETS=$(KUBEBUILDER_ASSETS)"
 
 tools-clean: ## Remove the binaries built by hack/tools.mk
-	rm -rf $(TOOLS_BINS) bin/kwok-stages
+	rm -rf $(TOOLS_BINS) bin/kwok-stages $(NODE_BINS)
 
 # Kubernetes binaries: the package is k8s.io/kubernetes/cmd/<binary name>.
 define kube_build
@@ -191,6 +209,80 @@ bin/helm3: $(TOOLS_KUBE_DEPS) ## Build helm 3 as helm3 (helm.sh/helm/v3 pin in h
 	$(TOOLS_SHARED_BUILD) \
 		-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM3_MOD_VERSION) -X helm.sh/helm/v3/internal/version.gitTreeState=clean $(call helm3_k8s_x,chartutil) $(call helm3_k8s_x,lint/rules)" \
 		-o $(TOOLS_BIN_ABS)/helm3 helm.sh/helm/v3/cmd/helm
+	@touch $@
+
+# --- A real node: kubelet, containerd, runc and the CNI plugins ---
+# Not in `tools`: only `make e2e-node` (test/node) runs them, as root.
+NODE_BINS := bin/kubelet bin/containerd bin/ctr bin/containerd-shim-runc-v2 bin/runc bin/cni bin/node-images
+
+.PHONY: node-tools
+node-tools: $(NODE_BINS) ## Build the node's binaries (kubelet, containerd, ctr, the runc shim, runc, CNI plugins) and its pause and toolbox images into bin/
+
+# kubelet from the k8s.io/kubernetes pin of the shared module, with the same
+# flags and tags as the control plane, so that it compiles only what the
+# others do not link.
+bin/kubelet: $(TOOLS_KUBE_DEPS) ## Build kubelet (k8s.io/kubernetes pin in hack/tools/go.mod)
+	$(kube_build)
+
+# containerd as its Makefile builds a release (version stamped from the pin;
+# static), with the tags issue 23 verified: no btrfs snapshotter (it would
+# need cgo and libbtrfs) and no CLI docs. One set of flags for the three, so
+# that their packages are compiled once.
+CONTAINERD_DEPS        := $(TOOLS_CONTAINERD_DIR)/go.mod $(TOOLS_CONTAINERD_DIR)/go.sum
+CONTAINERD_MOD_VERSION = $(shell cd $(TOOLS_CONTAINERD_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
+CONTAINERD_PKG         := github.com/containerd/containerd/v2
+define containerd_build
+@mkdir -p $(TOOLS_BIN_ABS)
+cd $(TOOLS_CONTAINERD_DIR) && $(TOOLS_GO_BUILD) -tags 'no_btrfs urfave_cli_no_docs' \
+	-ldflags "-s -w -X $(CONTAINERD_PKG)/version.Version=$(CONTAINERD_MOD_VERSION) -X $(CONTAINERD_PKG)/version.Package=$(CONTAINERD_PKG)" \
+	-o $(TOOLS_BIN_ABS)/$(notdir $@) $(CONTAINERD_PKG)/cmd/$(notdir $@)
+@touch $@
+endef
+bin/containerd: $(CONTAINERD_DEPS) ## Build containerd (github.com/containerd/containerd/v2 pin in hack/tools/containerd/go.mod)
+	$(containerd_build)
+bin/ctr: $(CONTAINERD_DEPS) ## Build ctr (containerd's client; same pin)
+	$(containerd_build)
+bin/containerd-shim-runc-v2: $(CONTAINERD_DEPS) ## Build containerd-shim-runc-v2 (same pin)
+	$(containerd_build)
+
+# runc needs cgo for libseccomp (Debian: libseccomp-dev). Built without its
+# default libpathrs tag, which needs a Rust library. Dynamically linked
+# against the machine's libseccomp, version stamped from the pin.
+RUNC_DEPS        := $(TOOLS_RUNC_DIR)/go.mod $(TOOLS_RUNC_DIR)/go.sum
+RUNC_MOD_VERSION = $(shell cd $(TOOLS_RUNC_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' github.com/opencontainers/runc)
+bin/runc: $(RUNC_DEPS) ## Build runc (github.com/opencontainers/runc pin in hack/tools/runc/go.mod; needs libseccomp-dev)
+	@pkg-config --exists libseccomp 2>/dev/null || { echo "bin/runc needs libseccomp's headers: apt-get install -y libseccomp-dev (Debian, Ubuntu) or dnf install -y libseccomp-devel"; exit 1; }
+	@mkdir -p $(TOOLS_BIN_ABS)
+	cd $(TOOLS_RUNC_DIR) && $(TOOLS_GO_ENV) CGO_ENABLED=1 $(TOOLS_GO) build -trimpath -tags 'seccomp urfave_cli_no_docs' \
+		-ldflags "-s -w -X main.version=$(patsubst v%,%,$(RUNC_MOD_VERSION))" \
+		-o $(TOOLS_BIN_ABS)/runc github.com/opencontainers/runc
+	@touch $@
+
+# The CNI plugins the node's network uses, in bin/cni/ (kubelet's and
+# containerd's CNI bin dir), version stamped as build_linux.sh does.
+CNI_PLUGINS        := main/bridge ipam/host-local main/loopback meta/portmap
+CNI_DEPS           := $(TOOLS_CNI_DIR)/go.mod $(TOOLS_CNI_DIR)/go.sum
+CNI_MOD_VERSION    = $(shell cd $(TOOLS_CNI_DIR) && $(TOOLS_GO_ENV) $(TOOLS_GO) list -m -f '{{.Version}}' github.com/containernetworking/plugins)
+bin/cni: $(CNI_DEPS) ## Build the CNI plugins bridge, host-local, loopback and portmap into bin/cni/ (github.com/containernetworking/plugins pin in hack/tools/cni/go.mod)
+	@mkdir -p $(TOOLS_BIN_ABS)/cni
+	cd $(TOOLS_CNI_DIR) && for p in $(CNI_PLUGINS); do \
+		$(TOOLS_GO_BUILD) -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$(CNI_MOD_VERSION)" \
+			-o $(TOOLS_BIN_ABS)/cni/$${p#*/} github.com/containernetworking/plugins/plugins/$$p || exit 1; \
+	done
+	@touch $@
+
+# The node's images besides headless-guard's, from small static programs
+# (hack/tools/nodeimages): the sandbox image registry.k8s.io/pause:3.10.2
+# and the pods' toolbox (nslookup, a web server), as OCI archives for
+# `ctr images import`. A module of its own: go-containerregistry.
+NODEIMAGES_DIR  := $(TOOLS_MOD_DIR)/nodeimages
+NODEIMAGES_DEPS := $(NODEIMAGES_DIR)/go.mod $(NODEIMAGES_DIR)/go.sum $(wildcard $(NODEIMAGES_DIR)/*.go $(NODEIMAGES_DIR)/*/*.go)
+bin/node-images: $(NODEIMAGES_DEPS) ## Build the node's pause and toolbox images into bin/node-images/*.tar (hack/tools/nodeimages)
+	@mkdir -p $(TOOLS_BIN_ABS)/node-images
+	cd $(NODEIMAGES_DIR) && $(TOOLS_GO_BUILD) -ldflags '-s -w' -o $(TOOLS_BIN_ABS)/node-images/pause ./pause && \
+		$(TOOLS_GO_BUILD) -ldflags '-s -w' -o $(TOOLS_BIN_ABS)/node-images/toolbox ./toolbox && \
+		$(TOOLS_GO_BUILD) -o $(TOOLS_BIN_ABS)/node-images/nodeimages . && \
+		$(TOOLS_BIN_ABS)/node-images/nodeimages -dir $(TOOLS_BIN_ABS)/node-images -platform linux/$$($(TOOLS_GO) env GOARCH)
 	@touch $@
 
 ifneq ($(TOOLS_MK_INCLUDED),)

@@ -16,6 +16,14 @@
 // watchdog when the test process itself dies (a `go test -timeout` panic, a
 // SIGKILL): none outlives the process that started it.
 //
+// StartNode starts a control plane and a real node beside it instead of
+// kwok's fake one: containerd with runc and the CNI bridge plugin, and the
+// kubelet (NodeUnavailable says why a machine cannot run one: it needs
+// root, cgroups, overlayfs and the binaries of `make node-tools`). There is
+// no kube-proxy: the API server calls webhooks at their Services'
+// endpoints, pods reach the API server at the Service default/kubernetes's
+// address and CoreDNS on the node's bridge. One node runs per machine.
+//
 // envtest logs through controller-runtime's global logger. Processes that
 // never call sigs.k8s.io/controller-runtime/pkg/log.SetLogger get a warning
 // with a stack trace from controller-runtime after 30 seconds; test mains
