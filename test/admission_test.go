@@ -11,64 +11,17 @@ import (
 	"time"
 
 	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
-
-// manifests for one namespace: a headless Service and its StatefulSet.
-func serviceYAML(name string, extra string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata:
-  name: %[1]s
-spec:
-  clusterIP: None
-  selector:
-    app: %[1]s
-  ports:
-  - name: web
-    port: 80
-%[2]s`, name, extra)
-}
-
-func statefulSetYAML(name, serviceName, annotations string) string {
-	// The app finds its peers by their per-pod names, so a missing or
-	// non-headless Service is a certain mistake that the default policy
-	// denies, as the tests built on this StatefulSet expect.
-	env := ""
-	if serviceName != "" {
-		env = fmt.Sprintf("        env:\n        - name: PEERS\n          value: %s-0.%s:80\n", name, serviceName)
-	}
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: %[1]s
-%[3]sspec:
-  serviceName: %[2]q
-  replicas: 3
-  selector:
-    matchLabels:
-      app: %[1]s
-  template:
-    metadata:
-      labels:
-        app: %[1]s
-    spec:
-      containers:
-      - name: nginx
-        image: nginx:alpine
-%[4]s        ports:
-        - containerPort: 80
-          name: web
-`, name, serviceName, annotations, env)
-}
 
 // TestExactMessages pins what a user reads when kubectl is denied.
 func TestExactMessages(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "messages", nil)
+	ns := framework.Namespace(t, c, "messages", nil)
 	data, _ := os.ReadFile("testdata/cli/web.yaml")
-	out, stderr, err := kubectl(t, c, data, "apply", "-n", ns, "-f", "-")
+	out, stderr, err := framework.Kubectl(t, c, data, "apply", "-n", ns, "-f", "-")
 	if err == nil {
 		t.Fatal("the StatefulSet pointing at a missing Service must be denied")
 	}
@@ -94,11 +47,11 @@ func TestServiceAndStatefulSetBackToBack(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "back-to-back", nil)
+	ns := framework.Namespace(t, c, "back-to-back", nil)
 	for i := 0; i < 20; i++ {
 		name := fmt.Sprintf("db%d", i)
-		doc := serviceYAML(name, "") + "---\n" + statefulSetYAML(name, name, "")
-		if _, stderr, err := kubectl(t, c, []byte(doc), "apply", "-n", ns, "-f", "-"); err != nil || stderr != "" {
+		doc := framework.ServiceYAML(name, "") + "---\n" + framework.StatefulSetYAML(name, name, "")
+		if _, stderr, err := framework.Kubectl(t, c, []byte(doc), "apply", "-n", ns, "-f", "-"); err != nil || stderr != "" {
 			t.Fatalf("round %d: %v\n%s", i, err, stderr)
 		}
 	}
@@ -108,27 +61,27 @@ func TestServerSideDryRun(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "dry-run", nil)
+	ns := framework.Namespace(t, c, "dry-run", nil)
 	// Dry-run does not persist the Service, so the StatefulSet after it sees
 	// none (kubernetes #83562): HG002 must warn, not deny.
-	doc := serviceYAML("web", "") + "---\n" + statefulSetYAML("web", "web", "")
-	out, stderr, err := kubectl(t, c, []byte(doc), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+	doc := framework.ServiceYAML("web", "") + "---\n" + framework.StatefulSetYAML("web", "web", "")
+	out, stderr, err := framework.Kubectl(t, c, []byte(doc), "apply", "--dry-run=server", "-n", ns, "-f", "-")
 	if err != nil || !strings.Contains(out, "statefulset.apps/web created (server dry run)") {
 		t.Fatalf("dry run must pass: %v\n%s%s", err, out, stderr)
 	}
 	if !regexp.MustCompile(`(?m)^Warning: HG002 spec.serviceName: must name an existing Service`).MatchString(stderr) {
 		t.Errorf("dry run must warn about the missing Service:\n%s", stderr)
 	}
-	if got := mustKubectl(t, c, nil, "get", "statefulsets,services", "-n", ns, "-o", "name"); got != "" {
+	if got := framework.MustKubectl(t, c, nil, "get", "statefulsets,services", "-n", ns, "-o", "name"); got != "" {
 		t.Errorf("dry run left objects behind: %s", got)
 	}
 	// Every other rule is evaluated as for a real request.
 	// The Service exists for real, but selects a label the pods lack.
-	mismatched := strings.Replace(serviceYAML("web", ""), "    app: web\n", "    app: web\n    tier: db\n", 1)
-	if _, stderr, err := kubectl(t, c, []byte(mismatched), "apply", "-n", ns, "-f", "-"); err != nil {
+	mismatched := strings.Replace(framework.ServiceYAML("web", ""), "    app: web\n", "    app: web\n    tier: db\n", 1)
+	if _, stderr, err := framework.Kubectl(t, c, []byte(mismatched), "apply", "-n", ns, "-f", "-"); err != nil {
 		t.Fatal(stderr)
 	}
-	if _, stderr, err = kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "(HG004 selector-matches-pods)") {
+	if _, stderr, err = framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "(HG004 selector-matches-pods)") {
 		t.Errorf("a dry run with a selector mismatch must be denied like a real request: %v\n%s", err, stderr)
 	}
 }
@@ -137,8 +90,8 @@ func TestDryRunMissingServiceDeny(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, "--dry-run-missing-service=deny")
-	ns := namespace(t, c, "dry-run-deny", nil)
-	_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "dry-run-deny", nil)
+	_, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
 	if err == nil || !strings.Contains(stderr, "(HG002 service-exists)") {
 		t.Errorf("with --dry-run-missing-service=deny the dry run must be denied: %v\n%s", err, stderr)
 	}
@@ -148,9 +101,9 @@ func TestDeleteReferencedService(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "delete", nil)
-	mustKubectl(t, c, []byte(serviceYAML("web", "")+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
-	out, stderr, err := kubectl(t, c, nil, "delete", "service", "web", "-n", ns)
+	ns := framework.Namespace(t, c, "delete", nil)
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")+"---\n"+framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	out, stderr, err := framework.Kubectl(t, c, nil, "delete", "service", "web", "-n", ns)
 	if err != nil || !strings.Contains(out, `service "web" deleted`) {
 		t.Fatalf("delete must go through (HG010 warns by default): %v\n%s", err, stderr)
 	}
@@ -160,17 +113,17 @@ func TestDeleteReferencedService(t *testing.T) {
 	}
 	// Existing objects stay updatable: a label change and a scale of the
 	// StatefulSet whose Service is now gone restate HG002, so they warn.
-	out, stderr, err = kubectl(t, c, nil, "label", "statefulset", "web", "-n", ns, "team=db")
+	out, stderr, err = framework.Kubectl(t, c, nil, "label", "statefulset", "web", "-n", ns, "team=db")
 	if err != nil || !strings.Contains(stderr, "Warning: HG002 spec.serviceName") {
 		t.Errorf("an unrelated update must be admitted with a warning: %v\n%s%s", err, out, stderr)
 	}
-	if _, stderr, err := kubectl(t, c, nil, "scale", "statefulset", "web", "-n", ns, "--replicas=5"); err != nil {
+	if _, stderr, err := framework.Kubectl(t, c, nil, "scale", "statefulset", "web", "-n", ns, "--replicas=5"); err != nil {
 		t.Errorf("scale must never be blocked: %v\n%s", err, stderr)
 	}
 	// And HG010 can be made a denial.
 	guard(t, "--rule", "HG010=deny")
-	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
-	if _, stderr, err := kubectl(t, c, nil, "delete", "service", "web", "-n", ns); err == nil || !strings.Contains(stderr, "(HG010 referenced-service-delete)") {
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	if _, stderr, err := framework.Kubectl(t, c, nil, "delete", "service", "web", "-n", ns); err == nil || !strings.Contains(stderr, "(HG010 referenced-service-delete)") {
 		t.Errorf("with HG010=deny the delete must be denied: %v\n%s", err, stderr)
 	}
 }
@@ -179,17 +132,17 @@ func TestOptOutAnnotation(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "opt-out", nil)
+	ns := framework.Namespace(t, c, "opt-out", nil)
 	for _, skip := range []string{"HG002", "hg002,HG004", "all"} {
-		name := "web-" + dnsName(skip)
+		name := "web-" + framework.DNSName(skip)
 		annotations := fmt.Sprintf("  annotations:\n    %s: %q\n", rules.SkipAnnotation, skip)
-		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML(name, "missing", annotations)), "apply", "-n", ns, "-f", "-"); err != nil {
+		if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML(name, "missing", annotations)), "apply", "-n", ns, "-f", "-"); err != nil {
 			t.Errorf("skip %q: %v\n%s", skip, err, stderr)
 		}
 	}
 	// Skipping another rule does not skip HG002.
 	annotations := fmt.Sprintf("  annotations:\n    %s: HG004\n", rules.SkipAnnotation)
-	if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web-other", "missing", annotations)), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "(HG002 service-exists)") {
+	if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web-other", "missing", annotations)), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "(HG002 service-exists)") {
 		t.Errorf("skip HG004 must not skip HG002: %v\n%s", err, stderr)
 	}
 }
@@ -198,15 +151,15 @@ func TestNamespaceModeLabel(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "mode-warn", map[string]string{rules.ModeLabel: "warn"})
-	out, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "missing", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "mode-warn", map[string]string{rules.ModeLabel: "warn"})
+	out, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "missing", "")), "apply", "-n", ns, "-f", "-")
 	if err != nil || !strings.Contains(out, "statefulset.apps/web created") || !strings.Contains(stderr, "Warning: HG002 spec.serviceName") {
 		t.Errorf("in a mode=warn namespace the denial must become a warning: %v\n%s%s", err, out, stderr)
 	}
 	// The global --mode=warn does the same everywhere.
 	guard(t, "--mode=warn")
-	ns = namespace(t, c, "global-warn", nil)
-	if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "missing", "")), "apply", "-n", ns, "-f", "-"); err != nil {
+	ns = framework.Namespace(t, c, "global-warn", nil)
+	if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "missing", "")), "apply", "-n", ns, "-f", "-"); err != nil {
 		t.Errorf("--mode=warn: %v\n%s", err, stderr)
 	}
 }
@@ -215,18 +168,18 @@ func TestSystemNamespacesAreExcluded(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "missing", "")), "apply", "-n", "kube-system", "-f", "-"); err != nil || stderr != "" {
+	if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "missing", "")), "apply", "-n", "kube-system", "-f", "-"); err != nil || stderr != "" {
 		t.Errorf("kube-system must not be checked: %v\n%s", err, stderr)
 	}
-	mustKubectl(t, c, nil, "delete", "statefulset", "web", "-n", "kube-system")
+	framework.MustKubectl(t, c, nil, "delete", "statefulset", "web", "-n", "kube-system")
 }
 
 func TestMetricsCountDecisions(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "metrics", nil)
-	kubectl(t, c, []byte(statefulSetYAML("web", "missing", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "metrics", nil)
+	framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "missing", "")), "apply", "-n", ns, "-f", "-")
 	resp, err := http.Get(c.Guard().MetricsURL())
 	if err != nil {
 		t.Fatal(err)
@@ -251,13 +204,13 @@ func TestRequestBodiesAreNotLogged(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "no-bodies", nil)
+	ns := framework.Namespace(t, c, "no-bodies", nil)
 	const sentinel = "s3cr3t-value-that-must-not-be-logged"
-	doc := strings.Replace(statefulSetYAML("web", "missing", ""), "        image: nginx:alpine\n", "        image: nginx:alpine\n        env:\n        - name: PASSWORD\n          value: "+sentinel+"\n", 1)
-	if _, stderr, err := kubectl(t, c, []byte(doc), "apply", "-n", ns, "-f", "-"); err == nil {
+	doc := strings.Replace(framework.StatefulSetYAML("web", "missing", ""), "        image: nginx:alpine\n", "        image: nginx:alpine\n        env:\n        - name: PASSWORD\n          value: "+sentinel+"\n", 1)
+	if _, stderr, err := framework.Kubectl(t, c, []byte(doc), "apply", "-n", ns, "-f", "-"); err == nil {
 		t.Fatalf("want a denial, got none: %s", stderr)
 	}
-	if _, _, err := kubectl(t, c, []byte(strings.Replace(doc, "missing", "", 1)), "apply", "--dry-run=server", "-n", ns, "-f", "-"); err != nil {
+	if _, _, err := framework.Kubectl(t, c, []byte(strings.Replace(doc, "missing", "", 1)), "apply", "--dry-run=server", "-n", ns, "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
 	if logs := c.Guard().Logs(); strings.Contains(logs, sentinel) {
@@ -280,9 +233,9 @@ func TestAPIServerServiceNeverWaitsForTheWebhook(t *testing.T) {
 			t.Fatalf("restarting headless-guard: %v", err)
 		}
 	}()
-	mustKubectl(t, c, nil, "delete", "service", "kubernetes", "-n", "default")
-	eventually(t, 60*time.Second, "default/kubernetes re-created by the API server", func() (bool, string) {
-		out, errOut, err := kubectl(t, c, nil, "get", "service", "kubernetes", "-n", "default", "-o", "name")
+	framework.MustKubectl(t, c, nil, "delete", "service", "kubernetes", "-n", "default")
+	framework.Eventually(t, 60*time.Second, "default/kubernetes re-created by the API server", func() (bool, string) {
+		out, errOut, err := framework.Kubectl(t, c, nil, "get", "service", "kubernetes", "-n", "default", "-o", "name")
 		return err == nil && out == "service/kubernetes\n", errOut
 	})
 }

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestNetworkAttacks makes, from the pod network and with no credentials,
@@ -39,10 +40,10 @@ import (
 // The attackers dial from other loopback addresses (127.0.0.2 and up)
 // than the API server (127.0.0.1), as pods have addresses of their own.
 func TestNetworkAttacks(t *testing.T) {
-	c := ownClusterWith(t, cluster.Options{})
-	docs := render(t, c, "self-signed")
-	mustKubectl(t, c, join(docs, func(d manifestDoc) bool { return !isWebhookConfiguration(d) }), "apply", "-f", "-")
-	kubeconfig, _, _ := saKubeconfig(t, c, guardNamespace, "headless-guard")
+	c := framework.OwnClusterWith(t, cluster.Options{})
+	docs := framework.Render(t, c, "self-signed")
+	framework.MustKubectl(t, c, framework.Join(docs, func(d framework.ManifestDoc) bool { return !framework.IsWebhookConfiguration(d) }), "apply", "-f", "-")
+	kubeconfig, _, _ := framework.SaKubeconfig(t, c, framework.GuardNamespace, "headless-guard")
 	t.Setenv("GOMEMLIMIT", "256MiB")
 	g, err := c.StartGuard(t.Context(), "--kubeconfig", kubeconfig)
 	if err != nil {
@@ -58,8 +59,8 @@ func TestNetworkAttacks(t *testing.T) {
 	} else {
 		conn.Close()
 	}
-	ns := namespace(t, c, "honest", nil)
-	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "honest", nil)
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
 	honest := &honestClient{t: t, c: c, ns: ns}
 	webhookAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.WebhookPort()))
 	pool := x509.NewCertPool()
@@ -168,7 +169,7 @@ func TestNetworkAttacks(t *testing.T) {
 		// server, a burst). So besides the honest writes, new connections
 		// from the API server's address each send one review, as the API
 		// server does on a connection it just opened.
-		body := review(t, ns, "CREATE", stsKind, statefulSetYAML("web", "web", ""), "")
+		body := review(t, ns, "CREATE", stsKind, framework.StatefulSetYAML("web", "web", ""), "")
 		fresh := func() (time.Duration, error) {
 			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true}}
 			start := time.Now()
@@ -241,7 +242,7 @@ func TestNetworkAttacks(t *testing.T) {
 			return fmt.Sprintf("%d connections opened from 4 sources, %d closed (by the server, or at the end)", opened.Load(), closed.Load())
 		})
 		measureFresh()
-		closedByLimits := grepLines(metricsText(t, g.MetricsURL()), `headless_guard_connections_closed_total{reason=`)
+		closedByLimits := framework.GrepLines(framework.MetricsText(t, g.MetricsURL()), `headless_guard_connections_closed_total{reason=`)
 		t.Logf("closed by the webhook server's limits:\n%s", closedByLimits)
 		if !strings.Contains(closedByLimits, `reason="evicted",server="webhook"`) || !strings.Contains(closedByLimits, `reason="per-source",server="webhook"`) {
 			t.Errorf("the connections the limits closed are not counted by reason")
@@ -286,9 +287,9 @@ func TestNetworkAttacks(t *testing.T) {
 		before := logSize()
 		var echoed int
 		for i := range 5 {
-			doc := strings.Replace(statefulSetYAML("web", "web", ""), "metadata:\n  name: web\n", fmt.Sprintf("metadata:\n  name: web\n  namespace: %q\n", huge), 1)
+			doc := strings.Replace(framework.StatefulSetYAML("web", "web", ""), "metadata:\n  name: web\n", fmt.Sprintf("metadata:\n  name: web\n  namespace: %q\n", huge), 1)
 			if i%2 == 1 {
-				doc = strings.Replace(statefulSetYAML("web", "web", ""), "name: web\n", fmt.Sprintf("name: %s\n", strings.Repeat("w", 1<<20)), 1)
+				doc = strings.Replace(framework.StatefulSetYAML("web", "web", ""), "name: web\n", fmt.Sprintf("name: %s\n", strings.Repeat("w", 1<<20)), 1)
 			}
 			ns := huge
 			if i%2 == 1 {
@@ -390,7 +391,7 @@ type writeResults struct {
 func (h *honestClient) writes(t *testing.T, n, parallel int) writeResults {
 	t.Helper()
 	var base appsv1.StatefulSet
-	if err := yaml.Unmarshal([]byte(statefulSetYAML("web", "web", "")), &base); err != nil {
+	if err := yaml.Unmarshal([]byte(framework.StatefulSetYAML("web", "web", "")), &base); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex

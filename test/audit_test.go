@@ -9,6 +9,7 @@ import (
 
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // The audit goes object by object: these tests change the objects a
@@ -37,7 +38,7 @@ func auditGauge(t *testing.T, c *cluster.Cluster, ns string) string {
 
 // auditEvents returns the messages of the audit's Events about one object.
 func auditEvents(t *testing.T, c *cluster.Cluster, ns, kind, name string) string {
-	return mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector",
+	return framework.MustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector",
 		"reason=HeadlessGuardViolation,involvedObject.kind="+kind+",involvedObject.name="+name,
 		"-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}")
 }
@@ -46,7 +47,7 @@ func auditEvents(t *testing.T, c *cluster.Cluster, ns, kind, name string) string
 // Events include each of events (none when events is empty).
 func waitAudit(t *testing.T, c *cluster.Cluster, ns, kind, name, want string, events ...string) {
 	t.Helper()
-	eventually(t, 30*time.Second, fmt.Sprintf("gauge %q and Events %q", want, events), func() (bool, string) {
+	framework.Eventually(t, 30*time.Second, fmt.Sprintf("gauge %q and Events %q", want, events), func() (bool, string) {
 		gauge, got := auditGauge(t, c, ns), auditEvents(t, c, ns, kind, name)
 		ok := gauge == want && (len(events) > 0 || got == "")
 		for _, e := range events {
@@ -60,33 +61,33 @@ func TestAuditFollowsTheGoverningService(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "audit-service", map[string]string{rules.ModeLabel: "warn"})
-	mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "audit-service", map[string]string{rules.ModeLabel: "warn"})
+	framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG002"} 1`, "HG002 service-exists: spec.serviceName: must name an existing Service")
 
 	// The Service appears, but its selector misses the pods: HG004 on the
 	// StatefulSet, which did not change and which the Service does not select.
-	svc := strings.Replace(serviceYAML("web", ""), "    app: web\n", "    app: web\n    tier: db\n", 1)
-	mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
+	svc := strings.Replace(framework.ServiceYAML("web", ""), "    app: web\n", "    app: web\n    tier: db\n", 1)
+	framework.MustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG004"} 1`, "HG004 selector-matches-pods: ")
 	// Fixed: cleared, Events too.
-	mustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p", `{"spec":{"selector":{"tier":null}}}`)
+	framework.MustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p", `{"spec":{"selector":{"tier":null}}}`)
 	waitAudit(t, c, ns, "StatefulSet", "web", "")
 
 	// No longer headless: HG003.
-	mustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p",
+	framework.MustKubectl(t, c, nil, "patch", "service", "web", "-n", ns, "--type=merge", "-p",
 		`{"spec":{"type":"ExternalName","externalName":"web.example.com","clusterIP":"","clusterIPs":null}}`)
 	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG003"} 1`, "HG003 service-headless: ")
 
 	// Deleted: HG002.
-	mustKubectl(t, c, nil, "delete", "service", "web", "-n", ns)
+	framework.MustKubectl(t, c, nil, "delete", "service", "web", "-n", ns)
 	waitGauge(t, c, ns, `rule="HG002"} 1`)
 }
 
 // waitGauge waits until the namespace's gauge is want.
 func waitGauge(t *testing.T, c *cluster.Cluster, ns, want string) {
 	t.Helper()
-	eventually(t, 30*time.Second, fmt.Sprintf("gauge %q", want), func() (bool, string) {
+	framework.Eventually(t, 30*time.Second, fmt.Sprintf("gauge %q", want), func() (bool, string) {
 		gauge := auditGauge(t, c, ns)
 		return gauge == want, gauge
 	})
@@ -98,7 +99,7 @@ func TestAuditFollowsTheSubdomainService(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "audit-subdomain", map[string]string{rules.ModeLabel: "warn"})
+	ns := framework.Namespace(t, c, "audit-subdomain", map[string]string{rules.ModeLabel: "warn"})
 	deployment := `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -120,19 +121,19 @@ spec:
         - containerPort: 80
           name: web
 `
-	mustKubectl(t, c, []byte(deployment), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(deployment), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "Deployment", "api", `rule="HG012"} 1`, "HG012 subdomain-service: spec.template.spec.subdomain: must name an existing headless Service")
 
 	// The Service appears, but selects other pods and has an unnamed port.
-	svc := strings.Replace(serviceYAML("api-sub", ""), "    app: api-sub\n", "    app: other\n", 1)
+	svc := strings.Replace(framework.ServiceYAML("api-sub", ""), "    app: api-sub\n", "    app: other\n", 1)
 	svc = strings.Replace(svc, "  - name: web\n    port: 80\n", "  - port: 80\n", 1)
-	mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
 	waitGauge(t, c, ns, `rule="HG012"} 2`)
 	// It selects them: the port is left.
-	mustKubectl(t, c, nil, "patch", "service", "api-sub", "-n", ns, "--type=merge", "-p", `{"spec":{"selector":{"app":"api"}}}`)
+	framework.MustKubectl(t, c, nil, "patch", "service", "api-sub", "-n", ns, "--type=merge", "-p", `{"spec":{"selector":{"app":"api"}}}`)
 	waitGauge(t, c, ns, `rule="HG012"} 1`)
 	// The port named: the Deployment is clean, its Events deleted.
-	mustKubectl(t, c, nil, "patch", "service", "api-sub", "-n", ns, "--type=merge", "-p", `{"spec":{"ports":[{"name":"web","port":80}]}}`)
+	framework.MustKubectl(t, c, nil, "patch", "service", "api-sub", "-n", ns, "--type=merge", "-p", `{"spec":{"ports":[{"name":"web","port":80}]}}`)
 	waitAudit(t, c, ns, "Deployment", "api", "")
 }
 
@@ -142,8 +143,8 @@ func TestAuditFollowsTheWorkloadsItsServiceSelects(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "audit-selects", map[string]string{rules.ModeLabel: "warn"})
-	mustKubectl(t, c, []byte(serviceYAML("db", "")+"---\n"+statefulSetYAML("db", "db", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "audit-selects", map[string]string{rules.ModeLabel: "warn"})
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("db", "")+"---\n"+framework.StatefulSetYAML("db", "db", "")), "apply", "-n", ns, "-f", "-")
 	// Selected by role, so that its template can drop app=db.
 	deployment := `apiVersion: apps/v1
 kind: Deployment
@@ -163,10 +164,10 @@ spec:
       - name: nginx
         image: nginx:alpine
 `
-	mustKubectl(t, c, []byte(deployment), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(deployment), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "StatefulSet", "db", `rule="HG008"} 1`, "HG008 selects-only-this-set: spec.serviceName: must name a Service that selects only this StatefulSet's pods: Service `db` also selects the pods of Deployment "+ns+"/other")
 
-	mustKubectl(t, c, nil, "patch", "deployment", "other", "-n", ns, "--type=merge", "-p", `{"spec":{"template":{"metadata":{"labels":{"app":"other"}}}}}`)
+	framework.MustKubectl(t, c, nil, "patch", "deployment", "other", "-n", ns, "--type=merge", "-p", `{"spec":{"template":{"metadata":{"labels":{"app":"other"}}}}}`)
 	waitAudit(t, c, ns, "StatefulSet", "db", "")
 }
 
@@ -174,13 +175,13 @@ func TestAuditForgetsDeletedStatefulSets(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "audit-deleted", map[string]string{rules.ModeLabel: "warn"})
-	mustKubectl(t, c, []byte(statefulSetYAML("a", "missing", "")+"---\n"+statefulSetYAML("b", "missing", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "audit-deleted", map[string]string{rules.ModeLabel: "warn"})
+	framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("a", "missing", "")+"---\n"+framework.StatefulSetYAML("b", "missing", "")), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "StatefulSet", "a", `rule="HG002"} 2`, "HG002 service-exists")
-	mustKubectl(t, c, nil, "delete", "statefulset", "a", "-n", ns)
+	framework.MustKubectl(t, c, nil, "delete", "statefulset", "a", "-n", ns)
 	waitGauge(t, c, ns, `rule="HG002"} 1`)
-	mustKubectl(t, c, nil, "delete", "statefulset", "b", "-n", ns)
-	eventually(t, 30*time.Second, "the namespace's label sets removed", func() (bool, string) {
+	framework.MustKubectl(t, c, nil, "delete", "statefulset", "b", "-n", ns)
+	framework.Eventually(t, 30*time.Second, "the namespace's label sets removed", func() (bool, string) {
 		m := metrics(t, c)
 		return !strings.Contains(m, fmt.Sprintf("namespace=%q", ns)), auditGauge(t, c, ns)
 	})
@@ -192,12 +193,12 @@ func TestAuditClearsEventsOfObjectsFixedWhileItWasDown(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "audit-restart", map[string]string{rules.ModeLabel: "warn"})
-	mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "audit-restart", map[string]string{rules.ModeLabel: "warn"})
+	framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG002"} 1`, "HG002 service-exists: spec.serviceName: must name an existing Service")
 
 	guard(t, append(fixArgs, "--audit=false")...)
-	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
 	if auditEvents(t, c, ns, "StatefulSet", "web") == "" {
 		t.Fatal("the Event is gone without the audit: the check below would prove nothing")
 	}
@@ -212,12 +213,12 @@ func TestAuditClearsEventsOfObjectsFixedWhileItWasDown(t *testing.T) {
 func TestAuditDoesNotReportTwiceAfterARestart(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
-	c := guard(t, operatorArgs...)
-	ns := namespace(t, c, "audit-twice", nil)
-	mustKubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")), "apply", "-n", ns, "-f", "-")
+	c := guard(t, framework.OperatorArgs...)
+	ns := framework.Namespace(t, c, "audit-twice", nil)
+	framework.MustKubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")), "apply", "-n", ns, "-f", "-")
 	waitAudit(t, c, ns, "StatefulSet", "web", `rule="HG002"} 1`, "HG002 service-exists")
 	events := func() string {
-		return mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation",
+		return framework.MustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation",
 			"-o", `jsonpath={range .items[*]}{.metadata.name} {.count} {.series.count}{"\n"}{end}`)
 	}
 	before := events()
@@ -226,10 +227,10 @@ func TestAuditDoesNotReportTwiceAfterARestart(t *testing.T) {
 	}
 	restarted := time.Now()
 	waitGauge(t, c, ns, `rule="HG002"} 1`)
-	if took := time.Since(restarted); took >= operatorGrace {
-		t.Errorf("the gauge came back %v after the restart, not before the grace period of %v", took, operatorGrace)
+	if took := time.Since(restarted); took >= framework.OperatorGrace {
+		t.Errorf("the gauge came back %v after the restart, not before the grace period of %v", took, framework.OperatorGrace)
 	}
-	time.Sleep(time.Until(restarted.Add(operatorGrace + 2*time.Second)))
+	time.Sleep(time.Until(restarted.Add(framework.OperatorGrace + 2*time.Second)))
 	if after := events(); after != before {
 		t.Errorf("Events after the restart:\n%s\nbefore:\n%s", after, before)
 	}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/headless-guard/headless-guard/certs"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestCertManagerMode installs the chart with `certificates.mode:
@@ -52,9 +53,9 @@ func TestCertManagerMode(t *testing.T) {
 	// parallel tests (it uses no namespace(), which is not safe for
 	// concurrent use).
 	t.Parallel()
-	root := repoRoot(t)
+	root := framework.RepoRoot(t)
 	bin := filepath.Join(root, "bin", "certmanager")
-	if !fileExists(bin) {
+	if !framework.FileExists(bin) {
 		t.Fatalf("%s not found: run `make bin/certmanager`", bin)
 	}
 	hostIP := nonLoopbackIPv4(t)
@@ -71,8 +72,8 @@ func TestCertManagerMode(t *testing.T) {
 
 	const ns = "hg-cert-manager"
 	kc := c.KubeconfigPath()
-	mustKubectl(t, c, nil, "create", "namespace", ns)
-	mustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+	framework.MustKubectl(t, c, nil, "create", "namespace", ns)
+	framework.MustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
 	mustHelm(t, kc, append([]string{"install", releaseName, chartDir, "--namespace", ns}, profileArgs("cert-manager")...)...)
 	dep := &appsv1.Deployment{}
 	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
@@ -95,14 +96,14 @@ func TestCertManagerMode(t *testing.T) {
 	guardPort := publishGuardEndpoint(t, c, dep, hostIP, !fromImage)
 
 	for _, name := range []string{"headless-guard-ca", certs.ServingCertificateName} {
-		mustKubectl(t, c, nil, "wait", "-n", ns, "--for=condition=Ready", "--timeout=90s", "certificate/"+name)
+		framework.MustKubectl(t, c, nil, "wait", "-n", ns, "--for=condition=Ready", "--timeout=90s", "certificate/"+name)
 	}
 	secret := client.ObjectKey{Namespace: ns, Name: certs.DefaultSecretName}
 	mountSecret(t, c, secret, certDir)
 
 	t.Run("caBundle injected", func(t *testing.T) {
 		ca := secretDataOf(t, c, secret)["ca.crt"]
-		eventually(t, 60*time.Second, "cainjector's caBundle in every webhook", func() (bool, string) {
+		framework.Eventually(t, 60*time.Second, "cainjector's caBundle in every webhook", func() (bool, string) {
 			bundles := webhookCABundles(t, c)
 			for _, b := range bundles {
 				if b != string(ca) {
@@ -113,7 +114,7 @@ func TestCertManagerMode(t *testing.T) {
 		})
 	})
 
-	kubeconfig, _, token := saKubeconfig(t, c, ns, "headless-guard")
+	kubeconfig, _, token := framework.SaKubeconfig(t, c, ns, "headless-guard")
 	stopGuard := func() error { return nil }
 	if fromImage {
 		stopGuard = runPod(t, c, dep, rootDir, imageConfig, token)
@@ -130,12 +131,12 @@ func TestCertManagerMode(t *testing.T) {
 	guardAddr := net.JoinHostPort(hostIP, strconv.Itoa(int(guardPort)))
 
 	const apps = "hg-cm-apps"
-	mustKubectl(t, c, nil, "create", "namespace", apps)
+	framework.MustKubectl(t, c, nil, "create", "namespace", apps)
 	t.Run("admits and denies", func(t *testing.T) {
-		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", apps, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
+		if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", apps, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}
-		mustKubectl(t, c, []byte(serviceYAML("web", "")+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", apps, "-f", "-")
+		framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")+"---\n"+framework.StatefulSetYAML("web", "web", "")), "apply", "-n", apps, "-f", "-")
 	})
 
 	w := startWrites(t, c, apps)
@@ -159,7 +160,7 @@ func TestCertManagerMode(t *testing.T) {
 		renewCertificate(t, c, ns, certs.ServingCertificateName)
 		renewed := waitSecretLeafChange(t, c, secret, before)
 		newCA := secretDataOf(t, c, caSecret)["tls.crt"]
-		eventually(t, 60*time.Second, "the new CA in every caBundle", func() (bool, string) {
+		framework.Eventually(t, 60*time.Second, "the new CA in every caBundle", func() (bool, string) {
 			for _, b := range webhookCABundles(t, c) {
 				if !bytes.Contains([]byte(b), bytes.TrimSpace(newCA)) {
 					return false, "an old bundle"
@@ -295,13 +296,13 @@ func runPod(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployment, rootDir st
 		_ = stop()
 		// A write the guard survives is still one the real pod's read-only
 		// root refuses.
-		for _, line := range strings.Split(readFile(t, logPath), "\n") {
+		for _, line := range strings.Split(framework.ReadFile(t, logPath), "\n") {
 			if l := strings.ToLower(line); strings.Contains(l, "permission denied") || strings.Contains(l, "read-only file system") {
 				t.Errorf("the guard was refused a file operation in the image: %s", line)
 			}
 		}
 		if t.Failed() {
-			t.Logf("guard (from the image) log (%s):\n%s", logPath, lastLines(readFile(t, logPath), 40))
+			t.Logf("guard (from the image) log (%s):\n%s", logPath, lastLines(framework.ReadFile(t, logPath), 40))
 		}
 	})
 
@@ -311,10 +312,10 @@ func runPod(t *testing.T, c *cluster.Cluster, dep *appsv1.Deployment, rootDir st
 	}
 	probePort := containerPort(t, ctr, probe.HTTPGet.Port.StrVal, probe.HTTPGet.Port.IntVal)
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", probePort, probe.HTTPGet.Path)
-	eventually(t, 60*time.Second, "the readiness probe "+url, func() (bool, string) {
+	framework.Eventually(t, 60*time.Second, "the readiness probe "+url, func() (bool, string) {
 		select {
 		case err := <-done:
-			t.Fatalf("the guard exited: %v\n%s", err, lastLines(readFile(t, logPath), 40))
+			t.Fatalf("the guard exited: %v\n%s", err, lastLines(framework.ReadFile(t, logPath), 40))
 		default:
 		}
 		resp, err := http.Get(url)
@@ -382,7 +383,7 @@ func startCertManager(t *testing.T, c *cluster.Cluster, bin string) {
 		}
 		logFile.Close()
 		if t.Failed() {
-			t.Logf("cert-manager log (%s):\n%s", logPath, lastLines(readFile(t, logPath), 40))
+			t.Logf("cert-manager log (%s):\n%s", logPath, lastLines(framework.ReadFile(t, logPath), 40))
 		}
 	})
 }
@@ -529,7 +530,7 @@ func renewCertificate(t *testing.T, c *cluster.Cluster, ns, name string) {
 	t.Helper()
 	patch := fmt.Sprintf(`[{"op": "add", "path": "/status/conditions/-", "value": {"type": "Issuing", "status": "True",
 		"reason": "ManuallyTriggered", "message": "renewed by TestCertManagerMode", "lastTransitionTime": %q}}]`, time.Now().UTC().Format(time.RFC3339))
-	mustKubectl(t, c, nil, "patch", "certificate", name, "-n", ns, "--subresource=status", "--type=json", "-p", patch)
+	framework.MustKubectl(t, c, nil, "patch", "certificate", name, "-n", ns, "--subresource=status", "--type=json", "-p", patch)
 }
 
 func leafSerial(t *testing.T, pemData []byte) *big.Int {
@@ -550,7 +551,7 @@ func leafSerial(t *testing.T, pemData []byte) *big.Int {
 func waitSecretLeafChange(t *testing.T, c *cluster.Cluster, key client.ObjectKey, before *big.Int) *big.Int {
 	t.Helper()
 	var now *big.Int
-	eventually(t, 60*time.Second, "a new certificate in "+key.String(), func() (bool, string) {
+	framework.Eventually(t, 60*time.Second, "a new certificate in "+key.String(), func() (bool, string) {
 		now = leafSerial(t, secretDataOf(t, c, key)["tls.crt"])
 		return now.Cmp(before) != 0, now.String()
 	})
@@ -560,7 +561,7 @@ func waitSecretLeafChange(t *testing.T, c *cluster.Cluster, key client.ObjectKey
 // waitServed waits until the guard presents the certificate with serial.
 func waitServed(t *testing.T, addr string, serial *big.Int) {
 	t.Helper()
-	eventually(t, 60*time.Second, "the guard serving the renewed certificate", func() (bool, string) {
+	framework.Eventually(t, 60*time.Second, "the guard serving the renewed certificate", func() (bool, string) {
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
 		if err != nil {
 			return false, err.Error()
@@ -603,9 +604,9 @@ func startWrites(t *testing.T, c *cluster.Cluster, ns string) *writes {
 		for i := 0; ctx.Err() == nil; i++ {
 			name := fmt.Sprintf("w-%d", i)
 			svc, sts, bad := &corev1.Service{}, &appsv1.StatefulSet{}, &appsv1.StatefulSet{}
-			decode(serviceYAML(name, ""), svc)
-			decode(statefulSetYAML(name, name, ""), sts)
-			decode(statefulSetYAML("bad-"+name, "missing", ""), bad)
+			decode(framework.ServiceYAML(name, ""), svc)
+			decode(framework.StatefulSetYAML(name, name, ""), sts)
+			decode(framework.StatefulSetYAML("bad-"+name, "missing", ""), bad)
 			for _, obj := range []client.Object{svc, sts} {
 				if err := c.Client().Create(ctx, obj); err != nil && ctx.Err() == nil {
 					fail("%T %s: %v", obj, name, err)

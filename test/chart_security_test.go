@@ -8,6 +8,8 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestChartNetworkPolicy: the chart's NetworkPolicy is on by default and
@@ -16,10 +18,10 @@ import (
 // refused; and the ServiceMonitor verifies the metrics certificate.
 func TestChartNetworkPolicy(t *testing.T) {
 	var np *networkingv1.NetworkPolicy
-	for _, d := range parseDocs(t, mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace)) {
-		if d.gvk.Kind == "NetworkPolicy" {
+	for _, d := range parseDocs(t, mustHelm(t, "", "template", releaseName, chartDir, "--namespace", framework.GuardNamespace)) {
+		if d.GVK.Kind == "NetworkPolicy" {
 			np = &networkingv1.NetworkPolicy{}
-			if err := yaml.UnmarshalStrict(d.raw, np); err != nil {
+			if err := yaml.UnmarshalStrict(d.Raw, np); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -39,7 +41,7 @@ func TestChartNetworkPolicy(t *testing.T) {
 	if len(ports) != 1 || ports[0] != 9443 || len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress {
 		t.Errorf("ports open to pods %v, policy types %v: want 9443 only, Ingress (8081 and 8443 closed)", ports, np.Spec.PolicyTypes)
 	}
-	scraped := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace,
+	scraped := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", framework.GuardNamespace,
 		"--set", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring")
 	if !strings.Contains(scraped, "port: 8443") {
 		t.Errorf("with metricsFrom, 8443 is not opened to it")
@@ -50,15 +52,15 @@ func TestChartNetworkPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"--set", "networkPolicy.webhookFrom=null"}, {"-f", empty}} {
-		if _, stderr, err := helm(t, "", append([]string{"template", releaseName, chartDir, "--namespace", guardNamespace}, args...)...); err == nil {
+		if _, stderr, err := helm(t, "", append([]string{"template", releaseName, chartDir, "--namespace", framework.GuardNamespace}, args...)...); err == nil {
 			t.Errorf("%v: rendered, want refused (an empty webhookFrom admits every peer)", args)
 		} else {
 			t.Logf("%v: %s", args[0], strings.TrimSpace(stderr))
 		}
 	}
 
-	sm := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace, "--set", "metrics.serviceMonitor.enabled=true")
-	if strings.Contains(sm, "insecureSkipVerify") || !strings.Contains(sm, "serverName: headless-guard-webhook."+guardNamespace+".svc") {
-		t.Errorf("the ServiceMonitor does not verify the metrics certificate:\n%s", grepLines(sm, "tlsConfig"))
+	sm := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", framework.GuardNamespace, "--set", "metrics.serviceMonitor.enabled=true")
+	if strings.Contains(sm, "insecureSkipVerify") || !strings.Contains(sm, "serverName: headless-guard-webhook."+framework.GuardNamespace+".svc") {
+		t.Errorf("the ServiceMonitor does not verify the metrics certificate:\n%s", framework.GrepLines(sm, "tlsConfig"))
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // The public charts rendered for issue 20: internal/check's (their README
@@ -63,15 +64,15 @@ func (f offlineFinding) subject() string { return f.Object.Kind + "/" + f.Object
 // offline is what `headless-guard check` says of data in ns with policy.
 func offline(t *testing.T, data []byte, ns string, policy rules.Level) []offlineFinding {
 	t.Helper()
-	r := run(t, data, "check", "-n", ns, "--policy", string(policy), "-o", "json", "-")
-	if r.code > 1 {
-		t.Fatalf("headless-guard check: exit %d\n%s", r.code, r.stderr)
+	r := framework.Run(t, data, "check", "-n", ns, "--policy", string(policy), "-o", "json", "-")
+	if r.Code > 1 {
+		t.Fatalf("headless-guard check: exit %d\n%s", r.Code, r.Stderr)
 	}
 	var out struct {
 		Findings []offlineFinding `json:"findings"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-		t.Fatalf("headless-guard check -o json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("headless-guard check -o json: %v\n%s", err, r.Stdout)
 	}
 	return out.Findings
 }
@@ -101,7 +102,7 @@ type installedChart struct {
 // would, and checks that exactly the objects offline denies are denied.
 func applyChart(t *testing.T, c *cluster.Cluster, data []byte, ns string, findings []offlineFinding) {
 	t.Helper()
-	out, stderr, err := kubectl(t, c, data, "apply", "-n", ns, "-f", "-")
+	out, stderr, err := framework.Kubectl(t, c, data, "apply", "-n", ns, "-f", "-")
 	want := denied(findings)
 	var got []string
 	for _, m := range invalidObject.FindAllStringSubmatch(stderr, -1) {
@@ -131,8 +132,8 @@ var invalidObject = regexp.MustCompile(`(?:The (\w+)|(\w+)\.[\w.]+) "([^"]+)" is
 func TestPublicChartsThroughTheWebhook(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
-	c := guard(t, operatorArgs...)
-	installCRDs(t, c)
+	c := guard(t, framework.OperatorArgs...)
+	framework.InstallCRDs(t, c)
 	var paths []string
 	for _, dir := range publicChartDirs {
 		p, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
@@ -150,7 +151,7 @@ func TestPublicChartsThroughTheWebhook(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ns := namespace(t, c, "chart-"+name, nil)
+			ns := framework.Namespace(t, c, "chart-"+name, nil)
 			ch := &installedChart{name: name, ns: ns, data: inNamespace(raw, ns)}
 			charts = append(charts, ch)
 			t.Run(name, func(t *testing.T) {
@@ -180,12 +181,12 @@ func TestPublicChartsThroughTheWebhook(t *testing.T) {
 	t.Logf("%d charts applied in %v", len(charts), time.Since(applied).Round(100*time.Millisecond))
 
 	t.Run("reported", func(t *testing.T) {
-		time.Sleep(time.Until(applied.Add(operatorGrace)))
+		time.Sleep(time.Until(applied.Add(framework.OperatorGrace)))
 		for _, ch := range charts {
 			t.Run(ch.name, func(t *testing.T) {
 				want := strings.Join(ch.reported, "\n")
-				eventually(t, 30*time.Second, "the Report holding the findings of the admitted objects", func() (bool, string) {
-					lines := strings.Split(strings.TrimSpace(reportSubjects(t, c, ch.ns)), "\n")
+				framework.Eventually(t, 30*time.Second, "the Report holding the findings of the admitted objects", func() (bool, string) {
+					lines := strings.Split(strings.TrimSpace(framework.ReportSubjects(t, c, ch.ns)), "\n")
 					sort.Strings(lines)
 					got := strings.TrimSpace(strings.Join(lines, "\n"))
 					return got == want, fmt.Sprintf("Report:\n%s\nwant:\n%s", got, want)
@@ -198,7 +199,7 @@ func TestPublicChartsThroughTheWebhook(t *testing.T) {
 	strict := func(t *testing.T, charts []*installedChart) {
 		for _, ch := range charts {
 			t.Run(ch.name, func(t *testing.T) {
-				mustKubectl(t, c, nil, "delete", "statefulsets", "--all", "-n", ch.ns)
+				framework.MustKubectl(t, c, nil, "delete", "statefulsets", "--all", "-n", ch.ns)
 				findings := offline(t, ch.data, ch.ns, rules.LevelStrict)
 				applyChart(t, c, ch.data, ch.ns, findings)
 				if _, named := chartVerdicts[ch.name]; named && len(denied(findings)) == 0 {
@@ -209,7 +210,7 @@ func TestPublicChartsThroughTheWebhook(t *testing.T) {
 	}
 	t.Run("strict by namespace label", func(t *testing.T) {
 		for _, ch := range charts {
-			mustKubectl(t, c, nil, "label", "namespace", ch.ns, rules.PolicyLabel+"="+string(rules.LevelStrict))
+			framework.MustKubectl(t, c, nil, "label", "namespace", ch.ns, rules.PolicyLabel+"="+string(rules.LevelStrict))
 		}
 		strict(t, charts)
 	})
@@ -219,14 +220,14 @@ func TestPublicChartsThroughTheWebhook(t *testing.T) {
 		var named []*installedChart
 		for _, ch := range charts {
 			if _, ok := chartVerdicts[ch.name]; ok {
-				mustKubectl(t, c, nil, "label", "namespace", ch.ns, rules.PolicyLabel+"-")
+				framework.MustKubectl(t, c, nil, "label", "namespace", ch.ns, rules.PolicyLabel+"-")
 				named = append(named, ch)
 			}
 		}
 		if len(named) < 4 {
 			t.Fatalf("%d of issue 20's named charts were applied", len(named))
 		}
-		guard(t, append(operatorArgs, "--policy=strict")...)
+		guard(t, append(framework.OperatorArgs, "--policy=strict")...)
 		strict(t, named)
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // chartFixtures are the chart-shaped manifests of internal/check (see
@@ -49,8 +50,8 @@ func TestChartsThroughKubectl(t *testing.T) {
 			}
 			switch {
 			case untyped:
-				ns := namespace(t, c, "charts-"+name, nil)
-				out, stderr, err := kubectl(t, c, fileIn(t, path), "apply", "-n", ns, "-f", "-")
+				ns := framework.Namespace(t, c, "charts-"+name, nil)
+				out, stderr, err := framework.Kubectl(t, c, fileIn(t, path), "apply", "-n", ns, "-f", "-")
 				if err == nil || !strings.Contains(stderr, `no matches for kind "StatefulSet" in version "apps/v1beta2"`) {
 					t.Fatalf("kubectl apply: err %v, want the API server to refuse apps/v1beta2\n%s%s", err, out, stderr)
 				}
@@ -74,8 +75,8 @@ func TestChartsThroughKubectl(t *testing.T) {
 // HG003). What both front ends deny is the StatefulSet name: HG007.
 func longReleaseName(t *testing.T, path, name string) {
 	c := guard(t)
-	ns := namespace(t, c, "charts-"+name, nil)
-	out, stderr, err := kubectl(t, c, fileIn(t, path), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "charts-"+name, nil)
+	out, stderr, err := framework.Kubectl(t, c, fileIn(t, path), "apply", "-n", ns, "-f", "-")
 	if err == nil {
 		t.Fatalf("kubectl apply: admitted, want a denial\n%s%s", out, stderr)
 	}
@@ -112,8 +113,8 @@ func TestHelmHookPodInTheGuardsCache(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "charts-helm-hook-cache", nil)
-	mustKubectl(t, c, fileIn(t, filepath.Join(chartFixtures, "alertmanager-helm-test-pod.yaml")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "charts-helm-hook-cache", nil)
+	framework.MustKubectl(t, c, fileIn(t, filepath.Join(chartFixtures, "alertmanager-helm-test-pod.yaml")), "apply", "-n", ns, "-f", "-")
 	const stray = `apiVersion: v1
 kind: Pod
 metadata:
@@ -126,10 +127,10 @@ spec:
   - name: shell
     image: busybox
 `
-	mustKubectl(t, c, []byte(stray), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(stray), "apply", "-n", ns, "-f", "-")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, stderr, err := kubectl(t, c, nil, "label", "statefulset", "alertmanager", "probe=hg008", "--dry-run=server", "-n", ns)
+		_, stderr, err := framework.Kubectl(t, c, nil, "label", "statefulset", "alertmanager", "probe=hg008", "--dry-run=server", "-n", ns)
 		if err != nil {
 			t.Fatalf("kubectl label --dry-run=server: %v\n%s", err, stderr)
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestCheckStdinTerminal: `check -` on a terminal says it is reading
@@ -34,7 +36,7 @@ func TestCheckStdinTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pts.Close()
-	cmd := exec.Command(binary, "check", "-")
+	cmd := exec.Command(framework.Binary, "check", "-")
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, &out, &errOut
 	if err := cmd.Start(); err != nil {
@@ -56,7 +58,7 @@ func TestCheckStdinTerminal(t *testing.T) {
 	if err != nil || !strings.Contains(errOut.String(), said) || !strings.Contains(out.String(), "1 object checked") {
 		t.Errorf("on a terminal: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
-	if r := run(t, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"), "check", "-"); strings.Contains(r.stderr, said) {
-		t.Errorf("from a pipe, check says it reads a terminal:\n%s", r.stderr)
+	if r := framework.Run(t, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"), "check", "-"); strings.Contains(r.Stderr, said) {
+		t.Errorf("from a pipe, check says it reads a terminal:\n%s", r.Stderr)
 	}
 }

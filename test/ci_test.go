@@ -5,16 +5,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // ciFixtures is a repository as application teams lay theirs out:
@@ -36,7 +35,7 @@ type ciCommand struct {
 }
 
 // ciCommands are every command of the docs but the cluster's
-// (clusterDocCommands, TestCheckClusterDocs) and `go install`.
+// (framework.ClusterDocCommands, TestCheckClusterDocs) and `go install`.
 var ciCommands = []ciCommand{
 	{dir: ".", cmd: "headless-guard check envs/dev envs/prod", code: 1,
 		want: []string{"envs/prod/app.yaml:7: deny HG002 service-exists: StatefulSet default/web", "3 objects checked: 1 deny, 0 warn"}},
@@ -93,67 +92,6 @@ var ciCommands = []ciCommand{
 		}},
 }
 
-// clusterDocCommands are the docs' commands that need a cluster; they
-// run in TestCheckClusterDocs (cluster_check_test.go).
-var clusterDocCommands = []string{
-	"headless-guard check --cluster --kubeconfig kubeconfig envs/prod",
-	"headless-guard check --cluster --kubeconfig kubeconfig",
-	"headless-guard check --admission-review review.json",
-}
-
-// copyFixtures copies ciFixtures to a new git repository (a CI
-// checkout) and returns its path.
-func copyFixtures(t *testing.T) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "checkout")
-	err := filepath.WalkDir(ciFixtures, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(ciFixtures, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("git", "init", "-q", dst).CombinedOutput(); err != nil {
-		t.Fatalf("git init: %v\n%s", err, out)
-	}
-	return dst
-}
-
-// shell runs script with bash in dir, with the binary under test and the
-// tests' helm (helmBinary) first on PATH, as `headless-guard` and `helm`.
-func shell(t *testing.T, dir, script string) result {
-	t.Helper()
-	sep := string(os.PathListSeparator)
-	cmd := exec.Command("bash", "-c", script)
-	cmd.Dir = dir
-	path := filepath.Dir(binary) + sep + os.Getenv("PATH")
-	if strings.Contains(script, "helm ") {
-		path = filepath.Dir(binary) + sep + filepath.Dir(helmBinary(t)) + sep + os.Getenv("PATH")
-	}
-	cmd.Env = append(os.Environ(), "PATH="+path)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errOut.String(), code}
-}
-
 func sarifURIs(t *testing.T, path string) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -200,7 +138,7 @@ func TestCIDocs(t *testing.T) {
 	for _, c := range ciCommands {
 		known[c.cmd] = true
 	}
-	for _, c := range clusterDocCommands {
+	for _, c := range framework.ClusterDocCommands {
 		known[c] = true
 	}
 	for _, c := range documented {
@@ -215,15 +153,15 @@ func TestCIDocs(t *testing.T) {
 	}
 	for _, c := range ciCommands {
 		t.Run(c.cmd, func(t *testing.T) {
-			checkout := copyFixtures(t)
+			checkout := framework.CopyFixtures(t)
 			dir := filepath.Join(checkout, c.dir)
-			r := shell(t, dir, c.cmd)
-			if r.code != c.code {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, c.code, r.stdout, r.stderr)
+			r := framework.Shell(t, dir, c.cmd)
+			if r.Code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.Code, c.code, r.Stdout, r.Stderr)
 			}
 			for _, w := range c.want {
-				if !strings.Contains(r.stdout+r.stderr, w) {
-					t.Errorf("output lacks %q\nstdout:\n%s\nstderr:\n%s", w, r.stdout, r.stderr)
+				if !strings.Contains(r.Stdout+r.Stderr, w) {
+					t.Errorf("output lacks %q\nstdout:\n%s\nstderr:\n%s", w, r.Stdout, r.Stderr)
 				}
 			}
 			if c.check != nil {
@@ -337,24 +275,24 @@ func TestPreCommitHook(t *testing.T) {
 	if h.PassFilenames == nil || *h.PassFilenames {
 		t.Error("the hook must not take file names: a StatefulSet's Service may be in a file the commit leaves unchanged")
 	}
-	checkout := copyFixtures(t)
+	checkout := framework.CopyFixtures(t)
 	args := append(strings.Fields(h.Entry)[1:], h.Args...)
-	if r := runIn(t, filepath.Join(checkout, "repo"), args...); r.code != 0 {
-		t.Errorf("hook on a clean repository: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r := runIn(t, filepath.Join(checkout, "repo"), args...); r.Code != 0 {
+		t.Errorf("hook on a clean repository: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := runIn(t, filepath.Join(checkout, "envs", "prod"), args...); r.code != 1 || !strings.Contains(r.stdout, "HG002") {
-		t.Errorf("hook on envs/prod: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	if r := runIn(t, filepath.Join(checkout, "envs", "prod"), args...); r.Code != 1 || !strings.Contains(r.Stdout, "HG002") {
+		t.Errorf("hook on envs/prod: exit %d, want 1 with HG002\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
 // runIn runs the binary in dir.
-func runIn(t *testing.T, dir string, args ...string) result {
+func runIn(t *testing.T, dir string, args ...string) framework.Result {
 	t.Helper()
 	quoted := make([]string, len(args))
 	for i, a := range args {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
-	return shell(t, dir, "headless-guard "+strings.Join(quoted, " "))
+	return framework.Shell(t, dir, "headless-guard "+strings.Join(quoted, " "))
 }
 
 // TestCIScopes: each PATH is its own set of manifests; --scope all is one
@@ -363,31 +301,31 @@ func runIn(t *testing.T, dir string, args ...string) result {
 func TestCIScopes(t *testing.T) {
 	dev, prod := filepath.Join(ciFixtures, "envs", "dev"), filepath.Join(ciFixtures, "envs", "prod")
 	rep, r := checkJSON(t, nil, dev, prod)
-	if r.code != 1 || len(rep.Findings) != 1 || rep.Findings[0].Rule != "HG002" || rep.Findings[0].File != filepath.Join(prod, "app.yaml") {
-		t.Errorf("dev and prod apart: exit %d, findings %v, want HG002 in prod only\n%s", r.code, verdicts(rep), r.stderr)
+	if r.Code != 1 || len(rep.Findings) != 1 || rep.Findings[0].Rule != "HG002" || rep.Findings[0].File != filepath.Join(prod, "app.yaml") {
+		t.Errorf("dev and prod apart: exit %d, findings %v, want HG002 in prod only\n%s", r.Code, verdicts(rep), r.Stderr)
 	}
 	// Each directory apart: prod; each file apart: both StatefulSets,
 	// whose Service is in another file.
 	for scope, want := range map[string]int{"dir": 1, "file": 2} {
-		if rep, r := checkJSON(t, nil, "--scope", scope, filepath.Join(ciFixtures, "envs")); r.code != 1 || len(rep.Findings) != want {
-			t.Errorf("--scope %s envs: exit %d, findings %v, want %d HG002", scope, r.code, verdicts(rep), want)
+		if rep, r := checkJSON(t, nil, "--scope", scope, filepath.Join(ciFixtures, "envs")); r.Code != 1 || len(rep.Findings) != want {
+			t.Errorf("--scope %s envs: exit %d, findings %v, want %d HG002", scope, r.Code, verdicts(rep), want)
 		}
 	}
 	// One PATH is one scope: envs/ holds both environments, and the notice
 	// about the StatefulSet defined in both says how to check them apart.
-	r = run(t, nil, "check", filepath.Join(ciFixtures, "envs"))
-	if r.code != 0 || !strings.Contains(r.stdout, "(if "+dev+" and "+prod+" are applied apart, check them apart: one PATH each, or `--scope dir`)") {
-		t.Errorf("check envs: exit %d, want 0 with a duplicate-object notice that says how to check apart\n%s%s", r.code, r.stdout, r.stderr)
+	r = framework.Run(t, nil, "check", filepath.Join(ciFixtures, "envs"))
+	if r.Code != 0 || !strings.Contains(r.Stdout, "(if "+dev+" and "+prod+" are applied apart, check them apart: one PATH each, or `--scope dir`)") {
+		t.Errorf("check envs: exit %d, want 0 with a duplicate-object notice that says how to check apart\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	r = run(t, nil, "check", "--scope", "all", dev, prod)
-	if r.code != 0 || !strings.Contains(r.stdout, "warn duplicate-object: StatefulSet default/web") {
-		t.Errorf("--scope all: exit %d, want 0 with a duplicate-object notice\n%s%s", r.code, r.stdout, r.stderr)
+	r = framework.Run(t, nil, "check", "--scope", "all", dev, prod)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "warn duplicate-object: StatefulSet default/web") {
+		t.Errorf("--scope all: exit %d, want 0 with a duplicate-object notice\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// --fix never borrows another scope's Service: prod gets its own.
-	checkout := copyFixtures(t)
-	r = shell(t, checkout, "headless-guard check --fix --write envs/dev envs/prod")
-	if r.code != 0 || !strings.Contains(r.stderr, "wrote envs/prod/app.yaml") || strings.Contains(r.stderr, "envs/dev/") {
-		t.Errorf("--fix --write: exit %d, want only prod rewritten\n%s%s", r.code, r.stdout, r.stderr)
+	checkout := framework.CopyFixtures(t)
+	r = framework.Shell(t, checkout, "headless-guard check --fix --write envs/dev envs/prod")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "wrote envs/prod/app.yaml") || strings.Contains(r.Stderr, "envs/dev/") {
+		t.Errorf("--fix --write: exit %d, want only prod rewritten\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -395,7 +333,7 @@ func TestCIScopes(t *testing.T) {
 // YAML error in a manifest still exits 2 with file and line.
 func TestCINotManifests(t *testing.T) {
 	repo := filepath.Join(ciFixtures, "repo")
-	r := run(t, nil, "check", "-o", "json", repo)
+	r := framework.Run(t, nil, "check", "-o", "json", repo)
 	var rep struct {
 		SkippedFiles []struct{ File, Reason string } `json:"skippedFiles"`
 		Summary      struct {
@@ -403,8 +341,8 @@ func TestCINotManifests(t *testing.T) {
 			SkippedFiles int `json:"skippedFiles"`
 		} `json:"summary"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 {
-		t.Fatalf("exit %d (%v)\n%s%s", r.code, err, r.stdout, r.stderr)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != 0 {
+		t.Fatalf("exit %d (%v)\n%s%s", r.Code, err, r.Stdout, r.Stderr)
 	}
 	var skipped []string
 	for _, s := range rep.SkippedFiles {
@@ -421,21 +359,21 @@ func TestCINotManifests(t *testing.T) {
 	}
 	// The ignore file leaves scratch/ out; named, its YAML error is one.
 	notes := filepath.Join(repo, "scratch", "notes.yaml")
-	if r := run(t, nil, "check", notes); r.code != 2 || !strings.Contains(r.stderr, notes+":5: invalid YAML") {
-		t.Errorf("check %s: exit %d, want 2 naming line 5\n%s", notes, r.code, r.stderr)
+	if r := framework.Run(t, nil, "check", notes); r.Code != 2 || !strings.Contains(r.Stderr, notes+":5: invalid YAML") {
+		t.Errorf("check %s: exit %d, want 2 naming line 5\n%s", notes, r.Code, r.Stderr)
 	}
 	// --exclude: the pattern, relative to the working directory.
-	if r := run(t, nil, "check", "--exclude", "apps/", "--exclude", "testdata/ci/repo/kustomize/base/*.yaml", repo); r.code != 2 || !strings.Contains(r.stderr, "nothing to check") {
-		t.Errorf("all manifests excluded: exit %d, want 2 (nothing to check)\n%s%s", r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, nil, "check", "--exclude", "apps/", "--exclude", "testdata/ci/repo/kustomize/base/*.yaml", repo); r.Code != 2 || !strings.Contains(r.Stderr, "nothing to check") {
+		t.Errorf("all manifests excluded: exit %d, want 2 (nothing to check)\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := run(t, nil, "check", "--exclude", "!apps/", repo); r.code != 0 {
-		t.Errorf("a negated --exclude alone: exit %d\n%s", r.code, r.stderr)
+	if r := framework.Run(t, nil, "check", "--exclude", "!apps/", repo); r.Code != 0 {
+		t.Errorf("a negated --exclude alone: exit %d\n%s", r.Code, r.Stderr)
 	}
 	// A manifest with a document that has no kind is an error, not a skip.
 	bad := filepath.Join(t.TempDir(), "app.yaml")
 	os.WriteFile(bad, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\nmetadata: {name: b}\n"), 0o644)
-	if r := run(t, nil, "check", bad); r.code != 2 || !strings.Contains(r.stderr, bad+":5: document is not a Kubernetes object") {
-		t.Errorf("a document without kind beside an object: exit %d\n%s", r.code, r.stderr)
+	if r := framework.Run(t, nil, "check", bad); r.Code != 2 || !strings.Contains(r.Stderr, bad+":5: document is not a Kubernetes object") {
+		t.Errorf("a document without kind beside an object: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
 
@@ -460,12 +398,12 @@ func TestCIEmptyInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := run(t, tc.stdin, append([]string{"check"}, tc.args...)...)
-			if r.code != 2 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "--allow-empty") {
-				t.Errorf("exit %d, want 2 and %q\n%s", r.code, tc.want, r.stderr)
+			r := framework.Run(t, tc.stdin, append([]string{"check"}, tc.args...)...)
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || !strings.Contains(r.Stderr, "--allow-empty") {
+				t.Errorf("exit %d, want 2 and %q\n%s", r.Code, tc.want, r.Stderr)
 			}
-			if r := run(t, tc.stdin, append([]string{"check", "--allow-empty"}, tc.args...)...); r.code != 0 {
-				t.Errorf("--allow-empty: exit %d\n%s", r.code, r.stderr)
+			if r := framework.Run(t, tc.stdin, append([]string{"check", "--allow-empty"}, tc.args...)...); r.Code != 0 {
+				t.Errorf("--allow-empty: exit %d\n%s", r.Code, r.Stderr)
 			}
 		})
 	}
@@ -475,22 +413,22 @@ func TestCIEmptyInput(t *testing.T) {
 func TestCIFailOnWarn(t *testing.T) {
 	warnOnly := "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: None\n  selector: {app: db}\n  ports: [{port: 5432}]\n---\n" +
 		"apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: db, image: postgres, ports: [{name: pg, containerPort: 5432}]}]}\n"
-	if r := run(t, []byte(warnOnly), "check", "-"); r.code != 0 || !strings.Contains(r.stdout, "warn HG005") {
-		t.Fatalf("default: exit %d, want 0 with HG005 warn\n%s", r.code, r.stdout)
+	if r := framework.Run(t, []byte(warnOnly), "check", "-"); r.Code != 0 || !strings.Contains(r.Stdout, "warn HG005") {
+		t.Fatalf("default: exit %d, want 0 with HG005 warn\n%s", r.Code, r.Stdout)
 	}
-	if r := run(t, []byte(warnOnly), "check", "--fail-on", "warn", "-"); r.code != 1 {
-		t.Errorf("--fail-on warn: exit %d, want 1", r.code)
+	if r := framework.Run(t, []byte(warnOnly), "check", "--fail-on", "warn", "-"); r.Code != 1 {
+		t.Errorf("--fail-on warn: exit %d, want 1", r.Code)
 	}
-	if r := run(t, []byte(warnOnly), "check", "--fail-on", "deny", "-"); r.code != 0 {
-		t.Errorf("--fail-on deny: exit %d, want 0", r.code)
+	if r := framework.Run(t, []byte(warnOnly), "check", "--fail-on", "deny", "-"); r.Code != 0 {
+		t.Errorf("--fail-on deny: exit %d, want 0", r.Code)
 	}
-	if r := run(t, []byte(warnOnly), "check", "--fail-on", "error", "-"); r.code != 2 || !strings.Contains(r.stderr, "must be deny or warn") {
-		t.Errorf("--fail-on error: exit %d\n%s", r.code, r.stderr)
+	if r := framework.Run(t, []byte(warnOnly), "check", "--fail-on", "error", "-"); r.Code != 2 || !strings.Contains(r.Stderr, "must be deny or warn") {
+		t.Errorf("--fail-on error: exit %d\n%s", r.Code, r.Stderr)
 	}
 	// A notice is no warning finding: it never fails a run.
 	dev, prod := filepath.Join(ciFixtures, "envs", "dev"), filepath.Join(ciFixtures, "envs", "prod")
-	if r := run(t, nil, "check", "--scope", "all", "--fail-on", "warn", dev, prod); r.code != 0 {
-		t.Errorf("notices only, --fail-on warn: exit %d\n%s", r.code, r.stdout)
+	if r := framework.Run(t, nil, "check", "--scope", "all", "--fail-on", "warn", dev, prod); r.Code != 0 {
+		t.Errorf("notices only, --fail-on warn: exit %d\n%s", r.Code, r.Stdout)
 	}
 }
 
@@ -499,13 +437,13 @@ func TestCIFailOnWarn(t *testing.T) {
 func TestCIGitHubAndSARIFPaths(t *testing.T) {
 	prod, _ := filepath.Abs(filepath.Join(ciFixtures, "envs", "prod"))
 	dev, _ := filepath.Abs(filepath.Join(ciFixtures, "envs", "dev"))
-	r := run(t, nil, "check", "-o", "github", dev, prod)
+	r := framework.Run(t, nil, "check", "-o", "github", dev, prod)
 	want := "::error file=test/testdata/ci/envs/prod/app.yaml,line=7,title=HG002 service-exists::StatefulSet default/web: spec.serviceName: Not found: \"web\": must name an existing Service in namespace `default`"
-	if r.code != 1 || !strings.HasPrefix(r.stdout, want) {
-		t.Errorf("-o github with absolute paths: exit %d\n%s\nwant the first line to start with\n%s", r.code, r.stdout, want)
+	if r.Code != 1 || !strings.HasPrefix(r.Stdout, want) {
+		t.Errorf("-o github with absolute paths: exit %d\n%s\nwant the first line to start with\n%s", r.Code, r.Stdout, want)
 	}
-	if strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, "%0Afix: ") {
-		t.Errorf("want one annotation (message and fix on one line, escaped) and the summary:\n%s", r.stdout)
+	if strings.Count(r.Stdout, "\n") != 2 || !strings.Contains(r.Stdout, "%0Afix: ") {
+		t.Errorf("want one annotation (message and fix on one line, escaped) and the summary:\n%s", r.Stdout)
 	}
 	out := filepath.Join(t.TempDir(), "out.sarif")
 	for _, tc := range []struct {
@@ -515,8 +453,8 @@ func TestCIGitHubAndSARIFPaths(t *testing.T) {
 		{[]string{prod}, "test/testdata/ci/envs/prod/app.yaml %SRCROOT%"},
 		{[]string{"--sarif-base", ciFixtures, prod}, "envs/prod/app.yaml %SRCROOT%"},
 	} {
-		r := run(t, nil, append([]string{"check", "-o", "sarif"}, tc.args...)...)
-		os.WriteFile(out, []byte(r.stdout), 0o644)
+		r := framework.Run(t, nil, append([]string{"check", "-o", "sarif"}, tc.args...)...)
+		os.WriteFile(out, []byte(r.Stdout), 0o644)
 		if uris := sarifURIs(t, out); len(uris) != 1 || uris[0] != tc.want {
 			t.Errorf("check -o sarif %v: locations %v, want %q", tc.args, uris, tc.want)
 		}
@@ -527,48 +465,48 @@ func TestCIGitHubAndSARIFPaths(t *testing.T) {
 func TestCISmallerItems(t *testing.T) {
 	t.Run("an unknown rule ID in the skip annotation is a notice", func(t *testing.T) {
 		in := "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\n  annotations:\n    headless-guard.io/skip: \"HG04\"\nspec: {clusterIP: None, selector: {app: db}, ports: [{name: pg, port: 5432}]}\n"
-		r := run(t, []byte(in), "check", "-")
-		if r.code != 0 || !strings.Contains(r.stdout, "<stdin>:5: warn unknown-skip: Service default/db: `metadata.annotations[headless-guard.io/skip]` names `HG04`, which is no rule ID") {
-			t.Errorf("exit %d\n%s", r.code, r.stdout)
+		r := framework.Run(t, []byte(in), "check", "-")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "<stdin>:5: warn unknown-skip: Service default/db: `metadata.annotations[headless-guard.io/skip]` names `HG04`, which is no rule ID") {
+			t.Errorf("exit %d\n%s", r.Code, r.Stdout)
 		}
 	})
 	t.Run("the summary counts objects that skip rules", func(t *testing.T) {
 		in := "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\n  annotations:\n    headless-guard.io/skip: \"all\"\nspec: {selector: {app: db}, ports: [{port: 5432}]}\n"
-		r := run(t, []byte(in), "check", "-")
-		if !strings.Contains(r.stdout, "1 object checked: 0 deny, 0 warn, 1 object skips rules") {
-			t.Errorf("summary:\n%s", r.stdout)
+		r := framework.Run(t, []byte(in), "check", "-")
+		if !strings.Contains(r.Stdout, "1 object checked: 0 deny, 0 warn, 1 object skips rules") {
+			t.Errorf("summary:\n%s", r.Stdout)
 		}
 	})
 	t.Run("usage errors point at the subcommand's help", func(t *testing.T) {
 		for _, args := range [][]string{{"check", "--bogus"}, {"check", "--scope", "x", "a.yaml"}, {"check"}} {
-			r := run(t, nil, args...)
-			if r.code != 2 || !strings.Contains(r.stderr, "Run 'headless-guard check --help' for usage.") {
-				t.Errorf("%v: exit %d\n%s", args, r.code, r.stderr)
+			r := framework.Run(t, nil, args...)
+			if r.Code != 2 || !strings.Contains(r.Stderr, "Run 'headless-guard check --help' for usage.") {
+				t.Errorf("%v: exit %d\n%s", args, r.Code, r.Stderr)
 			}
 		}
 	})
 	t.Run("a wrong type reads as English", func(t *testing.T) {
 		in := "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: w}\nspec:\n  serviceName: s\n  replicas: \"3\"\n"
-		r := run(t, []byte(in), "check", "-")
-		if r.code != 2 || !strings.Contains(r.stderr, "<stdin>:6: StatefulSet w: `spec.replicas` must be an integer (int32), not a string") {
-			t.Errorf("exit %d\n%s", r.code, r.stderr)
+		r := framework.Run(t, []byte(in), "check", "-")
+		if r.Code != 2 || !strings.Contains(r.Stderr, "<stdin>:6: StatefulSet w: `spec.replicas` must be an integer (int32), not a string") {
+			t.Errorf("exit %d\n%s", r.Code, r.Stderr)
 		}
 	})
 	t.Run("--fix leaves Services no StatefulSet uses, and the spacing before comments", func(t *testing.T) {
 		in := "apiVersion: v1\nkind: Service\nmetadata:\n  name: api   # public\nspec:\n  selector: {app: api}\n  ports:\n  - port: 80      # http\n---\n" +
 			"apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  clusterIP: None   # headless\n  selector: {app: db}\n  ports:\n  - port: 5432      # pg\n---\n" +
 			"apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: db, image: postgres}]}\n"
-		r := run(t, []byte(in), "check", "--fix", "-")
-		if r.code != 0 {
-			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		r := framework.Run(t, []byte(in), "check", "--fix", "-")
+		if r.Code != 0 {
+			t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
 		}
 		api := in[:strings.Index(in, "---\n")+4]
-		if !strings.HasPrefix(r.stdout, api) || strings.Contains(r.stderr, "Service default/api") {
-			t.Errorf("the api Service, which check calls clean, was changed:\n%s\n%s", r.stdout, r.stderr)
+		if !strings.HasPrefix(r.Stdout, api) || strings.Contains(r.Stderr, "Service default/api") {
+			t.Errorf("the api Service, which check calls clean, was changed:\n%s\n%s", r.Stdout, r.Stderr)
 		}
 		for _, line := range []string{"  clusterIP: None   # headless\n", "  - port: 5432      # pg\n    name: tcp-5432\n"} {
-			if !strings.Contains(r.stdout, line) {
-				t.Errorf("fixed db Service lacks %q:\n%s", line, r.stdout)
+			if !strings.Contains(r.Stdout, line) {
+				t.Errorf("fixed db Service lacks %q:\n%s", line, r.Stdout)
 			}
 		}
 	})

@@ -1,12 +1,9 @@
 package test
 
 import (
-	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -14,86 +11,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
-var binary string
-
-func TestMain(m *testing.M) {
-	// controller-runtime's client (used through test/cluster) logs through
-	// this; without a logger it complains after 30 s.
-	ctrllog.SetLogger(logr.Discard())
-	// bin/headless-guard as `make build` made it (built here only when it
-	// is missing or older than the sources).
-	root, err := cluster.RepoRoot()
-	if err == nil {
-		binary, err = cluster.GuardBinary(root)
-	}
-	if err != nil {
-		panic("the headless-guard binary: " + err.Error())
-	}
-	code := m.Run()
-	stopShared()
-	os.Exit(code)
-}
-
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func run(t *testing.T, stdin []byte, args ...string) result {
+func checkJSON(t *testing.T, stdin []byte, args ...string) (framework.JSONReport, framework.Result) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errOut.String(), code}
-}
-
-type jsonReport struct {
-	Findings []struct {
-		Rule     string `json:"rule"`
-		Name     string `json:"name"`
-		Severity string `json:"severity"`
-		Object   struct {
-			APIVersion, Kind, Namespace, Name string
-		} `json:"object"`
-		Field       string `json:"field"`
-		Message     string `json:"message"`
-		Remediation string `json:"remediation"`
-		File        string `json:"file"`
-		Line        int    `json:"line"`
-	} `json:"findings"`
-	Summary map[string]int `json:"summary"`
-}
-
-func checkJSON(t *testing.T, stdin []byte, args ...string) (jsonReport, result) {
-	t.Helper()
-	r := run(t, stdin, append([]string{"check", "-o", "json"}, args...)...)
-	var rep jsonReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("output is not JSON (%v):\n%s\nstderr: %s", err, r.stdout, r.stderr)
+	r := framework.Run(t, stdin, append([]string{"check", "-o", "json"}, args...)...)
+	var rep framework.JSONReport
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("output is not JSON (%v):\n%s\nstderr: %s", err, r.Stdout, r.Stderr)
 	}
 	return rep, r
 }
 
 // verdicts reduces findings to what must not depend on how the input arrived.
-func verdicts(rep jsonReport) []string {
+func verdicts(rep framework.JSONReport) []string {
 	var out []string
 	for _, f := range rep.Findings {
 		out = append(out, strings.Join([]string{f.Rule, f.Severity, f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Field, f.Message}, " | "))
@@ -104,8 +38,8 @@ func verdicts(rep jsonReport) []string {
 
 func TestCheckFindsAndLocates(t *testing.T) {
 	rep, r := checkJSON(t, nil, "testdata/cli")
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1 (deny findings); stderr: %s", r.code, r.stderr)
+	if r.Code != 1 {
+		t.Fatalf("exit %d, want 1 (deny findings); stderr: %s", r.Code, r.Stderr)
 	}
 	want := map[string]string{
 		"HG002": "testdata/cli/web.yaml:21", // spec.serviceName of web
@@ -127,28 +61,28 @@ func TestCheckFindsAndLocates(t *testing.T) {
 		t.Errorf("summary %v", rep.Summary)
 	}
 
-	text := run(t, nil, "check", "-f", "testdata/cli/web.yaml")
-	if text.code != 1 || !strings.Contains(text.stdout, "testdata/cli/web.yaml:21: deny HG002") ||
-		!strings.Contains(text.stdout, "`nginx-headless` selects these pods; set `spec.serviceName: nginx-headless`") {
-		t.Errorf("text output (exit %d):\n%s", text.code, text.stdout)
+	text := framework.Run(t, nil, "check", "-f", "testdata/cli/web.yaml")
+	if text.Code != 1 || !strings.Contains(text.Stdout, "testdata/cli/web.yaml:21: deny HG002") ||
+		!strings.Contains(text.Stdout, "`nginx-headless` selects these pods; set `spec.serviceName: nginx-headless`") {
+		t.Errorf("text output (exit %d):\n%s", text.Code, text.Stdout)
 	}
 }
 
 func TestRuleOverridesAndMode(t *testing.T) {
-	if r := run(t, nil, "check", "--rule", "HG002=warn", "--rule", "selector-matches-pods=off", "testdata/cli"); r.code != 0 {
-		t.Errorf("with HG002=warn and HG004 off: exit %d, want 0\n%s", r.code, r.stdout)
+	if r := framework.Run(t, nil, "check", "--rule", "HG002=warn", "--rule", "selector-matches-pods=off", "testdata/cli"); r.Code != 0 {
+		t.Errorf("with HG002=warn and HG004 off: exit %d, want 0\n%s", r.Code, r.Stdout)
 	}
-	if r := run(t, nil, "check", "--mode", "warn", "testdata/cli"); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
-		t.Errorf("--mode warn: exit %d, want 0 with HG002 as a warning\n%s", r.code, r.stdout)
+	if r := framework.Run(t, nil, "check", "--mode", "warn", "testdata/cli"); r.Code != 0 || !strings.Contains(r.Stdout, "warn HG002") {
+		t.Errorf("--mode warn: exit %d, want 0 with HG002 as a warning\n%s", r.Code, r.Stdout)
 	}
 	// A controller's StatefulSet is reported, never denied, unless
 	// --controller-owned=enforce; the exit status follows.
-	owned := strings.Replace(readFile(t, "testdata/cli/web.yaml"), "kind: StatefulSet\nmetadata:\n", "kind: StatefulSet\nmetadata:\n  ownerReferences:\n  - {apiVersion: example.com/v1, kind: Web, name: web, uid: 0b5c8a1e-0000-4000-8000-000000000001, controller: true}\n", 1)
-	if r := run(t, []byte(owned), "check", "-"); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
-		t.Errorf("controller-owned: exit %d, want 0 with HG002 as a warning\n%s%s", r.code, r.stdout, r.stderr)
+	owned := strings.Replace(framework.ReadFile(t, "testdata/cli/web.yaml"), "kind: StatefulSet\nmetadata:\n", "kind: StatefulSet\nmetadata:\n  ownerReferences:\n  - {apiVersion: example.com/v1, kind: Web, name: web, uid: 0b5c8a1e-0000-4000-8000-000000000001, controller: true}\n", 1)
+	if r := framework.Run(t, []byte(owned), "check", "-"); r.Code != 0 || !strings.Contains(r.Stdout, "warn HG002") {
+		t.Errorf("controller-owned: exit %d, want 0 with HG002 as a warning\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := run(t, []byte(owned), "check", "--controller-owned", "enforce", "-"); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
-		t.Errorf("controller-owned, --controller-owned enforce: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, []byte(owned), "check", "--controller-owned", "enforce", "-"); r.Code != 1 || !strings.Contains(r.Stdout, "deny HG002") {
+		t.Errorf("controller-owned, --controller-owned enforce: exit %d, want 1 with HG002\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	rep, _ := checkJSON(t, nil, "--rule", "HG004=off", "testdata/cli/db.yaml")
 	for _, f := range rep.Findings {
@@ -176,8 +110,8 @@ func TestStdinMatchesFiles(t *testing.T) {
 	for name, input := range map[string]string{"helm template": helm, "kustomize build": kustomize, "kind: List": list} {
 		t.Run(name, func(t *testing.T) {
 			rep, r := checkJSON(t, []byte(input), "-")
-			if r.code != 1 {
-				t.Errorf("exit %d, want 1; stderr: %s", r.code, r.stderr)
+			if r.Code != 1 {
+				t.Errorf("exit %d, want 1; stderr: %s", r.Code, r.Stderr)
 			}
 			if diff := cmp.Diff(want, verdicts(rep)); diff != "" {
 				t.Errorf("stdin findings differ from the files' (-files +stdin):\n%s", diff)
@@ -193,8 +127,8 @@ func TestStdinMatchesFiles(t *testing.T) {
 	// Document order never matters: the Service after its StatefulSet.
 	reversed := "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\nspec:\n  serviceName: nginx-headless\n  selector: {matchLabels: {app: nginx}}\n  template:\n    metadata: {labels: {app: nginx}}\n    spec: {containers: [{name: nginx, image: nginx, ports: [{name: web, containerPort: 80}]}]}\n---\n" +
 		"apiVersion: v1\nkind: Service\nmetadata: {name: nginx-headless}\nspec: {clusterIP: None, selector: {app: nginx}, ports: [{name: web, port: 80}]}\n"
-	if r := run(t, []byte(reversed), "check", "-"); r.code != 0 {
-		t.Errorf("Service after its StatefulSet: exit %d\n%s", r.code, r.stdout)
+	if r := framework.Run(t, []byte(reversed), "check", "-"); r.Code != 0 {
+		t.Errorf("Service after its StatefulSet: exit %d\n%s", r.Code, r.Stdout)
 	}
 }
 
@@ -230,23 +164,23 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("apiVersion: v1\nkind: Service\nmetadata:\n  name: ok\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\n spec: {}\n"), 0o644)
-	r := run(t, nil, "check", bad)
-	if r.code != 2 || !regexp.MustCompile(regexp.QuoteMeta(bad)+`:10: invalid YAML`).MatchString(r.stderr) || strings.Contains(r.stderr, "--help") {
-		t.Errorf("exit %d, stderr %q; want exit 2 naming %s:10, without a usage hint", r.code, r.stderr, bad)
+	r := framework.Run(t, nil, "check", bad)
+	if r.Code != 2 || !regexp.MustCompile(regexp.QuoteMeta(bad)+`:10: invalid YAML`).MatchString(r.Stderr) || strings.Contains(r.Stderr, "--help") {
+		t.Errorf("exit %d, stderr %q; want exit 2 naming %s:10, without a usage hint", r.Code, r.Stderr, bad)
 	}
 	typed := filepath.Join(dir, "typed.yaml")
 	os.WriteFile(typed, []byte("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\nspec:\n  replicas: three\n"), 0o644)
-	r = run(t, nil, "check", typed)
-	if r.code != 2 || !strings.Contains(r.stderr, typed+":6:") || !strings.Contains(r.stderr, "spec.replicas") {
-		t.Errorf("exit %d, stderr %q; want exit 2 naming %s:6 and spec.replicas", r.code, r.stderr, typed)
+	r = framework.Run(t, nil, "check", typed)
+	if r.Code != 2 || !strings.Contains(r.Stderr, typed+":6:") || !strings.Contains(r.Stderr, "spec.replicas") {
+		t.Errorf("exit %d, stderr %q; want exit 2 naming %s:6 and spec.replicas", r.Code, r.Stderr, typed)
 	}
-	r = run(t, []byte("- just\n- a list\n"), "check", "-")
-	if r.code != 2 || !strings.Contains(r.stderr, "<stdin>:1:") {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	r = framework.Run(t, []byte("- just\n- a list\n"), "check", "-")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "<stdin>:1:") {
+		t.Errorf("exit %d, stderr %q", r.Code, r.Stderr)
 	}
-	r = run(t, nil, "check", filepath.Join(dir, "missing.yaml"))
-	if r.code != 2 || !strings.Contains(r.stderr, "missing.yaml") {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	r = framework.Run(t, nil, "check", filepath.Join(dir, "missing.yaml"))
+	if r.Code != 2 || !strings.Contains(r.Stderr, "missing.yaml") {
+		t.Errorf("exit %d, stderr %q", r.Code, r.Stderr)
 	}
 }
 
@@ -264,16 +198,16 @@ func TestUsageErrors(t *testing.T) {
 		"unknown cmd":  {"frobnicate"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := run(t, nil, args...)
-			if r.code != 2 || !strings.Contains(r.stderr, "error: ") {
-				t.Errorf("exit %d, stderr %q; want exit 2 with an error", r.code, r.stderr)
+			r := framework.Run(t, nil, args...)
+			if r.Code != 2 || !strings.Contains(r.Stderr, "error: ") {
+				t.Errorf("exit %d, stderr %q; want exit 2 with an error", r.Code, r.Stderr)
 			}
 		})
 	}
 }
 
 func TestSARIFAndJUnit(t *testing.T) {
-	r := run(t, nil, "check", "-o", "sarif", "testdata/cli")
+	r := framework.Run(t, nil, "check", "-o", "sarif", "testdata/cli")
 	var sarif struct {
 		Version string `json:"version"`
 		Runs    []struct {
@@ -299,8 +233,8 @@ func TestSARIFAndJUnit(t *testing.T) {
 			} `json:"results"`
 		} `json:"runs"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs) != 1 {
-		t.Fatalf("not SARIF 2.1.0 (%v):\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs) != 1 {
+		t.Fatalf("not SARIF 2.1.0 (%v):\n%s", err, r.Stdout)
 	}
 	run0 := sarif.Runs[0]
 	if len(run0.Results) == 0 {
@@ -317,13 +251,13 @@ func TestSARIFAndJUnit(t *testing.T) {
 		}
 	}
 
-	r = run(t, nil, "check", "-o", "junit", "testdata/cli")
+	r = framework.Run(t, nil, "check", "-o", "junit", "testdata/cli")
 	var suites struct {
 		Tests    int `xml:"tests,attr"`
 		Failures int `xml:"failures,attr"`
 	}
-	if err := xml.Unmarshal([]byte(r.stdout), &suites); err != nil {
-		t.Fatalf("not XML (%v):\n%s", err, r.stdout)
+	if err := xml.Unmarshal([]byte(r.Stdout), &suites); err != nil {
+		t.Fatalf("not XML (%v):\n%s", err, r.Stdout)
 	}
 	if suites.Tests != 4 || suites.Failures != 2 {
 		t.Errorf("junit: %d tests, %d failures; want 4 objects, 2 failing", suites.Tests, suites.Failures)
@@ -336,25 +270,25 @@ func TestFixKeepsCommentsAndWrites(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join("testdata/cli", name))
 		os.WriteFile(filepath.Join(dir, name), data, 0o644)
 	}
-	r := run(t, nil, "check", "--fix", filepath.Join(dir, "web.yaml"))
-	if r.code != 0 {
-		t.Errorf("--fix: exit %d, want 0 after fixing\nstderr: %s", r.code, r.stderr)
+	r := framework.Run(t, nil, "check", "--fix", filepath.Join(dir, "web.yaml"))
+	if r.Code != 0 {
+		t.Errorf("--fix: exit %d, want 0 after fixing\nstderr: %s", r.Code, r.Stderr)
 	}
 	original, _ := os.ReadFile(filepath.Join(dir, "web.yaml"))
-	if !strings.HasPrefix(r.stdout, string(original)) {
-		t.Errorf("--fix must print the unchanged documents byte for byte:\n%s", r.stdout)
+	if !strings.HasPrefix(r.Stdout, string(original)) {
+		t.Errorf("--fix must print the unchanged documents byte for byte:\n%s", r.Stdout)
 	}
-	if !strings.Contains(r.stdout, "kind: Service\nmetadata:\n  annotations:\n    headless-guard.io/statefulset: web") ||
-		!regexp.MustCompile(`(?m)^  name: nginx\n`).MatchString(r.stdout) || !strings.Contains(r.stdout, "clusterIP: None") {
-		t.Errorf("--fix must append the missing headless Service:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "kind: Service\nmetadata:\n  annotations:\n    headless-guard.io/statefulset: web") ||
+		!regexp.MustCompile(`(?m)^  name: nginx\n`).MatchString(r.Stdout) || !strings.Contains(r.Stdout, "clusterIP: None") {
+		t.Errorf("--fix must append the missing headless Service:\n%s", r.Stdout)
 	}
-	if !strings.Contains(r.stderr, "create headless Service `default/nginx`") {
-		t.Errorf("stderr must say what was fixed: %s", r.stderr)
+	if !strings.Contains(r.Stderr, "create headless Service `default/nginx`") {
+		t.Errorf("stderr must say what was fixed: %s", r.Stderr)
 	}
 
-	r = run(t, nil, "check", "--fix", "--write", dir)
-	if r.code != 0 {
-		t.Fatalf("--fix --write: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	r = framework.Run(t, nil, "check", "--fix", "--write", dir)
+	if r.Code != 0 {
+		t.Fatalf("--fix --write: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	db, _ := os.ReadFile(filepath.Join(dir, "db.yaml"))
 	for _, want := range []string{"# component label forgotten", "app.kubernetes.io/component: primary", "name: postgres"} {
@@ -362,14 +296,14 @@ func TestFixKeepsCommentsAndWrites(t *testing.T) {
 			t.Errorf("rewritten db.yaml lacks %q:\n%s", want, db)
 		}
 	}
-	if r := run(t, nil, "check", dir); r.code != 0 {
-		t.Errorf("after --fix --write the directory must be clean: exit %d\n%s", r.code, r.stdout)
+	if r := framework.Run(t, nil, "check", dir); r.Code != 0 {
+		t.Errorf("after --fix --write the directory must be clean: exit %d\n%s", r.Code, r.Stdout)
 	}
 }
 
 func TestVersion(t *testing.T) {
-	if r := run(t, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "headless-guard ") {
-		t.Errorf("version: %d %q", r.code, r.stdout)
+	if r := framework.Run(t, nil, "version"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "headless-guard ") {
+		t.Errorf("version: %d %q", r.Code, r.Stdout)
 	}
 }
 

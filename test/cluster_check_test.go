@@ -18,6 +18,7 @@ import (
 
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // headlessYAML is a headless Service selecting app=<selects>, or a
@@ -36,14 +37,14 @@ func headlessYAML(name, selects string, headless bool) string {
 // `cache` whose Service is not headless (HG003).
 func seedViolations(t *testing.T, c *cluster.Cluster) string {
 	t.Helper()
-	ns := namespace(t, c, "check-cluster", map[string]string{rules.ModeLabel: string(rules.ModeWarn)})
+	ns := framework.Namespace(t, c, "check-cluster", map[string]string{rules.ModeLabel: string(rules.ModeWarn)})
 	seed := strings.Join([]string{
 		headlessYAML("db-hl", "db", true),
-		statefulSetYAML("web", "missing", ""),
+		framework.StatefulSetYAML("web", "missing", ""),
 		headlessYAML("cache", "cache", false),
-		statefulSetYAML("cache", "cache", ""),
+		framework.StatefulSetYAML("cache", "cache", ""),
 	}, "---\n")
-	mustKubectl(t, c, []byte(seed), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(seed), "apply", "-n", ns, "-f", "-")
 	return ns
 }
 
@@ -61,52 +62,52 @@ func TestCheckCluster(t *testing.T) {
 	// A StatefulSet whose Service only the cluster has.
 	dir := t.TempDir()
 	db := filepath.Join(dir, "db.yaml")
-	os.WriteFile(db, []byte(strings.Replace(statefulSetYAML("db", "db-hl", ""), "  name: db\n", "  name: db\n  namespace: "+ns+"\n", 1)), 0o644)
-	if r := run(t, nil, "check", db); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
-		t.Errorf("offline: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	os.WriteFile(db, []byte(strings.Replace(framework.StatefulSetYAML("db", "db-hl", ""), "  name: db\n", "  name: db\n  namespace: "+ns+"\n", 1)), 0o644)
+	if r := framework.Run(t, nil, "check", db); r.Code != 1 || !strings.Contains(r.Stdout, "deny HG002") {
+		t.Errorf("offline: exit %d, want 1 with HG002\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// Without its peer list, the default policy only warns; the strict
 	// one denies whether or not anything uses the names.
 	quiet := filepath.Join(dir, "quiet.yaml")
 	dbYAML, _ := os.ReadFile(db)
 	os.WriteFile(quiet, []byte(regexp.MustCompile(`(?m)^        env:\n.*\n.*\n`).ReplaceAllString(string(dbYAML), "")), 0o644)
-	if r := run(t, nil, "check", quiet); r.code != 0 || !strings.Contains(r.stdout, "warn HG002") {
-		t.Errorf("offline, no peer list, default policy: exit %d, want 0 with an HG002 warning\n%s%s", r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, nil, "check", quiet); r.Code != 0 || !strings.Contains(r.Stdout, "warn HG002") {
+		t.Errorf("offline, no peer list, default policy: exit %d, want 0 with an HG002 warning\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := run(t, nil, "check", "--policy", "strict", quiet); r.code != 1 || !strings.Contains(r.stdout, "deny HG002") {
-		t.Errorf("offline, no peer list, strict policy: exit %d, want 1 with HG002\n%s%s", r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, nil, "check", "--policy", "strict", quiet); r.Code != 1 || !strings.Contains(r.Stdout, "deny HG002") {
+		t.Errorf("offline, no peer list, strict policy: exit %d, want 1 with HG002\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, db); r.code != 0 || !strings.Contains(r.stdout, "1 object checked: no findings") {
-		t.Errorf("--cluster: exit %d, want 0: the cluster has Service db-hl\n%s%s", r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, db); r.Code != 0 || !strings.Contains(r.Stdout, "1 object checked: no findings") {
+		t.Errorf("--cluster: exit %d, want 0: the cluster has Service db-hl\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// Read-only: a ServiceAccount that may only get and list Services and
 	// StatefulSets of the namespace is enough, and check says what it
 	// could not read.
-	reader := limitedUser(t, c, ns, "ci-reader", rbacv1.PolicyRule{APIGroups: []string{"", "apps"}, Resources: []string{"services", "statefulsets"}, Verbs: []string{"get", "list"}})
-	if r := run(t, nil, "check", "--cluster", "--kubeconfig", reader, db); r.code != 0 || !strings.Contains(r.stderr, "warning: cluster: may not list Deployments of namespace "+ns) {
-		t.Errorf("--cluster as a reader of Services and StatefulSets: exit %d, want 0 with a warning\n%s%s", r.code, r.stdout, r.stderr)
+	reader := framework.LimitedUser(t, c, ns, "ci-reader", rbacv1.PolicyRule{APIGroups: []string{"", "apps"}, Resources: []string{"services", "statefulsets"}, Verbs: []string{"get", "list"}})
+	if r := framework.Run(t, nil, "check", "--cluster", "--kubeconfig", reader, db); r.Code != 0 || !strings.Contains(r.Stderr, "warning: cluster: may not list Deployments of namespace "+ns) {
+		t.Errorf("--cluster as a reader of Services and StatefulSets: exit %d, want 0 with a warning\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// --fix with --cluster injects no Service the cluster has.
-	if r := run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, "--fix", db); r.code != 0 || strings.Contains(r.stderr, "fixed:") || strings.Contains(r.stdout, "kind: Service") {
-		t.Errorf("--cluster --fix: exit %d, want nothing fixed\n%s%s", r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, nil, "check", "--cluster", "--kubeconfig", kubeconfig, "--fix", db); r.Code != 0 || strings.Contains(r.Stderr, "fixed:") || strings.Contains(r.Stdout, "kind: Service") {
+		t.Errorf("--cluster --fix: exit %d, want nothing fixed\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// The input wins: its Service db-hl is not headless, whatever the
 	// cluster's is.
 	both := filepath.Join(dir, "both.yaml")
 	input, _ := os.ReadFile(db)
 	os.WriteFile(both, []byte(string(input)+"---\n"+strings.Replace(headlessYAML("db-hl", "db", false), "  name: db-hl\n", "  name: db-hl\n  namespace: "+ns+"\n", 1)), 0o644)
-	if r := run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, both); r.code != 1 || !strings.Contains(r.stdout, "deny HG003") {
-		t.Errorf("--cluster with the Service in the input: exit %d, want the input's Service checked (HG003)\n%s%s", r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, both); r.Code != 1 || !strings.Contains(r.Stdout, "deny HG003") {
+		t.Errorf("--cluster with the Service in the input: exit %d, want the input's Service checked (HG003)\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 
 	// No input: the whole cluster. Other tests' namespaces are there too;
 	// this test's namespace must have exactly its seeded violations.
-	r := run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, "-o", "json")
-	if r.code != 1 {
-		t.Fatalf("audit: exit %d, want 1\n%s", r.code, r.stderr)
+	r := framework.Run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, "-o", "json")
+	if r.Code != 1 {
+		t.Fatalf("audit: exit %d, want 1\n%s", r.Code, r.Stderr)
 	}
-	var rep jsonReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	var rep framework.JSONReport
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -129,29 +130,29 @@ func TestCheckCluster(t *testing.T) {
 		"sarif":  `"uri": "cluster:` + ns + `/StatefulSet/web"`,
 		"junit":  `name="StatefulSet ` + ns + `/web"`,
 	} {
-		r := run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, "-o", format)
-		if r.code != 1 || !strings.Contains(r.stdout, want) {
-			t.Errorf("audit -o %s: exit %d, output lacks %q\n%s%s", format, r.code, want, r.stdout, r.stderr)
+		r := framework.Run(t, nil, "check", "--policy", "strict", "--cluster", "--kubeconfig", kubeconfig, "-o", format)
+		if r.Code != 1 || !strings.Contains(r.Stdout, want) {
+			t.Errorf("audit -o %s: exit %d, output lacks %q\n%s%s", format, r.Code, want, r.Stdout, r.Stderr)
 		}
 		if format == "junit" {
 			var suites struct {
 				Failures int `xml:"failures,attr"`
 			}
-			if err := xml.Unmarshal([]byte(r.stdout), &suites); err != nil || suites.Failures < 2 {
+			if err := xml.Unmarshal([]byte(r.Stdout), &suites); err != nil || suites.Failures < 2 {
 				t.Errorf("audit -o junit: %d failures (%v), want the seeded two at least", suites.Failures, err)
 			}
 		}
 	}
 
-	if r := run(t, nil, "check", "--kubeconfig", kubeconfig, db); r.code != 2 || !strings.Contains(r.stderr, "--kubeconfig and --context only work with --cluster") {
-		t.Errorf("--kubeconfig without --cluster: exit %d\n%s", r.code, r.stderr)
+	if r := framework.Run(t, nil, "check", "--kubeconfig", kubeconfig, db); r.Code != 2 || !strings.Contains(r.Stderr, "--kubeconfig and --context only work with --cluster") {
+		t.Errorf("--kubeconfig without --cluster: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
 
 // reviewOf is a captured AdmissionReview of the CREATE of a StatefulSet.
 func reviewOf(t *testing.T, ns, name, serviceName string) []byte {
 	t.Helper()
-	obj := runtimeRaw(t, strings.Replace(statefulSetYAML(name, serviceName, ""), "  name: "+name+"\n", "  name: "+name+"\n  namespace: "+ns+"\n", 1))
+	obj := framework.RuntimeRaw(t, strings.Replace(framework.StatefulSetYAML(name, serviceName, ""), "  name: "+name+"\n", "  name: "+name+"\n  namespace: "+ns+"\n", 1))
 	dryRun := false
 	data, _ := json.Marshal(admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
@@ -167,14 +168,14 @@ func reviewOf(t *testing.T, ns, name, serviceName string) []byte {
 }
 
 // replayReview runs check --admission-review and decodes the response.
-func replayReview(t *testing.T, review []byte, args ...string) (*admissionv1.AdmissionResponse, result) {
+func replayReview(t *testing.T, review []byte, args ...string) (*admissionv1.AdmissionResponse, framework.Result) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "review.json")
 	os.WriteFile(path, review, 0o644)
-	r := run(t, nil, append([]string{"check", "--admission-review", path}, args...)...)
+	r := framework.Run(t, nil, append([]string{"check", "--admission-review", path}, args...)...)
 	var out admissionv1.AdmissionReview
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Response == nil {
-		t.Fatalf("not an AdmissionReview with a response (%v), exit %d:\n%s%s", err, r.code, r.stdout, r.stderr)
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil || out.Response == nil {
+		t.Fatalf("not an AdmissionReview with a response (%v), exit %d:\n%s%s", err, r.Code, r.Stdout, r.Stderr)
 	}
 	if out.Response.UID != "7f0b2c51-review" || out.Kind != "AdmissionReview" {
 		t.Errorf("response uid %q kind %q, want the request's uid", out.Response.UID, out.Kind)
@@ -195,43 +196,43 @@ func TestCheckAdmissionReview(t *testing.T) {
 	// Empty cluster: no Service db-hl, enforce mode, strict policy:
 	// denied, with causes.
 	resp, r := replayReview(t, reviewOf(t, ns, "db", "db-hl"), "--policy", "strict")
-	if r.code != 1 || resp.Allowed || resp.Result == nil || resp.Result.Details == nil || len(resp.Result.Details.Causes) == 0 ||
+	if r.Code != 1 || resp.Allowed || resp.Result == nil || resp.Result.Details == nil || len(resp.Result.Details.Causes) == 0 ||
 		!strings.Contains(resp.Result.Details.Causes[0].Message, "(HG002 service-exists)") {
-		t.Errorf("empty cluster: exit %d, response %+v, want HG002 denied", r.code, resp)
+		t.Errorf("empty cluster: exit %d, response %+v, want HG002 denied", r.Code, resp)
 	}
-	if !strings.Contains(r.stderr, "answered by the webhook at /validate/statefulsets") {
-		t.Errorf("stderr does not name the webhook:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "answered by the webhook at /validate/statefulsets") {
+		t.Errorf("stderr does not name the webhook:\n%s", r.Stderr)
 	}
 	// The live cluster has db-hl: allowed without a word.
 	resp, r = replayReview(t, reviewOf(t, ns, "db", "db-hl"), "--cluster", "--kubeconfig", kubeconfig)
-	if r.code != 0 || !resp.Allowed || len(resp.Warnings) != 0 {
-		t.Errorf("live cluster, Service present: exit %d, response %+v, want allowed\n%s", r.code, resp, r.stderr)
+	if r.Code != 0 || !resp.Allowed || len(resp.Warnings) != 0 {
+		t.Errorf("live cluster, Service present: exit %d, response %+v, want allowed\n%s", r.Code, resp, r.Stderr)
 	}
 	// A missing Service in a namespace labelled mode=warn: allowed, warned.
 	resp, r = replayReview(t, reviewOf(t, ns, "db2", "nope"), "--cluster", "--kubeconfig", kubeconfig)
-	if r.code != 0 || !resp.Allowed || len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[0], "HG002 spec.serviceName: ") {
-		t.Errorf("live cluster, mode=warn namespace: exit %d, response %+v, want allowed with an HG002 warning", r.code, resp)
+	if r.Code != 0 || !resp.Allowed || len(resp.Warnings) == 0 || !strings.HasPrefix(resp.Warnings[0], "HG002 spec.serviceName: ") {
+		t.Errorf("live cluster, mode=warn namespace: exit %d, response %+v, want allowed with an HG002 warning", r.Code, resp)
 	}
 	// The mutating webhook, picked by path.
 	resp, r = replayReview(t, reviewOf(t, ns, "db", ""), "--webhook-path", "/mutate/statefulsets")
-	if r.code != 0 || !resp.Allowed {
-		t.Errorf("--webhook-path /mutate/statefulsets: exit %d, response %+v\n%s", r.code, resp, r.stderr)
+	if r.Code != 0 || !resp.Allowed {
+		t.Errorf("--webhook-path /mutate/statefulsets: exit %d, response %+v\n%s", r.Code, resp, r.Stderr)
 	}
 	path := filepath.Join(t.TempDir(), "not-a-review.yaml")
 	os.WriteFile(path, []byte("apiVersion: v1\nkind: Service\n"), 0o644)
-	if r := run(t, nil, "check", "--admission-review", path); r.code != 2 || !strings.Contains(r.stderr, "`request` is required") {
-		t.Errorf("not a review: exit %d\n%s", r.code, r.stderr)
+	if r := framework.Run(t, nil, "check", "--admission-review", path); r.Code != 2 || !strings.Contains(r.Stderr, "`request` is required") {
+		t.Errorf("not a review: exit %d\n%s", r.Code, r.Stderr)
 	}
 }
 
 // TestCheckClusterDocs runs the cluster commands of docs/ci.md
-// (clusterDocCommands) as written, in a checkout with the cluster's
+// (framework.ClusterDocCommands) as written, in a checkout with the cluster's
 // kubeconfig as ./kubeconfig.
 func TestCheckClusterDocs(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	checkout := copyFixtures(t)
+	checkout := framework.CopyFixtures(t)
 	kc, err := os.ReadFile(c.KubeconfigPath())
 	if err != nil {
 		t.Fatal(err)
@@ -242,24 +243,26 @@ func TestCheckClusterDocs(t *testing.T) {
 	os.WriteFile(filepath.Join(checkout, "review.json"), reviewOf(t, "default", "web-"+strings.Repeat("abcdefgh", 7), "web"), 0o644)
 	// envs/prod's StatefulSet (namespace default) names Service web, which
 	// another release installed in the cluster.
-	mustKubectl(t, c, []byte(strings.Replace(headlessYAML("web", "web", true), "  - name: web\n    port: 80\n", "  - name: http\n    port: 80\n", 1)), "apply", "-n", "default", "-f", "-")
-	t.Cleanup(func() { kubectl(t, c, nil, "delete", "service", "web", "-n", "default", "--ignore-not-found") })
+	framework.MustKubectl(t, c, []byte(strings.Replace(headlessYAML("web", "web", true), "  - name: web\n    port: 80\n", "  - name: http\n    port: 80\n", 1)), "apply", "-n", "default", "-f", "-")
+	t.Cleanup(func() {
+		framework.Kubectl(t, c, nil, "delete", "service", "web", "-n", "default", "--ignore-not-found")
+	})
 
-	if len(clusterDocCommands) != 3 {
-		t.Fatalf("clusterDocCommands changed: %v; give each a case here", clusterDocCommands)
+	if len(framework.ClusterDocCommands) != 3 {
+		t.Fatalf("clusterDocCommands changed: %v; give each a case here", framework.ClusterDocCommands)
 	}
-	r := shell(t, checkout, clusterDocCommands[0])
-	if r.code != 0 || !strings.Contains(r.stdout, "1 object checked: no findings") {
-		t.Errorf("%s: exit %d, want 0 (the cluster has Service web)\n%s%s", clusterDocCommands[0], r.code, r.stdout, r.stderr)
+	r := framework.Shell(t, checkout, framework.ClusterDocCommands[0])
+	if r.Code != 0 || !strings.Contains(r.Stdout, "1 object checked: no findings") {
+		t.Errorf("%s: exit %d, want 0 (the cluster has Service web)\n%s%s", framework.ClusterDocCommands[0], r.Code, r.Stdout, r.Stderr)
 	}
-	r = shell(t, checkout, clusterDocCommands[1])
-	if (r.code != 0 && r.code != 1) || !strings.Contains(r.stdout, "objects checked") || !strings.Contains(r.stdout, "cluster:") {
-		t.Errorf("%s: exit %d, want a report of the cluster\n%s%s", clusterDocCommands[1], r.code, r.stdout, r.stderr)
+	r = framework.Shell(t, checkout, framework.ClusterDocCommands[1])
+	if (r.Code != 0 && r.Code != 1) || !strings.Contains(r.Stdout, "objects checked") || !strings.Contains(r.Stdout, "cluster:") {
+		t.Errorf("%s: exit %d, want a report of the cluster\n%s%s", framework.ClusterDocCommands[1], r.Code, r.Stdout, r.Stderr)
 	}
 	// The name is too long for the pods: denied, exit 1.
-	r = shell(t, checkout, clusterDocCommands[2])
-	if r.code != 1 || !strings.Contains(r.stdout, `"allowed": false`) {
-		t.Errorf("%s: exit %d, want a denial\n%s%s", clusterDocCommands[2], r.code, r.stdout, r.stderr)
+	r = framework.Shell(t, checkout, framework.ClusterDocCommands[2])
+	if r.Code != 1 || !strings.Contains(r.Stdout, `"allowed": false`) {
+		t.Errorf("%s: exit %d, want a denial\n%s%s", framework.ClusterDocCommands[2], r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -271,9 +274,9 @@ func TestDryRunSaysWhatItCannotSee(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "dry-run-honest", nil)
-	mustKubectl(t, c, []byte(headlessYAML("db-hl", "db", true)), "apply", "-n", ns, "-f", "-")
-	out, stderr, err := kubectl(t, c, []byte(statefulSetYAML("db", "db-h1", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "dry-run-honest", nil)
+	framework.MustKubectl(t, c, []byte(headlessYAML("db-hl", "db", true)), "apply", "-n", ns, "-f", "-")
+	out, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("db", "db-h1", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
 	if err != nil || !strings.Contains(out, "(server dry run)") {
 		t.Fatalf("dry run: %v\n%s%s", err, out, stderr)
 	}

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -22,7 +21,6 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -30,65 +28,23 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/headless-guard/headless-guard/certs"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 var overlays = []string{"cert-manager", "self-signed"}
 
-// manifestDoc is one object of a rendered overlay.
-type manifestDoc struct {
-	gvk  schema.GroupVersionKind
-	name string
-	raw  []byte
-}
-
-// render runs the real `kubectl kustomize` on an overlay.
-func render(t *testing.T, c *cluster.Cluster, overlay string) []manifestDoc {
-	t.Helper()
-	out := mustKubectl(t, c, nil, "kustomize", filepath.Join(c.Root(), "deploy", "overlays", overlay))
-	var docs []manifestDoc
-	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
-	for {
-		raw, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		var meta struct {
-			APIVersion string            `json:"apiVersion"`
-			Kind       string            `json:"kind"`
-			Metadata   metav1.ObjectMeta `json:"metadata"`
-		}
-		if err := yaml.Unmarshal(raw, &meta); err != nil {
-			t.Fatal(err)
-		}
-		if meta.Kind == "" {
-			continue
-		}
-		docs = append(docs, manifestDoc{schema.FromAPIVersionAndKind(meta.APIVersion, meta.Kind), meta.Metadata.Name, raw})
-	}
-	return docs
-}
-
 // decode finds the one object of a kind (and name, if not "") and decodes it.
-func decode[T any](t *testing.T, docs []manifestDoc, kind, name string) *T {
+func decode[T any](t *testing.T, docs []framework.ManifestDoc, kind, name string) *T {
 	t.Helper()
-	var found []manifestDoc
+	var found []framework.ManifestDoc
 	for _, d := range docs {
-		if d.gvk.Kind == kind && (name == "" || d.name == name) {
+		if d.GVK.Kind == kind && (name == "" || d.Name == name) {
 			found = append(found, d)
 		}
 	}
@@ -96,28 +52,10 @@ func decode[T any](t *testing.T, docs []manifestDoc, kind, name string) *T {
 		t.Fatalf("want one %s %q in the render, found %d", kind, name, len(found))
 	}
 	out := new(T)
-	if err := yaml.UnmarshalStrict(found[0].raw, out); err != nil {
-		t.Fatalf("%s %s: %v", kind, found[0].name, err)
+	if err := yaml.UnmarshalStrict(found[0].Raw, out); err != nil {
+		t.Fatalf("%s %s: %v", kind, found[0].Name, err)
 	}
 	return out
-}
-
-// join is the documents for which keep is true, as one YAML stream.
-func join(docs []manifestDoc, keep func(manifestDoc) bool) []byte {
-	var buf bytes.Buffer
-	for _, d := range docs {
-		if keep(d) {
-			buf.WriteString("---\n")
-			buf.Write(d.raw)
-		}
-	}
-	return buf.Bytes()
-}
-
-// isWebhookConfiguration: the chart's ValidatingAdmissionPolicy on the
-// guard's own ServiceAccount is not one, and is applied with the rest.
-func isWebhookConfiguration(d manifestDoc) bool {
-	return d.gvk.Group == admissionregistrationv1.GroupName && strings.HasSuffix(d.gvk.Kind, "WebhookConfiguration")
 }
 
 // installCertManagerCRDs applies the CRDs shipped in the cert-manager
@@ -131,8 +69,8 @@ func installCertManagerCRDs(t *testing.T, c *cluster.Cluster) {
 		t.Fatalf("locating the cert-manager module: %v", err)
 	}
 	crds := filepath.Join(strings.TrimSpace(string(dir)), "deploy", "crds")
-	mustKubectl(t, c, nil, "apply", "--server-side", "-f", crds)
-	mustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io")
+	framework.MustKubectl(t, c, nil, "apply", "--server-side", "-f", crds)
+	framework.MustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io")
 }
 
 // TestDeploy renders both overlays with the real kubectl, checks what
@@ -143,11 +81,11 @@ func TestDeploy(t *testing.T) {
 	// The admission plugin that holds blockOwnerDeletion to the owner's
 	// finalizers, as on clusters that enable it: the injected Service's
 	// ownerReference must pass it under the deploy RBAC.
-	c := ownClusterWith(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
+	c := framework.OwnClusterWith(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
 	installCertManagerCRDs(t, c)
-	rendered := map[string][]manifestDoc{}
+	rendered := map[string][]framework.ManifestDoc{}
 	for _, o := range overlays {
-		rendered[o] = render(t, c, o)
+		rendered[o] = framework.Render(t, c, o)
 	}
 
 	for _, o := range overlays {
@@ -157,12 +95,12 @@ func TestDeploy(t *testing.T) {
 	t.Run("dry-run", func(t *testing.T) {
 		// The namespace exists for real, with its Pod Security label, so
 		// that the dry run of what goes in it is checked against both.
-		ns := join(rendered["self-signed"], func(d manifestDoc) bool { return d.gvk.Kind == "Namespace" })
-		mustKubectl(t, c, ns, "apply", "-f", "-")
+		ns := framework.Join(rendered["self-signed"], func(d framework.ManifestDoc) bool { return d.GVK.Kind == "Namespace" })
+		framework.MustKubectl(t, c, ns, "apply", "-f", "-")
 		// A control: the same dry run does warn about a pod template the
 		// restricted level forbids.
-		bad := strings.Replace(statefulSetYAML("privileged", "x", ""), "      - name: nginx\n", "      - name: nginx\n        securityContext:\n          privileged: true\n", 1)
-		if _, stderr, _ := kubectl(t, c, []byte(bad), "apply", "--dry-run=server", "-n", guardNamespace, "-f", "-"); !strings.Contains(stderr, "would violate PodSecurity") {
+		bad := strings.Replace(framework.StatefulSetYAML("privileged", "x", ""), "      - name: nginx\n", "      - name: nginx\n        securityContext:\n          privileged: true\n", 1)
+		if _, stderr, _ := framework.Kubectl(t, c, []byte(bad), "apply", "--dry-run=server", "-n", framework.GuardNamespace, "-f", "-"); !strings.Contains(stderr, "would violate PodSecurity") {
 			t.Fatalf("Pod Security admission does not warn about a privileged container; the check below would prove nothing:\n%s", stderr)
 		}
 		// As on a cluster where headless-guard is not installed yet: without
@@ -170,7 +108,7 @@ func TestDeploy(t *testing.T) {
 		withoutWebhookConfigurations(t, c)
 		for _, o := range overlays {
 			t.Run(o, func(t *testing.T) {
-				out, stderr, err := kubectl(t, c, join(rendered[o], func(manifestDoc) bool { return true }), "apply", "--dry-run=server", "-f", "-")
+				out, stderr, err := framework.Kubectl(t, c, framework.Join(rendered[o], func(framework.ManifestDoc) bool { return true }), "apply", "--dry-run=server", "-f", "-")
 				if err != nil {
 					t.Fatalf("kubectl apply --dry-run=server: %v\n%s", err, stderr)
 				}
@@ -210,7 +148,7 @@ func withoutWebhookConfigurations(t *testing.T, c *cluster.Cluster) {
 }
 
 // checkRender checks the rendered overlay against DESIGN.md's Deploy section.
-func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
+func checkRender(t *testing.T, overlay string, docs []framework.ManifestDoc) {
 	dep := decode[appsv1.Deployment](t, docs, "Deployment", "headless-guard")
 	ns := dep.Namespace
 	pod := dep.Spec.Template.Spec
@@ -241,7 +179,7 @@ func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
 		{"its own ServiceAccount", pod.ServiceAccountName == "headless-guard" && decode[corev1.ServiceAccount](t, docs, "ServiceAccount", "headless-guard") != nil},
 	}
 	// Every flag of the Deployment is one the binary has.
-	help, err := exec.Command(binary, "serve", "--help").CombinedOutput()
+	help, err := exec.Command(framework.Binary, "serve", "--help").CombinedOutput()
 	if err != nil {
 		t.Fatalf("serve --help: %v\n%s", err, help)
 	}
@@ -371,90 +309,61 @@ func checkRender(t *testing.T, overlay string, docs []manifestDoc) {
 			t.Errorf("args %v: want --cert-mode=self-managed", ctr.Args)
 		}
 		for _, d := range docs {
-			if d.gvk.Group == cmapi.SchemeGroupVersion.Group {
-				t.Errorf("the self-signed overlay has cert-manager's %s %s", d.gvk.Kind, d.name)
+			if d.GVK.Group == cmapi.SchemeGroupVersion.Group {
+				t.Errorf("the self-signed overlay has cert-manager's %s %s", d.GVK.Kind, d.Name)
 			}
 		}
 	}
 	// No wildcard anywhere, and Secrets only by name (or create).
 	for _, d := range docs {
 		var rules []rbacv1.PolicyRule
-		switch d.gvk.Kind {
+		switch d.GVK.Kind {
 		case "ClusterRole":
-			rules = decode[rbacv1.ClusterRole](t, docs, d.gvk.Kind, d.name).Rules
+			rules = decode[rbacv1.ClusterRole](t, docs, d.GVK.Kind, d.Name).Rules
 		case "Role":
-			rules = decode[rbacv1.Role](t, docs, d.gvk.Kind, d.name).Rules
+			rules = decode[rbacv1.Role](t, docs, d.GVK.Kind, d.Name).Rules
 		}
 		for _, r := range rules {
 			if slices.Contains(r.Verbs, "*") || slices.Contains(r.Resources, "*") || slices.Contains(r.APIGroups, "*") {
-				t.Errorf("%s %s: wildcard in %v", d.gvk.Kind, d.name, r)
+				t.Errorf("%s %s: wildcard in %v", d.GVK.Kind, d.Name, r)
 			}
 			if slices.Contains(r.Resources, "secrets") && len(r.ResourceNames) == 0 && !slices.Equal(r.Verbs, []string{"create"}) {
-				t.Errorf("%s %s: Secrets beyond its own: %v", d.gvk.Kind, d.name, r)
+				t.Errorf("%s %s: Secrets beyond its own: %v", d.GVK.Kind, d.Name, r)
 			}
 		}
 	}
-}
-
-// saKubeconfig writes a kubeconfig that authenticates as ServiceAccount
-// ns/name with a token from the TokenRequest API, and returns it with a
-// client acting as that identity.
-func saKubeconfig(t *testing.T, c *cluster.Cluster, ns, name string) (string, client.Client, string) {
-	t.Helper()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	expiry := int64(3600)
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}
-	if err := c.Client().SubResource("token").Create(t.Context(), sa, tr); err != nil {
-		t.Fatalf("requesting a token for %s/%s: %v", ns, name, err)
-	}
-	admin := c.Config()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: admin.Host, CertificateAuthorityData: admin.CAData}
-	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts[name] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: name}
-	kc.CurrentContext = name
-	path := filepath.Join(t.TempDir(), name+".kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	cfg := &rest.Config{Host: admin.Host, TLSClientConfig: rest.TLSClientConfig{CAData: admin.CAData}, BearerToken: tr.Status.Token}
-	cl, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, cl, tr.Status.Token
 }
 
 // checkIdentity runs the guard as the self-signed overlay's ServiceAccount
 // with exactly that overlay's RBAC.
-func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
+func checkIdentity(t *testing.T, c *cluster.Cluster, docs []framework.ManifestDoc) {
 	ctx := t.Context()
-	isCertRole := func(d manifestDoc) bool {
-		return (d.gvk.Kind == "Role" || d.gvk.Kind == "RoleBinding") && d.name == "headless-guard-certs"
+	isCertRole := func(d framework.ManifestDoc) bool {
+		return (d.GVK.Kind == "Role" || d.GVK.Kind == "RoleBinding") && d.Name == "headless-guard-certs"
 	}
 	// The webhook configurations stay as envtest registered them (pointing
 	// at 127.0.0.1); everything else is applied for real, first without
 	// the self-managed Secret's Role.
-	mustKubectl(t, c, join(docs, func(d manifestDoc) bool { return !isWebhookConfiguration(d) && !isCertRole(d) }), "apply", "-f", "-")
-	kubeconfig, sa, saToken := saKubeconfig(t, c, guardNamespace, "headless-guard")
+	framework.MustKubectl(t, c, framework.Join(docs, func(d framework.ManifestDoc) bool { return !framework.IsWebhookConfiguration(d) && !isCertRole(d) }), "apply", "-f", "-")
+	kubeconfig, sa, saToken := framework.SaKubeconfig(t, c, framework.GuardNamespace, "headless-guard")
 
 	// Without it: up, but not ready, and the reason in the log.
-	r := startReplica(t, c, "without-secret-role", selfManagedArgs(t, "--kubeconfig", kubeconfig)...)
-	eventually(t, 30*time.Second, "the Secret refused", func() (bool, string) {
-		logs := r.logs()
-		return strings.Contains(logs, "reading Secret "+guardNamespace+"/"+certs.DefaultSecretName) && strings.Contains(logs, "is forbidden"), logs
+	r := framework.StartReplica(t, c, "without-secret-role", framework.SelfManagedArgs(t, "--kubeconfig", kubeconfig)...)
+	framework.Eventually(t, 30*time.Second, "the Secret refused", func() (bool, string) {
+		logs := r.Logs()
+		return strings.Contains(logs, "reading Secret "+framework.GuardNamespace+"/"+certs.DefaultSecretName) && strings.Contains(logs, "is forbidden"), logs
 	})
-	if code, body := readyz(r.health); code != http.StatusServiceUnavailable && code != http.StatusInternalServerError || !strings.Contains(body, "certificate") {
+	if code, body := framework.Readyz(r.Health); code != http.StatusServiceUnavailable && code != http.StatusInternalServerError || !strings.Contains(body, "certificate") {
 		t.Fatalf("/readyz without a certificate: %d\n%s", code, body)
 	}
 	// With it: ready without a restart.
-	mustKubectl(t, c, join(docs, isCertRole), "apply", "-f", "-")
-	r.waitReady(t)
+	framework.MustKubectl(t, c, framework.Join(docs, isCertRole), "apply", "-f", "-")
+	r.WaitReady(t)
 	// Without --leader-elect its audit would race the guard's below.
-	r.stop()
+	r.Stop()
 
-	args := selfManagedArgs(t, "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", guardNamespace,
-		"--metrics-secure=true", testAuditGrace)
+	args := framework.SelfManagedArgs(t, "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", framework.GuardNamespace,
+		"--metrics-secure=true", framework.TestAuditGrace)
 	g, err := c.StartGuard(ctx, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -463,42 +372,42 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 	t.Run("works", func(t *testing.T) {
 		// Denies through the informer cache (a StatefulSet alone is denied
 		// in the strict policy only).
-		ns := namespace(t, c, "identity", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
-		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
+		ns := framework.Namespace(t, c, "identity", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
+		if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}
 		// Injects a Service owned by its StatefulSet (create, with
 		// blockOwnerDeletion under OwnerReferencesPermissionEnforcement).
 		// The label needs the chart's injectNamespaces too: RBAC cannot
 		// follow a label.
-		inj := namespace(t, c, "identity-inject", map[string]string{rules.InjectLabel: "true"})
-		rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+inj+"}")
-		mustKubectl(t, c, join(parseDocs(t, rbac), func(d manifestDoc) bool { return d.name == "headless-guard-inject" }), "apply", "-f", "-")
-		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", inj, "-f", "-")
-		eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
-			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", inj)
+		inj := framework.Namespace(t, c, "identity-inject", map[string]string{rules.InjectLabel: "true"})
+		rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", framework.GuardNamespace, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+inj+"}")
+		framework.MustKubectl(t, c, framework.Join(parseDocs(t, rbac), func(d framework.ManifestDoc) bool { return d.Name == "headless-guard-inject" }), "apply", "-f", "-")
+		framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "", "")), "apply", "-n", inj, "-f", "-")
+		framework.Eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
+			owner, _ := framework.GetJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", inj)
 			return owner == "web/true", owner
 		})
 		// Audits: records an Event, and deletes it once fixed.
-		aud := namespace(t, c, "identity-audit", map[string]string{rules.ModeLabel: "warn"})
-		mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", aud, "-f", "-")
-		eventually(t, 30*time.Second, "an audit Event", func() (bool, string) {
-			got := mustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
+		aud := framework.Namespace(t, c, "identity-audit", map[string]string{rules.ModeLabel: "warn"})
+		framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", aud, "-f", "-")
+		framework.Eventually(t, 30*time.Second, "an audit Event", func() (bool, string) {
+			got := framework.MustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
 			return got != "", got
 		})
-		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", aud, "-f", "-")
-		eventually(t, 30*time.Second, "the audit Event deleted", func() (bool, string) {
-			got := mustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
+		framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", aud, "-f", "-")
+		framework.Eventually(t, 30*time.Second, "the audit Event deleted", func() (bool, string) {
+			got := framework.MustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
 			return got == "", got
 		})
 		// Holds the leader lease in its namespace.
 		lease := &coordinationv1.Lease{}
-		if err := c.Client().Get(ctx, client.ObjectKey{Namespace: guardNamespace, Name: "headless-guard.io"}, lease); err != nil || lease.Spec.HolderIdentity == nil {
+		if err := c.Client().Get(ctx, client.ObjectKey{Namespace: framework.GuardNamespace, Name: "headless-guard.io"}, lease); err != nil || lease.Spec.HolderIdentity == nil {
 			t.Errorf("leader lease: %v", err)
 		}
 		// Keeps its Secret and the caBundle.
-		bundle, err := registeredCABundle(ctx, c.Client())
-		if err != nil || !bytes.Equal(bundle, secretData(t, c)[certs.KeyCABundle]) {
+		bundle, err := framework.RegisteredCABundle(ctx, c.Client())
+		if err != nil || !bytes.Equal(bundle, framework.SecretData(t, c)[certs.KeyCABundle]) {
 			t.Errorf("caBundle is not the Secret's ca.crt (%v)", err)
 		}
 		// Serves metrics to a scraper allowed by headless-guard-metrics-reader
@@ -515,9 +424,9 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 		if err := c.Client().Create(ctx, binding); err != nil {
 			t.Fatal(err)
 		}
-		_, _, scraperToken := saKubeconfig(t, c, "default", "scraper")
+		_, _, scraperToken := framework.SaKubeconfig(t, c, "default", "scraper")
 		metricsURL := strings.Replace(g.MetricsURL(), "http://", "https://", 1)
-		eventually(t, 30*time.Second, "metrics for the scraper", func() (bool, string) {
+		framework.Eventually(t, 30*time.Second, "metrics for the scraper", func() (bool, string) {
 			code, body := getWithToken(metricsURL, scraperToken)
 			return code == http.StatusOK && strings.Contains(body, "headless_guard_certificate_expiry_timestamp_seconds"), fmt.Sprint(code)
 		})
@@ -525,12 +434,12 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 			t.Errorf("metrics for a token without the metrics-reader role: %d, want 403", code)
 		}
 		if logs := g.Logs(); regexp.MustCompile(`(?i)forbidden`).MatchString(logs) {
-			t.Errorf("the guard was refused something under its own RBAC:\n%s", grepLines(logs, "orbidden"))
+			t.Errorf("the guard was refused something under its own RBAC:\n%s", framework.GrepLines(logs, "orbidden"))
 		}
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: guardNamespace, Name: "someone-elses"}, StringData: map[string]string{"k": "v"}}
+		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: framework.GuardNamespace, Name: "someone-elses"}, StringData: map[string]string{"k": "v"}}
 		if err := c.Client().Create(ctx, other); err != nil {
 			t.Fatal(err)
 		}
@@ -556,7 +465,7 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 				return sa.Update(ctx, s)
 			},
 			"list Secrets in its namespace": func() error {
-				return sa.List(ctx, &corev1.SecretList{}, client.InNamespace(guardNamespace))
+				return sa.List(ctx, &corev1.SecretList{}, client.InNamespace(framework.GuardNamespace))
 			},
 			"delete a StatefulSet": func() error {
 				return sa.Delete(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
@@ -576,7 +485,7 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []manifestDoc) {
 				b := &rbacv1.ClusterRoleBinding{
 					ObjectMeta: metav1.ObjectMeta{Name: "escalate"},
 					RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-					Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: guardNamespace, Name: "headless-guard"}},
+					Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: framework.GuardNamespace, Name: "headless-guard"}},
 				}
 				return sa.Create(ctx, b)
 			},

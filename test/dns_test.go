@@ -17,6 +17,7 @@ import (
 
 	"github.com/headless-guard/headless-guard/internal/dnsexplain"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // runningPods creates the pods of StatefulSet ns/name as its controller
@@ -76,32 +77,32 @@ func TestDNSReadsTheCluster(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
-	ns := namespace(t, c, "dns", nil)
-	// Without the peer list statefulSetYAML gives it: the explanation then
+	ns := framework.Namespace(t, c, "dns", nil)
+	// Without the peer list framework.StatefulSetYAML gives it: the explanation then
 	// says where it looked for one, and what it could not read.
-	sts := strings.Replace(statefulSetYAML("web", "web", ""), "        env:\n        - name: PEERS\n          value: web-0.web:80\n", "", 1)
+	sts := strings.Replace(framework.StatefulSetYAML("web", "web", ""), "        env:\n        - name: PEERS\n          value: web-0.web:80\n", "", 1)
 	if strings.Contains(sts, "PEERS") {
 		t.Fatal("statefulSetYAML's peer list changed: update this test's copy without it")
 	}
-	mustKubectl(t, c, []byte(serviceYAML("web", "")+"---\n"+sts), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")+"---\n"+sts), "apply", "-n", ns, "-f", "-")
 	runningPods(t, c, ns, "web", "web", 3, 7, "web-2")
 
 	// The permissions of docs/deploy.md#headless-guard-dns, in one namespace.
-	reader := limitedUser(t, c, ns, "dns-reader", rbacv1.PolicyRule{
+	reader := framework.LimitedUser(t, c, ns, "dns-reader", rbacv1.PolicyRule{
 		APIGroups: []string{"", "apps", "discovery.k8s.io"},
 		Resources: []string{"services", "pods", "statefulsets", "endpointslices"},
 		Verbs:     []string{"get", "list", "watch"},
 	})
-	r := run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", reader, "-o", "json")
-	if r.code != 1 {
-		t.Fatalf("web-2 is not ready: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	r := framework.Run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", reader, "-o", "json")
+	if r.Code != 1 {
+		t.Fatalf("web-2 is not ready: exit %d, want 1\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	var rep dnsexplain.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.Stdout)
 	}
-	if !strings.Contains(r.stdout, "the ConfigMaps of namespace "+ns+" were not read (forbidden: grant list on configmaps to look in them)") {
-		t.Errorf("a user who may not list ConfigMaps is told what was not looked at:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "the ConfigMaps of namespace "+ns+" were not read (forbidden: grant list on configmaps to look in them)") {
+		t.Errorf("a user who may not list ConfigMaps is told what was not looked at:\n%s", r.Stdout)
 	}
 	if rep.ClusterDomain != "cluster.local" || !strings.Contains(rep.DomainSource, "the default") {
 		t.Errorf("a user who may not read kube-system: domain %q from %q, want the default, said", rep.ClusterDomain, rep.DomainSource)
@@ -125,19 +126,19 @@ func TestDNSReadsTheCluster(t *testing.T) {
 		"SRV _web._tcp.web": "web-0.web." + ns + ".svc.cluster.local:80,web-1.web." + ns + ".svc.cluster.local:80 missing HG009",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("records:\n got %v\nwant %v\n%s", got, want, r.stdout)
+		t.Errorf("records:\n got %v\nwant %v\n%s", got, want, r.Stdout)
 	}
 
 	// Text, for a pod, as people read it.
-	r = run(t, nil, "dns", "pod/web-0", "-n", ns, "--kubeconfig", reader)
-	if r.code != 0 || !strings.Contains(r.stdout, "web-0.web  A     10.244.7.1  10.244.7.1   ok") {
-		t.Errorf("pod/web-0: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	r = framework.Run(t, nil, "dns", "pod/web-0", "-n", ns, "--kubeconfig", reader)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "web-0.web  A     10.244.7.1  10.244.7.1   ok") {
+		t.Errorf("pod/web-0: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// Without permission on EndpointSlices, the error says what is needed.
-	noSlices := limitedUser(t, c, ns, "dns-no-slices", rbacv1.PolicyRule{APIGroups: []string{"", "apps"}, Resources: []string{"services", "pods", "statefulsets"}, Verbs: []string{"get", "list"}})
-	r = run(t, nil, "dns", "-n", ns, "--kubeconfig", noSlices)
-	if r.code != 2 || !strings.Contains(r.stderr, "listing endpointslices.discovery.k8s.io of namespace "+ns) || !strings.Contains(r.stderr, "needs get and list on") {
-		t.Errorf("without endpointslices: exit %d\n%s", r.code, r.stderr)
+	noSlices := framework.LimitedUser(t, c, ns, "dns-no-slices", rbacv1.PolicyRule{APIGroups: []string{"", "apps"}, Resources: []string{"services", "pods", "statefulsets"}, Verbs: []string{"get", "list"}})
+	r = framework.Run(t, nil, "dns", "-n", ns, "--kubeconfig", noSlices)
+	if r.Code != 2 || !strings.Contains(r.Stderr, "listing endpointslices.discovery.k8s.io of namespace "+ns) || !strings.Contains(r.Stderr, "needs get and list on") {
+		t.Errorf("without endpointslices: exit %d\n%s", r.Code, r.Stderr)
 	}
 
 	// The cluster domain, from CoreDNS's Corefile where kubeadm keeps it.
@@ -152,21 +153,21 @@ func TestDNSReadsTheCluster(t *testing.T) {
 			t.Errorf("deleting ConfigMap kube-system/coredns: %v", err)
 		}
 	})
-	r = run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", c.KubeconfigPath())
-	if !strings.Contains(r.stdout, "cluster domain: example.internal (from the `kubernetes` plugin of ConfigMap kube-system/coredns)") || !strings.Contains(r.stdout, "names relative to "+ns+".svc.example.internal") {
-		t.Errorf("domain from the Corefile:\n%s%s", r.stdout, r.stderr)
+	r = framework.Run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", c.KubeconfigPath())
+	if !strings.Contains(r.Stdout, "cluster domain: example.internal (from the `kubernetes` plugin of ConfigMap kube-system/coredns)") || !strings.Contains(r.Stdout, "names relative to "+ns+".svc.example.internal") {
+		t.Errorf("domain from the Corefile:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if r = run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", c.KubeconfigPath(), "--cluster-domain", "cluster.local"); !strings.Contains(r.stdout, "cluster domain: cluster.local (--cluster-domain)") {
-		t.Errorf("--cluster-domain wins:\n%s", r.stdout)
+	if r = framework.Run(t, nil, "dns", "statefulset/web", "-n", ns, "--kubeconfig", c.KubeconfigPath(), "--cluster-domain", "cluster.local"); !strings.Contains(r.Stdout, "cluster domain: cluster.local (--cluster-domain)") {
+		t.Errorf("--cluster-domain wins:\n%s", r.Stdout)
 	}
 	// Every namespace: this one's group among the others'.
-	r = run(t, nil, "dns", "--all-namespaces", "-o", "json", "--kubeconfig", c.KubeconfigPath())
+	r = framework.Run(t, nil, "dns", "--all-namespaces", "-o", "json", "--kubeconfig", c.KubeconfigPath())
 	var all dnsexplain.Report
-	if err := json.Unmarshal([]byte(r.stdout), &all); err != nil || r.code != 1 || all.Target != "all namespaces" ||
+	if err := json.Unmarshal([]byte(r.Stdout), &all); err != nil || r.Code != 1 || all.Target != "all namespaces" ||
 		!slices.ContainsFunc(all.Groups, func(g dnsexplain.Group) bool { return g.Namespace == ns && g.Service == "web" }) {
-		t.Errorf("--all-namespaces: exit %d, err %v, want the group of %s among %d\n%s", r.code, err, ns, len(all.Groups), r.stderr)
+		t.Errorf("--all-namespaces: exit %d, err %v, want the group of %s among %d\n%s", r.Code, err, ns, len(all.Groups), r.Stderr)
 	}
-	if r = run(t, nil, "dns", "statefulset/db", "-n", ns, "--kubeconfig", c.KubeconfigPath()); r.code != 2 || !strings.Contains(r.stderr, "StatefulSet "+ns+"/db not found") {
-		t.Errorf("a StatefulSet that does not exist: exit %d\n%s", r.code, r.stderr)
+	if r = framework.Run(t, nil, "dns", "statefulset/db", "-n", ns, "--kubeconfig", c.KubeconfigPath()); r.Code != 2 || !strings.Contains(r.Stderr, "StatefulSet "+ns+"/db not found") {
+		t.Errorf("a StatefulSet that does not exist: exit %d\n%s", r.Code, r.Stderr)
 	}
 }

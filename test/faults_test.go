@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // tcpProxy is a loopback TCP proxy a test can cut: Down refuses new
@@ -222,7 +223,7 @@ func review(t *testing.T, ns string, op admissionv1.Operation, kind metav1.Group
 	t.Helper()
 	req := &admissionv1.AdmissionRequest{
 		UID: types.UID(fmt.Sprintf("uid-%d", time.Now().UnixNano())), Kind: kind, Operation: op, Namespace: ns,
-		Object: runtimeRaw(t, obj),
+		Object: framework.RuntimeRaw(t, obj),
 	}
 	var m struct {
 		Metadata struct{ Name string } `json:"metadata"`
@@ -230,7 +231,7 @@ func review(t *testing.T, ns string, op admissionv1.Operation, kind metav1.Group
 	_ = json.Unmarshal(req.Object.Raw, &m)
 	req.Name = m.Metadata.Name
 	if old != "" {
-		req.OldObject = runtimeRaw(t, old)
+		req.OldObject = framework.RuntimeRaw(t, old)
 	}
 	body, _ := json.Marshal(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: req})
 	return body
@@ -280,8 +281,8 @@ func TestAPIServerOutage(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t) // the cluster's own guard admits the test's writes
-	ns := namespace(t, c, "outage", nil)
-	mustKubectl(t, c, []byte(serviceYAML("web", "")+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "outage", nil)
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")+"---\n"+framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
 
 	apiserver, err := url.Parse(c.Config().Host)
 	if err != nil {
@@ -292,18 +293,18 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := newTCPProxy(t, fmt.Sprintf("127.0.0.1:%d", ports[0]), func() []string { return []string{apiserver.Host} })
-	r := startReplica(t, c, "outage-guard",
+	r := framework.StartReplica(t, c, "outage-guard",
 		"--kubeconfig", proxiedKubeconfig(t, c, "https://"+proxy.addr),
 		"--webhook-cert-path", c.WebhookCertDir(), "--audit=false")
-	r.waitReady(t)
-	rv := newReviewer(t, c, r.webhookAddr)
+	r.WaitReady(t)
+	rv := newReviewer(t, c, r.WebhookAddr)
 
-	known := review(t, ns, admissionv1.Create, stsKind, statefulSetYAML("web", "web", ""), "")
-	unknown := review(t, ns, admissionv1.Create, stsKind, statefulSetYAML("web3", "nowhere", ""), "")
+	known := review(t, ns, admissionv1.Create, stsKind, framework.StatefulSetYAML("web", "web", ""), "")
+	unknown := review(t, ns, admissionv1.Create, stsKind, framework.StatefulSetYAML("web3", "nowhere", ""), "")
 	// A selector change that leaves the governed pods out: HG011 denies it
 	// when, and only when, the cache has the StatefulSet.
 	reselect := func(svc string) []byte {
-		return review(t, ns, admissionv1.Update, svcKind, strings.Replace(serviceYAML(svc, ""), "app: "+svc, "app: nobody", 1), serviceYAML(svc, ""))
+		return review(t, ns, admissionv1.Update, svcKind, strings.Replace(framework.ServiceYAML(svc, ""), "app: "+svc, "app: nobody", 1), framework.ServiceYAML(svc, ""))
 	}
 	// want is the verdict's start, and then a part of it.
 	expect := func(phase string, body []byte, query, want string, within time.Duration) time.Duration {
@@ -320,7 +321,7 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	stillReady := func(phase string) {
 		t.Helper()
-		if code, body := readyz(r.health); code != http.StatusOK {
+		if code, body := framework.Readyz(r.Health); code != http.StatusOK {
 			t.Errorf("%s: /readyz %d, want 200 (the cache still answers):\n%s", phase, code, body)
 		}
 	}
@@ -337,7 +338,7 @@ func TestAPIServerOutage(t *testing.T) {
 	expect("refused", reselect("web"), "", "denied:...(HG011 referenced-service-update)", time.Second)
 	stillReady("refused")
 	// Objects change meanwhile (the cluster's own guard admits them).
-	mustKubectl(t, c, []byte(serviceYAML("during", "")+"---\n"+statefulSetYAML("during", "during", "")), "apply", "-n", ns, "-f", "-")
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("during", "")+"---\n"+framework.StatefulSetYAML("during", "during", "")), "apply", "-n", ns, "-f", "-")
 
 	// Unreachable: connections accepted, never answered. The API server
 	// says how long it waits; the verdict comes before that.
@@ -353,7 +354,7 @@ func TestAPIServerOutage(t *testing.T) {
 	// the guard was cut off.
 	proxy.Up(t)
 	start := time.Now()
-	eventually(t, 60*time.Second, "the cache has the StatefulSet created during the outage", func() (bool, string) {
+	framework.Eventually(t, 60*time.Second, "the cache has the StatefulSet created during the outage", func() (bool, string) {
 		resp, _ := rv.post(pathFor(reselect("during")), "", reselect("during"))
 		return !resp.Allowed, verdict(resp)
 	})
@@ -394,9 +395,9 @@ func TestReplicaTerminatedUnderLoad(t *testing.T) {
 		return append([]string(nil), ready...)
 	})
 	args := []string{"--webhook-cert-path", c.WebhookCertDir(), "--shutdown-delay=2s", "--leader-elect", "--leader-election-namespace=default"}
-	replicas := []*replica{startReplica(t, c, "replica-a", args...), startReplica(t, c, "replica-b", args...)}
+	replicas := []*framework.Replica{framework.StartReplica(t, c, "replica-a", args...), framework.StartReplica(t, c, "replica-b", args...)}
 	for _, r := range replicas {
-		r.waitReady(t)
+		r.WaitReady(t)
 	}
 	// The endpoints: readiness probed every 100ms.
 	probeDone := make(chan struct{})
@@ -405,8 +406,8 @@ func TestReplicaTerminatedUnderLoad(t *testing.T) {
 		for {
 			var now []string
 			for _, r := range replicas {
-				if code, _ := readyz(r.health); code == http.StatusOK {
-					now = append(now, r.webhookAddr)
+				if code, _ := framework.Readyz(r.Health); code == http.StatusOK {
+					now = append(now, r.WebhookAddr)
 				}
 			}
 			mu.Lock()
@@ -419,24 +420,24 @@ func TestReplicaTerminatedUnderLoad(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, 10*time.Second, "both replicas behind the load balancer", func() (bool, string) {
+	framework.Eventually(t, 10*time.Second, "both replicas behind the load balancer", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(ready) == 2, strings.Join(ready, ",")
 	})
 
-	ns := namespace(t, c, "replicas", nil)
-	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
-	eventually(t, 30*time.Second, "the webhooks answer through the load balancer", func() (bool, string) {
-		_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "replicas", nil)
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	framework.Eventually(t, 30*time.Second, "the webhooks answer through the load balancer", func() (bool, string) {
+		_, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
 		return err == nil, stderr
 	})
 
 	// Writers: server-side dry-run creates, admitted and denied (the
 	// Service does not select the pods) in turn, so the webhooks do their
 	// whole work and etcd does not grow.
-	good := mustObject(t, statefulSetYAML("web", "web", ""))
-	bad := mustObject(t, statefulSetYAML("other", "web", ""))
+	good := mustObject(t, framework.StatefulSetYAML("web", "web", ""))
+	bad := mustObject(t, framework.StatefulSetYAML("other", "web", ""))
 	var answered, denied, failed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -472,7 +473,7 @@ func TestReplicaTerminatedUnderLoad(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	before := answered.Load() + denied.Load()
 	terminated := time.Now()
-	replicas[0].stop() // SIGTERM; returns once it has exited
+	replicas[0].Stop() // SIGTERM; returns once it has exited
 	exited := time.Since(terminated)
 	time.Sleep(3 * time.Second)
 	close(stop)
@@ -488,8 +489,8 @@ func TestReplicaTerminatedUnderLoad(t *testing.T) {
 		t.Errorf("too few writes to prove anything")
 	}
 	for _, r := range replicas {
-		if n := lb.served(r.webhookAddr); n == 0 {
-			t.Errorf("%s was sent no connection: the load balancer did not spread the load", r.logPath)
+		if n := lb.served(r.WebhookAddr); n == 0 {
+			t.Errorf("%s was sent no connection: the load balancer did not spread the load", r.LogPath)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/headless-guard/headless-guard/internal/manifest"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // kubectlFixtures are the manifests issue 12 found read otherwise than
@@ -34,7 +35,7 @@ func TestLoaderReadsWhatKubectlReads(t *testing.T) {
 	for _, path := range []string{"etcd-duplicate-metadata.yaml", "publish-not-ready-yes.yaml", "duplicate-service"} {
 		t.Run(path, func(t *testing.T) {
 			full := filepath.Join(kubectlFixtures, path)
-			out := mustKubectl(t, c, nil, "create", "--dry-run=client", "-o", "json", "-n", "default", "-f", full)
+			out := framework.MustKubectl(t, c, nil, "create", "--dry-run=client", "-o", "json", "-n", "default", "-f", full)
 			// One JSON object per object read, one after the other.
 			var sent []runtime.Object
 			dec := json.NewDecoder(strings.NewReader(out))
@@ -61,7 +62,7 @@ func TestLoaderReadsWhatKubectlReads(t *testing.T) {
 	}
 	// A version no API server serves: kubectl refuses it, check says it
 	// did not evaluate it (TestCheckReportsWhatRulesCannotSee).
-	_, stderr, err := kubectl(t, c, nil, "create", "--dry-run=client", "-o", "json", "-f", filepath.Join(chartFixtures, "memcached-apps-v1beta2.yaml"))
+	_, stderr, err := framework.Kubectl(t, c, nil, "create", "--dry-run=client", "-o", "json", "-f", filepath.Join(chartFixtures, "memcached-apps-v1beta2.yaml"))
 	if err == nil || !strings.Contains(stderr, `no matches for kind "StatefulSet" in version "apps/v1beta2"`) {
 		t.Errorf("kubectl create apps/v1beta2: err %v, want no matches for kind\n%s", err, stderr)
 	}
@@ -120,17 +121,17 @@ func TestCheckReportsWhatRulesCannotSee(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, format := range []string{"text", "json", "sarif", "junit"} {
-				r := run(t, nil, append([]string{"check", "-o", format}, tc.args...)...)
-				if r.code != tc.code {
-					t.Fatalf("-o %s: exit %d, want %d\n%s%s", format, r.code, tc.code, r.stdout, r.stderr)
+				r := framework.Run(t, nil, append([]string{"check", "-o", format}, tc.args...)...)
+				if r.Code != tc.code {
+					t.Fatalf("-o %s: exit %d, want %d\n%s%s", format, r.Code, tc.code, r.Stdout, r.Stderr)
 				}
-				got := noticesIn(t, format, r.stdout)
+				got := noticesIn(t, format, r.Stdout)
 				var want []string
 				if tc.reason != "" {
 					want = []string{tc.reason + " " + tc.where}
 				}
 				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("-o %s: notices (-want +got):\n%s\n%s", format, diff, r.stdout)
+					t.Errorf("-o %s: notices (-want +got):\n%s\n%s", format, diff, r.Stdout)
 				}
 			}
 		})

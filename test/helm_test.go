@@ -33,6 +33,7 @@ import (
 	"github.com/headless-guard/headless-guard/certs"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // The chart, and the values deploy/base is rendered with.
@@ -48,27 +49,6 @@ const (
 // testdata/helm/<profile>.yaml; their values are in
 // testdata/helm/<profile>.values.yaml (none for default).
 var helmProfiles = []string{"default", "cert-manager", "secret", "everything-on"}
-
-// helmBinary is Helm 4 (helm) from KUBEBUILDER_ASSETS, else <root>/bin,
-// as test/cluster finds the other binaries of a cluster.
-func helmBinary(t *testing.T) string {
-	t.Helper()
-	return findHelm(t, "helm")
-}
-
-// findHelm finds the helm binary name in KUBEBUILDER_ASSETS, else <root>/bin.
-func findHelm(t *testing.T, name string) string {
-	t.Helper()
-	root := repoRoot(t)
-	dirs := []string{cluster.AssetsDir(root), filepath.Join(root, "bin")}
-	for _, d := range dirs {
-		if p := filepath.Join(d, name); fileExists(p) {
-			return p
-		}
-	}
-	t.Fatalf("%s not found in %s: run `make -f hack/tools.mk bin/%s`", name, strings.Join(dirs, " or "), name)
-	return ""
-}
 
 // helmCLI is the helm command line of one major version. The chart's
 // tests run with Helm 4 (bin/helm) and Helm 3 (bin/helm3): most clusters
@@ -88,7 +68,7 @@ var helmVersions sync.Map
 // named after: a Helm 4 copied to bin/helm3 would test nothing new.
 func helmCLIs(t *testing.T) []helmCLI {
 	t.Helper()
-	clis := []helmCLI{{4, findHelm(t, "helm")}, {3, findHelm(t, "helm3")}}
+	clis := []helmCLI{{4, framework.FindHelm(t, "helm")}, {3, framework.FindHelm(t, "helm3")}}
 	for _, h := range clis {
 		v, ok := helmVersions.Load(h.bin)
 		if !ok {
@@ -105,17 +85,6 @@ func helmCLIs(t *testing.T) []helmCLI {
 	return clis
 }
 
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // runHelm runs the real helm bin in the repository root with its
 // configuration, cache and data in a temporary directory, and kubeconfig
 // when not "".
@@ -125,7 +94,7 @@ func runHelm(t *testing.T, bin, kubeconfig string, args ...string) (string, stri
 	defer cancel()
 	home := t.TempDir()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = framework.RepoRoot(t)
 	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"), "KUBECONFIG="+kubeconfig)
 	var out, errOut bytes.Buffer
@@ -165,7 +134,7 @@ func (h helmCLI) template(t *testing.T, namespace, profile string, extra ...stri
 // helm4 is Helm 4, which the tests that are not about Helm use.
 func helm4(t *testing.T) helmCLI {
 	t.Helper()
-	return helmCLI{4, helmBinary(t)}
+	return helmCLI{4, framework.HelmBinary(t)}
 }
 
 // helm runs Helm 4 (see runHelm).
@@ -194,9 +163,9 @@ func helmTemplate(t *testing.T, namespace, profile string, extra ...string) stri
 }
 
 // parseDocs splits a rendered stream into its objects.
-func parseDocs(t *testing.T, stream string) []manifestDoc {
+func parseDocs(t *testing.T, stream string) []framework.ManifestDoc {
 	t.Helper()
-	var docs []manifestDoc
+	var docs []framework.ManifestDoc
 	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(stream)))
 	for {
 		raw, err := r.Read()
@@ -224,7 +193,7 @@ func parseDocs(t *testing.T, stream string) []manifestDoc {
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs = append(docs, manifestDoc{gv.WithKind(meta.Kind), meta.Metadata.Name, raw})
+		docs = append(docs, framework.ManifestDoc{GVK: gv.WithKind(meta.Kind), Name: meta.Metadata.Name, Raw: raw})
 	}
 }
 
@@ -234,7 +203,7 @@ func TestHelmLint(t *testing.T) {
 	for _, h := range helmCLIs(t) {
 		for _, p := range helmProfiles {
 			t.Run(h.String()+"/"+p, func(t *testing.T) {
-				out := h.must(t, "", append([]string{"lint", "--strict", chartDir, "--namespace", guardNamespace}, profileArgs(p)...)...)
+				out := h.must(t, "", append([]string{"lint", "--strict", chartDir, "--namespace", framework.GuardNamespace}, profileArgs(p)...)...)
 				if !strings.Contains(out, "1 chart(s) linted, 0 chart(s) failed") || strings.Contains(out, "[WARNING]") {
 					t.Errorf("%s lint:\n%s", h, out)
 				}
@@ -256,7 +225,7 @@ func TestHelmTemplate(t *testing.T) {
 func testHelmTemplate(t *testing.T, h helmCLI) {
 	for _, p := range helmProfiles {
 		t.Run(p, func(t *testing.T) {
-			got := h.template(t, guardNamespace, p)
+			got := h.template(t, framework.GuardNamespace, p)
 			golden := filepath.Join(helmGoldenDir, p+".yaml")
 			if os.Getenv("UPDATE_GOLDEN") != "" && h.major == 4 {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -323,7 +292,7 @@ func TestHelmValues(t *testing.T) {
 	for _, h := range helmCLIs(t) {
 		for name, args := range refused {
 			t.Run("refused/"+h.String()+"/"+name, func(t *testing.T) {
-				out, stderr, err := h.run(t, "", append([]string{"template", releaseName, chartDir, "--namespace", guardNamespace}, args...)...)
+				out, stderr, err := h.run(t, "", append([]string{"template", releaseName, chartDir, "--namespace", framework.GuardNamespace}, args...)...)
 				if err == nil {
 					t.Fatalf("%s template %v succeeded:\n%s", h, args, out)
 				}
@@ -371,7 +340,7 @@ func TestHelmValues(t *testing.T) {
 	})
 
 	t.Run("everything-on", func(t *testing.T) {
-		docs := parseDocs(t, helmTemplate(t, guardNamespace, "everything-on"))
+		docs := parseDocs(t, helmTemplate(t, framework.GuardNamespace, "everything-on"))
 		dep := decode[appsv1.Deployment](t, docs, "Deployment", "headless-guard")
 		args := dep.Spec.Template.Spec.Containers[0].Args
 		for _, a := range []string{"--mode=warn", "--policy=strict", "--controller-owned=enforce", "--rule=HG004=warn", "--rule=HG012=deny", "--inject", "--fix-labels", "--audit=false",
@@ -380,7 +349,7 @@ func TestHelmValues(t *testing.T) {
 				t.Errorf("args %v lack %s", args, a)
 			}
 		}
-		help, err := exec.Command(binary, "serve", "--help").CombinedOutput()
+		help, err := exec.Command(framework.Binary, "serve", "--help").CombinedOutput()
 		if err != nil {
 			t.Fatalf("serve --help: %v\n%s", err, help)
 		}
@@ -390,11 +359,11 @@ func TestHelmValues(t *testing.T) {
 				t.Errorf("argument %q: not a flag of headless-guard serve", a)
 			}
 		}
-		reports := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, guardNamespace, "default", "--set", "audit.reports=false")), "Deployment", "headless-guard")
+		reports := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, framework.GuardNamespace, "default", "--set", "audit.reports=false")), "Deployment", "headless-guard")
 		if !slices.Contains(reports.Spec.Template.Spec.Containers[0].Args, "--audit-reports=false") || !strings.Contains(string(help), "--audit-reports ") {
 			t.Errorf("audit.reports=false: args %v", reports.Spec.Template.Spec.Containers[0].Args)
 		}
-		graced := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, guardNamespace, "default", "--set", "audit.gracePeriod=30s")), "Deployment", "headless-guard")
+		graced := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, framework.GuardNamespace, "default", "--set", "audit.gracePeriod=30s")), "Deployment", "headless-guard")
 		if !slices.Contains(graced.Spec.Template.Spec.Containers[0].Args, "--audit-grace-period=30s") || !strings.Contains(string(help), "--audit-grace-period ") {
 			t.Errorf("audit.gracePeriod=30s: args %v", graced.Spec.Template.Spec.Containers[0].Args)
 		}
@@ -411,12 +380,12 @@ func TestHelmValues(t *testing.T) {
 			}
 		}
 		for _, kind := range []string{"NetworkPolicy", "ServiceMonitor", "CustomResourceDefinition", "ConfigMap"} {
-			if !slices.ContainsFunc(docs, func(d manifestDoc) bool { return d.gvk.Kind == kind }) {
+			if !slices.ContainsFunc(docs, func(d framework.ManifestDoc) bool { return d.GVK.Kind == kind }) {
 				t.Errorf("no %s in the render", kind)
 			}
 		}
 		for _, kind := range []string{"PodDisruptionBudget", "PriorityClass"} {
-			if slices.ContainsFunc(docs, func(d manifestDoc) bool { return d.gvk.Kind == kind }) {
+			if slices.ContainsFunc(docs, func(d framework.ManifestDoc) bool { return d.GVK.Kind == kind }) {
 				t.Errorf("a %s although the values turn it off", kind)
 			}
 		}
@@ -430,13 +399,13 @@ func TestHelmValues(t *testing.T) {
 		// Helm orders objects by kind: compared by kind and name.
 		got := map[string]map[string]any{}
 		for _, d := range docs {
-			if d.gvk.Group == "cert-manager.io" {
+			if d.GVK.Group == "cert-manager.io" {
 				m := map[string]any{}
-				if err := yaml.Unmarshal(d.raw, &m); err != nil {
+				if err := yaml.Unmarshal(d.Raw, &m); err != nil {
 					t.Fatal(err)
 				}
 				delete(m["metadata"].(map[string]any), "labels")
-				got[d.gvk.Kind+"/"+d.name] = m
+				got[d.GVK.Kind+"/"+d.Name] = m
 			}
 		}
 		want := map[string]map[string]any{}
@@ -463,18 +432,18 @@ func TestHelmValues(t *testing.T) {
 	// The Report CRD is the reports-api module's, copied verbatim.
 	t.Run("report CRD", func(t *testing.T) {
 		dir := moduleDir(t, reportsCRDModule)
-		want := readFile(t, filepath.Join(dir, "config", "crd", "openreports.io_reports.yaml"))
+		want := framework.ReadFile(t, filepath.Join(dir, "config", "crd", "openreports.io_reports.yaml"))
 		if got := readRepoFile(t, chartDir+"/files/openreports.io_reports.yaml"); got != want {
 			t.Errorf("%s/files/openreports.io_reports.yaml is not the CRD of %s (copy it again)", chartDir, dir)
 		}
-		if slices.ContainsFunc(parseDocs(t, helmTemplate(t, guardNamespace, "default")), func(d manifestDoc) bool { return d.gvk.Kind == "CustomResourceDefinition" }) {
+		if slices.ContainsFunc(parseDocs(t, helmTemplate(t, framework.GuardNamespace, "default")), func(d framework.ManifestDoc) bool { return d.GVK.Kind == "CustomResourceDefinition" }) {
 			t.Errorf("the CRD is installed by default")
 		}
-		docs := parseDocs(t, helmTemplate(t, guardNamespace, "default", "--set", "reports.installCRD=true"))
+		docs := parseDocs(t, helmTemplate(t, framework.GuardNamespace, "default", "--set", "reports.installCRD=true"))
 		var rendered, orig map[string]any
 		for _, d := range docs {
-			if d.gvk.Kind == "CustomResourceDefinition" {
-				if err := yaml.Unmarshal(d.raw, &rendered); err != nil {
+			if d.GVK.Kind == "CustomResourceDefinition" {
+				if err := yaml.Unmarshal(d.Raw, &rendered); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -498,8 +467,8 @@ func TestHelmValues(t *testing.T) {
 // deploy/chart/kustomize-base.values.yaml, one file per template, and lists
 // exactly those files. UPDATE_GOLDEN=1 (make manifests) rewrites them.
 func TestHelmRendersTheBase(t *testing.T) {
-	root := repoRoot(t)
-	out := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace, "-f", baseValuesFile)
+	root := framework.RepoRoot(t)
+	out := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", framework.GuardNamespace, "-f", baseValuesFile)
 	files := splitBySource(t, out)
 	names := make([]string, 0, len(files))
 	for name := range files {
@@ -548,7 +517,7 @@ func TestHelmRendersTheBase(t *testing.T) {
 
 // baseHeader heads every rendered file of deploy/base.
 const baseHeader = "# Generated by `make manifests`: helm template " + releaseName + " " + chartDir + "\n" +
-	"# --namespace " + guardNamespace + " -f " + baseValuesFile + ".\n" +
+	"# --namespace " + framework.GuardNamespace + " -f " + baseValuesFile + ".\n" +
 	"# Edit the chart, not this file.\n"
 
 // splitBySource splits a helm render into one file per template, named
@@ -584,15 +553,15 @@ func splitBySource(t *testing.T, out string) map[string]string {
 // renders are the self-signed and cert-manager overlays (built on the
 // rendered base), object for object, but for the labels Helm adds.
 func TestHelmMatchesTheOverlays(t *testing.T) {
-	kubectlBin := filepath.Join(cluster.AssetsDir(repoRoot(t)), "kubectl")
+	kubectlBin := filepath.Join(cluster.AssetsDir(framework.RepoRoot(t)), "kubectl")
 	for profile, overlay := range map[string]string{"default": "self-signed", "cert-manager": "cert-manager"} {
 		t.Run(overlay, func(t *testing.T) {
-			out, err := exec.Command(kubectlBin, "kustomize", filepath.Join(repoRoot(t), "deploy", "overlays", overlay)).Output()
+			out, err := exec.Command(kubectlBin, "kustomize", filepath.Join(framework.RepoRoot(t), "deploy", "overlays", overlay)).Output()
 			if err != nil {
 				t.Fatalf("kubectl kustomize: %v", err)
 			}
 			want := objectsByKey(t, parseDocs(t, string(out)))
-			got := objectsByKey(t, parseDocs(t, helmTemplate(t, guardNamespace, profile, "--set", "namespace.create=true", "--set", "image.tag=latest")))
+			got := objectsByKey(t, parseDocs(t, helmTemplate(t, framework.GuardNamespace, profile, "--set", "namespace.create=true", "--set", "image.tag=latest")))
 			for key, w := range want {
 				g, ok := got[key]
 				if !ok {
@@ -626,31 +595,22 @@ func TestHelmMatchesTheOverlays(t *testing.T) {
 	}
 }
 
-func objectsByKey(t *testing.T, docs []manifestDoc) map[string]map[string]any {
+func objectsByKey(t *testing.T, docs []framework.ManifestDoc) map[string]map[string]any {
 	t.Helper()
 	out := map[string]map[string]any{}
 	for _, d := range docs {
 		m := map[string]any{}
-		if err := yaml.Unmarshal(d.raw, &m); err != nil {
+		if err := yaml.Unmarshal(d.Raw, &m); err != nil {
 			t.Fatal(err)
 		}
-		out[d.gvk.Kind+"/"+d.name] = m
+		out[d.GVK.Kind+"/"+d.Name] = m
 	}
 	return out
 }
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
-
 func readRepoFile(t *testing.T, rel string) string {
 	t.Helper()
-	return readFile(t, filepath.Join(repoRoot(t), rel))
+	return framework.ReadFile(t, filepath.Join(framework.RepoRoot(t), rel))
 }
 
 // moduleDir is the directory of a module the main module requires.
@@ -658,7 +618,7 @@ func moduleDir(t *testing.T, module string) string {
 	t.Helper()
 	for _, args := range [][]string{{"list", "-m", "-f", "{{.Dir}}", module}, {"mod", "download", "-json", module}} {
 		cmd := exec.Command("go", args...)
-		cmd.Dir = repoRoot(t)
+		cmd.Dir = framework.RepoRoot(t)
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("go %s: %v", strings.Join(args, " "), err)
@@ -735,8 +695,8 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 	ctx := t.Context()
 	ns := "hg-" + h.String()
 	kc := c.KubeconfigPath()
-	mustKubectl(t, c, nil, "create", "namespace", ns)
-	mustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+	framework.MustKubectl(t, c, nil, "create", "namespace", ns)
+	framework.MustKubectl(t, c, nil, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
 	install := []string{releaseName, chartDir, "--namespace", ns, "--set", fmt.Sprintf("webhooks.url=https://127.0.0.1:%d", c.WebhookPort())}
 
 	t.Run("dry-run=server", func(t *testing.T) {
@@ -772,9 +732,9 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 	if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard"}, dep); err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig, _, _ := saKubeconfig(t, c, ns, "headless-guard")
+	kubeconfig, _, _ := framework.SaKubeconfig(t, c, ns, "headless-guard")
 	local := []string{"--kubeconfig", kubeconfig, "--cert-namespace=" + ns, "--leader-election-namespace=" + ns,
-		"--webhook-cert-path=" + t.TempDir(), "--cert-dns-names=127.0.0.1,localhost", "--shutdown-delay=0s", testAuditGrace}
+		"--webhook-cert-path=" + t.TempDir(), "--cert-dns-names=127.0.0.1,localhost", "--shutdown-delay=0s", framework.TestAuditGrace}
 	// Ready only once the API server reached it through the chart's
 	// configurations, with the caBundle it patched in.
 	g, err := c.StartGuard(ctx, guardArgsOf(t, dep, local...)...)
@@ -784,28 +744,28 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 	var injected string
 	t.Run("install", func(t *testing.T) {
 		// A StatefulSet alone is denied in the strict policy only.
-		den := namespace(t, c, "helm-deny", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
-		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", den, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
+		den := framework.Namespace(t, c, "helm-deny", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
+		if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", den, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 			t.Errorf("want an HG002 denial: %v\n%s", err, stderr)
 		}
-		injected = namespace(t, c, "helm-inject", map[string]string{rules.InjectLabel: "true"})
+		injected = framework.Namespace(t, c, "helm-inject", map[string]string{rules.InjectLabel: "true"})
 		// The label needs injectNamespaces too (RBAC cannot follow a label):
 		// its Role, as the chart renders it.
 		rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", ns, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+injected+"}")
-		mustKubectl(t, c, join(parseDocs(t, rbac), func(d manifestDoc) bool { return d.name == "headless-guard-inject" }), "apply", "-f", "-")
-		mustKubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", injected, "-f", "-")
-		eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
-			owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", injected)
+		framework.MustKubectl(t, c, framework.Join(parseDocs(t, rbac), func(d framework.ManifestDoc) bool { return d.Name == "headless-guard-inject" }), "apply", "-f", "-")
+		framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "", "")), "apply", "-n", injected, "-f", "-")
+		framework.Eventually(t, 30*time.Second, "the injected Service, owned", func() (bool, string) {
+			owner, _ := framework.GetJSONPath(t, c, "{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].blockOwnerDeletion}", "service", "web", "-n", injected)
 			return owner == "web/true", owner
 		})
-		aud := namespace(t, c, "helm-audit", map[string]string{rules.ModeLabel: "warn"})
-		mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", aud, "-f", "-")
-		eventually(t, 30*time.Second, "an audit Event", func() (bool, string) {
-			got := mustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
+		aud := framework.Namespace(t, c, "helm-audit", map[string]string{rules.ModeLabel: "warn"})
+		framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", aud, "-f", "-")
+		framework.Eventually(t, 30*time.Second, "an audit Event", func() (bool, string) {
+			got := framework.MustKubectl(t, c, nil, "get", "events", "-n", aud, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
 			return got != "", got
 		})
 		// The leader holds the chart's Lease.
-		eventually(t, 30*time.Second, "the chart's Lease held", func() (bool, string) {
+		framework.Eventually(t, 30*time.Second, "the chart's Lease held", func() (bool, string) {
 			lease := &coordinationv1.Lease{}
 			if err := c.Client().Get(ctx, client.ObjectKey{Namespace: ns, Name: "headless-guard.io"}, lease); err != nil {
 				return false, err.Error()
@@ -830,13 +790,13 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 		if err := g.Restart(guardArgsOf(t, dep, local...)...); err != nil {
 			t.Fatal(err)
 		}
-		warned := namespace(t, c, "helm-warn", nil)
-		_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", warned, "-f", "-")
+		warned := framework.Namespace(t, c, "helm-warn", nil)
+		_, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", warned, "-f", "-")
 		if err != nil || !strings.Contains(stderr, "Warning: HG002") {
 			t.Errorf("mode=warn: want the StatefulSet admitted with an HG002 warning: %v\n%s", err, stderr)
 		}
 		if logs := g.Logs(); regexp.MustCompile(`(?i)forbidden`).MatchString(logs) {
-			t.Errorf("the guard was refused something under the chart's RBAC:\n%s", grepLines(logs, "orbidden"))
+			t.Errorf("the guard was refused something under the chart's RBAC:\n%s", framework.GrepLines(logs, "orbidden"))
 		}
 	})
 
@@ -847,17 +807,17 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 		if err := g.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		down := namespace(t, c, "helm-down", nil)
-		for what, doc := range map[string]string{"StatefulSet create": statefulSetYAML("web", "web", ""), "Service create": serviceYAML("web", "")} {
-			if _, stderr, err := kubectl(t, c, []byte(doc), "apply", "-n", down, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
+		down := framework.Namespace(t, c, "helm-down", nil)
+		for what, doc := range map[string]string{"StatefulSet create": framework.StatefulSetYAML("web", "web", ""), "Service create": framework.ServiceYAML("web", "")} {
+			if _, stderr, err := framework.Kubectl(t, c, []byte(doc), "apply", "-n", down, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
 				t.Errorf("%s with the guard down: %v %s; want it refused (failurePolicy Fail)", what, err, stderr)
 			}
 		}
 		// Scaling goes through the scale subresource, which no webhook intercepts.
-		mustKubectl(t, c, nil, "scale", "statefulset", "web", "-n", injected, "--replicas=1")
+		framework.MustKubectl(t, c, nil, "scale", "statefulset", "web", "-n", injected, "--replicas=1")
 		// Either command of the procedure unblocks; helm upgrade undoes either.
-		mustKubectl(t, c, nil, "patch", "validatingwebhookconfiguration", "headless-guard", "--type=json", "-p", breakGlassPatch)
-		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", down, "-f", "-")
+		framework.MustKubectl(t, c, nil, "patch", "validatingwebhookconfiguration", "headless-guard", "--type=json", "-p", breakGlassPatch)
+		framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", down, "-f", "-")
 		if h.major == 4 {
 			// Helm 4 applies server-side: the patched fields are kubectl's
 			// now, and only --force-conflicts takes them back.
@@ -869,11 +829,11 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 			// Helm 3's three-way merge sets what differs from the chart back.
 			h.must(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values")
 		}
-		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
+		if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
 			t.Errorf("after helm upgrade, failurePolicy Fail is not back: %v %s", err, stderr)
 		}
-		mustKubectl(t, c, nil, "delete", "validatingwebhookconfiguration", "headless-guard")
-		mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-")
+		framework.MustKubectl(t, c, nil, "delete", "validatingwebhookconfiguration", "headless-guard")
+		framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", down, "-f", "-")
 		h.must(t, kc, "upgrade", releaseName, chartDir, "--namespace", ns, "--reuse-values")
 		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 		if err := c.Client().Get(ctx, client.ObjectKey{Name: certs.DefaultWebhookConfigName}, vwc); err != nil || *vwc.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
@@ -921,14 +881,14 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 			t.Errorf("releases left: %s", out)
 		}
 		// Writes are no longer checked, and nothing waits for a guard.
-		free := namespace(t, c, "helm-after", nil)
-		for _, doc := range []string{statefulSetYAML("web", "web", ""), strings.Replace(serviceYAML("other", ""), "  clusterIP: None\n", "", 1)} {
-			if out, stderr, err := kubectl(t, c, []byte(doc), "apply", "-n", free, "-f", "-"); err != nil || strings.Contains(stderr, "Warning") {
+		free := framework.Namespace(t, c, "helm-after", nil)
+		for _, doc := range []string{framework.StatefulSetYAML("web", "web", ""), strings.Replace(framework.ServiceYAML("other", ""), "  clusterIP: None\n", "", 1)} {
+			if out, stderr, err := framework.Kubectl(t, c, []byte(doc), "apply", "-n", free, "-f", "-"); err != nil || strings.Contains(stderr, "Warning") {
 				t.Errorf("after uninstall: %v\n%s%s", err, out, stderr)
 			}
 		}
-		mustKubectl(t, c, nil, "label", "service", "other", "-n", free, "x=y")
-		mustKubectl(t, c, nil, "delete", "service", "other", "-n", free)
+		framework.MustKubectl(t, c, nil, "label", "service", "other", "-n", free, "x=y")
+		framework.MustKubectl(t, c, nil, "delete", "service", "other", "-n", free)
 	})
 }
 

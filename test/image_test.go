@@ -23,6 +23,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // ociDescriptor, ociIndex, ociManifest and ociConfig are the parts of the
@@ -268,7 +270,7 @@ func TestImage(t *testing.T) {
 	if dist == "" {
 		t.Skip("HEADLESS_GUARD_RELEASE_DIST is not set: `make unit` (and `make test`) build the image it checks")
 	}
-	root := repoRoot(t)
+	root := framework.RepoRoot(t)
 	archive := filepath.Join(dist, "headless-guard-image.tar")
 	layout := readOCIArchive(t, archive)
 	indexDesc, idx := layout.imageIndex(t)
@@ -290,7 +292,7 @@ func TestImage(t *testing.T) {
 		if d, _ := second.imageIndex(t); d.Digest != indexDesc.Digest {
 			t.Errorf("built twice from the same binary: digests %s and %s", indexDesc.Digest, d.Digest)
 		}
-		a, b := readFile(t, archive), readFile(t, again)
+		a, b := framework.ReadFile(t, archive), framework.ReadFile(t, again)
 		if a != b {
 			var differ []string
 			for _, name := range slices.Sorted(maps.Keys(layout)) {
@@ -316,7 +318,7 @@ func TestImage(t *testing.T) {
 	// Every linux binary of the release is in the image, and nothing else.
 	var linux []string
 	for _, p := range []string{"amd64", "arm64"} {
-		if fileExists(filepath.Join(dist, "headless-guard-linux-"+p)) {
+		if framework.FileExists(filepath.Join(dist, "headless-guard-linux-"+p)) {
 			linux = append(linux, p)
 		}
 	}
@@ -360,7 +362,7 @@ func TestImage(t *testing.T) {
 			if !ok {
 				t.Fatalf("no %s in the image", want.binary)
 			}
-			if !bytes.Equal(bin.data, []byte(readFile(t, release))) {
+			if !bytes.Equal(bin.data, []byte(framework.ReadFile(t, release))) {
 				t.Errorf("%s in the image is not the release's %s", want.binary, release)
 			}
 			if bin.hdr.Mode&0o111 == 0 {
@@ -371,7 +373,7 @@ func TestImage(t *testing.T) {
 			// checks runAsNonRoot only on a numeric one) that the image
 			// knows and the chart runs as, and no setuid or setgid file.
 			uid, gid := checkNonRootUser(t, c.User, files)
-			dep := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, guardNamespace, "default")), "Deployment", "headless-guard")
+			dep := decode[appsv1.Deployment](t, parseDocs(t, helmTemplate(t, framework.GuardNamespace, "default")), "Deployment", "headless-guard")
 			if sc := dep.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != int64(uid) || sc.RunAsGroup == nil || *sc.RunAsGroup != int64(gid) {
 				t.Errorf("the chart's pod securityContext %+v does not run as the image's user %d:%d", sc, uid, gid)
 			}
@@ -531,14 +533,14 @@ func checkSBOM(t *testing.T, root, binary, arch string) {
 		} `json:"packages"`
 		Relationships []struct{ SPDXElementID, RelationshipType, RelatedSPDXElement string } `json:"relationships"`
 	}
-	if err := json.Unmarshal([]byte(readFile(t, binary+".spdx.json")), &doc); err != nil {
+	if err := json.Unmarshal([]byte(framework.ReadFile(t, binary+".spdx.json")), &doc); err != nil {
 		t.Fatalf("%s.spdx.json: %v", binary, err)
 	}
 	if doc.SPDXVersion != "SPDX-2.3" || len(doc.Packages) == 0 {
 		t.Fatalf("%s.spdx.json: %s with %d packages", binary, doc.SPDXVersion, len(doc.Packages))
 	}
 	main := doc.Packages[0]
-	sum := sha256.Sum256([]byte(readFile(t, binary)))
+	sum := sha256.Sum256([]byte(framework.ReadFile(t, binary)))
 	if main.Name != "github.com/headless-guard/headless-guard" || main.VersionInfo != releaseVersion ||
 		len(main.Checksums) != 1 || main.Checksums[0].ChecksumValue != hex.EncodeToString(sum[:]) {
 		t.Errorf("the SBOM's first package is %+v, want the release's binary", main)

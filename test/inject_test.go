@@ -11,65 +11,42 @@ import (
 
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // fixArgs are the guard flags of the fix tests: the defaults, so that
 // namespace labels alone enable the fixes.
 var fixArgs = []string{"--mode=enforce"}
 
-// eventually polls cond every 200ms for up to d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s did not happen within %v; last state: %s", what, d, last)
-}
-
-func getJSONPath(t *testing.T, c *cluster.Cluster, path string, args ...string) (string, error) {
-	out, errOut, err := kubectl(t, c, nil, append(append([]string{"get"}, args...), "-o", "jsonpath="+path)...)
-	if err != nil {
-		return "", fmt.Errorf("%v: %s", err, errOut)
-	}
-	return out, nil
-}
-
 func TestInjectionLifecycle(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "inject", map[string]string{rules.InjectLabel: "true"})
+	ns := framework.Namespace(t, c, "inject", map[string]string{rules.InjectLabel: "true"})
 
 	// Dry run: a warning and nothing created.
-	out, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+	out, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "", "")), "apply", "--dry-run=server", "-n", ns, "-f", "-")
 	if err != nil || !strings.Contains(stderr, "headless-guard would create headless Service "+ns+"/web for StatefulSet web (dry run: nothing created)") {
 		t.Fatalf("dry run: %v\n%s%s", err, out, stderr)
 	}
-	if got := mustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name"); got != "" {
+	if got := framework.MustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name"); got != "" {
 		t.Fatalf("dry run created %s", got)
 	}
 
 	// A StatefulSet alone gets its serviceName from the mutating webhook,
 	// and its Service from the reconciler once the API server stored it.
 	start := time.Now()
-	out, stderr, err = kubectl(t, c, []byte(statefulSetYAML("web", "", "")), "apply", "-n", ns, "-f", "-")
+	out, stderr, err = framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "", "")), "apply", "-n", ns, "-f", "-")
 	if err != nil || !strings.Contains(stderr, "headless-guard will create headless Service "+ns+"/web for StatefulSet web once it is stored") {
 		t.Fatalf("apply: %v\n%s%s", err, out, stderr)
 	}
-	if name, _ := getJSONPath(t, c, "{.spec.serviceName}", "statefulset", "web", "-n", ns); name != "web" {
+	if name, _ := framework.GetJSONPath(t, c, "{.spec.serviceName}", "statefulset", "web", "-n", ns); name != "web" {
 		t.Errorf("serviceName = %q, want web (set by the fix)", name)
 	}
-	uid, _ := getJSONPath(t, c, "{.metadata.uid}", "statefulset", "web", "-n", ns)
+	uid, _ := framework.GetJSONPath(t, c, "{.metadata.uid}", "statefulset", "web", "-n", ns)
 	var svc string
-	eventually(t, 10*time.Second, "the injected Service", func() (bool, string) {
-		svc, err = getJSONPath(t, c, "{.spec.clusterIP} {.spec.selector.app} {.spec.ports[0].name} {.metadata.labels.app\\.kubernetes\\.io/managed-by}", "service", "web", "-n", ns)
+	framework.Eventually(t, 10*time.Second, "the injected Service", func() (bool, string) {
+		svc, err = framework.GetJSONPath(t, c, "{.spec.clusterIP} {.spec.selector.app} {.spec.ports[0].name} {.metadata.labels.app\\.kubernetes\\.io/managed-by}", "service", "web", "-n", ns)
 		return err == nil, fmt.Sprint(err)
 	})
 	t.Logf("the injected Service existed %v after the apply began", time.Since(start).Round(time.Millisecond))
@@ -78,17 +55,17 @@ func TestInjectionLifecycle(t *testing.T) {
 	}
 	// Owned from its creation, so that the garbage collector deletes it with
 	// the StatefulSet (test/e2e shows that on a cluster that runs one).
-	owner, _ := getJSONPath(t, c, "{.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}/{.metadata.ownerReferences[*].uid}/{.metadata.ownerReferences[*].controller}/{.metadata.ownerReferences[*].blockOwnerDeletion}", "service", "web", "-n", ns)
+	owner, _ := framework.GetJSONPath(t, c, "{.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}/{.metadata.ownerReferences[*].uid}/{.metadata.ownerReferences[*].controller}/{.metadata.ownerReferences[*].blockOwnerDeletion}", "service", "web", "-n", ns)
 	if want := "StatefulSet/web/" + uid + "/true/true"; owner != want {
 		t.Errorf("ownerReferences %q, want %q", owner, want)
 	}
 	// The Service is the user's to change, and the guard never deletes it,
 	// not even once its StatefulSet is gone (this cluster runs no garbage
 	// collector, so it stays).
-	mustKubectl(t, c, nil, "label", "service", "web", "-n", ns, "team=db")
-	mustKubectl(t, c, nil, "delete", "statefulset", "web", "-n", ns)
+	framework.MustKubectl(t, c, nil, "label", "service", "web", "-n", ns, "team=db")
+	framework.MustKubectl(t, c, nil, "delete", "statefulset", "web", "-n", ns)
 	time.Sleep(2 * time.Second)
-	if got, _ := getJSONPath(t, c, "{.metadata.labels.team}", "service", "web", "-n", ns); got != "db" {
+	if got, _ := framework.GetJSONPath(t, c, "{.metadata.labels.team}", "service", "web", "-n", ns); got != "db" {
 		t.Errorf("the orphaned injected Service was changed or deleted: label team=%q", got)
 	}
 }
@@ -99,33 +76,7 @@ func TestRejectedStatefulSetLeavesNothing(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	checkRejectedLeavesNothing(t, c, namespace(t, c, "inject-rejected", map[string]string{rules.InjectLabel: "true"}))
-}
-
-// checkRejectedLeavesNothing has a later admission step reject a
-// StatefulSet in ns, an inject-enabled namespace, and checks that no
-// Service appears.
-func checkRejectedLeavesNothing(t *testing.T, c *cluster.Cluster, ns string) {
-	t.Helper()
-	mustKubectl(t, c, []byte(rejectingPolicy(ns)), "apply", "-f", "-")
-	rejected := strings.Replace(statefulSetYAML("db", "", ""), "metadata:\n  name: db\n", "metadata:\n  name: db\n  labels:\n    reject: \"yes\"\n", 1)
-	// Policies take effect a moment after they are created: probe with dry
-	// runs (which create nothing), then create for real once.
-	eventually(t, 30*time.Second, "the policy in effect", func() (bool, string) {
-		_, stderr, err := kubectl(t, c, []byte(rejected), "apply", "--dry-run=server", "-n", ns, "-f", "-")
-		return err != nil && strings.Contains(stderr, "rejected by a later admission step"), stderr
-	})
-	var stderr string
-	var err error
-	created := servicesCreatedDuring(t, c, 3*time.Second, func() {
-		_, stderr, err = kubectl(t, c, []byte(rejected), "apply", "-n", ns, "-f", "-")
-	})
-	if err == nil || !strings.Contains(stderr, "rejected by a later admission step") {
-		t.Fatalf("the StatefulSet must be rejected by the policy: %v\n%s", err, stderr)
-	}
-	if len(created) > 0 {
-		t.Fatalf("a rejected StatefulSet left Services %v", created)
-	}
+	framework.CheckRejectedLeavesNothing(t, c, framework.Namespace(t, c, "inject-rejected", map[string]string{rules.InjectLabel: "true"}))
 }
 
 // Seed 001 looks up nginx-0.nginx while its Service is nginx-headless: the
@@ -140,45 +91,45 @@ func TestSeed001(t *testing.T) {
 		t.Fatal(err)
 	}
 	implied := statefulSetImplied()
-	ns := namespace(t, c, "seed-001", nil)
-	mustKubectl(t, c, seed, "apply", "-n", ns, "-f", "-")
-	_, stderr, err := kubectl(t, c, []byte(implied), "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "seed-001", nil)
+	framework.MustKubectl(t, c, seed, "apply", "-n", ns, "-f", "-")
+	_, stderr, err := framework.Kubectl(t, c, []byte(implied), "apply", "-n", ns, "-f", "-")
 	want := `The StatefulSet "nginx" is invalid: spec.serviceName: Not found: "nginx": must name an existing Service in namespace ` + "`" + ns + "`" + `: headless Service ` + "`nginx-headless`" + ` selects these pods; set ` + "`spec.serviceName: nginx-headless`" + ` (HG002 service-exists)`
 	if err == nil || !strings.Contains(stderr, want) {
 		t.Errorf("default: want the denial\n%s\ngot: %v\n%s", want, err, stderr)
 	}
 
-	ns = namespace(t, c, "seed-001-inject", map[string]string{rules.InjectLabel: "true"})
-	mustKubectl(t, c, seed, "apply", "-n", ns, "-f", "-")
-	if _, stderr, err := kubectl(t, c, []byte(implied), "apply", "-n", ns, "-f", "-"); err != nil || !strings.Contains(stderr, "will create headless Service "+ns+"/nginx") {
+	ns = framework.Namespace(t, c, "seed-001-inject", map[string]string{rules.InjectLabel: "true"})
+	framework.MustKubectl(t, c, seed, "apply", "-n", ns, "-f", "-")
+	if _, stderr, err := framework.Kubectl(t, c, []byte(implied), "apply", "-n", ns, "-f", "-"); err != nil || !strings.Contains(stderr, "will create headless Service "+ns+"/nginx") {
 		t.Fatalf("with injection: %v\n%s", err, stderr)
 	}
-	eventually(t, 10*time.Second, "the injected nginx Service", func() (bool, string) {
-		ip, _ := getJSONPath(t, c, "{.spec.clusterIP}", "service", "nginx", "-n", ns)
+	framework.Eventually(t, 10*time.Second, "the injected nginx Service", func() (bool, string) {
+		ip, _ := framework.GetJSONPath(t, c, "{.spec.clusterIP}", "service", "nginx", "-n", ns)
 		return ip == "None", ip
 	})
 }
 
 func statefulSetImplied() string {
-	return strings.Replace(statefulSetYAML("nginx", "nginx", ""), "      containers:\n      - name: nginx\n", "      containers:\n      - name: nginx\n", 1)
+	return strings.Replace(framework.StatefulSetYAML("nginx", "nginx", ""), "      containers:\n      - name: nginx\n", "      containers:\n      - name: nginx\n", 1)
 }
 
 func TestFixLabelsAndPortNames(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "fix-labels", map[string]string{rules.FixLabelsLabel: "true"})
-	svc := strings.Replace(serviceYAML("db", ""), "    app: db\n", "    app: db\n    tier: backend\n", 1)
+	ns := framework.Namespace(t, c, "fix-labels", map[string]string{rules.FixLabelsLabel: "true"})
+	svc := strings.Replace(framework.ServiceYAML("db", ""), "    app: db\n", "    app: db\n    tier: backend\n", 1)
 	svc = strings.Replace(svc, "  - name: web\n    port: 80\n", "  - port: 80\n", 1)
-	mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
-	if name, _ := getJSONPath(t, c, "{.spec.ports[0].name}", "service", "db", "-n", ns); name != "tcp-80" {
+	framework.MustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
+	if name, _ := framework.GetJSONPath(t, c, "{.spec.ports[0].name}", "service", "db", "-n", ns); name != "tcp-80" {
 		t.Errorf("unnamed port named %q, want tcp-80", name)
 	}
-	out, stderr, err := kubectl(t, c, []byte(statefulSetYAML("db", "db", "")), "apply", "-n", ns, "-f", "-")
+	out, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("db", "db", "")), "apply", "-n", ns, "-f", "-")
 	if err != nil || !strings.Contains(stderr, "headless-guard fixed HG004: add `tier=backend` to `spec.template.metadata.labels` (fix-labels)") {
 		t.Fatalf("fix-labels: %v\n%s%s", err, out, stderr)
 	}
-	if tier, _ := getJSONPath(t, c, "{.spec.template.metadata.labels.tier}", "statefulset", "db", "-n", ns); tier != "backend" {
+	if tier, _ := framework.GetJSONPath(t, c, "{.spec.template.metadata.labels.tier}", "statefulset", "db", "-n", ns); tier != "backend" {
 		t.Errorf("template label tier = %q", tier)
 	}
 }
@@ -187,19 +138,19 @@ func TestAuditEventsAndGauge(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "audit", map[string]string{rules.ModeLabel: "warn"})
-	if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err != nil {
+	ns := framework.Namespace(t, c, "audit", map[string]string{rules.ModeLabel: "warn"})
+	if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err != nil {
 		t.Fatalf("warn mode must admit: %v\n%s", err, stderr)
 	}
 	gauge := fmt.Sprintf(`headless_guard_audit_violations{namespace=%q,rule="HG002"} 1`, ns)
-	eventually(t, 30*time.Second, "audit Event and gauge", func() (bool, string) {
-		events := mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation", "-o", "jsonpath={.items[*].message}")
+	framework.Eventually(t, 30*time.Second, "audit Event and gauge", func() (bool, string) {
+		events := framework.MustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation", "-o", "jsonpath={.items[*].message}")
 		return strings.Contains(events, "HG002 service-exists: spec.serviceName: must name an existing Service") && strings.Contains(metrics(t, c), gauge), events
 	})
 	// Fixing it clears both.
-	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
-	eventually(t, 30*time.Second, "audit cleared", func() (bool, string) {
-		events := mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	framework.Eventually(t, 30*time.Second, "audit cleared", func() (bool, string) {
+		events := framework.MustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation", "-o", "name")
 		return events == "" && !strings.Contains(metrics(t, c), fmt.Sprintf(`namespace=%q`, ns)), events
 	})
 }
@@ -214,52 +165,18 @@ func metrics(t *testing.T, c *cluster.Cluster) string {
 	return string(body)
 }
 
-// rejectingPolicy is a later admission step in namespace ns: a
-// ValidatingAdmissionPolicy, evaluated after the mutating webhooks, that
-// refuses StatefulSets labelled reject=yes.
-func rejectingPolicy(ns string) string {
-	return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata:
-  name: reject-%[1]s
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-    - apiGroups: ["apps"]
-      apiVersions: ["v1"]
-      operations: ["CREATE"]
-      resources: ["statefulsets"]
-  validations:
-  - expression: "!has(object.metadata.labels) || !('reject' in object.metadata.labels)"
-    message: rejected by a later admission step
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata:
-  name: reject-%[1]s
-spec:
-  policyName: reject-%[1]s
-  validationActions: [Deny]
-  matchResources:
-    namespaceSelector:
-      matchLabels:
-        kubernetes.io/metadata.name: %[1]s
-`, ns)
-}
-
 // An object's label opts it out of injection; the reconciler reads it from
 // its cache, where the transform must keep it.
 func TestObjectLabelOptsOutOfInjection(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	ns := namespace(t, c, "inject-opt-out", map[string]string{rules.InjectLabel: "true", rules.ModeLabel: "warn"})
-	optOut := statefulSetYAML("mine", "mine", "  labels:\n    "+rules.InjectLabel+": \"false\"\n")
+	ns := framework.Namespace(t, c, "inject-opt-out", map[string]string{rules.InjectLabel: "true", rules.ModeLabel: "warn"})
+	optOut := framework.StatefulSetYAML("mine", "mine", "  labels:\n    "+rules.InjectLabel+": \"false\"\n")
 	var stderr string
 	var err error
-	created := servicesCreatedDuring(t, c, 3*time.Second, func() {
-		_, stderr, err = kubectl(t, c, []byte(optOut), "apply", "-n", ns, "-f", "-")
+	created := framework.ServicesCreatedDuring(t, c, 3*time.Second, func() {
+		_, stderr, err = framework.Kubectl(t, c, []byte(optOut), "apply", "-n", ns, "-f", "-")
 	})
 	if err != nil || !strings.Contains(stderr, "HG002") || strings.Contains(stderr, "will create") {
 		t.Fatalf("opted out, in warn mode: want admitted with HG002's warning and no promise: %v\n%s", err, stderr)
@@ -268,9 +185,9 @@ func TestObjectLabelOptsOutOfInjection(t *testing.T) {
 		t.Errorf("Services %v created for a StatefulSet that opted out", created)
 	}
 	// The control: the same without the label gets its Service.
-	mustKubectl(t, c, []byte(statefulSetYAML("theirs", "theirs", "")), "apply", "-n", ns, "-f", "-")
-	eventually(t, 10*time.Second, "the injected Service of the StatefulSet that did not opt out", func() (bool, string) {
-		ip, _ := getJSONPath(t, c, "{.spec.clusterIP}", "service", "theirs", "-n", ns)
+	framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("theirs", "theirs", "")), "apply", "-n", ns, "-f", "-")
+	framework.Eventually(t, 10*time.Second, "the injected Service of the StatefulSet that did not opt out", func() (bool, string) {
+		ip, _ := framework.GetJSONPath(t, c, "{.spec.clusterIP}", "service", "theirs", "-n", ns)
 		return ip == "None", ip
 	})
 }

@@ -14,6 +14,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestMetricsVerifiedAndAudienceBound: the metrics server presents the
@@ -31,7 +33,7 @@ func TestMetricsVerifiedAndAudienceBound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cs := kubernetes.NewForConfigOrDie(c.Config())
-	ns := namespace(t, c, "metrics-audience", nil)
+	ns := framework.Namespace(t, c, "metrics-audience", nil)
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "scraper", Namespace: ns}}
 	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

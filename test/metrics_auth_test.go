@@ -13,6 +13,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestMetricsBehindAuthnAuthz runs the metrics endpoint as deployed
@@ -25,7 +27,7 @@ func TestMetricsBehindAuthnAuthz(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cs := kubernetes.NewForConfigOrDie(c.Config())
-	ns := namespace(t, c, "metrics-auth", nil)
+	ns := framework.Namespace(t, c, "metrics-auth", nil)
 
 	token := func(name string) string {
 		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}

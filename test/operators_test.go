@@ -21,33 +21,13 @@ import (
 
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // Issue 20, "never deny what works": operators and people whose objects
 // work must not be denied, and what is wrong for longer than the audit's
 // grace period is reported, on the object and on the custom resource an
 // operator's user wrote.
-
-// operatorGrace is the audit's grace period in these tests.
-const operatorGrace = 3 * time.Second
-
-// operatorArgs run the guard in the default policy with that grace period.
-var operatorArgs = []string{"--audit-grace-period=" + operatorGrace.String()}
-
-var crdsOnce sync.Map
-
-// installCRDs installs the Database CRD and openreports.io's Report CRD
-// in c, once.
-func installCRDs(t *testing.T, c *cluster.Cluster) {
-	t.Helper()
-	if _, done := crdsOnce.Load(c); done {
-		return
-	}
-	mustKubectl(t, c, []byte(cluster.DatabaseCRD), "apply", "-f", "-")
-	mustKubectl(t, c, nil, "apply", "--server-side", "-f", reportCRD(t, c))
-	mustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/databases.ops.test.headless-guard.io", "crd/reports.openreports.io")
-	crdsOnce.Store(c, true)
-}
 
 // pattern is how an operator writes a StatefulSet and its Service, each as
 // operators read in issue 20 do.
@@ -234,33 +214,19 @@ func (o *operator) converges(t *testing.T, within time.Duration) {
 	t.Logf("%s: converged in %v after %d failed reconciles", o.pattern, time.Since(start).Round(time.Millisecond), len(o.errors()))
 }
 
-// reportSubjects returns "Kind/name RULE" for each result of the guard's
-// Report in ns, or "" when there is none.
-func reportSubjects(t *testing.T, c *cluster.Cluster, ns string) string {
-	out, stderr, err := kubectl(t, c, nil, "get", "reports.openreports.io", "headless-guard", "-n", ns, "-o",
-		`jsonpath={range .results[*]}{.resources[0].kind}/{.resources[0].name} {.policy}{"\n"}{end}`)
-	if err != nil {
-		if strings.Contains(stderr, "NotFound") {
-			return ""
-		}
-		t.Fatalf("kubectl get reports: %v\n%s", err, stderr)
-	}
-	return out
-}
-
 // notReportedYet fails when anything about the StatefulSet name of ns was
 // reported before the grace period since created ended. The check is made
 // only while the grace period provably has not ended, however slow the
 // machine.
 func notReportedYet(t *testing.T, c *cluster.Cluster, ns, name string, created time.Time) {
 	t.Helper()
-	events, owner, report := auditEvents(t, c, ns, "StatefulSet", name), auditEvents(t, c, ns, "Database", name), reportSubjects(t, c, ns)
-	if elapsed := time.Since(created); elapsed >= operatorGrace {
+	events, owner, report := auditEvents(t, c, ns, "StatefulSet", name), auditEvents(t, c, ns, "Database", name), framework.ReportSubjects(t, c, ns)
+	if elapsed := time.Since(created); elapsed >= framework.OperatorGrace {
 		t.Logf("%s: %v passed before the check; cannot tell whether anything was reported early", name, elapsed)
 		return
 	}
 	if events != "" || owner != "" || report != "" {
-		t.Errorf("%s reported before the grace period of %v: Events %q, on the Database %q, Report %q", name, operatorGrace, events, owner, report)
+		t.Errorf("%s reported before the grace period of %v: Events %q, on the Database %q, Report %q", name, framework.OperatorGrace, events, owner, report)
 	}
 }
 
@@ -268,8 +234,8 @@ func notReportedYet(t *testing.T, c *cluster.Cluster, ns, name string, created t
 // period has passed since created, and a little more for the Report.
 func neverReported(t *testing.T, c *cluster.Cluster, ns, name string, created time.Time) {
 	t.Helper()
-	time.Sleep(time.Until(created.Add(operatorGrace + 3*time.Second)))
-	events, owner, report := auditEvents(t, c, ns, "StatefulSet", name), auditEvents(t, c, ns, "Database", name), reportSubjects(t, c, ns)
+	time.Sleep(time.Until(created.Add(framework.OperatorGrace + 3*time.Second)))
+	events, owner, report := auditEvents(t, c, ns, "StatefulSet", name), auditEvents(t, c, ns, "Database", name), framework.ReportSubjects(t, c, ns)
 	if events != "" || owner != "" || report != "" {
 		t.Errorf("%s reported after the grace period although it works: Events %q, on the Database %q, Report %q", name, events, owner, report)
 	}
@@ -282,8 +248,8 @@ func neverReported(t *testing.T, c *cluster.Cluster, ns, name string, created ti
 // the audit's Warning Events for rule, and the Report names the StatefulSet.
 func reported(t *testing.T, c *cluster.Cluster, ns, name, rule string) {
 	t.Helper()
-	eventually(t, 30*time.Second, name+": reported on the StatefulSet, the Database and in the Report", func() (bool, string) {
-		events, owner, report := auditEvents(t, c, ns, "StatefulSet", name), auditEvents(t, c, ns, "Database", name), reportSubjects(t, c, ns)
+	framework.Eventually(t, 30*time.Second, name+": reported on the StatefulSet, the Database and in the Report", func() (bool, string) {
+		events, owner, report := auditEvents(t, c, ns, "StatefulSet", name), auditEvents(t, c, ns, "Database", name), framework.ReportSubjects(t, c, ns)
 		ok := strings.Contains(events, rule+" ") && strings.Contains(owner, "StatefulSet "+name+": "+rule+" ") &&
 			strings.Contains(report, "StatefulSet/"+name+" "+rule)
 		return ok, fmt.Sprintf("Events %q, on the Database %q, Report %q", events, owner, report)
@@ -298,8 +264,8 @@ func reported(t *testing.T, c *cluster.Cluster, ns, name, rule string) {
 func TestOperatorsConverge(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
-	c := guard(t, operatorArgs...)
-	installCRDs(t, c)
+	c := guard(t, framework.OperatorArgs...)
+	framework.InstallCRDs(t, c)
 	patterns := []struct {
 		p    pattern
 		rule string // reported after the grace period; "" never
@@ -312,7 +278,7 @@ func TestOperatorsConverge(t *testing.T) {
 	ops := map[pattern]*operator{}
 	nss := map[pattern]string{}
 	for _, tc := range patterns {
-		nss[tc.p] = namespace(t, c, "operator-"+string(tc.p), nil)
+		nss[tc.p] = framework.Namespace(t, c, "operator-"+string(tc.p), nil)
 		ops[tc.p] = newOperator(t, c, nss[tc.p], "db", tc.p)
 	}
 	var wg sync.WaitGroup
@@ -329,7 +295,7 @@ func TestOperatorsConverge(t *testing.T) {
 				}
 				notReportedYet(t, c, ns, "db", op.createdAt())
 				reported(t, c, ns, "db", tc.rule)
-				if waited := time.Since(op.createdAt()); waited < operatorGrace {
+				if waited := time.Since(op.createdAt()); waited < framework.OperatorGrace {
 					t.Errorf("reported %v after the StatefulSet was created, before the grace period", waited)
 				}
 				if tc.p != serviceNeverCreated {
@@ -340,9 +306,9 @@ func TestOperatorsConverge(t *testing.T) {
 				if err := c.Client().Create(t.Context(), op.service("db-headless", true)); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, 30*time.Second, "the report withdrawn from the StatefulSet and the Database", func() (bool, string) {
-					events, owner, report := auditEvents(t, c, ns, "StatefulSet", "db"), auditEvents(t, c, ns, "Database", "db"), reportSubjects(t, c, ns)
-					resolved := mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardResolved,involvedObject.kind=Database",
+				framework.Eventually(t, 30*time.Second, "the report withdrawn from the StatefulSet and the Database", func() (bool, string) {
+					events, owner, report := auditEvents(t, c, ns, "StatefulSet", "db"), auditEvents(t, c, ns, "Database", "db"), framework.ReportSubjects(t, c, ns)
+					resolved := framework.MustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardResolved,involvedObject.kind=Database",
 						"-o", "jsonpath={.items[*].message}")
 					return events == "" && owner == "" && report == "" && strings.Contains(resolved, "StatefulSet db: the findings reported earlier are resolved: HG002"),
 						fmt.Sprintf("Events %q, on the Database %q, Report %q, resolved on the Database %q", events, owner, report, resolved)
@@ -375,14 +341,14 @@ func TestOperatorDeniedWhenControllerOwnedIsEnforced(t *testing.T) {
 		}
 	}
 	t.Run("namespace label", func(t *testing.T) {
-		c := guard(t, operatorArgs...)
-		installCRDs(t, c)
-		check(t, c, namespace(t, c, "operator-enforce-label", map[string]string{rules.ControllerOwnedLabel: string(rules.ControllerOwnedEnforce)}))
+		c := guard(t, framework.OperatorArgs...)
+		framework.InstallCRDs(t, c)
+		check(t, c, framework.Namespace(t, c, "operator-enforce-label", map[string]string{rules.ControllerOwnedLabel: string(rules.ControllerOwnedEnforce)}))
 	})
 	t.Run("flag", func(t *testing.T) {
-		c := guard(t, append(operatorArgs, "--controller-owned=enforce")...)
-		installCRDs(t, c)
-		check(t, c, namespace(t, c, "operator-enforce-flag", nil))
+		c := guard(t, append(framework.OperatorArgs, "--controller-owned=enforce")...)
+		framework.InstallCRDs(t, c)
+		check(t, c, framework.Namespace(t, c, "operator-enforce-flag", nil))
 	})
 }
 
@@ -393,32 +359,32 @@ func TestOperatorDeniedWhenControllerOwnedIsEnforced(t *testing.T) {
 func TestInjectorLeavesControllerOwnedStatefulSetsAlone(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
-	c := guard(t, operatorArgs...)
-	installCRDs(t, c)
-	ns := namespace(t, c, "operator-inject", map[string]string{rules.InjectLabel: "true"})
+	c := guard(t, framework.OperatorArgs...)
+	framework.InstallCRDs(t, c)
+	ns := framework.Namespace(t, c, "operator-inject", map[string]string{rules.InjectLabel: "true"})
 	op := newOperator(t, c, ns, "db", serviceNeverCreated)
 	op.converges(t, 20*time.Second)
 	// The control: a person's StatefulSet in the same namespace gets its
 	// Service, so the Injector has seen the operator's by then too.
-	mustKubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
-	eventually(t, 15*time.Second, "the injected Service of the person's StatefulSet", func() (bool, string) {
-		ip, _ := getJSONPath(t, c, "{.spec.clusterIP}", "service", "web", "-n", ns)
+	framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	framework.Eventually(t, 15*time.Second, "the injected Service of the person's StatefulSet", func() (bool, string) {
+		ip, _ := framework.GetJSONPath(t, c, "{.spec.clusterIP}", "service", "web", "-n", ns)
 		return ip == "None", ip
 	})
 	time.Sleep(time.Until(op.createdAt().Add(3 * time.Second)))
-	if got := mustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name"); got != "service/web\n" {
+	if got := framework.MustKubectl(t, c, nil, "get", "services", "-n", ns, "-o", "name"); got != "service/web\n" {
 		t.Errorf("Services in the namespace: %q, want only service/web (none for the operator's StatefulSet)", got)
 	}
 }
 
-// peersEnv is the PEERS variable statefulSetYAML gives its pods.
+// peersEnv is the PEERS variable framework.StatefulSetYAML gives its pods.
 var peersEnv = regexp.MustCompile(`(?m)^        env:\n        - name: PEERS\n          value: .*\n`)
 
-// unusedNamesStatefulSetYAML is statefulSetYAML without the peer list:
+// unusedNamesStatefulSetYAML is framework.StatefulSetYAML without the peer list:
 // nothing in its pods looks up their per-pod names, so a missing Service
 // is not a certain mistake.
 func unusedNamesStatefulSetYAML(name, serviceName string) string {
-	return peersEnv.ReplaceAllString(statefulSetYAML(name, serviceName, ""), "")
+	return peersEnv.ReplaceAllString(framework.StatefulSetYAML(name, serviceName, ""), "")
 }
 
 // TestPeopleApplies: what people do with kubectl. A file with the
@@ -429,12 +395,12 @@ func unusedNamesStatefulSetYAML(name, serviceName string) string {
 func TestPeopleApplies(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
-	c := guard(t, operatorArgs...)
-	installCRDs(t, c)
+	c := guard(t, framework.OperatorArgs...)
+	framework.InstallCRDs(t, c)
 
 	t.Run("StatefulSet first in the file", func(t *testing.T) {
-		ns := namespace(t, c, "people-order", nil)
-		out, stderr, err := kubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")+"---\n"+serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+		ns := framework.Namespace(t, c, "people-order", nil)
+		out, stderr, err := framework.Kubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")+"---\n"+framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
 		if err != nil || !strings.Contains(out, "statefulset.apps/web created") || !strings.Contains(out, "service/web created") {
 			t.Fatalf("one apply must create both: %v\n%s%s", err, out, stderr)
 		}
@@ -442,37 +408,37 @@ func TestPeopleApplies(t *testing.T) {
 	})
 
 	t.Run("a typo next to the right Service", func(t *testing.T) {
-		ns := namespace(t, c, "people-typo", nil)
-		svc := strings.Replace(serviceYAML("web-headless", ""), "app: web-headless", "app: web", 1)
-		mustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
-		_, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web-headles", "")), "apply", "-n", ns, "-f", "-")
+		ns := framework.Namespace(t, c, "people-typo", nil)
+		svc := strings.Replace(framework.ServiceYAML("web-headless", ""), "app: web-headless", "app: web", 1)
+		framework.MustKubectl(t, c, []byte(svc), "apply", "-n", ns, "-f", "-")
+		_, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web-headles", "")), "apply", "-n", ns, "-f", "-")
 		if err == nil || !strings.Contains(stderr, "`spec.serviceName: web-headless`") || !strings.Contains(stderr, "HG002") {
 			t.Fatalf("want the HG002 denial naming the right Service: %v\n%s", err, stderr)
 		}
 	})
 
 	t.Run("a StatefulSet alone", func(t *testing.T) {
-		ns := namespace(t, c, "people-alone", nil)
+		ns := framework.Namespace(t, c, "people-alone", nil)
 		start := time.Now()
-		_, stderr, err := kubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")), "apply", "-n", ns, "-f", "-")
+		_, stderr, err := framework.Kubectl(t, c, []byte(unusedNamesStatefulSetYAML("web", "web")), "apply", "-n", ns, "-f", "-")
 		if err != nil || !strings.Contains(stderr, "Warning: HG002") {
 			t.Fatalf("want admitted with the HG002 warning: %v\n%s", err, stderr)
 		}
-		if events, report := auditEvents(t, c, ns, "StatefulSet", "web"), reportSubjects(t, c, ns); time.Since(start) < operatorGrace && (events != "" || report != "") {
+		if events, report := auditEvents(t, c, ns, "StatefulSet", "web"), framework.ReportSubjects(t, c, ns); time.Since(start) < framework.OperatorGrace && (events != "" || report != "") {
 			t.Errorf("reported before the grace period: Events %q, Report %q", events, report)
 		}
-		eventually(t, 30*time.Second, "the StatefulSet reported", func() (bool, string) {
-			events, report := auditEvents(t, c, ns, "StatefulSet", "web"), reportSubjects(t, c, ns)
+		framework.Eventually(t, 30*time.Second, "the StatefulSet reported", func() (bool, string) {
+			events, report := auditEvents(t, c, ns, "StatefulSet", "web"), framework.ReportSubjects(t, c, ns)
 			return strings.Contains(events, "HG002 ") && strings.Contains(report, "StatefulSet/web HG002"), fmt.Sprintf("Events %q, Report %q", events, report)
 		})
-		if waited := time.Since(start); waited < operatorGrace {
+		if waited := time.Since(start); waited < framework.OperatorGrace {
 			t.Errorf("reported %v after the apply began, before the grace period", waited)
 		}
 		// Fixed: withdrawn, and said so.
-		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
-		eventually(t, 30*time.Second, "the report withdrawn", func() (bool, string) {
-			events, report := auditEvents(t, c, ns, "StatefulSet", "web"), reportSubjects(t, c, ns)
-			resolved := mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardResolved,involvedObject.name=web", "-o", "name")
+		framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+		framework.Eventually(t, 30*time.Second, "the report withdrawn", func() (bool, string) {
+			events, report := auditEvents(t, c, ns, "StatefulSet", "web"), framework.ReportSubjects(t, c, ns)
+			resolved := framework.MustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardResolved,involvedObject.name=web", "-o", "name")
 			return events == "" && report == "" && resolved != "" && auditGauge(t, c, ns) == "", fmt.Sprintf("Events %q, Report %q, resolved %q", events, report, resolved)
 		})
 	})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestApplyOrderMatters shows the one place where order matters: `check`
@@ -17,16 +18,16 @@ import (
 // first, and a second apply goes through.
 func TestApplyOrderMatters(t *testing.T) {
 	const path = "../rules/testdata/HG002/pass-service-after-statefulset.yaml"
-	if r := run(t, nil, "check", path); r.code != 0 {
-		t.Fatalf("check %s: exit %d, want 0 (order-independent)\n%s%s", path, r.code, r.stdout, r.stderr)
+	if r := framework.Run(t, nil, "check", path); r.Code != 0 {
+		t.Fatalf("check %s: exit %d, want 0 (order-independent)\n%s%s", path, r.Code, r.Stdout, r.Stderr)
 	}
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t)
 	data := fileIn(t, path)
 
-	ns := namespace(t, c, "apply-order", nil)
-	out, stderr, err := kubectl(t, c, data, "apply", "-n", ns, "-f", "-")
+	ns := framework.Namespace(t, c, "apply-order", nil)
+	out, stderr, err := framework.Kubectl(t, c, data, "apply", "-n", ns, "-f", "-")
 	if err != nil || !strings.Contains(out, "statefulset.apps/zk created") || !strings.Contains(out, "service/zk-hs created") {
 		t.Fatalf("default policy: want one apply to create both\nerr %v\n%s%s", err, out, stderr)
 	}
@@ -34,8 +35,8 @@ func TestApplyOrderMatters(t *testing.T) {
 		t.Errorf("default policy: want the HG002 warning with the reason it was admitted:\n%s", stderr)
 	}
 
-	strict := namespace(t, c, "apply-order-strict", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
-	out, stderr, err = kubectl(t, c, data, "apply", "-n", strict, "-f", "-")
+	strict := framework.Namespace(t, c, "apply-order-strict", map[string]string{rules.PolicyLabel: string(rules.LevelStrict)})
+	out, stderr, err = framework.Kubectl(t, c, data, "apply", "-n", strict, "-f", "-")
 	if err == nil {
 		t.Fatalf("strict policy: first apply admitted, want the StatefulSet denied by HG002\n%s%s", out, stderr)
 	}
@@ -51,7 +52,7 @@ func TestApplyOrderMatters(t *testing.T) {
 	if !strings.Contains(out, "service/zk-hs created") {
 		t.Errorf("strict policy, first apply: the Service after the denied StatefulSet must still be created:\n%s", out)
 	}
-	out, stderr, err = kubectl(t, c, data, "apply", "-n", strict, "-f", "-")
+	out, stderr, err = framework.Kubectl(t, c, data, "apply", "-n", strict, "-f", "-")
 	if err != nil || !strings.Contains(out, "statefulset.apps/zk created") {
 		t.Errorf("strict policy, second apply: err %v, want the StatefulSet created\n%s%s", err, out, stderr)
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestGuardPrivileges: what whoever takes the guard's pod can do with its
@@ -27,12 +28,12 @@ import (
 // kube-system), delete any Event, delete or rewrite any Report, and point
 // its webhook configurations anywhere.
 func TestGuardPrivileges(t *testing.T) {
-	c := ownClusterWith(t, cluster.Options{})
-	mustKubectl(t, c, nil, "apply", "--server-side", "-f", reportCRD(t, c))
-	mustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io")
-	docs := render(t, c, "self-signed")
-	mustKubectl(t, c, join(docs, func(d manifestDoc) bool { return !isWebhookConfiguration(d) }), "apply", "-f", "-")
-	kubeconfig, sa, _ := saKubeconfig(t, c, guardNamespace, "headless-guard")
+	c := framework.OwnClusterWith(t, cluster.Options{})
+	framework.MustKubectl(t, c, nil, "apply", "--server-side", "-f", framework.ReportCRD(t, c))
+	framework.MustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io")
+	docs := framework.Render(t, c, "self-signed")
+	framework.MustKubectl(t, c, framework.Join(docs, func(d framework.ManifestDoc) bool { return !framework.IsWebhookConfiguration(d) }), "apply", "-f", "-")
+	kubeconfig, sa, _ := framework.SaKubeconfig(t, c, framework.GuardNamespace, "headless-guard")
 	// The Service writes below go through the webhook, which fails closed.
 	if _, err := c.StartGuard(t.Context(), "--kubeconfig", kubeconfig); err != nil {
 		t.Fatal(err)
@@ -43,11 +44,11 @@ func TestGuardPrivileges(t *testing.T) {
 		}
 	})
 	// The API server's policy engine reads new policies within a second or so.
-	eventually(t, 10*time.Second, "the policy headless-guard-self in force", func() (bool, string) {
-		err := sa.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: guardNamespace, Name: "probe"}})
+	framework.Eventually(t, 10*time.Second, "the policy headless-guard-self in force", func() (bool, string) {
+		err := sa.Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: framework.GuardNamespace, Name: "probe"}})
 		return err != nil && strings.Contains(err.Error(), "headless-guard-self"), fmt.Sprint(err)
 	})
-	as := "--as=system:serviceaccount:" + guardNamespace + ":headless-guard"
+	as := "--as=system:serviceaccount:" + framework.GuardNamespace + ":headless-guard"
 
 	rows := []struct {
 		verb, resource, ns string
@@ -64,7 +65,7 @@ func TestGuardPrivileges(t *testing.T) {
 		{"list", "configmaps", "default", "no"},
 		{"watch", "configmaps", "default", "no"},
 		{"create", "secrets", "kube-system", "no"},
-		{"get", "secrets/headless-guard-webhook-cert", guardNamespace, "yes"},
+		{"get", "secrets/headless-guard-webhook-cert", framework.GuardNamespace, "yes"},
 		{"create", "events", "kube-system", "yes"},
 		// RBAC cannot name generated Events: the policy limits it to its own.
 		{"delete", "events", "kube-system", "yes"},
@@ -83,7 +84,7 @@ func TestGuardPrivileges(t *testing.T) {
 		if r.ns != "" {
 			args = append(args, "-n", r.ns)
 		}
-		out, _, _ := kubectl(t, c, nil, args...)
+		out, _, _ := framework.Kubectl(t, c, nil, args...)
 		got := strings.TrimSpace(out)
 		fmt.Fprintf(&table, "  %-7s %-50s %-22s %s\n", r.verb, r.resource, r.ns, got)
 		if got != r.want {
@@ -94,9 +95,9 @@ func TestGuardPrivileges(t *testing.T) {
 
 	// The writes RBAC allows but the policy refuses. Services: RBAC as
 	// injectNamespaces grants it in one namespace.
-	ns := namespace(t, c, "inject-here", nil)
-	rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", guardNamespace, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+ns+"}")
-	mustKubectl(t, c, join(parseDocs(t, rbac), func(d manifestDoc) bool { return d.name == "headless-guard-inject" }), "apply", "-f", "-")
+	ns := framework.Namespace(t, c, "inject-here", nil)
+	rbac := mustHelm(t, "", "template", releaseName, chartDir, "--namespace", framework.GuardNamespace, "--show-only", "templates/rbac.yaml", "--set", "injectNamespaces={"+ns+"}")
+	framework.MustKubectl(t, c, framework.Join(parseDocs(t, rbac), func(d framework.ManifestDoc) bool { return d.Name == "headless-guard-inject" }), "apply", "-f", "-")
 	ctx := t.Context()
 	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", UID: types.UID("0b5e4d7c-0000-4000-8000-000000000001"), Controller: boolPtr(true)}
 	managed := map[string]string{"app.kubernetes.io/managed-by": "headless-guard"}
@@ -162,7 +163,7 @@ func TestGuardPrivileges(t *testing.T) {
 	}
 
 	// Secrets: only its certificate's.
-	refused("creating another Secret in its namespace", sa.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: guardNamespace, Name: "loot"}}))
+	refused("creating another Secret in its namespace", sa.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: framework.GuardNamespace, Name: "loot"}}))
 }
 
 func webhookConfig(t *testing.T, c *cluster.Cluster) *admissionregistrationv1.ValidatingWebhookConfiguration {

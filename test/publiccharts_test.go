@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/headless-guard/headless-guard/rules"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // publicCharts are the rendered public charts of internal/check (see
@@ -58,8 +59,8 @@ func TestPublicChartsThroughKubectl(t *testing.T) {
 	for _, chart := range publicCharts {
 		t.Run(strings.TrimSuffix(chart.file, ".yaml"), func(t *testing.T) {
 			for _, level := range []rules.Level{rules.LevelDefault, rules.LevelStrict} {
-				ns := namespace(t, c, "public-"+string(level)+"-"+chart.file, map[string]string{rules.PolicyLabel: string(level)})
-				out, stderr, err := kubectl(t, c, chartFor(t, chart.file, ns), "apply", "-n", ns, "-f", "-")
+				ns := framework.Namespace(t, c, "public-"+string(level)+"-"+chart.file, map[string]string{rules.PolicyLabel: string(level)})
+				out, stderr, err := framework.Kubectl(t, c, chartFor(t, chart.file, ns), "apply", "-n", ns, "-f", "-")
 				denial := "(" + chart.rule + " "
 				wantDenied := level == rules.LevelStrict || chart.defaultDenies
 				switch {

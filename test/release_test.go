@@ -17,6 +17,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // releaseVersion is the VERSION of the test's release: always the same,
@@ -36,7 +38,7 @@ func TestRelease(t *testing.T) {
 	if dist == "" {
 		t.Skip("HEADLESS_GUARD_RELEASE_DIST is not set: `make unit` (and `make test`) build the release it checks")
 	}
-	root := repoRoot(t)
+	root := framework.RepoRoot(t)
 
 	all := []struct{ goos, goarch string }{{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "amd64"}, {"darwin", "arm64"}}
 	t.Run("make release builds every platform", func(t *testing.T) {
@@ -65,7 +67,7 @@ func TestRelease(t *testing.T) {
 	// The platforms built: the host's and at least one other.
 	var platforms []struct{ goos, goarch string }
 	for _, p := range all {
-		if fileExists(filepath.Join(dist, "headless-guard-"+p.goos+"-"+p.goarch)) {
+		if framework.FileExists(filepath.Join(dist, "headless-guard-"+p.goos+"-"+p.goarch)) {
 			platforms = append(platforms, p)
 		}
 	}
@@ -73,7 +75,7 @@ func TestRelease(t *testing.T) {
 	for _, p := range platforms {
 		cross = cross || p.goos != runtime.GOOS || p.goarch != runtime.GOARCH
 	}
-	if !cross || !fileExists(filepath.Join(dist, "headless-guard-"+runtime.GOOS+"-"+runtime.GOARCH)) {
+	if !cross || !framework.FileExists(filepath.Join(dist, "headless-guard-"+runtime.GOOS+"-"+runtime.GOARCH)) {
 		t.Fatalf("%s must hold the host's binary and another platform's; it holds %v", dist, platforms)
 	}
 	for _, p := range platforms {
@@ -168,7 +170,7 @@ func TestRelease(t *testing.T) {
 		}
 		// Its default image is the release's, the tag `make docker-build
 		// VERSION=...` gives it.
-		docs := parseDocs(t, mustHelm(t, "", "template", releaseName, tgz, "--namespace", guardNamespace))
+		docs := parseDocs(t, mustHelm(t, "", "template", releaseName, tgz, "--namespace", framework.GuardNamespace))
 		dep := decode[appsv1.Deployment](t, docs, "Deployment", "headless-guard")
 		if img := dep.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/headless-guard/headless-guard:"+releaseVersion {
 			t.Errorf("the packaged chart's image is %s", img)
@@ -177,7 +179,7 @@ func TestRelease(t *testing.T) {
 
 	t.Run("manifests", func(t *testing.T) {
 		for _, name := range []string{"headless-guard-self-signed.yaml", "headless-guard-cert-manager.yaml", "headless-guard-helm.yaml"} {
-			docs := parseDocs(t, readFile(t, filepath.Join(dist, name)))
+			docs := parseDocs(t, framework.ReadFile(t, filepath.Join(dist, name)))
 			if len(docs) < 10 {
 				t.Errorf("%s: %d objects", name, len(docs))
 				continue

@@ -2,8 +2,6 @@ package test
 
 import (
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,21 +9,8 @@ import (
 	reportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 
 	"github.com/headless-guard/headless-guard/rules"
-	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
-
-// ReportCRD is the openreports.io Report CRD shipped in the module this
-// repository requires.
-func reportCRD(t *testing.T, c *cluster.Cluster) string {
-	t.Helper()
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/openreports/reports-api")
-	cmd.Dir = c.Root()
-	dir, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("locating the reports-api module: %v", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(dir)), "config", "crd", "openreports.io_reports.yaml")
-}
 
 // TestAuditReports: the audit's findings as a Report per namespace, which
 // `kubectl get reports` shows and which outlives the Events. Without the
@@ -33,8 +18,8 @@ func reportCRD(t *testing.T, c *cluster.Cluster) string {
 // installed the Report appears within seconds, and it goes once the
 // finding is fixed.
 func TestAuditReports(t *testing.T) {
-	c := ownCluster(t)
-	g, err := c.StartGuard(t.Context(), testAuditGrace)
+	c := framework.OwnCluster(t)
+	g, err := c.StartGuard(t.Context(), framework.TestAuditGrace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,24 +31,24 @@ func TestAuditReports(t *testing.T) {
 	// Strict: the ClusterIP governing Service is a denial there, and so a
 	// failure in the Report, although warn mode admits it.
 	strict := map[string]string{rules.ModeLabel: "warn", rules.PolicyLabel: string(rules.LevelStrict)}
-	ns := namespace(t, c, "reports", strict)
-	clusterIP := strings.Replace(serviceYAML("web", ""), "  clusterIP: None\n", "", 1)
-	mustKubectl(t, c, []byte(clusterIP+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
-	eventually(t, 30*time.Second, "the audit's HG003 Event, without the Report CRD", func() (bool, string) {
-		events := mustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation", "-o", "jsonpath={.items[*].message}")
+	ns := framework.Namespace(t, c, "reports", strict)
+	clusterIP := strings.Replace(framework.ServiceYAML("web", ""), "  clusterIP: None\n", "", 1)
+	framework.MustKubectl(t, c, []byte(clusterIP+"---\n"+framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	framework.Eventually(t, 30*time.Second, "the audit's HG003 Event, without the Report CRD", func() (bool, string) {
+		events := framework.MustKubectl(t, c, nil, "get", "events", "-n", ns, "--field-selector", "reason=HeadlessGuardViolation", "-o", "jsonpath={.items[*].message}")
 		return strings.Contains(events, "HG003"), events
 	})
 	const missing = "the openreports.io Report CRD is not installed"
-	eventually(t, 15*time.Second, "the guard saying the CRD is missing", func() (bool, string) {
+	framework.Eventually(t, 15*time.Second, "the guard saying the CRD is missing", func() (bool, string) {
 		return strings.Contains(g.Logs(), missing), ""
 	})
 
-	mustKubectl(t, c, nil, "apply", "--server-side", "-f", reportCRD(t, c))
-	mustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io")
+	framework.MustKubectl(t, c, nil, "apply", "--server-side", "-f", framework.ReportCRD(t, c))
+	framework.MustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io")
 	installed := time.Now()
 	var report reportsv1alpha1.Report
-	eventually(t, 40*time.Second, "a Report with the HG003 result", func() (bool, string) {
-		out, stderr, err := kubectl(t, c, nil, "get", "reports", "-A", "-o", "json")
+	framework.Eventually(t, 40*time.Second, "a Report with the HG003 result", func() (bool, string) {
+		out, stderr, err := framework.Kubectl(t, c, nil, "get", "reports", "-A", "-o", "json")
 		if err != nil {
 			return false, stderr
 		}
@@ -107,20 +92,20 @@ func TestAuditReports(t *testing.T) {
 	}
 
 	// Fixed: the Service made headless (clusterIP is immutable: re-created).
-	mustKubectl(t, c, nil, "delete", "service", "web", "-n", ns)
-	mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
-	eventually(t, 30*time.Second, "the Report gone once the namespace is clean", func() (bool, string) {
-		out := mustKubectl(t, c, nil, "get", "reports", "-n", ns, "-o", "name")
+	framework.MustKubectl(t, c, nil, "delete", "service", "web", "-n", ns)
+	framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+	framework.Eventually(t, 30*time.Second, "the Report gone once the namespace is clean", func() (bool, string) {
+		out := framework.MustKubectl(t, c, nil, "get", "reports", "-n", ns, "-o", "name")
 		return out == "", out
 	})
 
 	// With the CRD in place, a new finding is in its namespace's Report
 	// within seconds of the apply.
-	ns2 := namespace(t, c, "reports-live", strict)
+	ns2 := framework.Namespace(t, c, "reports-live", strict)
 	start := time.Now()
-	mustKubectl(t, c, []byte(clusterIP+"---\n"+statefulSetYAML("web", "web", "")), "apply", "-n", ns2, "-f", "-")
-	eventually(t, 15*time.Second, "the HG003 result in a new namespace", func() (bool, string) {
-		out, _, _ := kubectl(t, c, nil, "get", "report", "headless-guard", "-n", ns2, "-o", "jsonpath={.results[*].policy}")
+	framework.MustKubectl(t, c, []byte(clusterIP+"---\n"+framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns2, "-f", "-")
+	framework.Eventually(t, 15*time.Second, "the HG003 result in a new namespace", func() (bool, string) {
+		out, _, _ := framework.Kubectl(t, c, nil, "get", "report", "headless-guard", "-n", ns2, "-o", "jsonpath={.results[*].policy}")
 		return strings.Contains(out, "HG003"), out
 	})
 	t.Logf("HG003 in the Report %v after the apply began", time.Since(start).Round(100*time.Millisecond))

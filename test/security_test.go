@@ -24,13 +24,12 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestAttacks makes, as an attacker on the pod network would, each attack
@@ -39,15 +38,15 @@ import (
 // deploy/ (self-signed overlay), with the memory limit deploy/ gives it
 // (GOMEMLIMIT from a 256 MiB container limit).
 func TestAttacks(t *testing.T) {
-	c := ownClusterWith(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
-	docs := render(t, c, "self-signed")
-	mustKubectl(t, c, join(docs, func(d manifestDoc) bool { return !isWebhookConfiguration(d) }), "apply", "-f", "-")
-	kubeconfig, _, _ := saKubeconfig(t, c, guardNamespace, "headless-guard")
+	c := framework.OwnClusterWith(t, cluster.Options{APIServerFlags: map[string]string{"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
+	docs := framework.Render(t, c, "self-signed")
+	framework.MustKubectl(t, c, framework.Join(docs, func(d framework.ManifestDoc) bool { return !framework.IsWebhookConfiguration(d) }), "apply", "-f", "-")
+	kubeconfig, _, _ := framework.SaKubeconfig(t, c, framework.GuardNamespace, "headless-guard")
 	t.Setenv("GOMEMLIMIT", "256MiB")
 	// --injected-service-grace-period no longer does anything; it is given
 	// so that the collector of old, had it survived, would act within the
 	// test's waits.
-	g, err := c.StartGuard(t.Context(), "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", guardNamespace,
+	g, err := c.StartGuard(t.Context(), "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", framework.GuardNamespace,
 		"--injected-service-grace-period=1s")
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +65,7 @@ func TestAttacks(t *testing.T) {
 		// Resets VmHWM to the current RSS (Linux, proc(5)).
 		_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 		before := procStatusKiB(t, pid, "VmRSS")
-		body := review(t, "default", admissionv1.Create, metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: strings.Repeat("K", 4<<20)}, statefulSetYAML("web", "web", ""), "")
+		body := review(t, "default", admissionv1.Create, metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: strings.Repeat("K", 4<<20)}, framework.StatefulSetYAML("web", "web", ""), "")
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		codes := map[string]int{}
@@ -96,13 +95,13 @@ func TestAttacks(t *testing.T) {
 	})
 
 	t.Run("a forged review creates nothing", func(t *testing.T) {
-		inject := namespace(t, c, "forged", map[string]string{rules.InjectLabel: "true"})
+		inject := framework.Namespace(t, c, "forged", map[string]string{rules.InjectLabel: "true"})
 		optIn := "  labels:\n    " + rules.InjectLabel + ": \"true\"\n"
 		kubeDNS := func(name, ns string) string {
-			doc := strings.ReplaceAll(statefulSetYAML(name, name, optIn), "app: "+name, "k8s-app: kube-dns")
+			doc := strings.ReplaceAll(framework.StatefulSetYAML(name, name, optIn), "app: "+name, "k8s-app: kube-dns")
 			return strings.Replace(doc, "metadata:\n  name: "+name+"\n", "metadata:\n  name: "+name+"\n  namespace: "+ns+"\n", 1)
 		}
-		created := servicesCreatedDuring(t, c, 3*time.Second, func() {
+		created := framework.ServicesCreatedDuring(t, c, 3*time.Second, func() {
 			for _, path := range []string{"/mutate/statefulsets", "/validate/statefulsets"} {
 				// In kube-system, which the API server never sends.
 				direct.post(path, "", review(t, "kube-system", admissionv1.Create, stsKind, kubeDNS("forged-a", "kube-system"), ""))
@@ -123,15 +122,15 @@ func TestAttacks(t *testing.T) {
 
 	t.Run("an object label cannot opt in", func(t *testing.T) {
 		for _, mode := range []string{"enforce", "warn"} {
-			ns := namespace(t, c, "opt-in-"+mode, map[string]string{rules.ModeLabel: mode})
-			dev := limitedUser(t, c, ns, "dev", rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: []string{"get", "list", "create"}})
-			if _, err := kubectlAs(t, c, dev, []byte(serviceYAML("probe", "")), "apply", "-n", ns, "-f", "-"); err == nil {
+			ns := framework.Namespace(t, c, "opt-in-"+mode, map[string]string{rules.ModeLabel: mode})
+			dev := framework.LimitedUser(t, c, ns, "dev", rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: []string{"get", "list", "create"}})
+			if _, err := kubectlAs(t, c, dev, []byte(framework.ServiceYAML("probe", "")), "apply", "-n", ns, "-f", "-"); err == nil {
 				t.Fatalf("the user may create Services; the attack would prove nothing")
 			}
-			sts := statefulSetYAML("sneaky", "sneaky", "  labels:\n    "+rules.InjectLabel+": \"true\"\n")
+			sts := framework.StatefulSetYAML("sneaky", "sneaky", "  labels:\n    "+rules.InjectLabel+": \"true\"\n")
 			var stderr string
 			var err error
-			created := servicesCreatedDuring(t, c, 2*time.Second, func() {
+			created := framework.ServicesCreatedDuring(t, c, 2*time.Second, func() {
 				stderr, err = kubectlAs(t, c, dev, []byte(sts), "apply", "-n", ns, "-f", "-")
 			})
 			if mode == "enforce" && (err == nil || !strings.Contains(stderr, "HG002")) {
@@ -145,14 +144,14 @@ func TestAttacks(t *testing.T) {
 			}
 		}
 		// A StatefulSet that a later admission step rejects leaves nothing.
-		checkRejectedLeavesNothing(t, c, namespace(t, c, "rejected", map[string]string{rules.InjectLabel: "true"}))
+		framework.CheckRejectedLeavesNothing(t, c, framework.Namespace(t, c, "rejected", map[string]string{rules.InjectLabel: "true"}))
 	})
 
 	t.Run("labels a user can set delete nothing", func(t *testing.T) {
-		ns := namespace(t, c, "patcher", nil)
-		mustKubectl(t, c, []byte(serviceYAML("precious", "")), "apply", "-n", ns, "-f", "-")
-		uid, _ := getJSONPath(t, c, "{.metadata.uid}", "service", "precious", "-n", ns)
-		patcher := limitedUser(t, c, ns, "patcher", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "list", "patch"}})
+		ns := framework.Namespace(t, c, "patcher", nil)
+		framework.MustKubectl(t, c, []byte(framework.ServiceYAML("precious", "")), "apply", "-n", ns, "-f", "-")
+		uid, _ := framework.GetJSONPath(t, c, "{.metadata.uid}", "service", "precious", "-n", ns)
+		patcher := framework.LimitedUser(t, c, ns, "patcher", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "list", "patch"}})
 		if _, err := kubectlAs(t, c, patcher, nil, "delete", "service", "precious", "-n", ns); err == nil {
 			t.Fatal("the user may delete Services; the attack would prove nothing")
 		}
@@ -165,7 +164,7 @@ func TestAttacks(t *testing.T) {
 			}
 		}
 		time.Sleep(5 * time.Second)
-		if got, _ := getJSONPath(t, c, "{.metadata.uid}", "service", "precious", "-n", ns); got != uid {
+		if got, _ := framework.GetJSONPath(t, c, "{.metadata.uid}", "service", "precious", "-n", ns); got != uid {
 			t.Errorf("the Service was deleted for the user (uid now %q)", got)
 		}
 	})
@@ -177,7 +176,7 @@ func TestAttacks(t *testing.T) {
 			wg.Go(func() {
 				for i := w; i < n; i += 8 {
 					kind := metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: fmt.Sprintf("MadeUp%d", i)}
-					body := review(t, "default", admissionv1.Operation(fmt.Sprintf("OP%d", i)), kind, statefulSetYAML("web", "web", ""), "")
+					body := review(t, "default", admissionv1.Operation(fmt.Sprintf("OP%d", i)), kind, framework.StatefulSetYAML("web", "web", ""), "")
 					resp, err := direct.hc.Post("https://"+addr+"/validate/statefulsets", "application/json", bytes.NewReader(body))
 					if err != nil {
 						t.Error(err)
@@ -189,7 +188,7 @@ func TestAttacks(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		body := metricsText(t, g.MetricsURL())
+		body := framework.MetricsText(t, g.MetricsURL())
 		var series int
 		for line := range strings.Lines(body) {
 			if strings.HasPrefix(line, "headless_guard_admission_requests_total{") {
@@ -204,20 +203,20 @@ func TestAttacks(t *testing.T) {
 			t.Errorf("%d series, /metrics %d KB: must not grow with requests", series, len(body)>>10)
 		}
 		if !strings.Contains(body, `headless_guard_admission_refused_total{reason="kind",webhook="statefulsets"} 5`) {
-			t.Errorf("the refused reviews are not counted by reason:\n%s", grepLines(body, "refused"))
+			t.Errorf("the refused reviews are not counted by reason:\n%s", framework.GrepLines(body, "refused"))
 		}
 	})
 
 	// Last: it stops the guard.
 	t.Run("an outage blocks only what can be denied", func(t *testing.T) {
-		ns := namespace(t, c, "outage", nil)
-		mustKubectl(t, c, []byte(serviceYAML("web", "")), "apply", "-n", ns, "-f", "-")
+		ns := framework.Namespace(t, c, "outage", nil)
+		framework.MustKubectl(t, c, []byte(framework.ServiceYAML("web", "")), "apply", "-n", ns, "-f", "-")
 		if err := g.Stop(); err != nil {
 			t.Fatal(err)
 		}
 		// HG010 (Service DELETE) and HG012 (pod templates with a subdomain)
 		// only warn: they must not fail with the guard down.
-		if _, stderr, err := kubectl(t, c, nil, "delete", "service", "web", "-n", ns); err != nil {
+		if _, stderr, err := framework.Kubectl(t, c, nil, "delete", "service", "web", "-n", ns); err != nil {
 			t.Errorf("Service DELETE with the guard down: %v\n%s", err, stderr)
 		}
 		pod := `apiVersion: v1
@@ -231,71 +230,14 @@ spec:
   - name: c
     image: nginx:alpine
 `
-		if _, stderr, err := kubectl(t, c, []byte(pod), "apply", "-n", ns, "-f", "-"); err != nil {
+		if _, stderr, err := framework.Kubectl(t, c, []byte(pod), "apply", "-n", ns, "-f", "-"); err != nil {
 			t.Errorf("a pod with a subdomain with the guard down: %v\n%s", err, stderr)
 		}
 		// The control: what can be denied still fails closed.
-		if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
+		if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "failed calling webhook") {
 			t.Errorf("a StatefulSet with the guard down must fail closed: %v\n%s", err, stderr)
 		}
 	})
-}
-
-// servicesCreatedDuring runs fn and returns the Services (namespace/name)
-// created in the cluster while it ran and for settle after: a watch sees
-// one that existed only for a moment, too.
-func servicesCreatedDuring(t *testing.T, c *cluster.Cluster, settle time.Duration, fn func()) []string {
-	t.Helper()
-	wc, err := client.NewWithWatch(c.Config(), client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list := &corev1.ServiceList{}
-	if err := wc.List(t.Context(), list); err != nil {
-		t.Fatal(err)
-	}
-	w, err := wc.Watch(t.Context(), &corev1.ServiceList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	fn()
-	var created []string
-	deadline := time.After(settle)
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				t.Fatal("the Service watch ended early")
-			}
-			if svc, isSvc := ev.Object.(*corev1.Service); isSvc && ev.Type == "ADDED" {
-				created = append(created, svc.Namespace+"/"+svc.Name)
-			}
-		case <-deadline:
-			return created
-		}
-	}
-}
-
-// limitedUser creates ServiceAccount name in ns with a Role of only rule,
-// and returns a kubeconfig for it.
-func limitedUser(t *testing.T, c *cluster.Cluster, ns, name string, rule rbacv1.PolicyRule) string {
-	t.Helper()
-	ctx := t.Context()
-	objs := []client.Object{
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{rule}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}}},
-	}
-	for _, o := range objs {
-		if err := c.Client().Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path, _, _ := saKubeconfig(t, c, ns, name)
-	return path
 }
 
 // kubectlAs runs kubectl with kubeconfig and returns its stderr.
@@ -303,17 +245,6 @@ func kubectlAs(t *testing.T, c *cluster.Cluster, kubeconfig string, stdin []byte
 	t.Helper()
 	_, stderr, err := c.Kubectl(context.Background(), stdin, append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	return stderr, err
-}
-
-func metricsText(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return string(body)
 }
 
 // procStatusKiB reads a "kB" field of /proc/PID/status.
@@ -380,13 +311,13 @@ plugins:
 	if _, err := c.StartGuard(t.Context(), "--client-ca-file", caFile, "--client-allowed-names", "kube-apiserver"); err != nil {
 		t.Fatal(err)
 	}
-	ns := namespace(t, c, "mtls", nil)
-	if _, stderr, err := kubectl(t, c, []byte(statefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
+	ns := framework.Namespace(t, c, "mtls", nil)
+	if _, stderr, err := framework.Kubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-"); err == nil || !strings.Contains(stderr, "HG002") {
 		t.Fatalf("through the API server: want the HG002 denial: %v\n%s", err, stderr)
 	}
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.WebhookPort()))
-	body := review(t, ns, admissionv1.Create, stsKind, statefulSetYAML("web", "web", ""), "")
+	body := review(t, ns, admissionv1.Create, stsKind, framework.StatefulSetYAML("web", "web", ""), "")
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.WebhookCA())
 	call := func(certPEM, keyPEM []byte) error {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/yaml"
+
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestGracefulShutdownUnderLoad sends SIGTERM while admission requests flow
@@ -29,7 +29,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 
 	client := newReviewer(t, c, fmt.Sprintf("127.0.0.1:%d", c.WebhookPort())).hc
 	url := fmt.Sprintf("https://127.0.0.1:%d/validate/statefulsets", c.WebhookPort())
-	body := review(t, "default", admissionv1.Create, stsKind, statefulSetYAML("web", "", ""), "")
+	body := review(t, "default", admissionv1.Create, stsKind, framework.StatefulSetYAML("web", "", ""), "")
 
 	var answered, answeredNotReady, failed, refused atomic.Int64
 	var firstRefused, notReady atomic.Int64 // unix nanos
@@ -112,13 +112,4 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	if failed.Load()+refused.Load() != 0 {
 		t.Errorf("%d requests failed and %d were refused during shutdown", failed.Load(), refused.Load())
 	}
-}
-
-func runtimeRaw(t *testing.T, yamlDoc string) runtime.RawExtension {
-	t.Helper()
-	data, err := yaml.YAMLToJSON([]byte(yamlDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return runtime.RawExtension{Raw: data}
 }

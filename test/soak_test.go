@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 	"github.com/headless-guard/headless-guard/test/load"
 	"github.com/headless-guard/headless-guard/test/load/reviews"
 )
@@ -73,7 +74,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := load.Target{BaseURL: fmt.Sprintf("https://127.0.0.1:%d", c.WebhookPort()), CA: c.WebhookCA()}
-	eventually(t, 30*time.Second, "the recorded reviews get their recorded verdicts", func() (bool, string) {
+	framework.Eventually(t, 30*time.Second, "the recorded reviews get their recorded verdicts", func() (bool, string) {
 		err := load.Verify(ctx, target, rs, true)
 		return err == nil, fmt.Sprint(err)
 	})

@@ -1,17 +1,13 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -21,101 +17,8 @@ import (
 	"github.com/headless-guard/headless-guard/internal/manifest"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
-
-// One control plane serves every webhook test of the package; each test
-// works in namespaces of its own.
-var (
-	sharedOnce    sync.Once
-	sharedCluster *cluster.Cluster
-	sharedErr     error
-	guardMu       sync.Mutex
-	guardArgs     []string
-)
-
-func stopShared() {
-	if sharedCluster != nil {
-		sharedCluster.Stop()
-	}
-}
-
-// guard returns the shared cluster with headless-guard running with args
-// (restarted when they differ from the running guard's). Tests that need
-// particular flags hold guardMu through their kubectl calls.
-func guard(t *testing.T, args ...string) *cluster.Cluster {
-	t.Helper()
-	sharedOnce.Do(func() {
-		sharedCluster, sharedErr = cluster.Start(context.Background(), cluster.Options{})
-		if sharedErr == nil {
-			guardArgs = []string{testAuditGrace, "--mode=enforce"}
-			_, sharedErr = sharedCluster.StartGuard(context.Background(), guardArgs...)
-		}
-	})
-	if sharedErr != nil {
-		t.Fatalf("starting the control plane and headless-guard: %v", sharedErr)
-	}
-	if len(args) == 0 {
-		// Restart without arguments keeps the previous ones: name the default.
-		args = []string{"--mode=enforce"}
-	}
-	// The audit's tests expect their findings reported within seconds; a
-	// test of the grace period passes its own, which wins (the last flag).
-	args = append([]string{testAuditGrace}, args...)
-	if !slicesEqual(guardArgs, args) {
-		if err := sharedCluster.Guard().Restart(args...); err != nil {
-			t.Fatalf("restarting headless-guard with %v: %v", args, err)
-		}
-		guardArgs = append([]string(nil), args...)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			sharedCluster.DumpLogs(t)
-		}
-	})
-	return sharedCluster
-}
-
-// testAuditGrace is the audit's grace period in the tests that are not
-// about it (2m by default).
-const testAuditGrace = "--audit-grace-period=1s"
-
-func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
-
-func kubectl(t *testing.T, c *cluster.Cluster, stdin []byte, args ...string) (string, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	return c.Kubectl(ctx, stdin, args...)
-}
-
-func mustKubectl(t *testing.T, c *cluster.Cluster, stdin []byte, args ...string) string {
-	t.Helper()
-	out, errOut, err := kubectl(t, c, stdin, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, errOut)
-	}
-	return out
-}
-
-var nsCounter int
-
-// namespace creates a fresh namespace with the given labels.
-func namespace(t *testing.T, c *cluster.Cluster, prefix string, labels map[string]string) string {
-	t.Helper()
-	nsCounter++
-	name := fmt.Sprintf("%s-%d", strings.Trim(dnsName(prefix), "-"), nsCounter)
-	if len(name) > 63 {
-		name = strings.Trim(name[len(name)-63:], "-")
-	}
-	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	data, _ := json.Marshal(ns)
-	mustKubectl(t, c, data, "create", "-f", "-")
-	return name
-}
-
-var nonDNS = regexp.MustCompile(`[^a-z0-9-]+`)
-
-func dnsName(s string) string { return nonDNS.ReplaceAllString(strings.ToLower(s), "-") }
 
 // finding is what a user sees of one finding through kubectl.
 type finding struct{ Rule, Action, Field string }
@@ -218,7 +121,7 @@ func replay(t *testing.T, c *cluster.Cluster, id, path string, policy rules.Poli
 		policy.Level = level
 		nsLabels = map[string]string{rules.PolicyLabel: string(level)}
 	}
-	ns := namespace(t, c, id+"-"+strings.TrimSuffix(filepath.Base(path), ".yaml"), nsLabels)
+	ns := framework.Namespace(t, c, id+"-"+strings.TrimSuffix(filepath.Base(path), ".yaml"), nsLabels)
 	actions := map[string]bool{}
 	defer func() {
 		// A replay that never saw its rule act proves nothing about it.
@@ -238,7 +141,7 @@ func replay(t *testing.T, c *cluster.Cluster, id, path string, policy rules.Poli
 		target := ns
 		if o.HasNamespace() {
 			if extra[m.GetNamespace()] == "" {
-				extra[m.GetNamespace()] = namespace(t, c, ns+"-"+m.GetNamespace(), nsLabels)
+				extra[m.GetNamespace()] = framework.Namespace(t, c, ns+"-"+m.GetNamespace(), nsLabels)
 			}
 			target = extra[m.GetNamespace()]
 		}
@@ -307,7 +210,7 @@ func replay(t *testing.T, c *cluster.Cluster, id, path string, policy rules.Poli
 		if s.op != rules.Delete {
 			stdin, _ = json.Marshal(s.obj.Typed)
 		}
-		_, stderr, err := kubectl(t, c, stdin, args...)
+		_, stderr, err := framework.Kubectl(t, c, stdin, args...)
 		got := seen(stderr)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s %s: kubectl shows other findings than the rules (-rules +kubectl):\n%s\nstderr:\n%s", s.op, s.obj.Ref, diff, stderr)
