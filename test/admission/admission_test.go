@@ -20,7 +20,7 @@ func TestExactMessages(t *testing.T) {
 	defer guardMu.Unlock()
 	c := guard(t)
 	ns := framework.Namespace(t, c, "messages", nil)
-	data, _ := os.ReadFile("testdata/cli/web.yaml")
+	data, _ := os.ReadFile("../binary/testdata/cli/web.yaml")
 	out, stderr, err := framework.Kubectl(t, c, data, "apply", "-n", ns, "-f", "-")
 	if err == nil {
 		t.Fatal("the StatefulSet pointing at a missing Service must be denied")

@@ -14,7 +14,7 @@ import (
 
 // chartFixtures are the chart-shaped manifests of internal/check (see
 // internal/check/charts_test.go for their offline verdicts).
-const chartFixtures = "../internal/check/testdata/charts"
+const chartFixtures = "../../internal/check/testdata/charts"
 
 // TestChartsThroughKubectl installs each chart-shaped fixture through the
 // real kubectl and API server with headless-guard at its defaults, one

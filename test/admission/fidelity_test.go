@@ -21,7 +21,7 @@ import (
 
 // kubectlFixtures are the manifests issue 12 found read otherwise than
 // kubectl reads them (internal/check/testdata/kubectl).
-const kubectlFixtures = "../internal/check/testdata/kubectl"
+const kubectlFixtures = "../../internal/check/testdata/kubectl"
 
 // TestLoaderReadsWhatKubectlReads gives each fixture to the real kubectl
 // (`create --dry-run=client -o json`: what kubectl would send, nothing

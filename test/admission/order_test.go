@@ -17,7 +17,7 @@ import (
 // policy the same apply is denied, with the advice to put the Service
 // first, and a second apply goes through.
 func TestApplyOrderMatters(t *testing.T) {
-	const path = "../rules/testdata/HG002/pass-service-after-statefulset.yaml"
+	const path = "../../rules/testdata/HG002/pass-service-after-statefulset.yaml"
 	if r := framework.Run(t, nil, "check", path); r.Code != 0 {
 		t.Fatalf("check %s: exit %d, want 0 (order-independent)\n%s%s", path, r.Code, r.Stdout, r.Stderr)
 	}

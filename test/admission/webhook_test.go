@@ -58,7 +58,7 @@ type step struct {
 // sequence of requests: the webhook and the offline checker must agree. Fail
 // fixtures must also show each deny they expect.
 func TestFixturesThroughKubectl(t *testing.T) {
-	dirs, _ := filepath.Glob("../rules/testdata/*")
+	dirs, _ := filepath.Glob("../../rules/testdata/*")
 	for _, dir := range dirs {
 		info, err := os.Stat(dir)
 		if err != nil || !info.IsDir() {

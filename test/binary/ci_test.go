@@ -132,8 +132,8 @@ func sarifURIs(t *testing.T, path string) []string {
 // in a copy of the fixtures, and fails on a command of the docs that no
 // case runs.
 func TestCIDocs(t *testing.T) {
-	documented := docCommands(t, "../docs/ci.md", "")
-	documented = append(documented, docCommands(t, "../README.md", "## Check manifests in CI")...)
+	documented := docCommands(t, "../../docs/ci.md", "")
+	documented = append(documented, docCommands(t, "../../README.md", "## Check manifests in CI")...)
 	known := map[string]bool{}
 	for _, c := range ciCommands {
 		known[c.cmd] = true
@@ -247,7 +247,7 @@ func docCommands(t *testing.T, path, heading string) []string {
 // would: entry, then args, in the repository, when a matching file
 // changed.
 func TestPreCommitHook(t *testing.T) {
-	data, err := os.ReadFile("../.pre-commit-hooks.yaml")
+	data, err := os.ReadFile("../../.pre-commit-hooks.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestCIGitHubAndSARIFPaths(t *testing.T) {
 	prod, _ := filepath.Abs(filepath.Join(ciFixtures, "envs", "prod"))
 	dev, _ := filepath.Abs(filepath.Join(ciFixtures, "envs", "dev"))
 	r := framework.Run(t, nil, "check", "-o", "github", dev, prod)
-	want := "::error file=test/testdata/ci/envs/prod/app.yaml,line=7,title=HG002 service-exists::StatefulSet default/web: spec.serviceName: Not found: \"web\": must name an existing Service in namespace `default`"
+	want := "::error file=test/binary/testdata/ci/envs/prod/app.yaml,line=7,title=HG002 service-exists::StatefulSet default/web: spec.serviceName: Not found: \"web\": must name an existing Service in namespace `default`"
 	if r.Code != 1 || !strings.HasPrefix(r.Stdout, want) {
 		t.Errorf("-o github with absolute paths: exit %d\n%s\nwant the first line to start with\n%s", r.Code, r.Stdout, want)
 	}
@@ -450,7 +450,7 @@ func TestCIGitHubAndSARIFPaths(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{prod}, "test/testdata/ci/envs/prod/app.yaml %SRCROOT%"},
+		{[]string{prod}, "test/binary/testdata/ci/envs/prod/app.yaml %SRCROOT%"},
 		{[]string{"--sarif-base", ciFixtures, prod}, "envs/prod/app.yaml %SRCROOT%"},
 	} {
 		r := framework.Run(t, nil, append([]string{"check", "-o", "sarif"}, tc.args...)...)

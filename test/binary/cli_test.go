@@ -246,7 +246,7 @@ func TestSARIFAndJUnit(t *testing.T) {
 		}
 		loc := res.Locations[0].PhysicalLocation
 		// Relative to the repository root (issue 14), where code scanning resolves it.
-		if !strings.HasPrefix(loc.ArtifactLocation.URI, "test/testdata/cli/") || loc.Region.StartLine < 1 {
+		if !strings.HasPrefix(loc.ArtifactLocation.URI, "test/binary/testdata/cli/") || loc.Region.StartLine < 1 {
 			t.Errorf("result %s located at %+v", res.RuleID, loc)
 		}
 	}

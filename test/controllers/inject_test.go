@@ -86,7 +86,7 @@ func TestSeed001(t *testing.T) {
 	guardMu.Lock()
 	defer guardMu.Unlock()
 	c := guard(t, fixArgs...)
-	seed, err := os.ReadFile("../rules/testdata/seeds/seed-001-nginx-headless.yaml")
+	seed, err := os.ReadFile("../../rules/testdata/seeds/seed-001-nginx-headless.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // ClusterDocCommands are the docs' commands that need a cluster; they
-// run in TestCheckClusterDocs (cluster_check_test.go).
+// run in TestCheckClusterDocs (test/admission/cluster_check_test.go).
 var ClusterDocCommands = []string{
 	"headless-guard check --cluster --kubeconfig kubeconfig envs/prod",
 	"headless-guard check --cluster --kubeconfig kubeconfig",
@@ -21,7 +21,7 @@ var ClusterDocCommands = []string{
 
 // ciFixtures is where the CI tests keep their fixtures (their ciFixtures),
 // from the repository's root.
-var ciFixtures = filepath.Join("test", "testdata", "ci")
+var ciFixtures = filepath.Join("test", "binary", "testdata", "ci")
 
 // CopyFixtures copies the CI tests' fixtures, a repository as application
 // teams lay theirs out, to a new git repository (a CI checkout) and returns

@@ -19,7 +19,7 @@ import (
 
 // The public charts rendered for issue 20: internal/check's (their README
 // gives each one's verdict before and after the issue) and this package's.
-var publicChartDirs = []string{"../internal/check/testdata/publiccharts", "testdata/charts20"}
+var publicChartDirs = []string{"../../internal/check/testdata/publiccharts", "testdata/charts20"}
 
 // chartVerdicts are what issue 20 requires of some of them, on top of the
 // webhook agreeing with the offline checker: installed with a warning and

@@ -36,7 +36,7 @@ var renderedNamespace = regexp.MustCompile(`(?m)^  namespace: "?default"?\n`)
 // and the in-cluster names of its configuration in ns.
 func chartFor(t *testing.T, file, ns string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "internal", "check", "testdata", "publiccharts", file))
+	data, err := os.ReadFile(filepath.Join("..", "..", "internal", "check", "testdata", "publiccharts", file))
 	if err != nil {
 		t.Fatal(err)
 	}
