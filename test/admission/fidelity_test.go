@@ -195,8 +195,8 @@ func noticesIn(t *testing.T, format, out string) []string {
 				t.Errorf("notice %s has level %q, want warning", r.RuleID, r.Level)
 			}
 			l := r.Locations[0].PhysicalLocation
-			// SARIF names files from the repository root (test/ is one down).
-			got = append(got, r.RuleID+" ../"+l.ArtifactLocation.URI+":"+strconv.Itoa(l.Region.StartLine))
+			// SARIF names files from the repository root (test/admission is two down).
+			got = append(got, r.RuleID+" ../../"+l.ArtifactLocation.URI+":"+strconv.Itoa(l.Region.StartLine))
 		}
 	case "junit":
 		var suites struct {

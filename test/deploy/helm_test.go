@@ -153,7 +153,7 @@ func profileArgs(profile string) []string {
 	if profile == "default" {
 		return nil
 	}
-	return []string{"-f", filepath.Join("test", helmGoldenDir, profile+".values.yaml")}
+	return []string{"-f", filepath.Join("test", "deploy", helmGoldenDir, profile+".values.yaml")}
 }
 
 // helmTemplate renders the chart with Helm 4 (see helmCLI.template).
