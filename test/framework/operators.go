@@ -9,7 +9,8 @@ import (
 	"github.com/headless-guard/headless-guard/test/cluster"
 )
 
-// OperatorGrace is the audit's grace period in these tests.
+// OperatorGrace is the audit's grace period in the tests of operators'
+// objects and of the public charts, which wait for its reports.
 const OperatorGrace = 3 * time.Second
 
 // OperatorArgs run the guard in the default policy with that grace period.

@@ -38,8 +38,8 @@ func SelfManagedArgs(t *testing.T, extra ...string) []string {
 	}, extra...)
 }
 
-// OwnCluster is a control plane for one test (these tests change the
-// webhook configurations' caBundle, which the shared cluster's guard
+// OwnCluster is a control plane for one test (for tests that change the
+// webhook configurations' caBundle, which a package's shared guard
 // needs), with GuardNamespace created.
 func OwnCluster(t *testing.T) *cluster.Cluster {
 	t.Helper()
