@@ -19,7 +19,7 @@ import (
 func TestReportSquatting(t *testing.T) {
 	c := framework.OwnClusterWith(t, cluster.Options{})
 	framework.MustKubectl(t, c, nil, "apply", "--server-side", "-f", framework.ReportCRD(t, c))
-	framework.MustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io")
+	framework.WaitEstablished(t, c, "crd/reports.openreports.io")
 	docs := framework.Render(t, c, "self-signed")
 	framework.MustKubectl(t, c, framework.Join(docs, func(d framework.ManifestDoc) bool { return !framework.IsWebhookConfiguration(d) }), "apply", "-f", "-")
 	kubeconfig, _, _ := framework.SaKubeconfig(t, c, framework.GuardNamespace, "headless-guard")

@@ -44,7 +44,7 @@ func TestAuditReports(t *testing.T) {
 	})
 
 	framework.MustKubectl(t, c, nil, "apply", "--server-side", "-f", framework.ReportCRD(t, c))
-	framework.MustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io")
+	framework.WaitEstablished(t, c, "crd/reports.openreports.io")
 	installed := time.Now()
 	var report reportsv1alpha1.Report
 	framework.Eventually(t, 40*time.Second, "a Report with the HG003 result", func() (bool, string) {

@@ -70,7 +70,7 @@ func installCertManagerCRDs(t *testing.T, c *cluster.Cluster) {
 	}
 	crds := filepath.Join(strings.TrimSpace(string(dir)), "deploy", "crds")
 	framework.MustKubectl(t, c, nil, "apply", "--server-side", "-f", crds)
-	framework.MustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io")
+	framework.WaitEstablished(t, c, "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io")
 }
 
 // TestDeploy renders both overlays with the real kubectl, checks what

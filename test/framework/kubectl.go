@@ -59,3 +59,17 @@ var nonDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 // DNSName is s in lower case with every run of characters a DNS label
 // cannot hold replaced by a dash.
 func DNSName(s string) string { return nonDNS.ReplaceAllString(strings.ToLower(s), "-") }
+
+// WaitEstablished waits up to a minute for the named CustomResourceDefinitions
+// (crd/<name>) to be Established. kubectl wait alone fails at once, instead
+// of waiting, when a CRD it reads has no status.conditions yet (".status.
+// conditions accessor error: <nil>"), which a busy API server leaves so for
+// a moment after the create.
+func WaitEstablished(t *testing.T, c *cluster.Cluster, crds ...string) {
+	t.Helper()
+	args := append([]string{"wait", "--for=condition=Established", "--timeout=60s"}, crds...)
+	Eventually(t, time.Minute, "CRDs "+strings.Join(crds, ", ")+" established", func() (bool, string) {
+		_, errOut, err := Kubectl(t, c, nil, args...)
+		return err == nil, errOut
+	})
+}

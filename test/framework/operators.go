@@ -27,7 +27,7 @@ func InstallCRDs(t *testing.T, c *cluster.Cluster) {
 	}
 	MustKubectl(t, c, []byte(cluster.DatabaseCRD), "apply", "-f", "-")
 	MustKubectl(t, c, nil, "apply", "--server-side", "-f", ReportCRD(t, c))
-	MustKubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/databases.ops.test.headless-guard.io", "crd/reports.openreports.io")
+	WaitEstablished(t, c, "crd/databases.ops.test.headless-guard.io", "crd/reports.openreports.io")
 	crdsOnce.Store(c, true)
 }
 
