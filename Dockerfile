@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # headless-guard: `make docker-build` (IMG=..., VERSION=...). The build
-# stage's `go build` is the one test/deploy_test.go runs to check that it
+# stage's `go build` is the one test/deploy/deploy_test.go runs to check that it
 # makes a static binary.
 
 FROM --platform=$BUILDPLATFORM golang:1.26 AS build

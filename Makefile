@@ -50,6 +50,13 @@ bin/certmanager: go.mod go.sum hack/certmanager/main.go
 # Every package but test/e2e, which `e2e` runs on a cluster of its own,
 # and test/node, which `e2e-node` runs on a real node.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e '/test/e2e$$' -e '/test/node$$')
+# How many test binaries `unit` runs at once. go test's default, GOMAXPROCS
+# (2 here), would run the area packages under test/ two at a time, and
+# each mostly waits on its own API server: run them all together. -p bounds
+# go test's compiles too; by then make has built the binaries and go vet
+# the dependencies, and what is left (the test packages, their links) is
+# no slower eight at a time on two cores, and fits in memory.
+UNIT_PARALLEL ?= 8
 
 .PHONY: run
 # A built binary, not `go run`: Ctrl-C reaches it and make together, and
@@ -65,9 +72,10 @@ run: build $(CLUSTER_DEPS) ## Run a local cluster and the webhook until Ctrl-C (
 # much of their time waiting on API servers, and the fuzz smoke takes the
 # cores they leave idle instead of cores the tools' build would use. Warm,
 # the background build has nothing to do. Logs: bin/.tools.log, bin/.fuzz.log.
-# unit and e2e run side by side: test/'s cluster tests run one after
-# another (six minutes, mostly waiting), and the e2e cluster fits beside
-# them; each one's output is printed whole when it ends.
+# unit and e2e run side by side: the test packages under test/ each run
+# their cluster tests one after another (minutes, mostly waiting), and the
+# e2e cluster fits beside them; each one's output is printed whole when it
+# ends.
 test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 	@log=$(BIN)/.tools.log; : >$$log; \
 	  $(if $(strip $(CLUSTER_DEPS)),echo "building the control plane in the background: $(notdir $(CLUSTER_DEPS)) (log: bin/.tools.log)"; \
@@ -85,13 +93,18 @@ test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 
 .PHONY: unit
 unit: build $(CLUSTER_DEPS) release-test-dist bin/certmanager ## Run the Go tests but test/e2e (they start etcd, kube-apiserver and, for test/cluster, the rest of a cluster from KUBEBUILDER_ASSETS)
-	HEADLESS_GUARD_RELEASE_DIST=$(RELEASE_TEST_DIST) HEADLESS_GUARD_IMAGE_AGAIN=$(RELEASE_TEST_AGAIN)/headless-guard-image.tar $(GO) test -count=1 -timeout=20m $(UNIT_PKGS)
+	HEADLESS_GUARD_RELEASE_DIST=$(RELEASE_TEST_DIST) HEADLESS_GUARD_IMAGE_AGAIN=$(RELEASE_TEST_AGAIN)/headless-guard-image.tar $(GO) test -count=1 -timeout=20m -p $(UNIT_PARALLEL) $(UNIT_PKGS)
 	$(IMAGE_GO) test -count=1 ./...
 
 
-# The packages whose tests need no control plane: no test/cluster, no
-# envtest. `make unit-fast` runs them in seconds, before anything is built.
-FAST_PKGS = $(shell $(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./... | awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /test\/cluster|envtest/) next; if ($$1 !~ /\/test(\/|$$)/) print $$1 }')
+# The packages whose tests need no control plane: every package but those
+# under test/ (which drive the built binary, most of them on clusters) and
+# CONTROL_PLANE_PKGS, the others whose tests start one (envtest or
+# test/cluster); a new such package joins that list. `make unit-fast` runs
+# them in seconds, before anything is built.
+MODULE             := github.com/headless-guard/headless-guard
+CONTROL_PLANE_PKGS := $(MODULE)/certs $(MODULE)/hack/run
+FAST_PKGS = $(filter-out $(MODULE)/test/% $(CONTROL_PLANE_PKGS),$(shell $(GO) list ./...))
 
 .PHONY: unit-fast
 unit-fast: ## Run the pure unit tests (rules, check, report, webhook handlers, audit): no control plane, nothing built first
@@ -114,7 +127,7 @@ e2e-node: build $(CLUSTER_DEPS) $(NODE_DEPS) image ## Install the chart on a rea
 # Not in `make test`: ten minutes. SOAK_DURATION and SOAK_RATE change it.
 .PHONY: soak
 soak: build $(CLUSTER_DEPS) ## Soak: 10 minutes of mixed load, zero errors and flat memory (docs/reliability.md)
-	$(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 30m -v ./test/
+	$(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 30m -v ./test/resilience/
 
 # Each fuzz target on its own: `go test -fuzz` takes one target per package run.
 FUZZ_TARGETS := ./internal/manifest:FuzzLoad ./internal/manifest:FuzzFastParse ./rules:FuzzEvaluate ./rules:FuzzFindPeerNames ./internal/check:FuzzCheck ./webhook:FuzzAdmissionReview
@@ -214,7 +227,7 @@ endef
 .PHONY: manifests
 manifests: $(HELM_DEP) $(KUBECTL_DEP) ## Regenerate deploy/base from the chart and the cert-manager overlay's Issuers and Certificates from certs/; render the install manifests into dist/
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^TestCertManagerOverlayUpToDate$$' ./certs/
-	UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^TestHelmRendersTheBase$$' ./test/
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^TestHelmRendersTheBase$$' ./test/deploy/
 	$(call render_manifests,$(DIST))
 	@echo "rendered: $(DIST)/headless-guard-cert-manager.yaml $(DIST)/headless-guard-self-signed.yaml $(DIST)/headless-guard-helm.yaml"
 

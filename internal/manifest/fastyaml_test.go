@@ -234,7 +234,7 @@ func corpusDocuments(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	files = append(files, generated.Bytes())
-	for _, pattern := range []string{"../../rules/testdata/*/*.yaml", "../check/testdata/*/*.yaml", "../check/testdata/*.yaml", "../../test/testdata/*/*.yaml", "../../test/e2e/testdata/*.yaml", "../../deploy/*/*.yaml", "../../deploy/*/*/*.yaml"} {
+	for _, pattern := range []string{"../../rules/testdata/*/*.yaml", "../check/testdata/*/*.yaml", "../check/testdata/*.yaml", "../../test/*/testdata/*/*.yaml", "../../test/e2e/testdata/*.yaml", "../../deploy/*/*.yaml", "../../deploy/*/*/*.yaml"} {
 		paths, _ := filepath.Glob(pattern)
 		for _, path := range paths {
 			if data, err := os.ReadFile(path); err == nil {

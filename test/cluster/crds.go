@@ -1,8 +1,8 @@
 package cluster
 
 // DatabaseCRD is the custom resource definition of the operator-shaped
-// clients in test/ and test/e2e: a namespaced Database that owns its
-// StatefulSet and Service, as an operator's custom resource does.
+// clients in test/controllers and test/e2e: a namespaced Database that owns
+// its StatefulSet and Service, as an operator's custom resource does.
 const DatabaseCRD = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:

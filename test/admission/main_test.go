@@ -1,0 +1,25 @@
+package admission
+
+import (
+	"testing"
+
+	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
+)
+
+// One control plane, with headless-framework.Guard running on it, serves every test
+// of this package that calls framework.Guard; each test works in namespaces of its own.
+var shared framework.Shared
+
+// guardMu is held through their kubectl calls by the tests that need
+// particular flags.
+var guardMu = &shared.Mu
+
+// framework.Guard returns the shared cluster with headless-framework.Guard running with args
+// (restarted when they differ from the running framework.Guard's).
+func guard(t *testing.T, args ...string) *cluster.Cluster {
+	t.Helper()
+	return shared.Guard(t, args...)
+}
+
+func TestMain(m *testing.M) { framework.Main(m, shared.Stop) }
