@@ -72,14 +72,15 @@ run: build $(CLUSTER_DEPS) ## Run a local cluster and the webhook until Ctrl-C (
 # much of their time waiting on API servers, and the fuzz smoke takes the
 # cores they leave idle instead of cores the tools' build would use. Warm,
 # the background build has nothing to do. Logs: bin/.tools.log, bin/.fuzz.log.
-# unit and e2e run side by side: the test packages under test/ each run
+# unit and e2e run side by side, then e2e-node where e2e was (a real node
+# needs root; it skips, saying why, where the machine cannot): the test packages under test/ each run
 # their cluster tests one after another (minutes, mostly waiting), and the
 # e2e cluster fits beside them; each one's output is printed whole when it
 # ends.
-test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
+test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, the chart on a real node where root, fuzz smoke)
 	@log=$(BIN)/.tools.log; : >$$log; \
-	  $(if $(strip $(CLUSTER_DEPS)),echo "building the control plane in the background: $(notdir $(CLUSTER_DEPS)) (log: bin/.tools.log)"; \
-	  $(MAKE) --no-print-directory $(CLUSTER_DEPS) >$$log 2>&1 &,true &) tools=$$!; \
+	  $(if $(strip $(CLUSTER_DEPS) $(NODE_DEPS)),echo "building the control plane in the background: $(notdir $(CLUSTER_DEPS) $(NODE_DEPS)) (log: bin/.tools.log)"; \
+	  $(MAKE) --no-print-directory $(CLUSTER_DEPS) $(NODE_DEPS) >$$log 2>&1 &,true &) tools=$$!; \
 	  trap 'kill $$tools 2>/dev/null || true' EXIT; \
 	  $(MAKE) --no-print-directory lint-vet; \
 	  if ! wait $$tools; then echo "building the control plane failed:"; cat $$log; exit 1; fi; \
@@ -87,7 +88,7 @@ test: build ## Run every test (unit, CLI end-to-end, DNS end-to-end, fuzz smoke)
 	@log=$(BIN)/.fuzz.log; echo "fuzz smoke in the background at nice 19 (log: bin/.fuzz.log)"; \
 	  nice -n 19 $(MAKE) --no-print-directory fuzz-short >$$log 2>&1 & fuzz=$$!; \
 	  trap 'kill $$fuzz 2>/dev/null || true' EXIT; \
-	  $(MAKE) --no-print-directory -j2 --output-sync=target unit e2e; \
+	  $(MAKE) --no-print-directory -j2 --output-sync=target unit e2e e2e-node; \
 	  if ! wait $$fuzz; then echo "fuzz smoke failed:"; cat $$log; exit 1; fi; \
 	  trap - EXIT; grep -v '^fuzz: elapsed' $$log
 
@@ -118,8 +119,9 @@ e2e: build $(CLUSTER_DEPS) ## Apply the seeds' manifests through the webhook on 
 # plugins from hack/tools.mk's pins, the chart installed with the image
 # `make image` builds, imported into containerd. Needs root, cgroups and
 # overlayfs; runc needs libseccomp-dev to build: without it runc is not
-# built and the tests skip, saying so. Not in `make test` (yet).
-NODE_DEPS = $(filter-out bin/runc,$(NODE_BINS)) $(if $(shell pkg-config --exists libseccomp 2>/dev/null && echo yes),bin/runc)
+# built and the tests skip, saying so. Not root, nothing is built (the
+# tests skip too). In `make test`, after e2e and beside unit.
+NODE_DEPS = $(if $(filter 0,$(shell id -u)),$(filter-out bin/runc,$(NODE_BINS)) $(if $(shell pkg-config --exists libseccomp 2>/dev/null && echo yes),bin/runc))
 .PHONY: e2e-node
 e2e-node: build $(CLUSTER_DEPS) $(NODE_DEPS) image ## Install the chart on a real node (root; kubelet, containerd, runc): the guard as its Deployment's pods, seed 001's nslookup from a pod
 	HEADLESS_GUARD_IMAGE=$(abspath $(IMAGE_DIR))/headless-guard-image.tar $(GO) test -count=1 -timeout=20m -v ./test/node/
