@@ -313,6 +313,11 @@ func ready(url string) func() (bool, error) {
 // startComponent starts bin in a process group of its own, writing to
 // <LogDir>/<name>.log.
 func (c *Cluster) startComponent(name, bin string, args ...string) (*component, error) {
+	return c.startComponentEnv(name, bin, nil, args...)
+}
+
+// startComponentEnv is startComponent with env added to the environment.
+func (c *Cluster) startComponentEnv(name, bin string, env []string, args ...string) (*component, error) {
 	logPath := filepath.Join(c.logDir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -320,6 +325,9 @@ func (c *Cluster) startComponent(name, bin string, args ...string) (*component, 
 	}
 	fmt.Fprintf(logFile, "# %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -241,34 +240,10 @@ func StartNode(ctx context.Context, opts NodeOptions) (_ *Node, err error) {
 	return n, nil
 }
 
-// startNodeComponent is startComponent with the environment env added.
+// startNodeComponent starts the node's binary name with env added to the
+// environment.
 func (n *Node) startNodeComponent(name string, env []string, args ...string) (*component, error) {
-	c := n.Cluster
-	bin := n.bins[name]
-	logPath := filepath.Join(c.logDir, name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(logFile, "# %s %s\n", bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	p := &component{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	pid := cmd.Process.Pid
-	c.watchdog.watch(pid)
-	go func() {
-		p.waitErr = cmd.Wait()
-		c.watchdog.unwatch(pid)
-		logFile.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return n.Cluster.startComponentEnv(name, n.bins[name], env, args...)
 }
 
 // startControllers starts CoreDNS on the bridge, kube-controller-manager

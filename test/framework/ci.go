@@ -1,8 +1,6 @@
 package framework
 
 import (
-	"bytes"
-	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -65,15 +63,5 @@ func Shell(t *testing.T, dir, script string) Result {
 		path = filepath.Dir(Binary) + sep + filepath.Dir(HelmBinary(t)) + sep + os.Getenv("PATH")
 	}
 	cmd.Env = append(os.Environ(), "PATH="+path)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return Result{out.String(), errOut.String(), code}
+	return runCmd(t, cmd)
 }

@@ -20,6 +20,13 @@ func Run(t *testing.T, stdin []byte, args ...string) Result {
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd and returns what it wrote and its exit code; a command
+// that cannot be started fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) Result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
