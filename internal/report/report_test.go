@@ -167,7 +167,11 @@ func TestGolden(t *testing.T) {
 				if err := Write(&buf, format, tc.report); err != nil {
 					t.Fatalf("Write(%s): %v", format, err)
 				}
-				path := filepath.Join("testdata", tc.name+"."+ext[format]+".golden")
+				e, ok := ext[format]
+				if !ok {
+					t.Fatalf("format %q has no golden file extension: add one to ext", format)
+				}
+				path := filepath.Join("testdata", tc.name+"."+e+".golden")
 				if update {
 					if err := os.MkdirAll("testdata", 0o755); err != nil {
 						t.Fatal(err)
