@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -191,7 +190,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	// Handshakes refused for want of a client certificate, and clients cut
 	// off by the timeouts, are the callers' failures: logged at V(1).
-	srv := lim.Server(ctx, s.mux, limited, log.New(logrWriter{logger.V(1)}, "", 0))
+	srv := lim.Server(ctx, s.mux, limited, netlimit.ErrorLog(logger.V(1)))
 	logger.Info("serving webhook server", "host", s.opts.Host, "port", s.opts.Port, "clientAuth", s.opts.ClientCAFile != "")
 	idleClosed := make(chan struct{})
 	go func() {
@@ -231,13 +230,6 @@ func (s *Server) StartedChecker() healthz.Checker {
 		}
 		return conn.Close()
 	}
-}
-
-type logrWriter struct{ log logr.Logger }
-
-func (w logrWriter) Write(p []byte) (int, error) {
-	w.log.Info(string(p))
-	return len(p), nil
 }
 
 // clientCAs verifies client certificates against a CA file, re-read at

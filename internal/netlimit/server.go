@@ -103,3 +103,20 @@ func (lim Limits) Serve(ctx context.Context, server, addr string, tlsConfig *tls
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// ErrorLog is an http.Server's ErrorLog that writes each line to l (a
+// logr.Logger at the verbosity the caller chose): the TLS handshake errors
+// and refused connections of a limited server are expected, and belong in
+// the structured log at a debug level rather than on stderr.
+func ErrorLog(l interface{ Info(string, ...any) }) *log.Logger {
+	return log.New(infoWriter{l}, "", 0)
+}
+
+type infoWriter struct {
+	log interface{ Info(string, ...any) }
+}
+
+func (w infoWriter) Write(p []byte) (int, error) {
+	w.log.Info(string(p))
+	return len(p), nil
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
 	"net/http"
 	"sync"
 	"time"
@@ -83,7 +82,7 @@ func (m *probeManager) add(checks map[string]healthz.Checker, name string, check
 // manager itself must have both of its servers off.
 func (o *Options) addLimitedServers(mgr ctrl.Manager, tlsOpts []func(*tls.Config)) (*probeManager, error) {
 	pm := &probeManager{Manager: mgr, healthz: map[string]healthz.Checker{}, readyz: map[string]healthz.Checker{}}
-	errorLog := log.New(logrWriter{ctrl.Log.WithName("servers").V(1)}, "", 0)
+	errorLog := netlimit.ErrorLog(ctrl.Log.WithName("servers").V(1))
 	if o.HealthProbeBindAddr != "" && o.HealthProbeBindAddr != "0" {
 		mux := http.NewServeMux()
 		// The maps are complete before the manager starts its runnables.
@@ -138,16 +137,6 @@ func (s limitedServer) Start(ctx context.Context) error { return s(ctx) }
 func (limitedServer) NeedLeaderElection() bool { return false }
 
 var _ manager.LeaderElectionRunnable = limitedServer(nil)
-
-// logrWriter turns the servers' error log into log lines.
-type logrWriter struct {
-	log interface{ Info(string, ...any) }
-}
-
-func (w logrWriter) Write(p []byte) (int, error) {
-	w.log.Info(string(p))
-	return len(p), nil
-}
 
 // startEarly runs the servers that must not wait for the caches, until ctx
 // ends. The returned context ends with the first one's error, which Run
