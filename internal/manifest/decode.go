@@ -81,6 +81,18 @@ func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *laz
 	if kind == "" || apiVersion == "" {
 		return nil, &lineError{line: line, err: errors.New("document is not a Kubernetes object: `apiVersion` and `kind` must be set"), notObject: item < 0 && (len(h.Kind) == 0 || len(h.APIVersion) == 0)}
 	}
+	// kubectl's decoder (apimachinery's unstructured scheme) reads any
+	// object with `items` as a list, whatever its kind: items that are not
+	// a list fail it.
+	if len(h.Items) > 0 && string(h.Items) != "null" && h.Items[0] != '[' {
+		if node == nil {
+			node = tree.get()
+		}
+		if items := valueAt(node, "items"); items != nil {
+			line = d.Line + items.Line - 1
+		}
+		return nil, &lineError{line: line, err: fmt.Errorf("`items` of %s must be a list", kind)}
+	}
 	if strings.HasSuffix(kind, "List") && apiVersion == "v1" {
 		if len(h.Items) == 0 || string(h.Items) == "null" {
 			return nil, nil

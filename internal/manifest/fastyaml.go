@@ -71,6 +71,10 @@ type fastParser struct {
 	depth int
 	// The scalars decodeObjects reads: aliases into src until copied.
 	apiVersion, kind, name, namespace, generateName string
+	// items is set when the object has an `items` key: kubectl's decoder
+	// then reads it as a list whatever its kind, which the slow path
+	// follows.
+	items bool
 	// root, when set, receives the document's tree (fastTree).
 	root *yaml.Node
 }
@@ -82,7 +86,7 @@ func (p *fastParser) decodeDocument(f *File, d *Document, opts Options) bool {
 		return false
 	}
 	apiVersion, kind := p.apiVersion, p.kind
-	if apiVersion == "" || kind == "" || strings.HasSuffix(kind, "List") && apiVersion == "v1" {
+	if apiVersion == "" || kind == "" || p.items {
 		return false
 	}
 	obj := &Object{File: f, Doc: d, item: -1, line: p.lines[0].num, Ref: rules.ObjectRef{
@@ -119,6 +123,7 @@ func (p *fastParser) parse(src []byte) bool {
 	p.keys = p.keys[:0]
 	p.depth = 0
 	p.apiVersion, p.kind, p.name, p.namespace, p.generateName = "", "", "", "", ""
+	p.items = false
 	if len(src) > fastMaxBytes || !p.scanLines() || len(p.lines) == 0 {
 		return false
 	}
@@ -314,6 +319,7 @@ func (p *fastParser) mapping(li, at, indent, want int, parent *yaml.Node) (int, 
 		if !p.addKey(mark, key) {
 			return 0, false
 		}
+		p.items = p.items || want == wantRoot && key == "items"
 		if !first {
 			p.buf.WriteByte(',')
 		}
@@ -600,6 +606,7 @@ func (p *fastParser) flow(s []byte, i, want int, parent *yaml.Node, line int) (i
 			if !p.addKey(mark, key) {
 				return 0, false
 			}
+			p.items = p.items || want == wantRoot && key == "items"
 			writeString(&p.buf, key)
 			p.buf.WriteByte(':')
 			node(n, yaml.ScalarNode, line, key)
