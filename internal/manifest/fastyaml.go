@@ -86,7 +86,7 @@ func (p *fastParser) decodeDocument(f *File, d *Document, opts Options) bool {
 		return false
 	}
 	apiVersion, kind := p.apiVersion, p.kind
-	if apiVersion == "" || kind == "" || p.items {
+	if apiVersion == "" || kind == "" || p.items || strings.HasSuffix(kind, "List") && apiVersion == "v1" {
 		return false
 	}
 	obj := &Object{File: f, Doc: d, item: -1, line: p.lines[0].num, Ref: rules.ObjectRef{
