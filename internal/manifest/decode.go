@@ -83,31 +83,23 @@ func decodeObjects(f *File, d *Document, data []byte, node *yaml.Node, tree *laz
 	}
 	// kubectl's decoder (apimachinery's unstructured scheme) reads any
 	// object with `items` as a list, whatever its kind: items that are not
-	// a list fail it.
-	if len(h.Items) > 0 && string(h.Items) != "null" && h.Items[0] != '[' {
+	// a list fail it. A v1 List's items are the objects.
+	isList := strings.HasSuffix(kind, "List") && apiVersion == "v1"
+	var raws []json.RawMessage
+	var items *yaml.Node
+	if len(h.Items) > 0 && string(h.Items) != "null" && (isList || h.Items[0] != '[') {
 		if node == nil {
 			node = tree.get()
 		}
-		if items := valueAt(node, "items"); items != nil {
-			line = d.Line + items.Line - 1
-		}
-		return nil, &lineError{line: line, err: fmt.Errorf("`items` of %s must be a list", kind)}
-	}
-	if strings.HasSuffix(kind, "List") && apiVersion == "v1" {
-		if len(h.Items) == 0 || string(h.Items) == "null" {
-			return nil, nil
-		}
-		if node == nil {
-			node = tree.get()
-		}
-		items := valueAt(node, "items")
-		var raws []json.RawMessage
+		items = valueAt(node, "items")
 		if h.Items[0] != '[' || json.Unmarshal(h.Items, &raws) != nil {
 			if items != nil {
 				line = d.Line + items.Line - 1
 			}
 			return nil, &lineError{line: line, err: fmt.Errorf("`items` of %s must be a list", kind)}
 		}
+	}
+	if isList {
 		if items != nil && (items.Kind != yaml.SequenceNode || len(items.Content) != len(raws)) {
 			items = nil // yaml.v3 reads it otherwise: no lines for the items
 		}
