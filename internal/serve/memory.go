@@ -65,23 +65,36 @@ func cgroupMemoryLimit(root string) int64 {
 // that is 35 MiB of headroom, far more than requests need.
 // boundGCHeadroom lowers GOGC so that the headroom stays under maxHeadroom,
 // never below minGCPercent (which would trade too much CPU) and never
-// above 100: a small heap keeps the default.
+// above 100: a small heap keeps the default. At 100,000 Services (about
+// 110 MiB live) the floor, 25, is 28 MiB of headroom: a collection per
+// 28 MiB allocated, about 1,600 requests (docs/performance.md, "Memory").
 //
 // Free heap pages the runtime has not returned to the operating system
-// still count in RSS, and the background scavenger returns them slowly:
-// after the informers' initial lists (every object decoded at once, then
-// the handlers' and the audit's first pass over them) a restarted guard
-// held 22 MiB of them at 10,000 Services. When more than maxHeadroom is
-// free, they are returned at once (debug.FreeOSMemory: one collection), at
-// most every releaseEvery.
+// still count in RSS, and the background scavenger returns them slowly.
+// Two cases return them at once (debug.FreeOSMemory: one collection):
+//   - a peak: the heap the runtime holds exceeds the heap goal by more
+//     than maxHeadroom, pages that no allocation will reuse before the heap
+//     grows back, as after the informers' initial lists (every object
+//     decoded at once, then the handlers' and the audit's first pass over
+//     them: a restarted guard at 100,000 Services held 120 MiB of them
+//     when it went idle). At most every peakReleaseEvery.
+//   - more than maxHeadroom free at all, at most every releaseEvery.
 const (
-	maxHeadroom   = 16 << 20
-	minGCPercent  = 50
-	gcTuneEvery   = 2 * time.Second
-	releaseEvery  = time.Minute
-	liveHeapBytes = "/gc/heap/live:bytes"
-	freeHeapBytes = "/memory/classes/heap/free:bytes"
+	maxHeadroom      = 16 << 20
+	minGCPercent     = 25
+	gcTuneEvery      = 2 * time.Second
+	peakReleaseEvery = 10 * time.Second
+	releaseEvery     = time.Minute
 )
+
+// The runtime/metrics boundGCHeadroom reads, in this order.
+var gcSamples = []string{
+	"/gc/heap/live:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/gc/heap/goal:bytes",
+}
 
 // gcPercentFor is the GOGC that bounds the headroom above a live heap.
 func gcPercentFor(live uint64) int {
@@ -91,26 +104,58 @@ func gcPercentFor(live uint64) int {
 	return max(minGCPercent, min(100, int(uint64(maxHeadroom)*100/live)))
 }
 
+// heapState is what boundGCHeadroom reads of the runtime.
+type heapState struct {
+	live, free, objects, unused, goal uint64
+}
+
+// releaseDue reports whether free pages are to be returned now, given
+// the time since the last release.
+func releaseDue(h heapState, since time.Duration) bool {
+	held := h.objects + h.unused + h.free
+	switch {
+	case held > h.goal+maxHeadroom && since >= peakReleaseEvery:
+		return true
+	case h.free > maxHeadroom && since >= releaseEvery:
+		return true
+	}
+	return false
+}
+
+// readHeap reads the heap's state from runtime/metrics.
+func readHeap(samples []metrics.Sample) heapState {
+	metrics.Read(samples)
+	v := func(i int) uint64 {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			return samples[i].Value.Uint64()
+		}
+		return 0
+	}
+	return heapState{live: v(0), free: v(1), objects: v(2), unused: v(3), goal: v(4)}
+}
+
 // boundGCHeadroom adjusts GOGC to the live heap (unless GOGC is set in
-// the environment) and returns free heap pages, every gcTuneEvery until
-// ctx ends.
+// the environment) and returns free heap pages (releaseDue), every
+// gcTuneEvery until ctx ends.
 func boundGCHeadroom(ctx context.Context) {
 	tune := os.Getenv("GOGC") == ""
-	samples := []metrics.Sample{{Name: liveHeapBytes}, {Name: freeHeapBytes}}
+	samples := make([]metrics.Sample, len(gcSamples))
+	for i, name := range gcSamples {
+		samples[i].Name = name
+	}
 	current := 100
-	var released time.Time
+	released := time.Now().Add(-releaseEvery)
 	t := time.NewTicker(gcTuneEvery)
 	defer t.Stop()
 	for {
-		metrics.Read(samples)
-		live, free := samples[0].Value, samples[1].Value
-		if tune && live.Kind() == metrics.KindUint64 {
-			if pct := gcPercentFor(live.Uint64()); pct != current {
+		h := readHeap(samples)
+		if tune && h.live > 0 {
+			if pct := gcPercentFor(h.live); pct != current {
 				debug.SetGCPercent(pct)
 				current = pct
 			}
 		}
-		if free.Kind() == metrics.KindUint64 && free.Uint64() > maxHeadroom && time.Since(released) >= releaseEvery {
+		if releaseDue(h, time.Since(released)) {
 			debug.FreeOSMemory()
 			released = time.Now()
 		}

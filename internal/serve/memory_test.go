@@ -3,8 +3,11 @@ package serve
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestCgroupMemoryLimit(t *testing.T) {
@@ -68,14 +71,58 @@ func TestGCPercentFor(t *testing.T) {
 		want int
 	}{
 		{0, 100},
-		{5 << 20, 100},           // a small heap keeps the default
-		{16 << 20, 100},          // headroom == live: the default
-		{20 << 20, 80},           // 16 MiB of headroom over 20 MiB
-		{40 << 20, minGCPercent}, // never below the floor
+		{5 << 20, 100},            // a small heap keeps the default
+		{16 << 20, 100},           // headroom == live: the default
+		{20 << 20, 80},            // 16 MiB of headroom over 20 MiB
+		{40 << 20, 40},            // 16 MiB over 40 MiB
+		{100 << 20, minGCPercent}, // never below the floor
 		{1 << 30, minGCPercent},
 	} {
 		if got := gcPercentFor(tc.live); got != tc.want {
 			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
 		}
 	}
+}
+
+func TestReleaseDue(t *testing.T) {
+	const mib = 1 << 20
+	steady := heapState{live: 110 * mib, objects: 120 * mib, unused: 2 * mib, free: 12 * mib, goal: 138 * mib}
+	peak := heapState{live: 110 * mib, objects: 120 * mib, unused: 2 * mib, free: 120 * mib, goal: 138 * mib}
+	for _, tc := range []struct {
+		name  string
+		h     heapState
+		since time.Duration
+		want  bool
+	}{
+		{"steady heap", steady, time.Hour, false},
+		{"free pages under the goal's headroom, within a minute", heapState{objects: 100 * mib, free: 30 * mib, goal: 140 * mib}, 30 * time.Second, false},
+		{"free pages over maxHeadroom, a minute on", heapState{objects: 100 * mib, free: 30 * mib, goal: 140 * mib}, releaseEvery, true},
+		{"after a peak", peak, peakReleaseEvery, true},
+		{"after a peak, just released", peak, peakReleaseEvery - time.Second, false},
+	} {
+		if got := releaseDue(tc.h, tc.since); got != tc.want {
+			t.Errorf("%s: releaseDue = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestReadHeap holds the metric names to the runtime's: an unknown name
+// reads as zero, and no release would ever be due.
+func TestReadHeap(t *testing.T) {
+	keep := make([]byte, 8<<20)
+	samples := make([]metrics.Sample, len(gcSamples))
+	for i, name := range gcSamples {
+		samples[i].Name = name
+	}
+	runtime.GC()
+	h := readHeap(samples)
+	for i, v := range []uint64{h.live, h.objects, h.goal} {
+		if v == 0 {
+			t.Errorf("%s read as 0", gcSamples[[]int{0, 2, 4}[i]])
+		}
+	}
+	if h.objects < uint64(len(keep)) || h.goal < h.live {
+		t.Errorf("implausible heap state %+v", h)
+	}
+	runtime.KeepAlive(keep)
 }
