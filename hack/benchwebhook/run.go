@@ -107,6 +107,9 @@ type bench struct {
 	// fixtures is set once the objects the reviews refer to exist; from
 	// then on every server start is checked against the recorded decisions.
 	fixtures bool
+	// ready is when the active server last became ready: started, and
+	// (with the fixtures) answering every recorded review as recorded.
+	ready time.Time
 }
 
 func run(ctx context.Context, o options) error {
@@ -212,6 +215,7 @@ func (b *bench) use(s server) error {
 	if err := b.verify(); err != nil {
 		return err
 	}
+	b.ready = time.Now()
 	// A server just started may still be busy (the guard's informers and
 	// audit): the first measurement after a switch must not pay for it.
 	return idle(s.PID())
