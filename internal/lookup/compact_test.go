@@ -105,6 +105,11 @@ func TestCacheAnswersWhatTheRulesRead(t *testing.T) {
 	checked := map[string]int{}
 	for _, o := range objs {
 		k := rules.KindInfoOf(o)
+		if rules.Derived(o) {
+			// A controller's copy: no rule reads it (copies_test.go).
+			checked["copies"]++
+			continue
+		}
 		want := viaJSON(t, o)
 		rules.Strip(want)
 		cacheKeeps[k.Name](want)

@@ -15,6 +15,8 @@ import (
 // (rules.Strip), and drops, from the cache only, what nothing in the guard
 // reads from it, so that memory grows with the wiring and not with the
 // objects:
+//   - of a controller's copy (rules.Derived), all but its identity and
+//     its controller reference (copyStub);
 //   - metadata labels, except a Pod's (they are its template's), a
 //     Namespace's (mode and opt-in labels) and a pod-template owner's
 //     opt-out labels (the Injector reads headless-guard.io/inject of a
@@ -31,6 +33,9 @@ func StripForCache(obj any) (any, error) {
 	o, ok := obj.(runtime.Object)
 	if !ok {
 		return obj, nil
+	}
+	if rules.Derived(o) {
+		return copyStub(o, rules.KindInfoOf(o)), nil
 	}
 	rules.Strip(o)
 	m, ok := o.(metav1.Object)
