@@ -13,9 +13,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/test/load"
@@ -29,7 +32,9 @@ import (
 // Services); services and statefulsets are each alone; chart-statefulsets
 // are 2,000 copies of the StatefulSets of the rendered public charts
 // (internal/check/testdata/publiccharts), with the commands, arguments,
-// env and volumes the peer-name detector keeps, and their Services.
+// env and volumes the peer-name detector keeps, and their Services;
+// chart-pods are 10,000 Pods of those StatefulSets, as their controller
+// writes them (a controller's copy: the cache keeps a stub).
 //
 //	go test -run '^$' -bench CacheMemory ./webhook/
 func BenchmarkCacheMemory(b *testing.B) {
@@ -51,6 +56,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 			return out
 		}},
 		{"chart-statefulsets", func() []client.Object { return copies(charts, 2000) }},
+		{"chart-pods", func() []client.Object { return podsOf(charts, 10000) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			n := len(bc.objs())
@@ -140,6 +146,38 @@ func copies(objs []client.Object, n int) []client.Object {
 			c.SetName(fmt.Sprintf("%s-%d", o.GetName(), i))
 			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// podsOf returns n Pods of the StatefulSets among objs, round robin, as
+// the StatefulSet controller writes them: the template's labels,
+// annotations and spec, the hostname and subdomain, a controller
+// reference, and a running Pod's status.
+func podsOf(objs []client.Object, n int) []client.Object {
+	var sets []*appsv1.StatefulSet
+	for _, o := range objs {
+		if s, ok := o.(*appsv1.StatefulSet); ok {
+			sets = append(sets, s)
+		}
+	}
+	out := make([]client.Object, 0, n)
+	for i := range n {
+		s := sets[i%len(sets)]
+		name := fmt.Sprintf("%s-%d", s.Name, i)
+		p := &corev1.Pod{
+			TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+			ObjectMeta: metav1.ObjectMeta{
+				Name: name, Namespace: reviews.Namespace, UID: types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012d", i)),
+				ResourceVersion: fmt.Sprint(100000 + i), Labels: s.Spec.Template.Labels, Annotations: s.Spec.Template.Annotations,
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: s.Name, UID: "0000-owner", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
+			},
+			Spec: *s.Spec.Template.Spec.DeepCopy(),
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", HostIP: "10.1.1.1",
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}},
+		}
+		p.Spec.Hostname, p.Spec.Subdomain = name, s.Spec.ServiceName
+		out = append(out, p)
 	}
 	return out
 }
