@@ -208,7 +208,7 @@ func (b *bench) use(s server) error {
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", s.Name(), err)
 	}
-	b.active = s
+	b.active, b.ready = s, time.Now()
 	if !b.fixtures {
 		return nil
 	}
