@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,7 +22,12 @@ import (
 
 // Indexes on the informers, so that no lookup scans a namespace:
 // StatefulSets by serviceName, Services by selector pair, pod templates by
-// label pair and by subdomain (for the audit). An indexed value is keyed "<namespace>/<value>" (IndexKey).
+// label pair and by subdomain (for the audit). A value is not indexed
+// under itself but under its bucket, one of indexBuckets per namespace
+// ("<namespace>/<bucket>", IndexKey): a client-go index costs a set per
+// distinct value (about 270 bytes, most values being one object's own),
+// and shared buckets cost a set entry per object. A bucket holds other
+// values' objects too, so every lookup checks each candidate.
 const (
 	IndexServiceName    = "headless-guard.io/serviceName"
 	IndexSelector       = "headless-guard.io/selector"
@@ -29,8 +35,36 @@ const (
 	IndexSubdomain      = "headless-guard.io/subdomain"
 )
 
-// IndexKey is the key of value in namespace in the informers' indexes.
-func IndexKey(namespace, value string) string { return namespace + "/" + value }
+// indexBuckets is the number of buckets of each namespace in each index.
+// A lookup reads one bucket, about n/indexBuckets objects of a namespace of
+// n besides those it looks for: 10 at 10,000 Services in one namespace,
+// 100 at 100,000. Fewer buckets would save little more memory (a bucket
+// of many objects costs about 40 bytes per object), more would make small
+// sets again.
+const indexBuckets = 1024
+
+// IndexKey is the key of value in namespace in the informers' indexes:
+// its bucket's.
+func IndexKey(namespace, value string) string {
+	return namespace + "/" + strconv.Itoa(bucket(value))
+}
+
+// pairKey is IndexKey(namespace, key+"="+value), without building the pair.
+func pairKey(namespace, key, value string) string {
+	return namespace + "/" + strconv.Itoa(bucket(key, "=", value))
+}
+
+// bucket hashes the concatenation of parts (FNV-1a) into [0, indexBuckets).
+func bucket(parts ...string) int {
+	h := uint32(2166136261)
+	for _, s := range parts {
+		for i := 0; i < len(s); i++ {
+			h ^= uint32(s[i])
+			h *= 16777619
+		}
+	}
+	return int(h % indexBuckets)
+}
 
 // WorkloadObjects are the pod-template owner types (rules.Kinds), for
 // indexes and informers.
@@ -75,10 +109,14 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 				return nil, nil
 			}
 			vals := values(obj)
-			for i, v := range vals {
-				vals[i] = IndexKey(obj.GetNamespace(), v)
+			keys := vals[:0]
+			for _, v := range vals {
+				// Two values of one object may share a bucket.
+				if k := IndexKey(obj.GetNamespace(), v); !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
 			}
-			return vals, nil
+			return keys, nil
 		}})
 		if err != nil {
 			return nil, fmt.Errorf("adding index %s to the %T informer: %w", name, obj, err)
@@ -157,12 +195,19 @@ func (l *CacheLookup) WithSubdomain(namespace, subdomain string) ([]client.Objec
 			return objs[i].(client.Object).GetName() < objs[j].(client.Object).GetName()
 		})
 		for _, o := range objs {
-			if obj, ok := o.(client.Object); ok {
+			// The bucket holds other subdomains too.
+			if obj, ok := o.(client.Object); ok && subdomainIs(obj, subdomain) {
 				out = append(out, obj)
 			}
 		}
 	}
 	return out, nil
+}
+
+// subdomainIs reports whether o's template asks for subdomain.
+func subdomainIs(o client.Object, subdomain string) bool {
+	s := subdomainOf(o)
+	return len(s) == 1 && s[0] == subdomain
 }
 
 // indexedPair is the one pair of a Service selector the Service is indexed
@@ -304,7 +349,7 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 	var out []*corev1.Service
 	seen := map[string]bool{}
 	for k, v := range labels {
-		objs, err := b.Indexes.services.ByIndex(IndexSelector, IndexKey(namespace, k+"="+v))
+		objs, err := b.Indexes.services.ByIndex(IndexSelector, pairKey(namespace, k, v))
 		if err != nil {
 			return nil, err
 		}
@@ -334,7 +379,8 @@ func (b *boundLookup) StatefulSetsFor(namespace, serviceName string) ([]*appsv1.
 	}
 	out := make([]*appsv1.StatefulSet, 0, len(objs))
 	for _, o := range objs {
-		if sts, ok := o.(*appsv1.StatefulSet); ok {
+		// The bucket holds other serviceNames too.
+		if sts, ok := o.(*appsv1.StatefulSet); ok && sts.Spec.ServiceName == serviceName {
 			out = append(out, sts)
 		}
 	}
@@ -347,13 +393,13 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 	if len(selector) == 0 {
 		return nil, nil
 	}
-	// One indexed pair narrows the candidates; rules.Selects() checks the rest.
+	// One indexed pair's bucket narrows the candidates; rules.Selects()
+	// checks them.
 	keys := make([]string, 0, len(selector))
 	for k := range selector {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	pair := keys[0] + "=" + selector[keys[0]]
 	var out []rules.Workload
 	add := func(obj runtime.Object) {
 		if rules.Derived(obj) {
@@ -363,7 +409,7 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			out = append(out, w)
 		}
 	}
-	key := IndexKey(namespace, pair)
+	key := pairKey(namespace, keys[0], selector[keys[0]])
 	for _, idx := range b.Indexes.workloads {
 		objs, err := idx.ByIndex(IndexTemplateLabels, key)
 		if err != nil {
