@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -130,7 +131,13 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 	var x Indexes
 	var err error
 	if x.statefulSets, err = add(&appsv1.StatefulSet{}, IndexServiceName, func(o client.Object) []string {
-		return []string{o.(*appsv1.StatefulSet).Spec.ServiceName}
+		switch o := o.(type) {
+		case *CachedStatefulSet:
+			return []string{o.ServiceName}
+		case *appsv1.StatefulSet:
+			return []string{o.Spec.ServiceName}
+		}
+		return nil
 	}); err != nil {
 		return nil, err
 	}
@@ -168,6 +175,12 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 // subdomainOf is the subdomain of a pod-template owner's template; none
 // for a controller's copy, and most owners set none, so the index is small.
 func subdomainOf(o client.Object) []string {
+	if c, ok := o.(*CachedStatefulSet); ok {
+		if c.Subdomain != "" {
+			return []string{c.Subdomain}
+		}
+		return nil
+	}
 	if rules.Derived(o) {
 		return nil
 	}
@@ -197,7 +210,7 @@ func (l *CacheLookup) WithSubdomain(namespace, subdomain string) ([]client.Objec
 		for _, o := range objs {
 			// The bucket holds other subdomains too.
 			if obj, ok := o.(client.Object); ok && subdomainIs(obj, subdomain) {
-				out = append(out, obj)
+				out = append(out, ObjectOf(obj))
 			}
 		}
 	}
@@ -241,6 +254,13 @@ func indexedPairOf(selector []string) (string, bool) {
 // templatePairs are the label pairs of a pod-template owner's template;
 // none for a controller's copy (rules.Derived).
 func templatePairs(o client.Object) []string {
+	if c, ok := o.(*CachedStatefulSet); ok {
+		out := make([]string, 0, len(c.TemplateLabels)/2)
+		for i := 0; i+1 < len(c.TemplateLabels); i += 2 {
+			out = append(out, c.TemplateLabels[i]+"="+c.TemplateLabels[i+1])
+		}
+		return out
+	}
 	if rules.Derived(o) {
 		return nil
 	}
@@ -283,6 +303,20 @@ type boundLookup struct {
 	// built are the Services built from CachedServices for this request:
 	// the rules look the same Service up several times (HG002-HG009).
 	built []*corev1.Service
+	// builtSets are the StatefulSets built from CachedStatefulSets.
+	builtSets []*appsv1.StatefulSet
+}
+
+// statefulSet returns the StatefulSet of c, built once per request.
+func (b *boundLookup) statefulSet(c *CachedStatefulSet) *appsv1.StatefulSet {
+	for _, s := range b.builtSets {
+		if s.Name == c.Name && s.Namespace == c.Namespace {
+			return s
+		}
+	}
+	s := c.StatefulSet()
+	b.builtSets = append(b.builtSets, s)
+	return s
 }
 
 // service returns the Service of c, built once per request.
@@ -380,8 +414,15 @@ func (b *boundLookup) StatefulSetsFor(namespace, serviceName string) ([]*appsv1.
 	out := make([]*appsv1.StatefulSet, 0, len(objs))
 	for _, o := range objs {
 		// The bucket holds other serviceNames too.
-		if sts, ok := o.(*appsv1.StatefulSet); ok && sts.Spec.ServiceName == serviceName {
-			out = append(out, sts)
+		switch o := o.(type) {
+		case *CachedStatefulSet:
+			if o.ServiceName == serviceName {
+				out = append(out, b.statefulSet(o))
+			}
+		case *appsv1.StatefulSet:
+			if o.Spec.ServiceName == serviceName {
+				out = append(out, o)
+			}
 		}
 	}
 	// The store's order is a map's: sort for stable findings.
@@ -423,8 +464,14 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			})
 		}
 		for _, o := range objs {
-			if obj, ok := o.(runtime.Object); ok {
-				add(obj)
+			switch o := o.(type) {
+			case *CachedStatefulSet:
+				// Built only when it is selected.
+				if selectsPairs(selector, o.TemplateLabels) {
+					add(b.statefulSet(o))
+				}
+			case runtime.Object:
+				add(o)
 			}
 		}
 	}
@@ -476,4 +523,62 @@ func (n *Namespaces) live(ctx context.Context, name string) (map[string]string, 
 		return nil, nil
 	}
 	return ns.Labels, err
+}
+
+// Object returns the cached pod-template owner of example's type (one of
+// WorkloadObjects) named namespace/name as the rules read it (ObjectOf: a
+// CachedStatefulSet's StatefulSet), or nil when the cache has none. It is
+// the cache's object, or built from it: read only. The controllers read
+// pod-template owners this way, not through the cache's client, whose
+// reads without a copy (client.UnsafeDisableDeepCopy) hand out the cache's
+// records.
+func (l *CacheLookup) Object(example client.Object, namespace, name string) (client.Object, error) {
+	idx, err := l.workloadIndexer(example)
+	if err != nil {
+		return nil, err
+	}
+	o, ok, err := idx.GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	obj, ok := o.(client.Object)
+	if !ok {
+		return nil, fmt.Errorf("the %T informer holds a %T", example, o)
+	}
+	return ObjectOf(obj), nil
+}
+
+// Objects returns the cached pod-template owners of example's type in
+// namespace, as Object does, in no order.
+func (l *CacheLookup) Objects(example client.Object, namespace string) ([]client.Object, error) {
+	idx, err := l.workloadIndexer(example)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := idx.ByIndex(toolscache.NamespaceIndex, namespace)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(objs))
+	for _, o := range objs {
+		obj, ok := o.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("the %T informer holds a %T", example, o)
+		}
+		out = append(out, ObjectOf(obj))
+	}
+	return out, nil
+}
+
+// workloadIndexer is the store of example's type's informer.
+func (l *CacheLookup) workloadIndexer(example client.Object) (toolscache.Indexer, error) {
+	if l.Indexes == nil {
+		return nil, errors.New("reading pod-template owners needs the informer indexes")
+	}
+	for i, w := range WorkloadObjects {
+		if reflect.TypeOf(w) == reflect.TypeOf(example) {
+			return l.Indexes.workloads[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%T is not a pod-template owner the cache holds", example)
 }
