@@ -12,9 +12,9 @@ import (
 )
 
 // CachedService is what the informer cache keeps of a Service in place of
-// the Service: its metadata as StripForCache leaves it and the fields of
-// its spec the rules read, in 384 bytes instead of the 640 of a
-// corev1.Service, with the selector as a sorted slice of pairs instead of
+// the Service: its metadata as StripForCache leaves it (recordMeta) and
+// the fields of its spec the rules read, in 288 bytes instead of the 640
+// of a corev1.Service, with the selector as a sorted slice of pairs instead of
 // a map (a map of two pairs costs about 300 bytes, its pairs 64). Services
 // are most of what the cache holds (docs/performance.md).
 //
@@ -24,11 +24,10 @@ import (
 // that the controllers' watches on Services receive it (they read it
 // through ServiceOf), and its copy is a Service (DeepCopyObject).
 type CachedService struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Type              corev1.ServiceType
-	ClusterIP         string
-	ExternalName      string
+	recordMeta
+	Type         corev1.ServiceType
+	ClusterIP    string
+	ExternalName string
 	// Selector holds the selector's keys and values, key, value, key,
 	// value, ..., ordered by key; nil for no selector, empty (not nil)
 	// for an empty one.
@@ -40,8 +39,8 @@ type CachedService struct {
 // compactService is the record of a Service StripForCache has stripped.
 func compactService(svc *corev1.Service) *CachedService {
 	c := &CachedService{
-		TypeMeta: svc.TypeMeta, ObjectMeta: svc.ObjectMeta,
-		Type: svc.Spec.Type, ClusterIP: svc.Spec.ClusterIP, ExternalName: svc.Spec.ExternalName,
+		recordMeta: newRecordMeta(svc.TypeMeta, &svc.ObjectMeta),
+		Type:       svc.Spec.Type, ClusterIP: svc.Spec.ClusterIP, ExternalName: svc.Spec.ExternalName,
 		Ports: svc.Spec.Ports, PublishNotReadyAddresses: svc.Spec.PublishNotReadyAddresses,
 	}
 	c.Selector = pairsOf(svc.Spec.Selector)
@@ -116,12 +115,12 @@ func pairValue(pairs []string, key string) string {
 // metadata maps and ports (read only, as every cached object).
 func (c *CachedService) Service() *corev1.Service {
 	svc := &corev1.Service{
-		TypeMeta: c.TypeMeta, ObjectMeta: c.ObjectMeta,
 		Spec: corev1.ServiceSpec{
 			Type: c.Type, ClusterIP: c.ClusterIP, ExternalName: c.ExternalName,
 			Ports: c.Ports, PublishNotReadyAddresses: c.PublishNotReadyAddresses,
 		},
 	}
+	svc.TypeMeta, svc.ObjectMeta = c.meta()
 	svc.Spec.Selector = mapOf(c.Selector)
 	return svc
 }
@@ -168,8 +167,8 @@ func ServiceOf(o client.Object) (svc *corev1.Service, ok bool) {
 }
 
 // CachedStatefulSet is what the informer cache keeps of a StatefulSet in
-// place of the StatefulSet: its metadata as StripForCache leaves it and
-// its spec as rules.Strip leaves it, field by field instead of in an
+// place of the StatefulSet: its metadata as StripForCache leaves it
+// (recordMeta) and its spec as rules.Strip leaves it, field by field instead of in an
 // appsv1.StatefulSet (a 1,408-byte allocation before any field is set),
 // with the template's labels and the selector's matchLabels as sorted
 // pairs instead of maps (pairsOf).
@@ -182,10 +181,9 @@ func ServiceOf(o client.Object) (svc *corev1.Service, ok bool) {
 // StatefulSet (DeepCopyObject); the controllers read StatefulSets through
 // CacheLookup.Object and Objects.
 type CachedStatefulSet struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	ServiceName       string
-	Replicas          *int32
+	recordMeta
+	ServiceName string
+	Replicas    *int32
 	// Selector is the spec's selector when SelectorLabels cannot stand
 	// for it (nil, or with matchExpressions or without matchLabels).
 	Selector *metav1.LabelSelector
@@ -214,7 +212,7 @@ type CachedStatefulSet struct {
 func compactStatefulSet(sts *appsv1.StatefulSet) *CachedStatefulSet {
 	spec, tmpl := &sts.Spec, &sts.Spec.Template
 	c := &CachedStatefulSet{
-		TypeMeta: sts.TypeMeta, ObjectMeta: sts.ObjectMeta,
+		recordMeta:  newRecordMeta(sts.TypeMeta, &sts.ObjectMeta),
 		ServiceName: spec.ServiceName, Replicas: spec.Replicas, Selector: spec.Selector,
 		PodManagementPolicy: spec.PodManagementPolicy, UpdateStrategy: spec.UpdateStrategy,
 		RevisionHistoryLimit: spec.RevisionHistoryLimit, MinReadySeconds: spec.MinReadySeconds,
@@ -245,7 +243,6 @@ func isZeroMeta(m metav1.ObjectMeta) bool {
 // object).
 func (c *CachedStatefulSet) StatefulSet() *appsv1.StatefulSet {
 	sts := &appsv1.StatefulSet{
-		TypeMeta: c.TypeMeta, ObjectMeta: c.ObjectMeta,
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: c.Replicas, Selector: c.Selector, ServiceName: c.ServiceName,
 			PodManagementPolicy: c.PodManagementPolicy, UpdateStrategy: c.UpdateStrategy,
@@ -257,6 +254,7 @@ func (c *CachedStatefulSet) StatefulSet() *appsv1.StatefulSet {
 			}},
 		},
 	}
+	sts.TypeMeta, sts.ObjectMeta = c.meta()
 	if c.SelectorLabels != nil {
 		sts.Spec.Selector = &metav1.LabelSelector{MatchLabels: mapOf(c.SelectorLabels)}
 	}

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -247,6 +248,17 @@ func cornerObjects() []client.Object {
 			Annotations: map[string]string{"headless-guard.io/ignore": "HG008", rules.HelmHookAnnotation: "test", "other": "x"},
 		}
 	}
+	// every sets every field of the metadata (but managedFields, which
+	// rules.Strip drops).
+	every := func(name string) metav1.ObjectMeta {
+		m := meta(name)
+		m.GenerateName, m.SelfLink, m.Generation = name+"-", "/x/"+name, 3
+		m.CreationTimestamp = metav1.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		m.DeletionTimestamp = ptr.To(metav1.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC))
+		m.DeletionGracePeriodSeconds, m.Finalizers = ptr.To[int64](30), []string{"example.com/f"}
+		m.OwnerReferences = []metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "Db", Name: "db", UID: "u"}}
+		return m
+	}
 	owned := func(name string) metav1.ObjectMeta {
 		m := meta(name)
 		m.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "d", UID: "u", Controller: ptr.To(true)}}
@@ -267,6 +279,10 @@ func cornerObjects() []client.Object {
 	}
 	return []client.Object{
 		svc("nil-selector", corev1.ServiceSpec{ClusterIP: "None"}),
+		&corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: every("every-meta"),
+			Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": "x"}}},
+		&appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: every("sts-every-meta"),
+			Spec: appsv1.StatefulSetSpec{ServiceName: "x", Template: tmpl, Selector: sel}},
 		svc("empty-selector", corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{}}),
 		svc("empty-value", corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"tier": "", "app": "x"}, PublishNotReadyAddresses: true}),
 		svc("external", corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.com", Ports: []corev1.ServicePort{port}}),
@@ -341,6 +357,31 @@ func TestEveryStatefulSetField(t *testing.T) {
 	}
 }
 
+// TestRecordMeta: a record's metadata stands for every field of an
+// object's metadata and type.
+func TestRecordMeta(t *testing.T) {
+	var tm metav1.TypeMeta
+	var om metav1.ObjectMeta
+	fill(reflect.ValueOf(&tm).Elem())
+	fill(reflect.ValueOf(&om).Elem())
+	om.CreationTimestamp = metav1.Now()
+	r := newRecordMeta(tm, &om)
+	if gotT, gotM := r.meta(); !reflect.DeepEqual(gotT, tm) || !reflect.DeepEqual(gotM, om) {
+		t.Errorf("the record's metadata stands for\n%s %s\nnot\n%s %s", toJSON(gotT), toJSON(gotM), toJSON(tm), toJSON(om))
+	}
+	for _, v := range []reflect.Value{reflect.ValueOf(tm), reflect.ValueOf(om)} {
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && v.Field(i).IsZero() {
+				t.Errorf("fill left %s unset", v.Type().Field(i).Name)
+			}
+		}
+	}
+	var empty metav1.ObjectMeta
+	if r := newRecordMeta(metav1.TypeMeta{}, &empty); r.rare != nil {
+		t.Error("empty metadata keeps rare fields")
+	}
+}
+
 // fill sets every field of the struct v to a value that is not zero: a
 // pointer to its zero value, a slice of one zero element, a map of one
 // entry, "x", 1 or true.
@@ -393,7 +434,12 @@ func toJSON(o any) string {
 // TestCachedServiceDeepCopy: a record's copy is the Service it stands
 // for, sharing nothing with the record.
 func TestCachedServiceDeepCopy(t *testing.T) {
-	svc := cornerObjects()[4].(*corev1.Service)
+	var svc *corev1.Service
+	for _, o := range cornerObjects() {
+		if o.GetName() == "nodeport" {
+			svc = o.(*corev1.Service)
+		}
+	}
 	rules.Strip(svc)
 	c := compactService(svc)
 	cp, ok := c.DeepCopyObject().(*corev1.Service)
