@@ -171,7 +171,7 @@ func ServiceOf(o client.Object) (svc *corev1.Service, ok bool) {
 // (recordMeta) and its spec as rules.Strip leaves it, field by field instead of in an
 // appsv1.StatefulSet (a 1,408-byte allocation before any field is set),
 // with the template's labels and the selector's matchLabels as sorted
-// pairs instead of maps (pairsOf).
+// pairs instead of maps (pairsOf) and the containers as CachedContainers.
 //
 // Lookups hand the rules a *appsv1.StatefulSet built from it
 // (StatefulSet), equal to the one StripForCache would keep (lookup's
@@ -203,8 +203,47 @@ type CachedStatefulSet struct {
 	TemplateMeta *metav1.ObjectMeta
 	// The template's spec: what rules.Strip keeps of a StatefulSet's.
 	Hostname, Subdomain        string
-	Containers, InitContainers []corev1.Container
+	Containers, InitContainers []CachedContainer
 	Volumes                    []corev1.Volume
+}
+
+// CachedContainer is what rules.Strip keeps of a StatefulSet's container
+// (rules.StripContainerKeepConfig), in 144 bytes instead of the 408 of a
+// corev1.Container.
+type CachedContainer struct {
+	Name          string
+	RestartPolicy *corev1.ContainerRestartPolicy
+	Ports         []corev1.ContainerPort
+	Command, Args []string
+	Env           []corev1.EnvVar
+	EnvFrom       []corev1.EnvFromSource
+}
+
+// compactContainers are the records of containers rules.Strip has
+// stripped.
+func compactContainers(cs []corev1.Container) []CachedContainer {
+	if cs == nil {
+		return nil
+	}
+	out := make([]CachedContainer, len(cs))
+	for i, c := range cs {
+		out[i] = CachedContainer{Name: c.Name, RestartPolicy: c.RestartPolicy, Ports: c.Ports,
+			Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom}
+	}
+	return out
+}
+
+// containers are the containers of records, as rules.Strip kept them.
+func containers(cs []CachedContainer) []corev1.Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy, Ports: c.Ports,
+			Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom}
+	}
+	return out
 }
 
 // compactStatefulSet is the record of a StatefulSet StripForCache has
@@ -219,7 +258,8 @@ func compactStatefulSet(sts *appsv1.StatefulSet) *CachedStatefulSet {
 		PersistentVolumeClaimRetentionPolicy: spec.PersistentVolumeClaimRetentionPolicy, Ordinals: spec.Ordinals,
 		TemplateLabels: pairsOf(tmpl.Labels),
 		Hostname:       tmpl.Spec.Hostname, Subdomain: tmpl.Spec.Subdomain,
-		Containers: tmpl.Spec.Containers, InitContainers: tmpl.Spec.InitContainers, Volumes: tmpl.Spec.Volumes,
+		Containers: compactContainers(tmpl.Spec.Containers), InitContainers: compactContainers(tmpl.Spec.InitContainers),
+		Volumes: tmpl.Spec.Volumes,
 	}
 	if s := spec.Selector; s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
 		c.Selector, c.SelectorLabels = nil, pairsOf(s.MatchLabels)
@@ -250,7 +290,7 @@ func (c *CachedStatefulSet) StatefulSet() *appsv1.StatefulSet {
 			PersistentVolumeClaimRetentionPolicy: c.PersistentVolumeClaimRetentionPolicy, Ordinals: c.Ordinals,
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				Hostname: c.Hostname, Subdomain: c.Subdomain,
-				Containers: c.Containers, InitContainers: c.InitContainers, Volumes: c.Volumes,
+				Containers: containers(c.Containers), InitContainers: containers(c.InitContainers), Volumes: c.Volumes,
 			}},
 		},
 	}

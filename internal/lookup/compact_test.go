@@ -350,6 +350,8 @@ func TestEveryStatefulSetField(t *testing.T) {
 	fill(reflect.ValueOf(&sts.Spec).Elem())
 	fill(reflect.ValueOf(&sts.Spec.Template.ObjectMeta).Elem())
 	fill(reflect.ValueOf(&sts.Spec.Template.Spec).Elem())
+	fill(reflect.ValueOf(&sts.Spec.Template.Spec.Containers[0]).Elem())
+	fill(reflect.ValueOf(&sts.Spec.Template.Spec.InitContainers[0]).Elem())
 	rules.Strip(sts)
 	got := compactStatefulSet(sts.DeepCopy()).StatefulSet()
 	if !reflect.DeepEqual(got, sts) {
