@@ -384,6 +384,17 @@ func TestRecordMeta(t *testing.T) {
 	}
 }
 
+// TestCachedServicePort: a port's record stands for every field of a
+// corev1.ServicePort (a field the API adds fails here).
+func TestCachedServicePort(t *testing.T) {
+	var p corev1.ServicePort
+	fill(reflect.ValueOf(&p).Elem())
+	ports := []corev1.ServicePort{p, {Name: "n", Port: 80, TargetPort: intstr.FromInt32(8080)}}
+	if got := servicePorts(compactPorts(ports)); !reflect.DeepEqual(got, ports) {
+		t.Errorf("the records stand for\n%s\nnot\n%s", toJSON(got), toJSON(ports))
+	}
+}
+
 // fill sets every field of the struct v to a value that is not zero: a
 // pointer to its zero value, a slice of one zero element, a map of one
 // entry, "x", 1 or true.
