@@ -204,15 +204,15 @@ func (l *CacheLookup) WithSubdomain(namespace, subdomain string) ([]client.Objec
 		if err != nil {
 			return nil, err
 		}
-		sort.Slice(objs, func(i, j int) bool {
-			return objs[i].(client.Object).GetName() < objs[j].(client.Object).GetName()
-		})
+		start := len(out)
 		for _, o := range objs {
 			// The bucket holds other subdomains too.
 			if obj, ok := o.(client.Object); ok && subdomainIs(obj, subdomain) {
 				out = append(out, ObjectOf(obj))
 			}
 		}
+		kind := out[start:]
+		sort.Slice(kind, func(i, j int) bool { return kind[i].GetName() < kind[j].GetName() })
 	}
 	return out, nil
 }
@@ -456,13 +456,7 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 		if err != nil {
 			return nil, err
 		}
-		// The store's order is a map's: sort for stable findings
-		// (slices.SortFunc: sort.Slice allocates even for no item).
-		if len(objs) > 1 {
-			slices.SortFunc(objs, func(a, b any) int {
-				return strings.Compare(a.(client.Object).GetName(), b.(client.Object).GetName())
-			})
-		}
+		start := len(out)
 		for _, o := range objs {
 			switch o := o.(type) {
 			case *CachedStatefulSet:
@@ -473,6 +467,12 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			case runtime.Object:
 				add(o)
 			}
+		}
+		// The store's order is a map's: sort for stable findings, what
+		// was selected of the bucket (slices.SortFunc: sort.Slice
+		// allocates even for no item).
+		if kind := out[start:]; len(kind) > 1 {
+			slices.SortFunc(kind, func(a, b rules.Workload) int { return strings.Compare(a.Ref.Name, b.Ref.Name) })
 		}
 	}
 	return out, nil

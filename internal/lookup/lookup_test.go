@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -68,5 +69,38 @@ func TestBucketsAnswerExactly(t *testing.T) {
 		if err != nil || len(withSubdomain) != 1 || withSubdomain[0].GetName() != name {
 			t.Errorf("WithSubdomain(app=%s) = %v, %v; want %s alone", name, withSubdomain, err, name)
 		}
+	}
+}
+
+// TestSelectedInOrder: WorkloadsSelectedBy answers by kind (in
+// WorkloadObjects order), then by name, whatever the store's order.
+func TestSelectedInOrder(t *testing.T) {
+	const ns = "ns"
+	labels := map[string]string{"app": "x"}
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
+	var objs []client.Object
+	for _, name := range []string{"c", "a", "e", "b", "d"} {
+		objs = append(objs,
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: appsv1.DeploymentSpec{Template: tmpl}},
+			&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: appsv1.StatefulSetSpec{Template: tmpl}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, _, err := InMemory(ctx, objs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.For(ctx).WorkloadsSelectedBy(ns, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, w := range got {
+		order = append(order, w.Ref.Kind+"/"+w.Ref.Name)
+	}
+	want := []string{"StatefulSet/a", "StatefulSet/b", "StatefulSet/c", "StatefulSet/d", "StatefulSet/e",
+		"Deployment/a", "Deployment/b", "Deployment/c", "Deployment/d", "Deployment/e"}
+	if !reflect.DeepEqual(order, want) {
+		t.Errorf("WorkloadsSelectedBy answers %v, want %v", order, want)
 	}
 }
