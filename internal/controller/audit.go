@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -310,6 +309,7 @@ func (a *Audit) forService(ctx context.Context, o client.Object) []AuditRequest 
 // StatefulSets whose governing Service selects its pods (HG008 names the
 // other workloads a Service selects). A controller's copy is neither.
 func (a *Audit) forWorkload(ctx context.Context, o client.Object) []AuditRequest {
+	o = lookup.ObjectOf(o) // the cache's record of a StatefulSet
 	if rules.Derived(o) {
 		return nil
 	}
@@ -344,23 +344,15 @@ func (a *Audit) forWorkload(ctx context.Context, o client.Object) []AuditRequest
 func (a *Audit) forNamespace(ctx context.Context, o client.Object) []AuditRequest {
 	var out []AuditRequest
 	for _, obj := range lookup.WorkloadObjects {
-		gvk, err := apiutil.GVKForObject(obj, a.Client.Scheme())
+		items, err := a.Lookup.Objects(obj, o.GetName())
 		if err != nil {
 			return mapFailed(ctx, o, err, out)
 		}
-		list, err := a.Client.Scheme().New(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		if err != nil {
-			return mapFailed(ctx, o, err, out)
-		}
-		if err := a.Client.List(ctx, list.(client.ObjectList), client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
-			return mapFailed(ctx, o, err, out)
-		}
-		_ = meta.EachListItem(list, func(item runtime.Object) error {
+		for _, item := range items {
 			if w, ok := rules.WorkloadOf(item); ok && audited(item, w) {
 				out = append(out, AuditRequest{Kind: w.Ref.Kind, Namespace: w.Ref.Namespace, Name: w.Ref.Name})
 			}
-			return nil
-		})
+		}
 	}
 	return out
 }
@@ -402,18 +394,18 @@ func newObject(kind string) client.Object {
 // its Events are left to expire.
 func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Result, error) {
 	a.recalled.Do(func() { a.recall(ctx) })
-	obj := newObject(req.Kind)
-	if obj == nil {
+	example := newObject(req.Kind)
+	if example == nil {
 		return reconcile.Result{}, nil
 	}
 	// Read only: Evaluate does not modify what it reads.
-	err := a.Client.Get(ctx, types.NamespacedName{Namespace: req.Namespace, Name: req.Name}, obj, client.UnsafeDisableDeepCopy)
-	if apierrors.IsNotFound(err) {
-		a.commit(req, auditState{})
-		return reconcile.Result{}, nil
-	}
+	obj, err := a.Lookup.Object(example, req.Namespace, req.Name)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if obj == nil {
+		a.commit(req, auditState{})
+		return reconcile.Result{}, nil
 	}
 	if w, _ := rules.WorkloadOf(obj); !audited(obj, w) {
 		a.commit(req, auditState{})

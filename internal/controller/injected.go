@@ -39,13 +39,14 @@ import (
 // with the StatefulSet; the Injector itself never deletes or changes a
 // Service.
 type Injector struct {
-	// Client reads StatefulSets and Namespaces from the cache and creates
-	// Services.
+	// Client reads Namespaces from the cache and creates Services.
 	Client client.Client
-	// Lookup reads Services (the cache, then the API server for one the
-	// cache has not seen yet) and finds the StatefulSets that name a
-	// Service through the informer index (a List would copy every
-	// StatefulSet of the namespace for every Service event). Required.
+	// Lookup reads StatefulSets from the cache (Object, Objects: the
+	// cache keeps records of them, which the cache's client reads only by
+	// copy) and Services (the cache, then the API server for one the cache
+	// has not seen yet), and finds the StatefulSets that name a Service
+	// through the informer index (a List would copy every StatefulSet of
+	// the namespace for every Service event). Required.
 	Lookup *lookup.CacheLookup
 	// Fixes are the fixes the flags enable for every namespace.
 	Fixes rules.FixOptions
@@ -101,23 +102,27 @@ func (r *Injector) statefulSetsIn(ctx context.Context, o client.Object) []reconc
 	if !r.Fixes.For(o.GetLabels(), nil).InjectService {
 		return nil
 	}
-	list := &appsv1.StatefulSetList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil {
+	sets, err := r.Lookup.Objects(&appsv1.StatefulSet{}, o.GetName())
+	if err != nil {
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	out := make([]reconcile.Request, 0, len(sets))
+	for _, sts := range sets {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(sts)})
 	}
 	return out
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	sts := &appsv1.StatefulSet{}
 	// Read only; InjectedService copies what it takes.
-	if err := r.Client.Get(ctx, req.NamespacedName, sts, client.UnsafeDisableDeepCopy); err != nil {
-		return reconcile.Result{}, client.IgnoreNotFound(err)
+	obj, err := r.Lookup.Object(&appsv1.StatefulSet{}, req.Namespace, req.Name)
+	if err != nil || obj == nil {
+		return reconcile.Result{}, err
+	}
+	sts, ok := obj.(*appsv1.StatefulSet)
+	if !ok {
+		return reconcile.Result{}, nil
 	}
 	if sts.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil
@@ -140,7 +145,7 @@ func (r *Injector) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, err
 	}
 	svc.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(sts, appsv1.SchemeGroupVersion.WithKind(rules.KindStatefulSet))}
-	err := r.Client.Create(ctx, svc)
+	err = r.Client.Create(ctx, svc)
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		return reconcile.Result{}, nil

@@ -1,20 +1,24 @@
 package lookup
 
 import (
+	"reflect"
 	"sort"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // CachedService is what the informer cache keeps of a Service in place of
-// the Service: its metadata as StripForCache leaves it and the fields of
-// its spec the rules read, in 384 bytes instead of the 640 of a
-// corev1.Service, with the selector as a sorted slice of pairs instead of
-// a map (a map of two pairs costs about 300 bytes, its pairs 64). Services
-// are most of what the cache holds (docs/performance.md).
+// the Service: its metadata as StripForCache leaves it (recordMeta) and
+// the fields of its spec the rules read, in 288 bytes instead of the 640
+// of a corev1.Service, with the selector as a sorted slice of pairs
+// instead of a map (a map of two pairs costs about 300 bytes, its pairs
+// 64) and the ports as CachedServicePorts. Services are most of what the
+// cache holds (docs/performance.md).
 //
 // Lookups hand the rules a *corev1.Service built from it (Service), equal
 // to the one StripForCache would keep (lookup's compact_test.go holds them
@@ -22,57 +26,147 @@ import (
 // that the controllers' watches on Services receive it (they read it
 // through ServiceOf), and its copy is a Service (DeepCopyObject).
 type CachedService struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Type              corev1.ServiceType
-	ClusterIP         string
-	ExternalName      string
+	recordMeta
+	Type         corev1.ServiceType
+	ClusterIP    string
+	ExternalName string
 	// Selector holds the selector's keys and values, key, value, key,
 	// value, ..., ordered by key; nil for no selector, empty (not nil)
 	// for an empty one.
 	Selector                 []string
-	Ports                    []corev1.ServicePort
+	Ports                    []CachedServicePort
 	PublishNotReadyAddresses bool
 }
 
 // compactService is the record of a Service StripForCache has stripped.
 func compactService(svc *corev1.Service) *CachedService {
 	c := &CachedService{
-		TypeMeta: svc.TypeMeta, ObjectMeta: svc.ObjectMeta,
-		Type: svc.Spec.Type, ClusterIP: svc.Spec.ClusterIP, ExternalName: svc.Spec.ExternalName,
-		Ports: svc.Spec.Ports, PublishNotReadyAddresses: svc.Spec.PublishNotReadyAddresses,
+		recordMeta: newRecordMeta(svc.TypeMeta, &svc.ObjectMeta),
+		Type:       svc.Spec.Type, ClusterIP: svc.Spec.ClusterIP, ExternalName: svc.Spec.ExternalName,
+		Ports: compactPorts(svc.Spec.Ports), PublishNotReadyAddresses: svc.Spec.PublishNotReadyAddresses,
 	}
-	if svc.Spec.Selector != nil {
-		keys := make([]string, 0, len(svc.Spec.Selector))
-		for k := range svc.Spec.Selector {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		c.Selector = make([]string, 0, 2*len(keys))
-		for _, k := range keys {
-			c.Selector = append(c.Selector, k, svc.Spec.Selector[k])
-		}
-	}
+	c.Selector = pairsOf(svc.Spec.Selector)
 	return c
 }
 
-// Service returns the Service the record stands for, as StripForCache
-// would have kept it: a new object that shares the record's strings,
-// metadata maps and ports (read only, as every cached object).
-func (c *CachedService) Service() *corev1.Service {
-	svc := &corev1.Service{
-		TypeMeta: c.TypeMeta, ObjectMeta: c.ObjectMeta,
-		Spec: corev1.ServiceSpec{
-			Type: c.Type, ClusterIP: c.ClusterIP, ExternalName: c.ExternalName,
-			Ports: c.Ports, PublishNotReadyAddresses: c.PublishNotReadyAddresses,
-		},
+// CachedServicePort is a corev1.ServicePort in 72 bytes instead of 88:
+// the target port's type in a byte instead of an int64, and no padding.
+type CachedServicePort struct {
+	Name        string
+	Protocol    corev1.Protocol
+	AppProtocol *string
+	// TargetPortStr, TargetPortInt and TargetPortType are TargetPort's
+	// StrVal, IntVal and Type.
+	TargetPortStr                 string
+	Port, NodePort, TargetPortInt int32
+	TargetPortType                uint8
+}
+
+// compactPorts are the records of a Service's ports.
+func compactPorts(ps []corev1.ServicePort) []CachedServicePort {
+	if ps == nil {
+		return nil
 	}
-	if c.Selector != nil {
-		svc.Spec.Selector = make(map[string]string, len(c.Selector)/2)
-		for i := 0; i+1 < len(c.Selector); i += 2 {
-			svc.Spec.Selector[c.Selector[i]] = c.Selector[i+1]
+	out := make([]CachedServicePort, len(ps))
+	for i, p := range ps {
+		out[i] = CachedServicePort{
+			Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port, NodePort: p.NodePort,
+			TargetPortStr: p.TargetPort.StrVal, TargetPortInt: p.TargetPort.IntVal, TargetPortType: uint8(p.TargetPort.Type),
 		}
 	}
+	return out
+}
+
+// servicePorts are the ports of records.
+func servicePorts(ps []CachedServicePort) []corev1.ServicePort {
+	if ps == nil {
+		return nil
+	}
+	out := make([]corev1.ServicePort, len(ps))
+	for i, p := range ps {
+		out[i] = corev1.ServicePort{
+			Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port, NodePort: p.NodePort,
+			TargetPort: intstr.IntOrString{Type: intstr.Type(p.TargetPortType), IntVal: p.TargetPortInt, StrVal: p.TargetPortStr},
+		}
+	}
+	return out
+}
+
+// pairsOf returns m's keys and values, key, value, key, value, ...,
+// ordered by key: nil for a nil map, empty (not nil) for an empty one. A
+// map of two pairs costs about 300 bytes, its pairs 64.
+func pairsOf(m map[string]string) []string {
+	if m == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		out = append(out, k, m[k])
+	}
+	return out
+}
+
+// mapOf is the map of pairsOf's pairs: nil for nil, empty for empty.
+func mapOf(pairs []string) map[string]string {
+	if pairs == nil {
+		return nil
+	}
+	m := make(map[string]string, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return m
+}
+
+// selectsPairs is rules.Selects(selector, mapOf(labels)), without the
+// map: a non-empty selector each of whose pairs is among the labels (a
+// missing label reads as the empty value, as in rules.Selects).
+func selectsPairs(selector map[string]string, labels []string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if pairValue(labels, k) != v {
+			return false
+		}
+	}
+	return true
+}
+
+// pairValue is the value of key in pairs ordered by key; "" if none.
+func pairValue(pairs []string, key string) string {
+	lo, hi := 0, len(pairs)/2
+	for lo < hi {
+		m := (lo + hi) / 2
+		switch k := pairs[2*m]; {
+		case k == key:
+			return pairs[2*m+1]
+		case k < key:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return ""
+}
+
+// Service returns the Service the record stands for, as StripForCache
+// would have kept it: a new object that shares the record's strings and
+// metadata maps (read only, as every cached object).
+func (c *CachedService) Service() *corev1.Service {
+	svc := &corev1.Service{
+		Spec: corev1.ServiceSpec{
+			Type: c.Type, ClusterIP: c.ClusterIP, ExternalName: c.ExternalName,
+			Ports: servicePorts(c.Ports), PublishNotReadyAddresses: c.PublishNotReadyAddresses,
+		},
+	}
+	svc.TypeMeta, svc.ObjectMeta = c.meta()
+	svc.Spec.Selector = mapOf(c.Selector)
 	return svc
 }
 
@@ -115,4 +209,163 @@ func ServiceOf(o client.Object) (svc *corev1.Service, ok bool) {
 		return o.Service(), true
 	}
 	return nil, false
+}
+
+// CachedStatefulSet is what the informer cache keeps of a StatefulSet in
+// place of the StatefulSet: its metadata as StripForCache leaves it
+// (recordMeta) and its spec as rules.Strip leaves it, field by field instead of in an
+// appsv1.StatefulSet (a 1,408-byte allocation before any field is set),
+// with the template's labels and the selector's matchLabels as sorted
+// pairs instead of maps (pairsOf) and the containers as CachedContainers.
+//
+// Lookups hand the rules a *appsv1.StatefulSet built from it
+// (StatefulSet), equal to the one StripForCache would keep (lookup's
+// compact_test.go holds them equal for every field rules.Strip keeps). As
+// CachedService, it is a client.Object, so that watches on StatefulSets
+// receive it (the audit reads it through ObjectOf), and its copy is a
+// StatefulSet (DeepCopyObject); the controllers read StatefulSets through
+// CacheLookup.Object and Objects.
+type CachedStatefulSet struct {
+	recordMeta
+	ServiceName string
+	Replicas    *int32
+	// Selector is the spec's selector when SelectorLabels cannot stand
+	// for it (nil, or with matchExpressions or without matchLabels).
+	Selector *metav1.LabelSelector
+	// SelectorLabels are the pairs of the selector's matchLabels when the
+	// selector has nothing else; nil otherwise.
+	SelectorLabels                       []string
+	PodManagementPolicy                  appsv1.PodManagementPolicyType
+	UpdateStrategy                       appsv1.StatefulSetUpdateStrategy
+	RevisionHistoryLimit                 *int32
+	MinReadySeconds                      int32
+	PersistentVolumeClaimRetentionPolicy *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy
+	Ordinals                             *appsv1.StatefulSetOrdinals
+	// TemplateLabels are the pairs of the pod template's labels.
+	TemplateLabels []string
+	// TemplateMeta is the rest of the template's metadata (annotations,
+	// mostly); nil when there is none.
+	TemplateMeta *metav1.ObjectMeta
+	// The template's spec: what rules.Strip keeps of a StatefulSet's.
+	Hostname, Subdomain        string
+	Containers, InitContainers []CachedContainer
+	Volumes                    []corev1.Volume
+}
+
+// CachedContainer is what rules.Strip keeps of a StatefulSet's container
+// (rules.StripContainerKeepConfig), in 144 bytes instead of the 408 of a
+// corev1.Container.
+type CachedContainer struct {
+	Name          string
+	RestartPolicy *corev1.ContainerRestartPolicy
+	Ports         []corev1.ContainerPort
+	Command, Args []string
+	Env           []corev1.EnvVar
+	EnvFrom       []corev1.EnvFromSource
+}
+
+// compactContainers are the records of containers rules.Strip has
+// stripped.
+func compactContainers(cs []corev1.Container) []CachedContainer {
+	if cs == nil {
+		return nil
+	}
+	out := make([]CachedContainer, len(cs))
+	for i, c := range cs {
+		out[i] = CachedContainer{Name: c.Name, RestartPolicy: c.RestartPolicy, Ports: c.Ports,
+			Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom}
+	}
+	return out
+}
+
+// containers are the containers of records, as rules.Strip kept them.
+func containers(cs []CachedContainer) []corev1.Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy, Ports: c.Ports,
+			Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom}
+	}
+	return out
+}
+
+// compactStatefulSet is the record of a StatefulSet StripForCache has
+// stripped.
+func compactStatefulSet(sts *appsv1.StatefulSet) *CachedStatefulSet {
+	spec, tmpl := &sts.Spec, &sts.Spec.Template
+	c := &CachedStatefulSet{
+		recordMeta:  newRecordMeta(sts.TypeMeta, &sts.ObjectMeta),
+		ServiceName: spec.ServiceName, Replicas: spec.Replicas, Selector: spec.Selector,
+		PodManagementPolicy: spec.PodManagementPolicy, UpdateStrategy: spec.UpdateStrategy,
+		RevisionHistoryLimit: spec.RevisionHistoryLimit, MinReadySeconds: spec.MinReadySeconds,
+		PersistentVolumeClaimRetentionPolicy: spec.PersistentVolumeClaimRetentionPolicy, Ordinals: spec.Ordinals,
+		TemplateLabels: pairsOf(tmpl.Labels),
+		Hostname:       tmpl.Spec.Hostname, Subdomain: tmpl.Spec.Subdomain,
+		Containers: compactContainers(tmpl.Spec.Containers), InitContainers: compactContainers(tmpl.Spec.InitContainers),
+		Volumes: tmpl.Spec.Volumes,
+	}
+	if s := spec.Selector; s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
+		c.Selector, c.SelectorLabels = nil, pairsOf(s.MatchLabels)
+	}
+	if meta := tmpl.ObjectMeta; !isZeroMeta(meta) {
+		meta.Labels = nil
+		c.TemplateMeta = &meta
+	}
+	return c
+}
+
+// isZeroMeta reports whether m has no field set but its labels.
+func isZeroMeta(m metav1.ObjectMeta) bool {
+	m.Labels = nil
+	return reflect.ValueOf(m).IsZero()
+}
+
+// StatefulSet returns the StatefulSet the record stands for, as
+// StripForCache would have kept it: a new object that shares the record's
+// strings, pointers, metadata maps and slices (read only, as every cached
+// object).
+func (c *CachedStatefulSet) StatefulSet() *appsv1.StatefulSet {
+	sts := &appsv1.StatefulSet{
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: c.Replicas, Selector: c.Selector, ServiceName: c.ServiceName,
+			PodManagementPolicy: c.PodManagementPolicy, UpdateStrategy: c.UpdateStrategy,
+			RevisionHistoryLimit: c.RevisionHistoryLimit, MinReadySeconds: c.MinReadySeconds,
+			PersistentVolumeClaimRetentionPolicy: c.PersistentVolumeClaimRetentionPolicy, Ordinals: c.Ordinals,
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				Hostname: c.Hostname, Subdomain: c.Subdomain,
+				Containers: containers(c.Containers), InitContainers: containers(c.InitContainers), Volumes: c.Volumes,
+			}},
+		},
+	}
+	sts.TypeMeta, sts.ObjectMeta = c.meta()
+	if c.SelectorLabels != nil {
+		sts.Spec.Selector = &metav1.LabelSelector{MatchLabels: mapOf(c.SelectorLabels)}
+	}
+	if c.TemplateMeta != nil {
+		sts.Spec.Template.ObjectMeta = *c.TemplateMeta
+	}
+	sts.Spec.Template.Labels = mapOf(c.TemplateLabels)
+	return sts
+}
+
+// DeepCopyObject implements runtime.Object: a copy of a record is a
+// *appsv1.StatefulSet, a deep copy of the one it stands for, as
+// CachedService's is a Service.
+func (c *CachedStatefulSet) DeepCopyObject() runtime.Object {
+	return c.StatefulSet().DeepCopy()
+}
+
+// ObjectOf returns the object a cached object stands for: the Service or
+// StatefulSet of a record (CachedService, CachedStatefulSet), any other
+// object itself. Watches receive the cache's records.
+func ObjectOf(o client.Object) client.Object {
+	switch o := o.(type) {
+	case *CachedService:
+		return o.Service()
+	case *CachedStatefulSet:
+		return o.StatefulSet()
+	}
+	return o
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -133,12 +134,51 @@ func TestCacheAnswersWhatTheRulesRead(t *testing.T) {
 		} else {
 			got = storedObject(t, l, o)
 		}
+		if sts, ok := want.(*appsv1.StatefulSet); ok {
+			governed, err := lookups.StatefulSetsFor(sts.Namespace, sts.Spec.ServiceName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !containsEqualSet(governed, want) {
+				t.Errorf("StatefulSetsFor(%s, its serviceName) does not answer StatefulSet %s as the API server has it", sts.Namespace, key)
+			}
+			if labels := sts.Spec.Template.Labels; len(labels) > 0 {
+				selected, err := lookups.WorkloadsSelectedBy(sts.Namespace, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !containsTemplate(selected, key, &sts.Spec.Template) {
+					t.Errorf("WorkloadsSelectedBy(%s, its template's labels) does not answer StatefulSet %s's template as the API server has it", sts.Namespace, key)
+				}
+			}
+			if cp := got.DeepCopyObject(); !reflect.DeepEqual(cp, want) {
+				t.Errorf("StatefulSet %s: the copy of what the cache holds is\n%s\nnot\n%s", key, toJSON(cp), toJSON(want))
+			}
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s %s: the cache answers\n%s\nthe API server's object, as the rules read it, is\n%s", k.Name, key, toJSON(got), toJSON(want))
 		}
 		checked[k.Name]++
 	}
 	t.Logf("objects checked by kind: %v", checked)
+}
+
+func containsEqualSet(sets []*appsv1.StatefulSet, want runtime.Object) bool {
+	for _, s := range sets {
+		if reflect.DeepEqual(s, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsTemplate(ws []rules.Workload, key string, want *corev1.PodTemplateSpec) bool {
+	for _, w := range ws {
+		if w.Ref.Namespace+"/"+w.Ref.Name == key && reflect.DeepEqual(w.Template, want) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsEqual(svcs []*corev1.Service, want runtime.Object) bool {
@@ -150,21 +190,15 @@ func containsEqual(svcs []*corev1.Service, want runtime.Object) bool {
 	return false
 }
 
-// storedObject reads o's kind's informer store as the lookups do.
+// storedObject reads o's kind's informer store as the controllers do
+// (CacheLookup.Object).
 func storedObject(t *testing.T, l *CacheLookup, o client.Object) runtime.Object {
 	t.Helper()
-	for i, w := range WorkloadObjects {
-		if reflect.TypeOf(w) != reflect.TypeOf(o) {
-			continue
-		}
-		obj, ok, err := l.Indexes.workloads[i].GetByKey(o.GetNamespace() + "/" + o.GetName())
-		if err != nil || !ok {
-			t.Fatalf("%T %s/%s is not in the cache: %v", o, o.GetNamespace(), o.GetName(), err)
-		}
-		return obj.(runtime.Object)
+	obj, err := l.Object(o, o.GetNamespace(), o.GetName())
+	if err != nil || obj == nil {
+		t.Fatalf("%T %s/%s is not in the cache: %v", o, o.GetNamespace(), o.GetName(), err)
 	}
-	t.Fatalf("no informer for %T", o)
-	return nil
+	return obj
 }
 
 // chartObjects are the objects of rules.Kinds in the rendered public
@@ -219,6 +253,17 @@ func cornerObjects() []client.Object {
 			Annotations: map[string]string{"headless-guard.io/ignore": "HG008", rules.HelmHookAnnotation: "test", "other": "x"},
 		}
 	}
+	// every sets every field of the metadata (but managedFields, which
+	// rules.Strip drops).
+	every := func(name string) metav1.ObjectMeta {
+		m := meta(name)
+		m.GenerateName, m.SelfLink, m.Generation = name+"-", "/x/"+name, 3
+		m.CreationTimestamp = metav1.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		m.DeletionTimestamp = ptr.To(metav1.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC))
+		m.DeletionGracePeriodSeconds, m.Finalizers = ptr.To[int64](30), []string{"example.com/f"}
+		m.OwnerReferences = []metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "Db", Name: "db", UID: "u"}}
+		return m
+	}
 	owned := func(name string) metav1.ObjectMeta {
 		m := meta(name)
 		m.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "d", UID: "u", Controller: ptr.To(true)}}
@@ -239,21 +284,148 @@ func cornerObjects() []client.Object {
 	}
 	return []client.Object{
 		svc("nil-selector", corev1.ServiceSpec{ClusterIP: "None"}),
+		&corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: every("every-meta"),
+			Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": "x"}}},
+		&appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: every("sts-every-meta"),
+			Spec: appsv1.StatefulSetSpec{ServiceName: "x", Template: tmpl, Selector: sel}},
 		svc("empty-selector", corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{}}),
 		svc("empty-value", corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"tier": "", "app": "x"}, PublishNotReadyAddresses: true}),
 		svc("external", corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.com", Ports: []corev1.ServicePort{port}}),
 		svc("nodeport", corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, ClusterIP: "10.0.0.1", ClusterIPs: []string{"10.0.0.1"},
 			Selector: map[string]string{"app": "x", "b": "y", "a": "zz"}, Ports: []corev1.ServicePort{port, {Name: "q", Port: 81, TargetPort: intstr.FromString("p")}},
 			SessionAffinity: corev1.ServiceAffinityClientIP, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal}),
-		&appsv1.StatefulSet{ObjectMeta: meta("sts"), Spec: appsv1.StatefulSetSpec{ServiceName: "empty-value", Selector: sel, Template: tmpl,
-			PodManagementPolicy: appsv1.ParallelPodManagement, Replicas: ptr.To[int32](3),
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}}},
+		&appsv1.StatefulSet{ObjectMeta: meta("sts"), Spec: everyStatefulSetField(sel, tmpl)},
+		// The selector shapes a CachedStatefulSet must tell apart, and a
+		// template without labels.
+		&appsv1.StatefulSet{ObjectMeta: meta("sts-expressions"), Spec: appsv1.StatefulSetSpec{ServiceName: "x", Template: tmpl,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}, MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpExists}}}}},
+		&appsv1.StatefulSet{ObjectMeta: meta("sts-expressions-only"), Spec: appsv1.StatefulSetSpec{ServiceName: "x", Template: tmpl,
+			Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"x"}}}}}},
+		&appsv1.StatefulSet{ObjectMeta: meta("sts-empty-selector"), Spec: appsv1.StatefulSetSpec{ServiceName: "x", Template: tmpl,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{}}}},
+		&appsv1.StatefulSet{ObjectMeta: meta("sts-no-selector"), Spec: appsv1.StatefulSetSpec{ServiceName: "x",
+			Template: corev1.PodTemplateSpec{Spec: tmpl.Spec}}},
+		&appsv1.StatefulSet{ObjectMeta: meta("sts-empty-labels"), Spec: appsv1.StatefulSetSpec{ServiceName: "x",
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{}}, Spec: tmpl.Spec}}},
 		&appsv1.Deployment{ObjectMeta: meta("d"), Spec: appsv1.DeploymentSpec{Selector: sel, Template: tmpl}},
 		&appsv1.ReplicaSet{ObjectMeta: owned("d-1"), Spec: appsv1.ReplicaSetSpec{Selector: sel, Template: tmpl}},
 		&appsv1.DaemonSet{ObjectMeta: meta("ds"), Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl}},
 		&batchv1.Job{ObjectMeta: meta("job"), Spec: batchv1.JobSpec{Template: tmpl}},
 		&batchv1.CronJob{ObjectMeta: meta("cj"), Spec: batchv1.CronJobSpec{Schedule: "* * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}},
 		&corev1.Pod{ObjectMeta: owned("d-1-x"), Spec: tmpl.Spec},
+	}
+}
+
+// everyStatefulSetField is a StatefulSet spec with every field set, and
+// a template with metadata besides labels: a field the API adds fails
+// TestEveryStatefulSetField until it is set here, and so reaches
+// TestCacheAnswersWhatTheRulesRead.
+func everyStatefulSetField(sel *metav1.LabelSelector, tmpl corev1.PodTemplateSpec) appsv1.StatefulSetSpec {
+	tmpl = *tmpl.DeepCopy()
+	tmpl.Annotations = map[string]string{"checksum/config": "abc"}
+	tmpl.Spec.InitContainers = []corev1.Container{{Name: "init", Command: []string{"sh"}}}
+	tmpl.Spec.Volumes = []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}}}
+	return appsv1.StatefulSetSpec{
+		Replicas: ptr.To[int32](3), Selector: sel, Template: tmpl,
+		VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}},
+		ServiceName:          "empty-value", PodManagementPolicy: appsv1.ParallelPodManagement,
+		UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To[int32](1)}},
+		RevisionHistoryLimit: ptr.To[int32](10), MinReadySeconds: 5,
+		PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+			WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType, WhenScaled: appsv1.DeletePersistentVolumeClaimRetentionPolicyType},
+		Ordinals: &appsv1.StatefulSetOrdinals{Start: 2},
+	}
+}
+
+// TestEveryStatefulSetField: a CachedStatefulSet stands for every field
+// rules.Strip keeps of a StatefulSet whose spec and template spec have
+// every field set (a field the API adds, or Strip starts to keep, fails
+// here), and everyStatefulSetField, which TestCacheAnswersWhatTheRulesRead
+// sends through the cache, sets every field of the spec.
+func TestEveryStatefulSetField(t *testing.T) {
+	spec := everyStatefulSetField(&metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}}, corev1.PodTemplateSpec{})
+	v := reflect.ValueOf(spec)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Errorf("everyStatefulSetField leaves spec.%s unset", v.Type().Field(i).Name)
+		}
+	}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "ns"}}
+	fill(reflect.ValueOf(&sts.Spec).Elem())
+	fill(reflect.ValueOf(&sts.Spec.Template.ObjectMeta).Elem())
+	fill(reflect.ValueOf(&sts.Spec.Template.Spec).Elem())
+	fill(reflect.ValueOf(&sts.Spec.Template.Spec.Containers[0]).Elem())
+	fill(reflect.ValueOf(&sts.Spec.Template.Spec.InitContainers[0]).Elem())
+	rules.Strip(sts)
+	got := compactStatefulSet(sts.DeepCopy()).StatefulSet()
+	if !reflect.DeepEqual(got, sts) {
+		t.Errorf("the record stands for\n%s\nnot\n%s", toJSON(got), toJSON(sts))
+	}
+}
+
+// TestRecordMeta: a record's metadata stands for every field of an
+// object's metadata and type.
+func TestRecordMeta(t *testing.T) {
+	var tm metav1.TypeMeta
+	var om metav1.ObjectMeta
+	fill(reflect.ValueOf(&tm).Elem())
+	fill(reflect.ValueOf(&om).Elem())
+	om.CreationTimestamp = metav1.Now()
+	r := newRecordMeta(tm, &om)
+	if gotT, gotM := r.meta(); !reflect.DeepEqual(gotT, tm) || !reflect.DeepEqual(gotM, om) {
+		t.Errorf("the record's metadata stands for\n%s %s\nnot\n%s %s", toJSON(gotT), toJSON(gotM), toJSON(tm), toJSON(om))
+	}
+	for _, v := range []reflect.Value{reflect.ValueOf(tm), reflect.ValueOf(om)} {
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && v.Field(i).IsZero() {
+				t.Errorf("fill left %s unset", v.Type().Field(i).Name)
+			}
+		}
+	}
+	var empty metav1.ObjectMeta
+	if r := newRecordMeta(metav1.TypeMeta{}, &empty); r.rare != nil {
+		t.Error("empty metadata keeps rare fields")
+	}
+}
+
+// TestCachedServicePort: a port's record stands for every field of a
+// corev1.ServicePort (a field the API adds fails here).
+func TestCachedServicePort(t *testing.T) {
+	var p corev1.ServicePort
+	fill(reflect.ValueOf(&p).Elem())
+	ports := []corev1.ServicePort{p, {Name: "n", Port: 80, TargetPort: intstr.FromInt32(8080)}}
+	if got := servicePorts(compactPorts(ports)); !reflect.DeepEqual(got, ports) {
+		t.Errorf("the records stand for\n%s\nnot\n%s", toJSON(got), toJSON(ports))
+	}
+}
+
+// fill sets every field of the struct v to a value that is not zero: a
+// pointer to its zero value, a slice of one zero element, a map of one
+// entry, "x", 1 or true.
+func fill(v reflect.Value) {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if !f.CanSet() || !f.IsZero() {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Map:
+			f.Set(reflect.MakeMap(f.Type()))
+			f.SetMapIndex(reflect.New(f.Type().Key()).Elem(), reflect.New(f.Type().Elem()).Elem())
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Int, reflect.Int32, reflect.Int64:
+			f.SetInt(1)
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Struct:
+			fill(f)
+		}
 	}
 }
 
@@ -280,7 +452,12 @@ func toJSON(o any) string {
 // TestCachedServiceDeepCopy: a record's copy is the Service it stands
 // for, sharing nothing with the record.
 func TestCachedServiceDeepCopy(t *testing.T) {
-	svc := cornerObjects()[4].(*corev1.Service)
+	var svc *corev1.Service
+	for _, o := range cornerObjects() {
+		if o.GetName() == "nodeport" {
+			svc = o.(*corev1.Service)
+		}
+	}
 	rules.Strip(svc)
 	c := compactService(svc)
 	cp, ok := c.DeepCopyObject().(*corev1.Service)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,7 +23,12 @@ import (
 
 // Indexes on the informers, so that no lookup scans a namespace:
 // StatefulSets by serviceName, Services by selector pair, pod templates by
-// label pair and by subdomain (for the audit). An indexed value is keyed "<namespace>/<value>" (IndexKey).
+// label pair and by subdomain (for the audit). A value is not indexed
+// under itself but under its bucket, one of indexBuckets per namespace
+// ("<namespace>/<bucket>", IndexKey): a client-go index costs a set per
+// distinct value (about 270 bytes, most values being one object's own),
+// and shared buckets cost a set entry per object. A bucket holds other
+// values' objects too, so every lookup checks each candidate.
 const (
 	IndexServiceName    = "headless-guard.io/serviceName"
 	IndexSelector       = "headless-guard.io/selector"
@@ -29,8 +36,36 @@ const (
 	IndexSubdomain      = "headless-guard.io/subdomain"
 )
 
-// IndexKey is the key of value in namespace in the informers' indexes.
-func IndexKey(namespace, value string) string { return namespace + "/" + value }
+// indexBuckets is the number of buckets of each namespace in each index.
+// A lookup reads one bucket, about n/indexBuckets objects of a namespace of
+// n besides those it looks for: 10 at 10,000 Services in one namespace,
+// 100 at 100,000. Fewer buckets would save little more memory (a bucket
+// of many objects costs about 40 bytes per object), more would make small
+// sets again.
+const indexBuckets = 1024
+
+// IndexKey is the key of value in namespace in the informers' indexes:
+// its bucket's.
+func IndexKey(namespace, value string) string {
+	return namespace + "/" + strconv.Itoa(bucket(value))
+}
+
+// pairKey is IndexKey(namespace, key+"="+value), without building the pair.
+func pairKey(namespace, key, value string) string {
+	return namespace + "/" + strconv.Itoa(bucket(key, "=", value))
+}
+
+// bucket hashes the concatenation of parts (FNV-1a) into [0, indexBuckets).
+func bucket(parts ...string) int {
+	h := uint32(2166136261)
+	for _, s := range parts {
+		for i := 0; i < len(s); i++ {
+			h ^= uint32(s[i])
+			h *= 16777619
+		}
+	}
+	return int(h % indexBuckets)
+}
 
 // WorkloadObjects are the pod-template owner types (rules.Kinds), for
 // indexes and informers.
@@ -75,10 +110,14 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 				return nil, nil
 			}
 			vals := values(obj)
-			for i, v := range vals {
-				vals[i] = IndexKey(obj.GetNamespace(), v)
+			keys := vals[:0]
+			for _, v := range vals {
+				// Two values of one object may share a bucket.
+				if k := IndexKey(obj.GetNamespace(), v); !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
 			}
-			return vals, nil
+			return keys, nil
 		}})
 		if err != nil {
 			return nil, fmt.Errorf("adding index %s to the %T informer: %w", name, obj, err)
@@ -92,7 +131,13 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 	var x Indexes
 	var err error
 	if x.statefulSets, err = add(&appsv1.StatefulSet{}, IndexServiceName, func(o client.Object) []string {
-		return []string{o.(*appsv1.StatefulSet).Spec.ServiceName}
+		switch o := o.(type) {
+		case *CachedStatefulSet:
+			return []string{o.ServiceName}
+		case *appsv1.StatefulSet:
+			return []string{o.Spec.ServiceName}
+		}
+		return nil
 	}); err != nil {
 		return nil, err
 	}
@@ -130,6 +175,12 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 // subdomainOf is the subdomain of a pod-template owner's template; none
 // for a controller's copy, and most owners set none, so the index is small.
 func subdomainOf(o client.Object) []string {
+	if c, ok := o.(*CachedStatefulSet); ok {
+		if c.Subdomain != "" {
+			return []string{c.Subdomain}
+		}
+		return nil
+	}
 	if rules.Derived(o) {
 		return nil
 	}
@@ -153,16 +204,23 @@ func (l *CacheLookup) WithSubdomain(namespace, subdomain string) ([]client.Objec
 		if err != nil {
 			return nil, err
 		}
-		sort.Slice(objs, func(i, j int) bool {
-			return objs[i].(client.Object).GetName() < objs[j].(client.Object).GetName()
-		})
+		start := len(out)
 		for _, o := range objs {
-			if obj, ok := o.(client.Object); ok {
-				out = append(out, obj)
+			// The bucket holds other subdomains too.
+			if obj, ok := o.(client.Object); ok && subdomainIs(obj, subdomain) {
+				out = append(out, ObjectOf(obj))
 			}
 		}
+		kind := out[start:]
+		sort.Slice(kind, func(i, j int) bool { return kind[i].GetName() < kind[j].GetName() })
 	}
 	return out, nil
+}
+
+// subdomainIs reports whether o's template asks for subdomain.
+func subdomainIs(o client.Object, subdomain string) bool {
+	s := subdomainOf(o)
+	return len(s) == 1 && s[0] == subdomain
 }
 
 // indexedPair is the one pair of a Service selector the Service is indexed
@@ -196,6 +254,13 @@ func indexedPairOf(selector []string) (string, bool) {
 // templatePairs are the label pairs of a pod-template owner's template;
 // none for a controller's copy (rules.Derived).
 func templatePairs(o client.Object) []string {
+	if c, ok := o.(*CachedStatefulSet); ok {
+		out := make([]string, 0, len(c.TemplateLabels)/2)
+		for i := 0; i+1 < len(c.TemplateLabels); i += 2 {
+			out = append(out, c.TemplateLabels[i]+"="+c.TemplateLabels[i+1])
+		}
+		return out
+	}
 	if rules.Derived(o) {
 		return nil
 	}
@@ -238,6 +303,20 @@ type boundLookup struct {
 	// built are the Services built from CachedServices for this request:
 	// the rules look the same Service up several times (HG002-HG009).
 	built []*corev1.Service
+	// builtSets are the StatefulSets built from CachedStatefulSets.
+	builtSets []*appsv1.StatefulSet
+}
+
+// statefulSet returns the StatefulSet of c, built once per request.
+func (b *boundLookup) statefulSet(c *CachedStatefulSet) *appsv1.StatefulSet {
+	for _, s := range b.builtSets {
+		if s.Name == c.Name && s.Namespace == c.Namespace {
+			return s
+		}
+	}
+	s := c.StatefulSet()
+	b.builtSets = append(b.builtSets, s)
+	return s
 }
 
 // service returns the Service of c, built once per request.
@@ -304,7 +383,7 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 	var out []*corev1.Service
 	seen := map[string]bool{}
 	for k, v := range labels {
-		objs, err := b.Indexes.services.ByIndex(IndexSelector, IndexKey(namespace, k+"="+v))
+		objs, err := b.Indexes.services.ByIndex(IndexSelector, pairKey(namespace, k, v))
 		if err != nil {
 			return nil, err
 		}
@@ -334,8 +413,16 @@ func (b *boundLookup) StatefulSetsFor(namespace, serviceName string) ([]*appsv1.
 	}
 	out := make([]*appsv1.StatefulSet, 0, len(objs))
 	for _, o := range objs {
-		if sts, ok := o.(*appsv1.StatefulSet); ok {
-			out = append(out, sts)
+		// The bucket holds other serviceNames too.
+		switch o := o.(type) {
+		case *CachedStatefulSet:
+			if o.ServiceName == serviceName {
+				out = append(out, b.statefulSet(o))
+			}
+		case *appsv1.StatefulSet:
+			if o.Spec.ServiceName == serviceName {
+				out = append(out, o)
+			}
 		}
 	}
 	// The store's order is a map's: sort for stable findings.
@@ -347,13 +434,13 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 	if len(selector) == 0 {
 		return nil, nil
 	}
-	// One indexed pair narrows the candidates; rules.Selects() checks the rest.
+	// One indexed pair's bucket narrows the candidates; rules.Selects()
+	// checks them.
 	keys := make([]string, 0, len(selector))
 	for k := range selector {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	pair := keys[0] + "=" + selector[keys[0]]
 	var out []rules.Workload
 	add := func(obj runtime.Object) {
 		if rules.Derived(obj) {
@@ -363,23 +450,29 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			out = append(out, w)
 		}
 	}
-	key := IndexKey(namespace, pair)
+	key := pairKey(namespace, keys[0], selector[keys[0]])
 	for _, idx := range b.Indexes.workloads {
 		objs, err := idx.ByIndex(IndexTemplateLabels, key)
 		if err != nil {
 			return nil, err
 		}
-		// The store's order is a map's: sort for stable findings
-		// (slices.SortFunc: sort.Slice allocates even for no item).
-		if len(objs) > 1 {
-			slices.SortFunc(objs, func(a, b any) int {
-				return strings.Compare(a.(client.Object).GetName(), b.(client.Object).GetName())
-			})
-		}
+		start := len(out)
 		for _, o := range objs {
-			if obj, ok := o.(runtime.Object); ok {
-				add(obj)
+			switch o := o.(type) {
+			case *CachedStatefulSet:
+				// Built only when it is selected.
+				if selectsPairs(selector, o.TemplateLabels) {
+					add(b.statefulSet(o))
+				}
+			case runtime.Object:
+				add(o)
 			}
+		}
+		// The store's order is a map's: sort for stable findings, what
+		// was selected of the bucket (slices.SortFunc: sort.Slice
+		// allocates even for no item).
+		if kind := out[start:]; len(kind) > 1 {
+			slices.SortFunc(kind, func(a, b rules.Workload) int { return strings.Compare(a.Ref.Name, b.Ref.Name) })
 		}
 	}
 	return out, nil
@@ -430,4 +523,62 @@ func (n *Namespaces) live(ctx context.Context, name string) (map[string]string, 
 		return nil, nil
 	}
 	return ns.Labels, err
+}
+
+// Object returns the cached pod-template owner of example's type (one of
+// WorkloadObjects) named namespace/name as the rules read it (ObjectOf: a
+// CachedStatefulSet's StatefulSet), or nil when the cache has none. It is
+// the cache's object, or built from it: read only. The controllers read
+// pod-template owners this way, not through the cache's client, whose
+// reads without a copy (client.UnsafeDisableDeepCopy) hand out the cache's
+// records.
+func (l *CacheLookup) Object(example client.Object, namespace, name string) (client.Object, error) {
+	idx, err := l.workloadIndexer(example)
+	if err != nil {
+		return nil, err
+	}
+	o, ok, err := idx.GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	obj, ok := o.(client.Object)
+	if !ok {
+		return nil, fmt.Errorf("the %T informer holds a %T", example, o)
+	}
+	return ObjectOf(obj), nil
+}
+
+// Objects returns the cached pod-template owners of example's type in
+// namespace, as Object does, in no order.
+func (l *CacheLookup) Objects(example client.Object, namespace string) ([]client.Object, error) {
+	idx, err := l.workloadIndexer(example)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := idx.ByIndex(toolscache.NamespaceIndex, namespace)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(objs))
+	for _, o := range objs {
+		obj, ok := o.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("the %T informer holds a %T", example, o)
+		}
+		out = append(out, ObjectOf(obj))
+	}
+	return out, nil
+}
+
+// workloadIndexer is the store of example's type's informer.
+func (l *CacheLookup) workloadIndexer(example client.Object) (toolscache.Indexer, error) {
+	if l.Indexes == nil {
+		return nil, errors.New("reading pod-template owners needs the informer indexes")
+	}
+	for i, w := range WorkloadObjects {
+		if reflect.TypeOf(w) == reflect.TypeOf(example) {
+			return l.Indexes.workloads[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%T is not a pod-template owner the cache holds", example)
 }

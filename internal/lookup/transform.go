@@ -24,7 +24,9 @@ import (
 //   - of a Service's spec, all but type, clusterIP, externalName, selector,
 //     ports and publishNotReadyAddresses (what the rules read; nothing in
 //     the guard writes a Service it read), and a Service is kept as a
-//     CachedService, a record of those fields (compact.go).
+//     CachedService, a record of those fields (compact.go);
+//   - a StatefulSet is kept as a CachedStatefulSet, a record of what
+//     rules.Strip keeps of it (compact.go).
 //
 // Strings that repeat across objects (namespaces, label and selector keys,
 // port names and protocols, enums) are interned: a decoded object has a
@@ -76,6 +78,8 @@ func StripForCache(obj any) (any, error) {
 	}
 	if sts, ok := o.(*appsv1.StatefulSet); ok {
 		sts.Spec.PodManagementPolicy = appsv1.PodManagementPolicyType(intern(string(sts.Spec.PodManagementPolicy)))
+		sts.Spec.UpdateStrategy.Type = appsv1.StatefulSetUpdateStrategyType(intern(string(sts.Spec.UpdateStrategy.Type)))
+		return compactStatefulSet(sts), nil
 	}
 	return obj, nil
 }
