@@ -357,8 +357,9 @@ func (c *CachedStatefulSet) DeepCopyObject() runtime.Object {
 	return c.StatefulSet().DeepCopy()
 }
 
-// ObjectOf returns the object a cached object stands for: the Service or
-// StatefulSet of a record (CachedService, CachedStatefulSet), any other
+// ObjectOf returns the object a cached object stands for: the Service,
+// StatefulSet or controller's copy of a record (CachedService,
+// CachedStatefulSet, CachedCopy), any other
 // object itself. Watches receive the cache's records.
 func ObjectOf(o client.Object) client.Object {
 	switch o := o.(type) {
@@ -366,6 +367,8 @@ func ObjectOf(o client.Object) client.Object {
 		return o.Service()
 	case *CachedStatefulSet:
 		return o.StatefulSet()
+	case *CachedCopy:
+		return o.Object()
 	}
 	return o
 }

@@ -3,45 +3,68 @@ package lookup
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/rules"
 )
 
-// copyStub is what the cache keeps of a controller's copy (rules.Derived:
-// a ReplicaSet of a Deployment, a Job of a CronJob, a Pod of any
-// controller): an object of its type with only its identity and its
-// controller reference. Nothing in the guard reads more of one: the
-// indexes, the lookups and the audit skip copies, because the owner's
-// template stands for them. In a big cluster they are most of the objects
-// (every Pod of every workload, and a Deployment's old ReplicaSets): a Pod
-// cached whole, as rules.Strip leaves it, costs about 3.2 KB, its stub a
-// struct and a reference (docs/performance.md).
+// CachedCopy is what the cache keeps of a controller's copy
+// (rules.Derived: a ReplicaSet of a Deployment, a Job of a CronJob, a Pod
+// of any controller): its identity and its controller reference, in a
+// record. Nothing in the guard reads more of one: the indexes, the
+// lookups and the audit skip copies, because the owner's template stands
+// for them. In a big cluster they are most of the objects (every Pod of
+// every workload, and a Deployment's old ReplicaSets): a Pod cached whole,
+// as rules.Strip leaves it, costs about 2.9 KB, its record about a fifth
+// of that (docs/performance.md).
 //
-// A copy that loses its controller (an orphaning delete of its owner)
-// arrives as an update with the whole object, and is kept whole from then
-// on: the transform sees every version of an object.
-func copyStub(o runtime.Object, k *rules.KindInfo) runtime.Object {
+// Readers get an object of the copy's type with that metadata and nothing
+// else (Object; ObjectOf; DeepCopyObject, so that the cache's client reads
+// one too). A copy that loses its controller (an orphaning delete of its
+// owner) arrives as an update with the whole object, and is kept whole
+// from then on: the transform sees every version of an object.
+type CachedCopy struct {
+	recordMeta
+	kind *rules.KindInfo
+}
+
+// compactCopy is the record of a controller's copy o of kind k.
+func compactCopy(o runtime.Object, k *rules.KindInfo) runtime.Object {
 	m, ok := o.(metav1.Object)
 	if !ok {
 		return o
 	}
-	stub := k.New()
-	sm, ok := stub.(metav1.Object)
-	if !ok {
-		return o
-	}
-	stub.GetObjectKind().SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
-	sm.SetName(m.GetName())
-	sm.SetNamespace(intern(m.GetNamespace()))
-	sm.SetUID(m.GetUID())
-	sm.SetResourceVersion(m.GetResourceVersion())
-	sm.SetGeneration(m.GetGeneration())
-	sm.SetCreationTimestamp(m.GetCreationTimestamp())
-	sm.SetDeletionTimestamp(m.GetDeletionTimestamp())
+	c := &CachedCopy{kind: k}
+	c.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
+	c.Name, c.Namespace, c.UID = m.GetName(), intern(m.GetNamespace()), m.GetUID()
+	c.ResourceVersion, c.Generation = m.GetResourceVersion(), m.GetGeneration()
+	c.CreationTimestamp, c.DeletionTimestamp = m.GetCreationTimestamp(), m.GetDeletionTimestamp()
 	if ref := metav1.GetControllerOf(m); ref != nil {
 		r := *ref
 		r.APIVersion, r.Kind = intern(r.APIVersion), intern(r.Kind)
-		sm.SetOwnerReferences([]metav1.OwnerReference{r})
+		c.OwnerReferences = []metav1.OwnerReference{r}
 	}
-	return stub
+	return c
+}
+
+// Object returns the copy as readers see it: an object of its type with
+// the record's metadata.
+func (c *CachedCopy) Object() client.Object {
+	obj := c.kind.New().(client.Object)
+	obj.GetObjectKind().SetGroupVersionKind(c.GroupVersionKind())
+	obj.SetName(c.Name)
+	obj.SetNamespace(c.Namespace)
+	obj.SetUID(c.UID)
+	obj.SetResourceVersion(c.ResourceVersion)
+	obj.SetGeneration(c.Generation)
+	obj.SetCreationTimestamp(c.CreationTimestamp)
+	obj.SetDeletionTimestamp(c.DeletionTimestamp)
+	obj.SetOwnerReferences(c.OwnerReferences)
+	return obj
+}
+
+// DeepCopyObject implements runtime.Object: a copy of the record is the
+// object it stands for (Object), with its own owner references.
+func (c *CachedCopy) DeepCopyObject() runtime.Object {
+	return c.Object().DeepCopyObject()
 }

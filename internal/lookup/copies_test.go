@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,7 +19,8 @@ import (
 
 // TestControllerCopiesAreStubs: the cache keeps a controller's copy (a
 // Pod of a StatefulSet, a ReplicaSet of a Deployment, a Job of a CronJob)
-// as its identity and controller reference only, while the lookups answer
+// as a CachedCopy, its identity and controller reference only, which
+// readers get as an object of its type; the lookups answer
 // as before: they never report a copy, only its owner, whose template
 // stands for it. A bare Pod, and a copy its controller has orphaned, are
 // kept whole.
@@ -59,7 +61,18 @@ func TestControllerCopiesAreStubs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range copies {
+		stored := rawStored(t, l, o)
+		if _, ok := stored.(*CachedCopy); !ok {
+			t.Errorf("%T %s stored as %T, not a CachedCopy", o, o.GetName(), stored)
+			continue
+		}
 		got := storedObject(t, l, o).(client.Object)
+		if via := ObjectOf(stored.(client.Object)); !reflect.DeepEqual(via, got) {
+			t.Errorf("%T %s: ObjectOf and CacheLookup.Object differ", o, o.GetName())
+		}
+		if dc := stored.DeepCopyObject(); !reflect.DeepEqual(dc, got) {
+			t.Errorf("%T %s: DeepCopyObject gives %s, ObjectOf %s", o, o.GetName(), toJSON(dc), toJSON(got))
+		}
 		if reflect.TypeOf(got) != reflect.TypeOf(o) {
 			t.Fatalf("%T %s cached as %T", o, o.GetName(), got)
 		}
@@ -122,4 +135,18 @@ func TestControllerCopiesAreStubs(t *testing.T) {
 	if p := got.(*corev1.Pod); len(p.Spec.Containers) != 1 || p.Spec.Subdomain != "web" || p.Labels["app"] != "web" {
 		t.Errorf("an orphaned Pod is not kept whole: %s", toJSON(p))
 	}
+}
+
+// rawStored is what o's informer stores under o's key, as it stores it.
+func rawStored(t *testing.T, l *CacheLookup, o client.Object) runtime.Object {
+	t.Helper()
+	idx, err := l.workloadIndexer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, ok, err := idx.GetByKey(o.GetNamespace() + "/" + o.GetName())
+	if err != nil || !ok {
+		t.Fatalf("%T %s/%s is not in the cache: %v", o, o.GetNamespace(), o.GetName(), err)
+	}
+	return obj.(runtime.Object)
 }

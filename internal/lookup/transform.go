@@ -16,7 +16,7 @@ import (
 // reads from it, so that memory grows with the wiring and not with the
 // objects:
 //   - of a controller's copy (rules.Derived), all but its identity and
-//     its controller reference (copyStub);
+//     its controller reference (CachedCopy);
 //   - metadata labels, except a Pod's (they are its template's), a
 //     Namespace's (mode and opt-in labels) and a pod-template owner's
 //     opt-out labels (the Injector reads headless-guard.io/inject of a
@@ -37,7 +37,7 @@ func StripForCache(obj any) (any, error) {
 		return obj, nil
 	}
 	if rules.Derived(o) {
-		return copyStub(o, rules.KindInfoOf(o)), nil
+		return compactCopy(o, rules.KindInfoOf(o)), nil
 	}
 	rules.Strip(o)
 	m, ok := o.(metav1.Object)
