@@ -37,6 +37,7 @@ import (
 
 	"github.com/headless-guard/headless-guard/internal/admissionhttp"
 	"github.com/headless-guard/headless-guard/internal/lookup"
+	"github.com/headless-guard/headless-guard/rules"
 )
 
 // The handler micro-benchmarks run the production handler chain of Setup
@@ -171,7 +172,11 @@ func newBenchEnv(owner testing.TB, extra func() []client.Object) (*benchEnv, err
 	if err != nil {
 		return nil, err
 	}
-	whCfg := &Config{Metrics: NewMetrics()}
+	// The strict policy: the recorded reviews' decisions are its (since
+	// the default policy admits what nothing proves wrong, the recorded
+	// denial of a StatefulSet on a client Service is a warning there), as
+	// hack/benchwebhook starts the guard with --policy=strict.
+	whCfg := &Config{Metrics: NewMetrics(), Policy: rules.Policy{Level: rules.LevelStrict}}
 	if err := Setup(ctx, mgr, whCfg); err != nil {
 		return nil, err
 	}
