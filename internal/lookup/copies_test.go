@@ -150,3 +150,40 @@ func rawStored(t *testing.T, l *CacheLookup, o client.Object) runtime.Object {
 	}
 	return obj.(runtime.Object)
 }
+
+// TestTransformTwice: client-go may run the transform again on what it
+// transformed (a watch-list's store, then the informer's queue). A record
+// comes back as it is, without the rareMeta a metadata setter would add.
+func TestTransformTwice(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "n", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": "web"}}}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "n"}, Spec: appsv1.StatefulSetSpec{ServiceName: "s"}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "n",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", UID: "u", Controller: ptr.To(true)}}}}
+	for _, o := range []client.Object{svc, sts, pod} {
+		once, err := StripForCache(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice, err := StripForCache(once)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if twice != once {
+			t.Errorf("%T: the transform of its record is another object", o)
+		}
+	}
+	r := &recordMeta{}
+	r.SetManagedFields(nil)
+	r.SetFinalizers(nil)
+	r.SetGenerateName("")
+	r.SetSelfLink("")
+	r.SetDeletionGracePeriodSeconds(nil)
+	if r.rare != nil {
+		t.Errorf("setting empty rare fields allocated a rareMeta")
+	}
+	r.SetFinalizers([]string{"f"})
+	if r.rare == nil || len(r.GetFinalizers()) != 1 {
+		t.Errorf("a finalizer set is lost")
+	}
+}

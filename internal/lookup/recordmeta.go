@@ -71,10 +71,14 @@ func (r *recordMeta) meta() (metav1.TypeMeta, metav1.ObjectMeta) {
 }
 
 // rareFields returns r.rare, allocated on the first set of a rare field
-// (nothing sets a cached object's; the setters are metav1.Object's).
-func (r *recordMeta) rareFields() *rareMeta {
-	if r.rare == nil {
+// to a value that is not empty; nil while there is none (a record whose
+// managed fields rules.Strip clears again must not grow by a rareMeta).
+func (r *recordMeta) rareFields(empty bool) *rareMeta {
+	if r.rare == nil && !empty {
 		r.rare = &rareMeta{}
+	}
+	if r.rare == nil {
+		return &rareMeta{} // set and dropped: nothing to keep
 	}
 	return r.rare
 }
@@ -102,7 +106,7 @@ func (r *recordMeta) GetGenerateName() string {
 }
 
 // SetGenerateName implements metav1.Object.
-func (r *recordMeta) SetGenerateName(name string) { r.rareFields().generateName = name }
+func (r *recordMeta) SetGenerateName(name string) { r.rareFields(name == "").generateName = name }
 
 // GetUID implements metav1.Object.
 func (r *recordMeta) GetUID() types.UID { return r.UID }
@@ -131,7 +135,7 @@ func (r *recordMeta) GetSelfLink() string {
 }
 
 // SetSelfLink implements metav1.Object.
-func (r *recordMeta) SetSelfLink(selfLink string) { r.rareFields().selfLink = selfLink }
+func (r *recordMeta) SetSelfLink(selfLink string) { r.rareFields(selfLink == "").selfLink = selfLink }
 
 // GetCreationTimestamp implements metav1.Object.
 func (r *recordMeta) GetCreationTimestamp() metav1.Time { return r.CreationTimestamp }
@@ -155,7 +159,7 @@ func (r *recordMeta) GetDeletionGracePeriodSeconds() *int64 {
 
 // SetDeletionGracePeriodSeconds implements metav1.Object.
 func (r *recordMeta) SetDeletionGracePeriodSeconds(s *int64) {
-	r.rareFields().deletionGracePeriodSeconds = s
+	r.rareFields(s == nil).deletionGracePeriodSeconds = s
 }
 
 // GetLabels implements metav1.Object.
@@ -179,7 +183,9 @@ func (r *recordMeta) GetFinalizers() []string {
 }
 
 // SetFinalizers implements metav1.Object.
-func (r *recordMeta) SetFinalizers(finalizers []string) { r.rareFields().finalizers = finalizers }
+func (r *recordMeta) SetFinalizers(finalizers []string) {
+	r.rareFields(finalizers == nil).finalizers = finalizers
+}
 
 // GetOwnerReferences implements metav1.Object.
 func (r *recordMeta) GetOwnerReferences() []metav1.OwnerReference { return r.OwnerReferences }
@@ -199,7 +205,7 @@ func (r *recordMeta) GetManagedFields() []metav1.ManagedFieldsEntry {
 
 // SetManagedFields implements metav1.Object.
 func (r *recordMeta) SetManagedFields(managedFields []metav1.ManagedFieldsEntry) {
-	r.rareFields().managedFields = managedFields
+	r.rareFields(managedFields == nil).managedFields = managedFields
 }
 
 var _ metav1.Object = &recordMeta{}

@@ -32,6 +32,12 @@ import (
 // port names and protocols, enums) are interned: a decoded object has a
 // copy of each of its own.
 func StripForCache(obj any) (any, error) {
+	switch obj.(type) {
+	case *CachedService, *CachedStatefulSet, *CachedCopy:
+		// Transformed already: the informer's queue may run the transform
+		// again on what a watch-list's store transformed.
+		return obj, nil
+	}
 	o, ok := obj.(runtime.Object)
 	if !ok {
 		return obj, nil
