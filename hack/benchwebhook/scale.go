@@ -183,11 +183,12 @@ func (b *bench) scalePhase() error {
 		fmt.Printf("== Scale: Services and StatefulSets (1 per 5 Services) in namespace %q, with the recorded\n", reviews.Namespace)
 		fmt.Printf("   reviews' lookups against it; created through the API server (%d concurrent creates) in %s\n", b.o.createWorkers, populate.Round(time.Second))
 	}
-	fmt.Printf("%-20s %8s %6s %9s %9s %9s %9s %9s %9s %9s  %s\n", "memory", "Services", "STS", "RSS", "anon", "file", "heap use", "heap obj", "next GC", "RSS load", "load avg")
+	fmt.Printf("%-20s %8s %6s %9s %9s %9s %9s %9s %9s %9s %9s  %s\n", "memory", "Services", "STS", "RSS", "anon", "file", "heap use", "heap obj", "next GC", "RSS load", "RSS peak", "load avg")
 	for _, r := range rows {
-		fmt.Printf("%-20s %8d %6d %9s %9s %9s %9s %9s %9s %9s  %s\n", r.what, r.services, r.statefulSets, mib(r.rss), mib(r.anon), mib(r.file),
-			mib(r.heap), mib(r.heapAlloc), mib(r.nextGC), mib(r.rssAfterLoad), r.load)
+		fmt.Printf("%-20s %8d %6d %9s %9s %9s %9s %9s %9s %9s %9s  %s\n", r.what, r.services, r.statefulSets, mib(r.rss), mib(r.anon), mib(r.file),
+			mib(r.heap), mib(r.heapAlloc), mib(r.nextGC), mib(r.rssAfterLoad), mib(r.hwm), r.load)
 	}
+	fmt.Println("(RSS when idle; RSS load right after the load runs; RSS peak the process's high-water mark (VmHWM) since it started)")
 	fmt.Printf("%-20s %8s %6s %9s %9s %9s %9s %10s\n", "latency", "Services", "STS", "p50 c=1", "p99 c=1", "p99.9", "req/s c=16", "CPU/req")
 	for _, r := range rows {
 		fmt.Printf("%-20s %8d %6d %9s %9s %9s %9.0f %8.0fµs\n", r.what, r.services, r.statefulSets, ms(r.p50), ms(r.p99), ms(r.p999), r.throughput, r.cpuPerRequest)
