@@ -29,7 +29,9 @@ import (
 // after lookup.StripForCache, and the indexes) holds per object: the part
 // of the guard's memory that grows with the cluster. mixed is the scale
 // benchmarks' 10,000 Services and 2,000 StatefulSets (one per five
-// Services); services and statefulsets are each alone; chart-statefulsets
+// Services), in one namespace, and over 1,000 (the same ten Services and
+// two StatefulSets in each, as one chart installed 1,000 times);
+// services and statefulsets are each alone; chart-statefulsets
 // are 2,000 copies of the StatefulSets of the rendered public charts
 // (internal/check/testdata/publiccharts), with the commands, arguments,
 // env and volumes the peer-name detector keeps, and their Services;
@@ -47,6 +49,13 @@ func BenchmarkCacheMemory(b *testing.B) {
 		objs func() []client.Object
 	}{
 		{"mixed", func() []client.Object { return load.ScaleObjects(reviews.Namespace, 10000, 2000) }},
+		{"mixed-1000-namespaces", func() []client.Object {
+			var out []client.Object
+			for i := range 1000 {
+				out = append(out, load.ScaleObjects(fmt.Sprintf("scale-%04d", i), 10, 2)...)
+			}
+			return out
+		}},
 		{"services", func() []client.Object { return load.ScaleObjects(reviews.Namespace, 10000, 0) }},
 		{"statefulsets", func() []client.Object {
 			var out []client.Object

@@ -15,59 +15,72 @@ import (
 )
 
 // TestBucketsAnswerExactly: values that share an index bucket do not
-// answer for each other. Two serviceNames, selector pairs, template pairs
-// and subdomains of one bucket each, and every lookup finds only its own.
+// answer for each other, whether they are two values of one namespace or
+// one value of two namespaces. Two serviceNames, selector pairs, template
+// pairs and subdomains of one bucket each, and every lookup finds only its
+// own.
 func TestBucketsAnswerExactly(t *testing.T) {
-	// Two names of one bucket (there are indexBuckets buckets: a few
-	// thousand tries find a pair).
-	var a, b string
-	seen := map[int]string{}
-	for i := 0; a == ""; i++ {
-		n := fmt.Sprintf("n%d", i)
-		if other, ok := seen[bucket("app=", n)]; ok {
-			a, b = other, n
+	// Two of one bucket (there are indexBuckets buckets: a few hundred
+	// tries find a pair).
+	collide := func(key func(i int) int) (int, int) {
+		seen := map[int]int{}
+		for i := 0; ; i++ {
+			if other, ok := seen[key(i)]; ok {
+				return other, i
+			}
+			seen[key(i)] = i
 		}
-		seen[bucket("app=", n)] = n
 	}
-	if IndexKey("ns", "app="+a) != IndexKey("ns", "app="+b) || pairKey("ns", "app", a) != IndexKey("ns", "app="+a) {
-		t.Fatal("the names do not share a bucket")
-	}
-	const ns = "ns"
-	sts := func(name string) *appsv1.StatefulSet {
+	type object struct{ ns, name string }
+	var cases [][2]object
+	// Two names in one namespace.
+	i, j := collide(func(i int) int { return bucket("ns", "/", "app=", fmt.Sprintf("n%d", i)) })
+	cases = append(cases, [2]object{{"ns", fmt.Sprintf("n%d", i)}, {"ns", fmt.Sprintf("n%d", j)}})
+	// One name in two namespaces.
+	i, j = collide(func(i int) int { return bucket(fmt.Sprintf("ns%d", i), "/", "app=", "web") })
+	cases = append(cases, [2]object{{fmt.Sprintf("ns%d", i), "web"}, {fmt.Sprintf("ns%d", j), "web"}})
+
+	sts := func(o object) *appsv1.StatefulSet {
 		return &appsv1.StatefulSet{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Spec: appsv1.StatefulSetSpec{ServiceName: "app=" + name, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
-					Spec: corev1.PodSpec{Subdomain: "app=" + name, Containers: []corev1.Container{{Name: "c"}}}}},
+			ObjectMeta: metav1.ObjectMeta{Name: o.name, Namespace: o.ns},
+			Spec: appsv1.StatefulSetSpec{ServiceName: "app=" + o.name, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": o.name}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": o.name}},
+					Spec: corev1.PodSpec{Subdomain: "app=" + o.name, Containers: []corev1.Container{{Name: "c"}}}}},
 		}
 	}
-	svc := func(name string) *corev1.Service {
-		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app=" + name, Namespace: ns},
-			Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": name}}}
+	svc := func(o object) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app=" + o.name, Namespace: o.ns},
+			Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": o.name}}}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	l, _, err := InMemory(ctx, []client.Object{sts(a), sts(b), svc(a), svc(b)}...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lookups := l.For(ctx)
-	for _, name := range []string{a, b} {
-		governed, err := lookups.StatefulSetsFor(ns, "app="+name)
-		if err != nil || len(governed) != 1 || governed[0].Name != name {
-			t.Errorf("StatefulSetsFor(app=%s) = %v, %v; want %s alone", name, governed, err, name)
+	for _, c := range cases {
+		a, b := c[0], c[1]
+		if IndexKey(a.ns, "app="+a.name) != IndexKey(b.ns, "app="+b.name) || pairKey(a.ns, "app", a.name) != IndexKey(a.ns, "app="+a.name) {
+			t.Fatalf("%v and %v do not share a bucket", a, b)
 		}
-		selecting, err := lookups.ServicesSelecting(ns, map[string]string{"app": name})
-		if err != nil || len(selecting) != 1 || selecting[0].Name != "app="+name {
-			t.Errorf("ServicesSelecting(app=%s) = %v, %v; want app=%s alone", name, selecting, err, name)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		l, _, err := InMemory(ctx, []client.Object{sts(a), sts(b), svc(a), svc(b)}...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		selected, err := lookups.WorkloadsSelectedBy(ns, map[string]string{"app": name})
-		if err != nil || len(selected) != 1 || selected[0].Ref.Name != name || selected[0].Ref.Kind != rules.KindStatefulSet {
-			t.Errorf("WorkloadsSelectedBy(app=%s) = %v, %v; want %s alone", name, selected, err, name)
-		}
-		withSubdomain, err := l.WithSubdomain(ns, "app="+name)
-		if err != nil || len(withSubdomain) != 1 || withSubdomain[0].GetName() != name {
-			t.Errorf("WithSubdomain(app=%s) = %v, %v; want %s alone", name, withSubdomain, err, name)
+		lookups := l.For(ctx)
+		for _, o := range []object{a, b} {
+			governed, err := lookups.StatefulSetsFor(o.ns, "app="+o.name)
+			if err != nil || len(governed) != 1 || governed[0].Name != o.name || governed[0].Namespace != o.ns {
+				t.Errorf("StatefulSetsFor(%s, app=%s) = %v, %v; want %v alone", o.ns, o.name, governed, err, o)
+			}
+			selecting, err := lookups.ServicesSelecting(o.ns, map[string]string{"app": o.name})
+			if err != nil || len(selecting) != 1 || selecting[0].Name != "app="+o.name || selecting[0].Namespace != o.ns {
+				t.Errorf("ServicesSelecting(%s, app=%s) = %v, %v; want app=%s alone", o.ns, o.name, selecting, err, o.name)
+			}
+			selected, err := lookups.WorkloadsSelectedBy(o.ns, map[string]string{"app": o.name})
+			if err != nil || len(selected) != 1 || selected[0].Ref.Name != o.name || selected[0].Ref.Namespace != o.ns || selected[0].Ref.Kind != rules.KindStatefulSet {
+				t.Errorf("WorkloadsSelectedBy(%s, app=%s) = %v, %v; want %v alone", o.ns, o.name, selected, err, o)
+			}
+			withSubdomain, err := l.WithSubdomain(o.ns, "app="+o.name)
+			if err != nil || len(withSubdomain) != 1 || withSubdomain[0].GetName() != o.name || withSubdomain[0].GetNamespace() != o.ns {
+				t.Errorf("WithSubdomain(%s, app=%s) = %v, %v; want %v alone", o.ns, o.name, withSubdomain, err, o)
+			}
 		}
 	}
 }
