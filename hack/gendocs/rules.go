@@ -161,7 +161,8 @@ treats them as anyone's), a Service CREATE is never denied, dry-run HG002 is a w
   that selects them under an unrelated name (` + "`tempo-ingester-discovery`" + ` for ` + "`ingester`" + `, a memberlist
   Service) is named in the warning, not taken for a typo: charts govern StatefulSets that way on
   purpose, and a false denial at 3 a.m. costs more than a warning. Candidates come from the selector
-  index, so the search costs the same in a namespace of ten Services or ten thousand.
+  index (one bucket of it per pod label, each about a thousandth of the cluster's Services), so
+  the search costs about the same in a namespace of ten Services or ten thousand.
 - **A controller cannot read a denial.** It retries with backoff, forever, and the resource its user
   created never comes up; a warning, an Event on the StatefulSet and on its owner, and the metric
   reach someone who can act.
