@@ -54,7 +54,11 @@ func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rul
 		// few do.
 		if o.Ref.Kind == "ConfigMap" && o.Ref.APIVersion == "v1" {
 			idx.AddConfigMapFunc(o.Ref.Namespace, o.Ref.Name, func() *corev1.ConfigMap {
-				for _, cm := range configMapsOf(o.Doc.Raw) {
+				raw := o.Text()
+				if raw == nil {
+					return nil // the file changed since it was read
+				}
+				for _, cm := range configMapsOf(raw) {
 					if cm.Name == o.Ref.Name {
 						cm.Namespace = o.Ref.Namespace
 						return cm

@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"fmt"
+	"hash/crc32"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -25,6 +26,9 @@ func Parse(sources []Source, opts Options) (*Set, error) {
 	files := make([]*File, len(sources))
 	for i, src := range sources {
 		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data), data: src.Data, Input: src.Input, Unit: src.Unit}
+		if opts.DropText && src.Path != StdinName {
+			sources[i].Data = nil
+		}
 	}
 	errs := parseAll(files, opts)
 	set := &Set{}
@@ -120,8 +124,14 @@ func parseAll(files []*File, opts Options) []*parseErrorAt {
 					errs = append(errs, chunkErrs...)
 					mu.Unlock()
 				}
+				if j.f.pending.Add(-1) == 0 && opts.DropText && j.f.Path != StdinName {
+					j.f.dropText()
+				}
 			}
 		}()
+	}
+	for _, f := range files {
+		f.pending.Store(int32((len(f.Documents) + chunkDocs - 1) / chunkDocs))
 	}
 	for _, f := range files {
 		for i := 0; i < len(f.Documents); i += chunkDocs {
@@ -131,6 +141,16 @@ func parseAll(files []*File, opts Options) []*parseErrorAt {
 	close(jobs)
 	wg.Wait()
 	return errs
+}
+
+// dropText drops the file's text once its documents are parsed, keeping
+// of each document where its bytes are and their checksum (Object.Text).
+func (f *File) dropText() {
+	for _, d := range f.Documents {
+		d.size, d.sum = len(d.Raw), crc32.ChecksumIEEE(d.Raw)
+		d.Raw, d.Separator = nil, nil
+	}
+	f.data = nil
 }
 
 type parseErrorAt struct {
