@@ -77,6 +77,8 @@ type fastParser struct {
 	items bool
 	// root, when set, receives the document's tree (fastTree).
 	root *yaml.Node
+	// labels shares the label maps of a chunk's objects (parseChunk).
+	labels labelMaps
 }
 
 // decodeDocument decodes d by the fast path and reports whether it could.

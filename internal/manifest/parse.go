@@ -162,27 +162,40 @@ type parseErrorAt struct {
 	notObject bool
 }
 
-// parseChunk parses consecutive documents of f: each by the fast path
-// when it can (fastParser), the others as kubectl reads them (parseSlow).
+// parseChunk parses consecutive documents of f (parseDocument); with
+// Options.Minimal, their objects share equal label maps (labelMaps).
 func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []*parseErrorAt {
 	var errs []*parseErrorAt
 	for _, d := range docs {
-		if d.sepErr != nil {
-			errs = append(errs, &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: d.sepErr.Line, Err: d.sepErr.Err}, f: f})
-			continue
-		}
-		if isBlank(d.Raw) {
-			d.Empty = true
-			continue
-		}
-		if fastParse && !opts.KeepNodes && fast.decodeDocument(f, d, opts) {
-			continue
-		}
-		if err := parseSlow(f, d, opts); err != nil {
+		if err := parseDocument(f, d, opts, fast); err != nil {
 			errs = append(errs, err)
 		}
+		if opts.Minimal {
+			for _, o := range d.Objects {
+				if o.Typed != nil {
+					fast.labels.object(o.Typed)
+				}
+			}
+		}
 	}
+	fast.labels.reset()
 	return errs
+}
+
+// parseDocument parses one document: by the fast path when it can
+// (fastParser), else as kubectl reads it (parseSlow).
+func parseDocument(f *File, d *Document, opts Options, fast *fastParser) *parseErrorAt {
+	if d.sepErr != nil {
+		return &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: d.sepErr.Line, Err: d.sepErr.Err}, f: f}
+	}
+	if isBlank(d.Raw) {
+		d.Empty = true
+		return nil
+	}
+	if fastParse && !opts.KeepNodes && fast.decodeDocument(f, d, opts) {
+		return nil
+	}
+	return parseSlow(f, d, opts)
 }
 
 // parseSlow reads a document as kubectl and helm read it: its JSON is
