@@ -134,7 +134,8 @@ func load(opts Options) (*Result, error) {
 	units := group(opts.Scope, sources)
 	if lopts.DropText {
 		// The units hold the text now, and Parse drops it from there
-		// file by file as it goes.
+		// file by file as it goes (but that of standard input and pipes,
+		// which the units keep).
 		for i := range sources {
 			sources[i].Data = nil
 		}

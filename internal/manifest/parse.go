@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/crc32"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -26,7 +27,8 @@ func Parse(sources []Source, opts Options) (*Set, error) {
 	files := make([]*File, len(sources))
 	for i, src := range sources {
 		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data), data: src.Data, Input: src.Input, Unit: src.Unit}
-		if opts.DropText && src.Path != StdinName {
+		if opts.DropText && rereadable(src.Path) {
+			files[i].reread = true
 			sources[i].Data = nil
 		}
 	}
@@ -124,7 +126,7 @@ func parseAll(files []*File, opts Options) []*parseErrorAt {
 					errs = append(errs, chunkErrs...)
 					mu.Unlock()
 				}
-				if j.f.pending.Add(-1) == 0 && opts.DropText && j.f.Path != StdinName {
+				if j.f.pending.Add(-1) == 0 && j.f.reread {
 					j.f.dropText()
 				}
 			}
@@ -141,6 +143,17 @@ func parseAll(files []*File, opts Options) []*parseErrorAt {
 	close(jobs)
 	wg.Wait()
 	return errs
+}
+
+// rereadable reports whether path is a regular file, which Object.Text can
+// read again: not standard input, nor a pipe such as the /dev/fd/63 of
+// `headless-guard check <(helm template ...)`, which is read once.
+func rereadable(path string) bool {
+	if path == StdinName {
+		return false
+	}
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular()
 }
 
 // dropText drops the file's text once its documents are parsed, keeping
