@@ -63,16 +63,11 @@ func (t *labelMaps) share(m map[string]string) map[string]string {
 		t.byHash = map[uint64][]map[string]string{}
 		t.seed = maphash.MakeSeed()
 	}
-	// The sum of the pairs' hashes does not depend on the map's order.
+	// The sum of the pairs' hashes does not depend on the map's order;
+	// equal sums are compared in full.
 	var sum uint64
-	var h maphash.Hash
-	h.SetSeed(t.seed)
 	for k, v := range m {
-		h.Reset()
-		h.WriteString(k)
-		h.WriteByte(0)
-		h.WriteString(v)
-		sum += h.Sum64()
+		sum += maphash.String(t.seed, k) ^ maphash.String(t.seed, v)*0x9e3779b97f4a7c15
 	}
 	for _, seen := range t.byHash[sum] {
 		if maps.Equal(seen, m) {
