@@ -54,6 +54,31 @@ func (x *Index) ns(namespace string) *nsIndex {
 	return n
 }
 
+// Sizes are how many objects of each kind one namespace of an Index is
+// about to be given (Index.Reserve): Workloads counts the StatefulSets too.
+type Sizes struct {
+	Services, StatefulSets, Workloads, ConfigMaps int
+}
+
+// Reserve makes room in the index of a namespace not indexed yet for the
+// objects it is about to be given, so that indexing many objects at once,
+// as the offline checker does, does not grow its maps and lists step by
+// step: at 100k objects that growth was a quarter of what indexing
+// allocated.
+func (x *Index) Reserve(namespace string, s Sizes) {
+	if x.namespaces[namespace] != nil {
+		return
+	}
+	x.namespaces[namespace] = &nsIndex{
+		services:   make(map[string]*corev1.Service, s.Services),
+		bySelector: make(map[string][]*corev1.Service, s.Services),
+		byService:  make(map[string][]*appsv1.StatefulSet, s.StatefulSets),
+		workloads:  make([]Workload, 0, s.Workloads),
+		byLabel:    make(map[string][]int, s.Workloads),
+		configMaps: make(map[string]*lazyConfigMap, s.ConfigMaps),
+	}
+}
+
 // Add indexes one object (a ConfigMap too, for the evidence that per-pod
 // names are used); objects of kinds the rules do not read are ignored.
 // A second Service of the same namespace/name replaces the first, as a second

@@ -40,6 +40,9 @@ func evaluateUnits(units []*unit, opts Options) (*report.Report, error) {
 // definition applied last.
 func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rules.Index {
 	idx := rules.NewIndex()
+	for ns, s := range sizes(set, shadow) {
+		idx.Reserve(ns, *s)
+	}
 	for _, o := range set.Objects {
 		if _, hidden := shadow[o]; hidden {
 			continue
@@ -54,7 +57,11 @@ func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rul
 		// few do.
 		if o.Ref.Kind == "ConfigMap" && o.Ref.APIVersion == "v1" {
 			idx.AddConfigMapFunc(o.Ref.Namespace, o.Ref.Name, func() *corev1.ConfigMap {
-				for _, cm := range configMapsOf(o.Doc.Raw) {
+				raw := o.Text()
+				if raw == nil {
+					return nil // the file changed since it was read
+				}
+				for _, cm := range configMapsOf(raw) {
 					if cm.Name == o.Ref.Name {
 						cm.Namespace = o.Ref.Namespace
 						return cm
@@ -65,6 +72,35 @@ func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rul
 		}
 	}
 	return idx
+}
+
+// sizes counts, per namespace, the objects index gives the index.
+func sizes(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) map[string]*rules.Sizes {
+	out := map[string]*rules.Sizes{}
+	for _, o := range set.Objects {
+		if _, hidden := shadow[o]; hidden {
+			continue
+		}
+		s := out[o.Ref.Namespace]
+		if s == nil {
+			s = &rules.Sizes{}
+			out[o.Ref.Namespace] = s
+		}
+		switch {
+		case o.Typed == nil:
+			if o.Ref.Kind == "ConfigMap" && o.Ref.APIVersion == "v1" {
+				s.ConfigMaps++
+			}
+		case o.Ref.Kind == rules.KindService:
+			s.Services++
+		default:
+			if o.Ref.Kind == rules.KindStatefulSet {
+				s.StatefulSets++
+			}
+			s.Workloads++
+		}
+	}
+	return out
 }
 
 // configMapsOf decodes the ConfigMaps of one document: the document

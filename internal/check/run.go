@@ -126,12 +126,20 @@ func run(opts *Options) (*Result, error) {
 
 // load reads the manifests, groups them into units and checks each.
 func load(opts Options) (*Result, error) {
-	lopts := manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.fixing, Minimal: !opts.fixing, Exclude: opts.Exclude}
+	lopts := manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.fixing, Minimal: !opts.fixing, DropText: !opts.fixing, Exclude: opts.Exclude}
 	sources, skipped, err := manifest.Collect(opts.Paths, lopts)
 	if err != nil {
 		return nil, err
 	}
 	units := group(opts.Scope, sources)
+	if lopts.DropText {
+		// The units hold the text now, and Parse drops it from there
+		// file by file as it goes (but that of standard input and pipes,
+		// which the units keep).
+		for i := range sources {
+			sources[i].Data = nil
+		}
+	}
 	var allSkipped []manifest.Skip
 	allSkipped = append(allSkipped, skipped...)
 	for _, u := range units {

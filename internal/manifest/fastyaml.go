@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"go.yaml.in/yaml/v3"
@@ -77,6 +78,8 @@ type fastParser struct {
 	items bool
 	// root, when set, receives the document's tree (fastTree).
 	root *yaml.Node
+	// labels shares the label maps of a chunk's objects (parseChunk).
+	labels labelMaps
 }
 
 // decodeDocument decodes d by the fast path and reports whether it could.
@@ -139,12 +142,21 @@ func (p *fastParser) parse(src []byte) bool {
 // (kind, line, value, content), the same as yaml.v3's; nil when src is not
 // within the fast path's part of YAML.
 func fastTree(src []byte) *yaml.Node {
-	p := &fastParser{root: &yaml.Node{Kind: yaml.DocumentNode}}
-	if !p.parse(src) {
+	p := treeParsers.Get().(*fastParser)
+	defer treeParsers.Put(p)
+	root := &yaml.Node{Kind: yaml.DocumentNode}
+	p.root = root
+	ok := p.parse(src)
+	p.root, p.src = nil, nil
+	if !ok {
 		return nil
 	}
-	return p.root.Content[0]
+	return root.Content[0]
 }
+
+// treeParsers are fastTree's parsers: their lines and buffer serve again,
+// for the next document a finding is placed in.
+var treeParsers = sync.Pool{New: func() any { return &fastParser{} }}
 
 // node adds a node to parent when the parser builds a tree.
 func node(parent *yaml.Node, kind yaml.Kind, line int, value string) *yaml.Node {

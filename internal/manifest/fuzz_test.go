@@ -1,9 +1,12 @@
 package manifest
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -55,6 +58,51 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("%s has line %d", o.Ref, o.Line())
 			}
 			_ = o.FieldLine("spec.ports[0].name")
+		}
+	})
+}
+
+// dropTextPaths are fields findings name, for FuzzDropText.
+var dropTextPaths = []string{"", "metadata.name", "metadata.labels", "spec.selector", "spec.selector.matchLabels", "spec.ports[0].name", "spec.ports[1].targetPort", "spec.serviceName", "spec.template.metadata.labels", "spec.template.spec.containers[0].ports", "spec.template.spec.containers.ports", "data", "items[0]"}
+
+// FuzzDropText checks that the checker's loading (Minimal, DropText) reads
+// a file as loading that keeps its text does: the same objects, and every
+// field on the same line, the documents read again from the file.
+func FuzzDropText(f *testing.F) {
+	seeds, _ := filepath.Glob("../../rules/testdata/*/*.yaml")
+	for _, p := range seeds {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(dropTextInput))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "in.yaml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		kept, keptErr := Load([]string{path}, Options{Minimal: true})
+		dropped, droppedErr := Load([]string{path}, Options{Minimal: true, DropText: true})
+		if (keptErr == nil) != (droppedErr == nil) || keptErr != nil && keptErr.Error() != droppedErr.Error() {
+			t.Fatalf("errors %v and %v", keptErr, droppedErr)
+		}
+		if keptErr != nil {
+			return
+		}
+		if len(kept.Objects) != len(dropped.Objects) {
+			t.Fatalf("%d and %d objects", len(kept.Objects), len(dropped.Objects))
+		}
+		for i, o := range dropped.Objects {
+			k := kept.Objects[i]
+			if o.Ref != k.Ref || o.Line() != k.Line() || !reflect.DeepEqual(o.Typed, k.Typed) {
+				t.Fatalf("object %d: %s@%d and %s@%d differ", i, o.Ref, o.Line(), k.Ref, k.Line())
+			}
+			if !bytes.Equal(o.Text(), k.Doc.Raw) {
+				t.Fatalf("%s: Text() %q, want %q", o.Ref, o.Text(), k.Doc.Raw)
+			}
+			if got, want := o.FieldLines(dropTextPaths), k.FieldLines(dropTextPaths); !slices.Equal(got, want) {
+				t.Fatalf("%s: lines %v, want %v", o.Ref, got, want)
+			}
 		}
 	})
 }

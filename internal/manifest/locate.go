@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"hash/crc32"
+	"os"
 	"strconv"
 	"strings"
 
@@ -130,13 +132,17 @@ func (o *Object) node() *yaml.Node {
 	if o.Node != nil {
 		return o.Node
 	}
+	raw := o.Text()
+	if raw == nil {
+		return nil
+	}
 	if o.item < 0 && fastParse {
-		if root := fastTree(o.Doc.Raw); root != nil {
+		if root := fastTree(raw); root != nil {
 			return root
 		}
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(o.Doc.Raw, &doc); err != nil || len(doc.Content) == 0 {
+	if err := yaml.Unmarshal(raw, &doc); err != nil || len(doc.Content) == 0 {
 		return nil
 	}
 	root := doc.Content[0]
@@ -147,4 +153,26 @@ func (o *Object) node() *yaml.Node {
 		return items.Content[o.item]
 	}
 	return nil
+}
+
+// Text returns the source text of the object's document (all of a List's
+// items share it): Document.Raw, or when Options.DropText dropped it, the
+// document's bytes read again from its file. It is nil when the file can no
+// longer be read or no longer holds the same bytes there; a finding is then
+// placed on the object's first line.
+func (o *Object) Text() []byte {
+	d := o.Doc
+	if d.Raw != nil || d.size == 0 {
+		return d.Raw
+	}
+	f, err := os.Open(o.File.Path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	raw := make([]byte, d.size)
+	if _, err := f.ReadAt(raw, int64(d.off)); err != nil || crc32.ChecksumIEEE(raw) != d.sum {
+		return nil
+	}
+	return raw
 }

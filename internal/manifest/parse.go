@@ -3,6 +3,8 @@ package manifest
 import (
 	"bytes"
 	"fmt"
+	"hash/crc32"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -25,6 +27,10 @@ func Parse(sources []Source, opts Options) (*Set, error) {
 	files := make([]*File, len(sources))
 	for i, src := range sources {
 		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data), data: src.Data, Input: src.Input, Unit: src.Unit}
+		if opts.DropText && rereadable(src.Path) {
+			files[i].reread = true
+			sources[i].Data = nil
+		}
 	}
 	errs := parseAll(files, opts)
 	set := &Set{}
@@ -120,8 +126,14 @@ func parseAll(files []*File, opts Options) []*parseErrorAt {
 					errs = append(errs, chunkErrs...)
 					mu.Unlock()
 				}
+				if j.f.pending.Add(-1) == 0 && j.f.reread {
+					j.f.dropText()
+				}
 			}
 		}()
+	}
+	for _, f := range files {
+		f.pending.Store(int32((len(f.Documents) + chunkDocs - 1) / chunkDocs))
 	}
 	for _, f := range files {
 		for i := 0; i < len(f.Documents); i += chunkDocs {
@@ -133,6 +145,27 @@ func parseAll(files []*File, opts Options) []*parseErrorAt {
 	return errs
 }
 
+// rereadable reports whether path is a regular file, which Object.Text can
+// read again: not standard input, nor a pipe such as the /dev/fd/63 of
+// `headless-guard check <(helm template ...)`, which is read once.
+func rereadable(path string) bool {
+	if path == StdinName {
+		return false
+	}
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular()
+}
+
+// dropText drops the file's text once its documents are parsed, keeping
+// of each document where its bytes are and their checksum (Object.Text).
+func (f *File) dropText() {
+	for _, d := range f.Documents {
+		d.size, d.sum = len(d.Raw), crc32.ChecksumIEEE(d.Raw)
+		d.Raw, d.Separator = nil, nil
+	}
+	f.data = nil
+}
+
 type parseErrorAt struct {
 	*ParseError
 	f *File
@@ -142,27 +175,40 @@ type parseErrorAt struct {
 	notObject bool
 }
 
-// parseChunk parses consecutive documents of f: each by the fast path
-// when it can (fastParser), the others as kubectl reads them (parseSlow).
+// parseChunk parses consecutive documents of f (parseDocument); with
+// Options.Minimal, their objects share equal label maps (labelMaps).
 func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []*parseErrorAt {
 	var errs []*parseErrorAt
 	for _, d := range docs {
-		if d.sepErr != nil {
-			errs = append(errs, &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: d.sepErr.Line, Err: d.sepErr.Err}, f: f})
-			continue
-		}
-		if isBlank(d.Raw) {
-			d.Empty = true
-			continue
-		}
-		if fastParse && !opts.KeepNodes && fast.decodeDocument(f, d, opts) {
-			continue
-		}
-		if err := parseSlow(f, d, opts); err != nil {
+		if err := parseDocument(f, d, opts, fast); err != nil {
 			errs = append(errs, err)
 		}
+		if opts.Minimal {
+			for _, o := range d.Objects {
+				if o.Typed != nil {
+					fast.labels.object(o.Typed)
+				}
+			}
+		}
 	}
+	fast.labels.reset()
 	return errs
+}
+
+// parseDocument parses one document: by the fast path when it can
+// (fastParser), else as kubectl reads it (parseSlow).
+func parseDocument(f *File, d *Document, opts Options, fast *fastParser) *parseErrorAt {
+	if d.sepErr != nil {
+		return &parseErrorAt{ParseError: &ParseError{File: f.Path, Line: d.sepErr.Line, Err: d.sepErr.Err}, f: f}
+	}
+	if isBlank(d.Raw) {
+		d.Empty = true
+		return nil
+	}
+	if fastParse && !opts.KeepNodes && fast.decodeDocument(f, d, opts) {
+		return nil
+	}
+	return parseSlow(f, d, opts)
 }
 
 // parseSlow reads a document as kubectl and helm read it: its JSON is

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"io"
+	"sync/atomic"
 
 	"go.yaml.in/yaml/v3"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
@@ -26,8 +27,15 @@ type File struct {
 	// Input and Unit are the Source's.
 	Input int
 	Unit  string
-	// data is the file's text; the documents' Raw are slices of it.
+	// data is the file's text; the documents' Raw are slices of it. nil
+	// once Options.DropText has dropped it.
 	data []byte
+	// reread is set when Options.DropText drops the text: the file is a
+	// regular one, which Object.Text can read again.
+	reread bool
+	// pending counts the chunks of the file's documents not parsed yet
+	// (parseAll): the last one done drops the text with DropText.
+	pending atomic.Int32
 }
 
 // Document is one YAML document of a file.
@@ -54,6 +62,11 @@ type Document struct {
 	Warnings []Warning
 	// off is the offset of Raw in its file's text.
 	off int
+	// size and sum are the length and CRC-32 (IEEE) of Raw, kept when
+	// Options.DropText drops it: Object.Text reads those bytes again and
+	// checks that they are the same.
+	size int
+	sum  uint32
 	// sepErr is set when the `---` line before the document has content.
 	sepErr *ParseError
 }
@@ -119,6 +132,15 @@ type Options struct {
 	// Exclude are gitignore-style patterns, relative to the working
 	// directory, of paths under directories not to read.
 	Exclude []string
+	// DropText drops the text of each regular file once its documents
+	// are parsed (standard input and pipes, such as the /dev/fd/63 of
+	// `check <(helm template ...)`, cannot be read again and keep theirs):
+	// Object.Text reads a document's bytes from its file again when a
+	// finding is placed on its line or a ConfigMap is decoded, which few
+	// documents need. With it, Parse takes the Data of the sources it
+	// drops: it clears them in the slice it is given, so that nothing else
+	// holds the text. The checker's memory then holds no copy of its input.
+	DropText bool
 	// Minimal keeps of each typed object only what the rules read
 	// (rules.Strip): the checker's memory then grows with the wiring, not
 	// with env, resources and volume claim templates.

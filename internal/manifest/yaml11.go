@@ -77,6 +77,11 @@ func resolvePlain(out []byte, v string) ([]byte, plainKind) {
 		case "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF":
 			return out, plainRefused
 		}
+		if !numberBytes(v) {
+			// A quantity (`250m`, `512Mi`): no parse below can take it,
+			// and each failing one allocates its error.
+			return out, plainString
+		}
 		// A timestamp (`2001-12-14`) stays a string when decoded into
 		// interface{}, and no timestamp parses as a number below.
 		plain := strings.ReplaceAll(v, "_", "")
@@ -153,4 +158,20 @@ func writeString(buf *bytes.Buffer, s string) {
 func schemaGVK(apiVersion, kind string) schema.GroupVersionKind {
 	gv, _ := schema.ParseGroupVersion(apiVersion)
 	return gv.WithKind(kind)
+}
+
+// numberBytes reports whether v has only bytes that the number parses of
+// resolvePlain accept: digits, hexadecimal digits, the base prefixes'
+// letters, signs, a point, underscores. A string with any other byte is
+// no number.
+func numberBytes(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+		case c == 'x' || c == 'X' || c == 'o' || c == 'O' || c == '_' || c == '+' || c == '-' || c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
