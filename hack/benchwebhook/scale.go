@@ -150,14 +150,19 @@ func (b *bench) scalePhase() error {
 	// the audit, to tell what the memory is made of.
 	// A restart that fails is reported with the rows measured before it.
 	var restartErr error
-	for _, v := range []struct {
+	type restart struct {
 		what      string
 		env, args []string
-	}{
+	}
+	restarts := []restart{
 		{"guard restarted", nil, nil},
 		{"GOMEMLIMIT=" + b.o.memLimit, []string{"GOMEMLIMIT=" + b.o.memLimit}, nil},
 		{"--audit=false", nil, []string{"--audit=false"}},
-	} {
+	}
+	if b.o.restartEnv != "" {
+		restarts = append(restarts, restart{b.o.restartEnv, []string{b.o.restartEnv}, nil})
+	}
+	for _, v := range restarts {
 		if err := b.guard.Stop(); err != nil {
 			return err
 		}
