@@ -314,26 +314,28 @@ type boundLookup struct {
 
 // statefulSet returns the StatefulSet of c, built once per request.
 func (b *boundLookup) statefulSet(c *CachedStatefulSet) *appsv1.StatefulSet {
-	for _, s := range b.builtSets {
-		if s.Name == c.Name && s.Namespace == c.Namespace {
-			return s
-		}
-	}
-	s := c.StatefulSet()
-	b.builtSets = append(b.builtSets, s)
-	return s
+	return builtOnce(&b.builtSets, c.Namespace, c.Name, c.StatefulSet)
 }
 
 // service returns the Service of c, built once per request.
 func (b *boundLookup) service(c *CachedService) *corev1.Service {
-	for _, s := range b.built {
-		if s.Name == c.Name && s.Namespace == c.Namespace {
-			return s
+	return builtOnce(&b.built, c.Namespace, c.Name, c.Service)
+}
+
+// builtOnce returns the object of built named namespace/name, or builds it
+// and adds it to built.
+func builtOnce[T interface {
+	GetName() string
+	GetNamespace() string
+}](built *[]T, namespace, name string, build func() T) T {
+	for _, o := range *built {
+		if o.GetName() == name && o.GetNamespace() == namespace {
+			return o
 		}
 	}
-	s := c.Service()
-	b.built = append(b.built, s)
-	return s
+	o := build()
+	*built = append(*built, o)
+	return o
 }
 
 func (b *boundLookup) Service(namespace, name string) (*corev1.Service, error) {
