@@ -2,7 +2,8 @@
 // indexes (StatefulSets by serviceName, Services by selector pair, pod
 // templates by label pair and subdomain, each value hashed into a bucket),
 // the cache transform that keeps only what the rules read (Services and
-// StatefulSets as compact records, CachedService and CachedStatefulSet),
+// StatefulSets as compact records, CachedService and CachedStatefulSet,
+// and a controller's copies as a record of their identity, CachedCopy),
 // and the namespace labels. The webhook, the audit and inject-services
 // all read through it (the controllers read StatefulSets with
 // CacheLookup.Object and Objects, and what their watches receive with
