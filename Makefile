@@ -177,7 +177,7 @@ bench-webhook: build $(ENVTEST_DEPS) ## Webhook load vs a do-nothing webhook, St
 	$(GO) run ./hack/benchwebhook $(BENCH_ARGS)
 
 .PHONY: bench-scale
-bench-scale: build $(ENVTEST_DEPS) ## Memory, latency and restart to ready at 100,000 Services and 20,000 StatefulSets, in one namespace, then over 1,000 (about 10 minutes each on two cores)
+bench-scale: build $(ENVTEST_DEPS) ## Memory, latency and restart to ready at 100,000 Services and 20,000 StatefulSets, in one namespace, then over 1,000 (about 5 minutes each on two quiet cores)
 	$(GO) run ./hack/benchwebhook -phases scale -scale 10000,100000 $(BENCH_ARGS)
 	$(GO) run ./hack/benchwebhook -phases scale -scale 10000,100000 -scale-namespaces 1000 $(BENCH_ARGS)
 
