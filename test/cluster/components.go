@@ -143,20 +143,7 @@ clientConnection:
 leaderElection:
   leaderElect: false
 `, c.kubeconfig),
-		// As kubeadm configures it, minus the cache (an answer must
-		// follow the API at once), the forwarder (no upstream here) and
-		// health; plus log, every query and its answer for DumpLogs.
-		corefile: fmt.Sprintf(`.:%d {
-    bind 127.0.0.1
-    errors
-    log
-    ready %s
-    kubernetes %s in-addr.arpa ip6.arpa {
-        kubeconfig %q
-        pods insecure
-    }
-}
-`, dnsPort, readyAddr, ClusterDomain, c.kubeconfig),
+		corefile: corefileFor("127.0.0.1", dnsPort, readyAddr, c.kubeconfig),
 	}
 	for path, content := range files {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
@@ -256,22 +243,28 @@ func fakeNode() *corev1.Node {
 // node-lifecycle controller (which would also want heartbeats) nothing
 // else would, and the scheduler would place no pod.
 func (c *Cluster) nodeReady(ctx context.Context) (bool, error) {
+	return readyUntainted(ctx, c.client, NodeName)
+}
+
+// readyUntainted reports whether Node name is Ready, and then removes its
+// taints (the fake node's and the real node's alike: no node-lifecycle
+// controller runs to remove them).
+func readyUntainted(ctx context.Context, cl client.Client, name string) (bool, error) {
 	var node corev1.Node
-	if err := c.client.Get(ctx, client.ObjectKey{Name: NodeName}, &node); err != nil {
+	if err := cl.Get(ctx, client.ObjectKey{Name: name}, &node); err != nil {
 		return false, err
 	}
-	ready := slices.ContainsFunc(node.Status.Conditions, func(cond corev1.NodeCondition) bool {
+	if !slices.ContainsFunc(node.Status.Conditions, func(cond corev1.NodeCondition) bool {
 		return cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue
-	})
-	if !ready {
-		return false, fmt.Errorf("node %s is not Ready yet", NodeName)
+	}) {
+		return false, fmt.Errorf("node %s is not Ready yet: %+v", name, node.Status.Conditions)
 	}
 	if len(node.Spec.Taints) == 0 {
 		return true, nil
 	}
 	node.Spec.Taints = nil
-	if err := c.client.Update(ctx, &node); err != nil {
-		return false, fmt.Errorf("removing the taints of node %s: %w", NodeName, err)
+	if err := cl.Update(ctx, &node); err != nil {
+		return false, fmt.Errorf("removing the taints of node %s: %w", name, err)
 	}
 	return true, nil
 }
@@ -487,4 +480,22 @@ func dnsPortFree(port int) error {
 	}
 	u.Close()
 	return nil
+}
+
+// corefileFor is CoreDNS serving the cluster's zone on bind:port, as kubeadm
+// configures it minus the cache (an answer must follow the API at once),
+// the forwarder (no upstream here) and health; plus log, every query and
+// its answer for DumpLogs.
+func corefileFor(bind string, port int, readyAddr, kubeconfig string) string {
+	return fmt.Sprintf(`.:%d {
+    bind %s
+    errors
+    log
+    ready %s
+    kubernetes %s in-addr.arpa ip6.arpa {
+        kubeconfig %q
+        pods insecure
+    }
+}
+`, port, bind, readyAddr, ClusterDomain, kubeconfig)
 }

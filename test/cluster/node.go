@@ -413,23 +413,7 @@ func (n *Node) logFile(name string) io.Writer {
 // realNodeReady reports whether the kubelet's Node is Ready, and then
 // removes its taints.
 func (n *Node) realNodeReady(ctx context.Context) (bool, error) {
-	var node corev1.Node
-	if err := n.client.Get(ctx, client.ObjectKey{Name: RealNodeName}, &node); err != nil {
-		return false, err
-	}
-	if !slices.ContainsFunc(node.Status.Conditions, func(cond corev1.NodeCondition) bool {
-		return cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue
-	}) {
-		return false, fmt.Errorf("node %s is not Ready yet: %+v", RealNodeName, node.Status.Conditions)
-	}
-	if len(node.Spec.Taints) == 0 {
-		return true, nil
-	}
-	node.Spec.Taints = nil
-	if err := n.client.Update(ctx, &node); err != nil {
-		return false, fmt.Errorf("removing the taints of node %s: %w", RealNodeName, err)
-	}
-	return true, nil
+	return readyUntainted(ctx, n.client, RealNodeName)
 }
 
 // DumpLogs logs the end of every log of the control plane and the node

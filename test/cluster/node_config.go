@@ -185,18 +185,8 @@ registerWithTaints: []
 `, nodeCgroupRoot, p.containerdSock, NodeGatewayIP, clientCA, ClusterDomain, p.resolvConf, p.podLogs)
 }
 
-// nodeCorefile is CoreDNS on the bridge, for the pods, as kubeadm
-// configures it minus the cache and the forwarder (as Options.Full's).
+// nodeCorefile is CoreDNS on the bridge, for the pods (corefileFor, as
+// Options.Full's).
 func nodeCorefile(readyAddr, kubeconfig string) string {
-	return fmt.Sprintf(`.:53 {
-    bind %s
-    errors
-    log
-    ready %s
-    kubernetes %s in-addr.arpa ip6.arpa {
-        kubeconfig %q
-        pods insecure
-    }
-}
-`, NodeGatewayIP, readyAddr, ClusterDomain, kubeconfig)
+	return corefileFor(NodeGatewayIP, 53, readyAddr, kubeconfig)
 }
