@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // seed reads a manifest of rules/testdata/seeds/ or of test/e2e/testdata/.
@@ -77,7 +78,7 @@ spec:
 			regexp.QuoteMeta(cluster.NodeGatewayIP), regexp.QuoteMeta(name+".default.svc."+cluster.ClusterDomain), regexp.QuoteMeta(p.Status.PodIP)))
 		var out string
 		// CoreDNS follows the EndpointSlices within a second or so.
-		eventually(t, podTimeout, "nslookup "+name+" from a pod answering "+p.Status.PodIP, func() (bool, string) {
+		framework.Eventually(t, podTimeout, "nslookup "+name+" from a pod answering "+p.Status.PodIP, func() (bool, string) {
 			var errOut string
 			var err error
 			out, errOut, err = kubectl(nil, "run", "-i", "--image", toolboxImage, fmt.Sprintf("dnsutils-%d", i), "--restart=Never", "--rm", "-n", ns, "--", "nslookup", name)
@@ -116,12 +117,12 @@ func TestReadOnlyRootFilesystem(t *testing.T) {
 			},
 		}
 		// Until the namespace's default ServiceAccount exists, no pod.
-		eventually(t, podTimeout, "creating pod "+name, func() (bool, string) {
+		framework.Eventually(t, podTimeout, "creating pod "+name, func() (bool, string) {
 			err := n.Client().Create(t.Context(), pod)
 			return err == nil, fmt.Sprint(err)
 		})
 		var phase corev1.PodPhase
-		eventually(t, podTimeout, "pod "+name+" terminated", func() (bool, string) {
+		framework.Eventually(t, podTimeout, "pod "+name+" terminated", func() (bool, string) {
 			var p corev1.Pod
 			if err := n.Client().Get(t.Context(), client.ObjectKeyFromObject(pod), &p); err != nil {
 				return false, err.Error()

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/headless-guard/headless-guard/test/cluster"
+	"github.com/headless-guard/headless-guard/test/framework"
 )
 
 // TestGuardRunsAsTheChartsPods: the chart's Deployment runs on the node as
@@ -147,14 +148,14 @@ func TestServicePortDiffersFromContainerPort(t *testing.T) {
 		}
 	})
 	var err error
-	eventually(t, 60*time.Second, `StatefulSet writes failing with "no endpoints available"`, func() (bool, string) {
+	framework.Eventually(t, 60*time.Second, `StatefulSet writes failing with "no endpoints available"`, func() (bool, string) {
 		err = write()
 		return err != nil && strings.Contains(err.Error(), "no endpoints available"), fmt.Sprint(err)
 	})
 	t.Logf("with targetPort webhooks: %v", err)
 	patch("webhook")
 	restored = true
-	eventually(t, 60*time.Second, "StatefulSet writes admitted again", func() (bool, string) {
+	framework.Eventually(t, 60*time.Second, "StatefulSet writes admitted again", func() (bool, string) {
 		err := write()
 		return err == nil, fmt.Sprint(err)
 	})
@@ -169,28 +170,12 @@ func createNamespace(t *testing.T, ns string) {
 	}
 }
 
-// eventually polls cond every 200ms until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, d, state)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // waitPods waits until exactly n pods match labels in ns, all Running and
 // Ready with an IP, and returns them sorted by name.
 func waitPods(t *testing.T, ns string, labels map[string]string, n int) []corev1.Pod {
 	t.Helper()
 	var pods []corev1.Pod
-	eventually(t, podTimeout, fmt.Sprintf("%d pods %v running in %s", n, labels, ns), func() (bool, string) {
+	framework.Eventually(t, podTimeout, fmt.Sprintf("%d pods %v running in %s", n, labels, ns), func() (bool, string) {
 		var list corev1.PodList
 		if err := node.Client().List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels(labels)); err != nil {
 			return false, err.Error()
