@@ -1,12 +1,8 @@
 package webhook
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"testing"
@@ -14,13 +10,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/headless-guard/headless-guard/internal/testobj"
 	"github.com/headless-guard/headless-guard/test/load"
 	"github.com/headless-guard/headless-guard/test/load/reviews"
 )
@@ -104,35 +98,15 @@ func liveHeap() uint64 {
 // chartWorkloads are the StatefulSets of the rendered public charts, each
 // with the Services of its file.
 func chartWorkloads() ([]client.Object, error) {
-	files, err := filepath.Glob("../internal/check/testdata/publiccharts/*.yaml")
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no rendered charts: %v", err)
+	objs, err := testobj.PublicCharts("../internal/check/testdata/publiccharts")
+	if err != nil {
+		return nil, err
 	}
 	var out []client.Object
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var raw k8sruntime.RawExtension
-			if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return nil, fmt.Errorf("%s: %w", f, err)
-			}
-			if len(bytes.TrimSpace(raw.Raw)) == 0 {
-				continue
-			}
-			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
-			if err != nil {
-				continue
-			}
-			switch obj.(type) {
-			case *appsv1.StatefulSet, *corev1.Service:
-				out = append(out, obj.(client.Object))
-			}
+	for _, o := range objs {
+		switch o.(type) {
+		case *appsv1.StatefulSet, *corev1.Service:
+			out = append(out, o)
 		}
 	}
 	return out, nil

@@ -1,15 +1,9 @@
 package lookup
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,11 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/headless-guard/headless-guard/internal/testobj"
 	"github.com/headless-guard/headless-guard/rules"
 	"github.com/headless-guard/headless-guard/test/load"
 )
@@ -205,41 +198,11 @@ func storedObject(t *testing.T, l *CacheLookup, o client.Object) runtime.Object 
 // charts of internal/check/testdata, each file in a namespace of its own.
 func chartObjects(t *testing.T) []client.Object {
 	t.Helper()
-	files, err := filepath.Glob("../check/testdata/publiccharts/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no rendered charts: %v", err)
+	objs, err := testobj.PublicCharts("../check/testdata/publiccharts")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out []client.Object
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var raw runtime.RawExtension
-			if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if len(bytes.TrimSpace(raw.Raw)) == 0 || string(bytes.TrimSpace(raw.Raw)) == "null" {
-				continue
-			}
-			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw.Raw, nil, nil)
-			if err != nil {
-				continue // a kind the scheme does not know (a CRD's)
-			}
-			co, ok := obj.(client.Object)
-			if !ok || rules.KindInfoOf(obj) == nil {
-				continue
-			}
-			co.SetNamespace(ns)
-			out = append(out, co)
-		}
-	}
-	return out
+	return objs
 }
 
 // cornerObjects has an object of every kind of rules.Kinds, and Services
