@@ -38,6 +38,10 @@ func BenchmarkCacheMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	deployments, err := chartDeployments()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name string
 		objs func() []client.Object
@@ -60,6 +64,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 		}},
 		{"chart-statefulsets", func() []client.Object { return copies(charts, 2000) }},
 		{"chart-pods", func() []client.Object { return podsOf(charts, 10000) }},
+		{"chart-deployments", func() []client.Object { return repeated(deployments, 10000) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			n := len(bc.objs())
@@ -129,6 +134,34 @@ func copies(objs []client.Object, n int) []client.Object {
 			c.SetName(fmt.Sprintf("%s-%d", o.GetName(), i))
 			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// chartDeployments are the Deployments of the rendered public charts.
+func chartDeployments() ([]client.Object, error) {
+	objs, err := testobj.PublicCharts("../internal/check/testdata/publiccharts")
+	if err != nil {
+		return nil, err
+	}
+	var out []client.Object
+	for _, o := range objs {
+		if _, ok := o.(*appsv1.Deployment); ok {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// repeated returns n objects: objs over and over, renamed.
+func repeated(objs []client.Object, n int) []client.Object {
+	out := make([]client.Object, 0, n)
+	for i := range n {
+		o := objs[i%len(objs)]
+		c := o.DeepCopyObject().(client.Object)
+		c.SetNamespace(reviews.Namespace)
+		c.SetName(fmt.Sprintf("%s-%d", o.GetName(), i))
+		out = append(out, c)
 	}
 	return out
 }

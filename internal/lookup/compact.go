@@ -241,15 +241,8 @@ type CachedStatefulSet struct {
 	MinReadySeconds                      int32
 	PersistentVolumeClaimRetentionPolicy *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy
 	Ordinals                             *appsv1.StatefulSetOrdinals
-	// TemplateLabels are the pairs of the pod template's labels.
-	TemplateLabels []string
-	// TemplateMeta is the rest of the template's metadata (annotations,
-	// mostly); nil when there is none.
-	TemplateMeta *metav1.ObjectMeta
-	// The template's spec: what rules.Strip keeps of a StatefulSet's.
-	Hostname, Subdomain        string
-	Containers, InitContainers []CachedContainer
-	Volumes                    []corev1.Volume
+	// The pod template: what rules.Strip keeps of a StatefulSet's.
+	cachedTemplate
 }
 
 // CachedContainer is what rules.Strip keeps of a StatefulSet's container
@@ -294,24 +287,17 @@ func containers(cs []CachedContainer) []corev1.Container {
 // compactStatefulSet is the record of a StatefulSet StripForCache has
 // stripped.
 func compactStatefulSet(sts *appsv1.StatefulSet) *CachedStatefulSet {
-	spec, tmpl := &sts.Spec, &sts.Spec.Template
+	spec := &sts.Spec
 	c := &CachedStatefulSet{
 		recordMeta:  newRecordMeta(sts.TypeMeta, &sts.ObjectMeta),
 		ServiceName: spec.ServiceName, Replicas: spec.Replicas, Selector: spec.Selector,
 		PodManagementPolicy: spec.PodManagementPolicy, UpdateStrategy: spec.UpdateStrategy,
 		RevisionHistoryLimit: spec.RevisionHistoryLimit, MinReadySeconds: spec.MinReadySeconds,
 		PersistentVolumeClaimRetentionPolicy: spec.PersistentVolumeClaimRetentionPolicy, Ordinals: spec.Ordinals,
-		TemplateLabels: pairsOf(tmpl.Labels),
-		Hostname:       tmpl.Spec.Hostname, Subdomain: tmpl.Spec.Subdomain,
-		Containers: compactContainers(tmpl.Spec.Containers), InitContainers: compactContainers(tmpl.Spec.InitContainers),
-		Volumes: tmpl.Spec.Volumes,
+		cachedTemplate: compactTemplate(&spec.Template),
 	}
 	if s := spec.Selector; s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
 		c.Selector, c.SelectorLabels = nil, pairsOf(s.MatchLabels)
-	}
-	if meta := tmpl.ObjectMeta; !isZeroMeta(meta) {
-		meta.Labels = nil
-		c.TemplateMeta = &meta
 	}
 	return c
 }
@@ -333,20 +319,13 @@ func (c *CachedStatefulSet) StatefulSet() *appsv1.StatefulSet {
 			PodManagementPolicy: c.PodManagementPolicy, UpdateStrategy: c.UpdateStrategy,
 			RevisionHistoryLimit: c.RevisionHistoryLimit, MinReadySeconds: c.MinReadySeconds,
 			PersistentVolumeClaimRetentionPolicy: c.PersistentVolumeClaimRetentionPolicy, Ordinals: c.Ordinals,
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				Hostname: c.Hostname, Subdomain: c.Subdomain,
-				Containers: containers(c.Containers), InitContainers: containers(c.InitContainers), Volumes: c.Volumes,
-			}},
+			Template: c.template(),
 		},
 	}
 	sts.TypeMeta, sts.ObjectMeta = c.meta()
 	if c.SelectorLabels != nil {
 		sts.Spec.Selector = &metav1.LabelSelector{MatchLabels: mapOf(c.SelectorLabels)}
 	}
-	if c.TemplateMeta != nil {
-		sts.Spec.Template.ObjectMeta = *c.TemplateMeta
-	}
-	sts.Spec.Template.Labels = mapOf(c.TemplateLabels)
 	return sts
 }
 
@@ -358,8 +337,8 @@ func (c *CachedStatefulSet) DeepCopyObject() runtime.Object {
 }
 
 // ObjectOf returns the object a cached object stands for: the Service,
-// StatefulSet or controller's copy of a record (CachedService,
-// CachedStatefulSet, CachedCopy), any other
+// StatefulSet, other pod-template owner or controller's copy of a record
+// (CachedService, CachedStatefulSet, CachedWorkload, CachedCopy), any other
 // object itself. Watches receive the cache's records.
 func ObjectOf(o client.Object) client.Object {
 	switch o := o.(type) {
@@ -367,6 +346,8 @@ func ObjectOf(o client.Object) client.Object {
 		return o.Service()
 	case *CachedStatefulSet:
 		return o.StatefulSet()
+	case *CachedWorkload:
+		return o.Object()
 	case *CachedCopy:
 		return o.Object()
 	}

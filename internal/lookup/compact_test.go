@@ -39,12 +39,31 @@ var cacheKeeps = map[string]func(runtime.Object){
 		}
 	},
 	rules.KindStatefulSet: ownerKeeps,
-	rules.KindDeployment:  ownerKeeps,
-	rules.KindReplicaSet:  ownerKeeps,
-	rules.KindDaemonSet:   ownerKeeps,
-	rules.KindJob:         ownerKeeps,
-	rules.KindCronJob:     ownerKeeps,
+	rules.KindDeployment:  workloadKeeps,
+	rules.KindReplicaSet:  workloadKeeps,
+	rules.KindDaemonSet:   workloadKeeps,
+	rules.KindJob:         workloadKeeps,
+	rules.KindCronJob:     workloadKeeps,
 	rules.KindPod:         func(runtime.Object) {},
+}
+
+// workloadKeeps: of the other pod-template owners, what ownerKeeps keeps
+// of their metadata, and of their spec the selector, a Job's
+// manualSelector and the pod template.
+func workloadKeeps(o runtime.Object) {
+	ownerKeeps(o)
+	switch o := o.(type) {
+	case *appsv1.Deployment:
+		o.Spec = appsv1.DeploymentSpec{Selector: o.Spec.Selector, Template: o.Spec.Template}
+	case *appsv1.ReplicaSet:
+		o.Spec = appsv1.ReplicaSetSpec{Selector: o.Spec.Selector, Template: o.Spec.Template}
+	case *appsv1.DaemonSet:
+		o.Spec = appsv1.DaemonSetSpec{Selector: o.Spec.Selector, Template: o.Spec.Template}
+	case *batchv1.Job:
+		o.Spec = batchv1.JobSpec{Selector: o.Spec.Selector, ManualSelector: o.Spec.ManualSelector, Template: o.Spec.Template}
+	case *batchv1.CronJob:
+		o.Spec = batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: o.Spec.JobTemplate.Spec.Template}}}
+	}
 }
 
 // ownerKeeps: of a pod-template owner's own labels, only the opt-out ones.
@@ -135,17 +154,22 @@ func TestCacheAnswersWhatTheRulesRead(t *testing.T) {
 			if !containsEqualSet(governed, want) {
 				t.Errorf("StatefulSetsFor(%s, its serviceName) does not answer StatefulSet %s as the API server has it", sts.Namespace, key)
 			}
-			if labels := sts.Spec.Template.Labels; len(labels) > 0 {
-				selected, err := lookups.WorkloadsSelectedBy(sts.Namespace, labels)
+		}
+		// Every pod-template owner is found by the labels its template is
+		// selected by (a Job's include those the API server adds), as
+		// the API server has it, and its copy is what the cache holds.
+		if w, ok := rules.WorkloadOf(want); ok && k.Name != rules.KindPod {
+			if labels := w.Template.Labels; len(labels) > 0 {
+				selected, err := lookups.WorkloadsSelectedBy(w.Ref.Namespace, labels)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !containsTemplate(selected, key, &sts.Spec.Template) {
-					t.Errorf("WorkloadsSelectedBy(%s, its template's labels) does not answer StatefulSet %s's template as the API server has it", sts.Namespace, key)
+				if !containsTemplate(selected, key, w.Template) {
+					t.Errorf("WorkloadsSelectedBy(%s, its template's labels) does not answer %s %s's template as the API server has it", w.Ref.Namespace, k.Name, key)
 				}
 			}
 			if cp := got.DeepCopyObject(); !reflect.DeepEqual(cp, want) {
-				t.Errorf("StatefulSet %s: the copy of what the cache holds is\n%s\nnot\n%s", key, toJSON(cp), toJSON(want))
+				t.Errorf("%s %s: the copy of what the cache holds is\n%s\nnot\n%s", k.Name, key, toJSON(cp), toJSON(want))
 			}
 		}
 		if !reflect.DeepEqual(got, want) {
@@ -434,5 +458,38 @@ func TestCachedServiceDeepCopy(t *testing.T) {
 	empty := compactService(&corev1.Service{Spec: corev1.ServiceSpec{Selector: map[string]string{}}})
 	if got := empty.Service().Spec.Selector; got == nil || len(got) != 0 {
 		t.Fatalf("an empty selector reads %v, not an empty selector", got)
+	}
+}
+
+// TestEveryWorkloadField: a CachedWorkload stands for every field the
+// cache keeps (workloadKeeps) of a pod-template owner of each kind it
+// records whose metadata, spec, template and containers have every field
+// set, and every kind the cache records has a case in CachedWorkload.Object
+// (a kind it leaves unset fails here).
+func TestEveryWorkloadField(t *testing.T) {
+	for _, k := range rules.Kinds {
+		if !compactsWorkload(k) {
+			continue
+		}
+		t.Run(k.Name, func(t *testing.T) {
+			obj := k.New()
+			fill(reflect.ValueOf(obj).Elem())
+			tpl := k.OwnTemplate(obj)
+			tpl.Spec.Containers = []corev1.Container{{}}
+			tpl.Spec.InitContainers = []corev1.Container{{}}
+			fill(reflect.ValueOf(&tpl.Spec.Containers[0]).Elem())
+			fill(reflect.ValueOf(&tpl.Spec.InitContainers[0]).Elem())
+			obj.GetObjectKind().SetGroupVersionKind(k.GVK)
+			rules.Strip(obj)
+			want := obj.DeepCopyObject()
+			keep := workloadKeeps
+			keep(want)
+			// ownerKeeps is StripForCache's, before the record is made.
+			obj.(metav1.Object).SetLabels(want.(metav1.Object).GetLabels())
+			got := compactWorkload(obj, k).(*CachedWorkload).Object()
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("the record stands for\n%s\nnot\n%s", toJSON(got), toJSON(want))
+			}
+		})
 	}
 }

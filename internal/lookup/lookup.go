@@ -180,7 +180,7 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 // subdomainOf is the subdomain of a pod-template owner's template; none
 // for a controller's copy, and most owners set none, so the index is small.
 func subdomainOf(o client.Object) []string {
-	if c, ok := o.(*CachedStatefulSet); ok {
+	if c := templateOf(o); c != nil {
 		if c.Subdomain != "" {
 			return []string{c.Subdomain}
 		}
@@ -259,13 +259,15 @@ func indexedPairOf(selector []string) (string, bool) {
 // templatePairs are the label pairs of a pod-template owner's template;
 // none for a controller's copy (rules.Derived).
 func templatePairs(o client.Object) []string {
-	if c, ok := o.(*CachedStatefulSet); ok {
-		out := make([]string, 0, len(c.TemplateLabels)/2)
-		for i := 0; i+1 < len(c.TemplateLabels); i += 2 {
-			out = append(out, c.TemplateLabels[i]+"="+c.TemplateLabels[i+1])
+	if labels, ok := selectedLabels(o); ok {
+		out := make([]string, 0, len(labels)/2)
+		for i := 0; i+1 < len(labels); i += 2 {
+			out = append(out, labels[i]+"="+labels[i+1])
 		}
 		return out
 	}
+	// Any other record is read as the object it stands for.
+	o = ObjectOf(o)
 	if rules.Derived(o) {
 		return nil
 	}
@@ -274,6 +276,32 @@ func templatePairs(o client.Object) []string {
 		return nil
 	}
 	return pairs(w.Template.Labels)
+}
+
+// selectedLabels are the pairs of the labels a record's pod template is
+// selected by (what rules.WorkloadOf reads), when they are its own: a
+// CachedStatefulSet's, a CachedWorkload's but a Job's (rules.Kinds'
+// Template adds the job-name labels the API server adds to a Job's pods).
+func selectedLabels(o client.Object) ([]string, bool) {
+	switch c := o.(type) {
+	case *CachedStatefulSet:
+		return c.TemplateLabels, true
+	case *CachedWorkload:
+		return c.TemplateLabels, c.kind.Name != rules.KindJob
+	}
+	return nil, false
+}
+
+// templateOf is the pod template of a record of a pod-template owner
+// (CachedStatefulSet, CachedWorkload); nil for any other object.
+func templateOf(o client.Object) *cachedTemplate {
+	switch c := o.(type) {
+	case *CachedStatefulSet:
+		return &c.cachedTemplate
+	case *CachedWorkload:
+		return &c.cachedTemplate
+	}
+	return nil
 }
 
 func pairs(m map[string]string) []string {
@@ -471,6 +499,13 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 				// Built only when it is selected.
 				if o.Namespace == namespace && selectsPairs(selector, o.TemplateLabels) {
 					add(b.statefulSet(o))
+				}
+			case *CachedWorkload:
+				if o.Namespace != namespace {
+					continue
+				}
+				if labels, ok := selectedLabels(o); !ok || selectsPairs(selector, labels) {
+					add(o.Object())
 				}
 			case client.Object:
 				if o.GetNamespace() == namespace {

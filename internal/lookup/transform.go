@@ -26,14 +26,18 @@ import (
 //     the guard writes a Service it read), and a Service is kept as a
 //     CachedService, a record of those fields (compact.go);
 //   - a StatefulSet is kept as a CachedStatefulSet, a record of what
-//     rules.Strip keeps of it (compact.go).
+//     rules.Strip keeps of it (compact.go);
+//   - of the other pod-template owners but Pods (Deployments, DaemonSets,
+//     ReplicaSets and Jobs no controller owns, CronJobs), all of the spec
+//     but the selector, a Job's manualSelector and the pod template (what
+//     the rules read), in a CachedWorkload (workloads.go).
 //
 // Strings that repeat across objects (namespaces, label and selector keys,
 // port names and protocols, enums) are interned: a decoded object has a
 // copy of each of its own.
 func StripForCache(obj any) (any, error) {
 	switch obj.(type) {
-	case *CachedService, *CachedStatefulSet, *CachedCopy:
+	case *CachedService, *CachedStatefulSet, *CachedWorkload, *CachedCopy:
 		// Transformed already: the informer's queue may run the transform
 		// again on what a watch-list's store transformed.
 		return obj, nil
@@ -86,6 +90,9 @@ func StripForCache(obj any) (any, error) {
 		sts.Spec.PodManagementPolicy = appsv1.PodManagementPolicyType(intern(string(sts.Spec.PodManagementPolicy)))
 		sts.Spec.UpdateStrategy.Type = appsv1.StatefulSetUpdateStrategyType(intern(string(sts.Spec.UpdateStrategy.Type)))
 		return compactStatefulSet(sts), nil
+	}
+	if k := rules.KindInfoOf(o); compactsWorkload(k) {
+		return compactWorkload(o, k), nil
 	}
 	return obj, nil
 }
