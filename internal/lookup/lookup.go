@@ -603,6 +603,25 @@ func (l *CacheLookup) Objects(example client.Object, namespace string) ([]client
 	return out, nil
 }
 
+// Each calls fn with every cached pod-template owner of example's type,
+// in no order, as the cache holds it: a record (CachedStatefulSet,
+// CachedCopy) as such, which ObjectOf builds the object of. fn must not
+// modify what it is given.
+func (l *CacheLookup) Each(example client.Object, fn func(client.Object)) error {
+	idx, err := l.workloadIndexer(example)
+	if err != nil {
+		return err
+	}
+	for _, o := range idx.List() {
+		obj, ok := o.(client.Object)
+		if !ok {
+			return fmt.Errorf("the %T informer holds a %T", example, o)
+		}
+		fn(obj)
+	}
+	return nil
+}
+
 // workloadIndexer is the store of example's type's informer.
 func (l *CacheLookup) workloadIndexer(example client.Object) (toolscache.Indexer, error) {
 	if l.Indexes == nil {
