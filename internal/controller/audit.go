@@ -237,20 +237,35 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 				return logger
 			}
 			return logger.WithValues("kind", req.Kind, "namespace", req.Namespace, "name", req.Name)
-		}).
-		Watches(&corev1.Service{}, changesOnly(a.forService)).
-		// The namespace's labels set its policy: a change re-audits its
-		// objects, so that a finding's action (fail or warn) follows.
-		Watches(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(a.forNamespace), builder.WithPredicates(predicate.Funcs{
-			CreateFunc:  func(event.CreateEvent) bool { return false },
-			DeleteFunc:  func(event.DeleteEvent) bool { return false },
-			GenericFunc: func(event.GenericEvent) bool { return false },
-			UpdateFunc: func(e event.UpdateEvent) bool {
-				return !reflect.DeepEqual(a.Policy.ForNamespace(e.ObjectOld.GetLabels()), a.Policy.ForNamespace(e.ObjectNew.GetLabels()))
-			},
-		}))
+		})
+	// Early watches (earlyWatch): the first pass, auditAll, audits what
+	// the cache holds when the audit starts.
+	watch := func(obj client.Object, h handler.TypedEventHandler[client.Object, AuditRequest], predicates ...predicate.TypedPredicate[client.Object]) error {
+		w, err := watchEarly(mgr.GetCache(), obj, h, predicates...)
+		if err == nil {
+			b = b.WatchesRawSource(w)
+		}
+		return err
+	}
+	if err := watch(&corev1.Service{}, changesOnly(a.forService)); err != nil {
+		return err
+	}
+	// The namespace's labels set its policy: a change re-audits its
+	// objects, so that a finding's action (fail or warn) follows.
+	if err := watch(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(a.forNamespace), predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !reflect.DeepEqual(a.Policy.ForNamespace(e.ObjectOld.GetLabels()), a.Policy.ForNamespace(e.ObjectNew.GetLabels()))
+		},
+	}); err != nil {
+		return err
+	}
 	for _, obj := range lookup.WorkloadObjects {
-		b = b.Watches(obj, changesOnly(a.forWorkload))
+		if err := watch(obj, changesOnly(a.forWorkload)); err != nil {
+			return err
+		}
 	}
 	if a.Reports != nil {
 		if err := reportsv1alpha1.Install(mgr.GetScheme()); err != nil {

@@ -67,6 +67,18 @@ func (r *Injector) SetupWithManager(mgr ctrl.Manager) error {
 	if err := ctrlmetrics.Registry.Register(injectedTotal); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		return err
 	}
+	// Only a deleted Service can leave a StatefulSet without one; the
+	// informer's initial list of every Service creates nothing. An early
+	// watch (earlyWatch): a Service deleted before the controller starts
+	// is seen by the reconcile of the StatefulSets queued at its start.
+	services, err := watchEarly(mgr.GetCache(), &corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsNaming), predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("inject-services").
 		// Only a StatefulSet that may need a Service: the rest would wait
@@ -78,13 +90,7 @@ func (r *Injector) SetupWithManager(mgr ctrl.Manager) error {
 			DeleteFunc:  func(event.DeleteEvent) bool { return false },
 			GenericFunc: func(e event.GenericEvent) bool { return r.mayInject(e.Object) },
 		})).
-		// Only a deleted Service can leave a StatefulSet without one; the
-		// informer's initial list of every Service creates nothing.
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsNaming), builder.WithPredicates(predicate.Funcs{
-			CreateFunc:  func(event.CreateEvent) bool { return false },
-			UpdateFunc:  func(event.UpdateEvent) bool { return false },
-			GenericFunc: func(event.GenericEvent) bool { return false },
-		})).
+		WatchesRawSource(services).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsIn)).
 		Complete(r)
 }
