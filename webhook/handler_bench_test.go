@@ -165,7 +165,7 @@ func newBenchEnv(owner testing.TB, extra func() []client.Object) (*benchEnv, err
 		Cache: cache.Options{
 			DefaultTransform: lookup.StripForCache,
 			NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-				return toolscache.NewSharedIndexInformer(&lookup.MemoryListWatch{Objects: objs, Example: obj, Copy: viaJSON(obj)}, obj, resync, idx)
+				return toolscache.NewSharedIndexInformer(&lookup.MemoryListWatch{Objects: objs, Example: obj, Copy: viaJSON(obj)}, obj, resync, lookup.Indexers(obj, idx))
 			},
 		},
 	})

@@ -37,7 +37,7 @@ func (b *bench) cacheHeap(path string) (int64, error) {
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: lookup.StripForCache},
+		Cache:                  cache.Options{DefaultTransform: lookup.StripForCache, NewInformer: lookup.NewInformer},
 	})
 	if err != nil {
 		return 0, err

@@ -78,11 +78,11 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.createWorkers, "create-workers", 32, "scale phase: concurrent creates through the API server")
 	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
 	fs.StringVar(&o.memLimit, "memlimit", "512MiB", "scale phase: the GOMEMLIMIT of one restart of the guard (the chart sets the memory limit, 512Mi by default)")
-	fs.StringVar(&o.restartEnv, "restart-env", "", "scale phase: one more restart of the guard with this environment variable (e.g. GOGC=50, to compare GC settings at the largest size)")
+	fs.StringVar(&o.restartEnv, "restart-env", "", "scale phase: one more restart of the guard with this environment variable (e.g. GOGC=50, to compare GC settings at the largest size); several, separated by ';', one restart each")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
 	fs.StringVar(&o.logDir, "log-dir", "", "keep the control plane's and the guard's logs in this directory (default: removed at the end)")
 	fs.StringVar(&o.guardArgs, "guard-args", "", "extra `headless-guard serve` arguments for every start of the guard, space-separated")
-	fs.StringVar(&o.heapProfiles, "guard-heap-profiles", "", "scale phase: with -guard-args=--pprof-bind-address=ADDR, write the guard's heap profile at each row into this directory")
+	fs.StringVar(&o.heapProfiles, "guard-heap-profiles", "", "scale phase: with -guard-args=--pprof-bind-address=ADDR, write the guard's heap profile at each row into this directory, and its runtime.MemStats after a forced collection (HeapAlloc: the live heap exactly)")
 }
 
 func (o *options) has(phase string) bool {

@@ -159,8 +159,10 @@ func (b *bench) scalePhase() error {
 		{"GOMEMLIMIT=" + b.o.memLimit, []string{"GOMEMLIMIT=" + b.o.memLimit}, nil},
 		{"--audit=false", nil, []string{"--audit=false"}},
 	}
-	if b.o.restartEnv != "" {
-		restarts = append(restarts, restart{b.o.restartEnv, []string{b.o.restartEnv}, nil})
+	for _, env := range strings.Split(b.o.restartEnv, ";") {
+		if env != "" {
+			restarts = append(restarts, restart{env, []string{env}, nil})
+		}
 	}
 	for _, v := range restarts {
 		if err := b.guard.Stop(); err != nil {
@@ -325,6 +327,24 @@ func (b *bench) guardHeapProfile(what string, services int) error {
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
+	if _, err = io.Copy(f, resp.Body); err != nil {
+		return err
+	}
+	// The runtime's MemStats (the text profile's trailer) after a forced
+	// collection (gc=1, once the row's RSS is read): HeapAlloc is the live
+	// heap exactly, which the sampled profile only estimates, and the rest
+	// what the RSS beyond it is made of.
+	txt, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1&gc=1")
+	if err != nil {
+		return err
+	}
+	defer txt.Body.Close()
+	body, err := io.ReadAll(txt.Body)
+	if err != nil {
+		return err
+	}
+	if i := strings.Index(string(body), "# runtime.MemStats"); i >= 0 {
+		body = body[i:]
+	}
+	return os.WriteFile(filepath.Join(b.o.heapProfiles, strings.TrimSuffix(name, ".pprof")+".memstats"), body, 0o644)
 }

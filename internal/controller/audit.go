@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,6 +33,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
@@ -114,6 +116,8 @@ type Audit struct {
 	counts map[string]map[string]int
 	// recalled is done once the Events of an earlier run were looked up.
 	recalled sync.Once
+	// waiting are the pending objects in the order they are due.
+	waiting dueList
 }
 
 // pendingState is an object seen with findings not reported yet.
@@ -233,20 +237,35 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 				return logger
 			}
 			return logger.WithValues("kind", req.Kind, "namespace", req.Namespace, "name", req.Name)
-		}).
-		Watches(&corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(a.forService)).
-		// The namespace's labels set its policy: a change re-audits its
-		// objects, so that a finding's action (fail or warn) follows.
-		Watches(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(a.forNamespace), builder.WithPredicates(predicate.Funcs{
-			CreateFunc:  func(event.CreateEvent) bool { return false },
-			DeleteFunc:  func(event.DeleteEvent) bool { return false },
-			GenericFunc: func(event.GenericEvent) bool { return false },
-			UpdateFunc: func(e event.UpdateEvent) bool {
-				return !reflect.DeepEqual(a.Policy.ForNamespace(e.ObjectOld.GetLabels()), a.Policy.ForNamespace(e.ObjectNew.GetLabels()))
-			},
-		}))
+		})
+	// Early watches (earlyWatch): the first pass, auditAll, audits what
+	// the cache holds when the audit starts.
+	watch := func(obj client.Object, h handler.TypedEventHandler[client.Object, AuditRequest], predicates ...predicate.TypedPredicate[client.Object]) error {
+		w, err := watchEarly(mgr.GetCache(), obj, h, predicates...)
+		if err == nil {
+			b = b.WatchesRawSource(w)
+		}
+		return err
+	}
+	if err := watch(&corev1.Service{}, changesOnly(a.forService)); err != nil {
+		return err
+	}
+	// The namespace's labels set its policy: a change re-audits its
+	// objects, so that a finding's action (fail or warn) follows.
+	if err := watch(&corev1.Namespace{}, handler.TypedEnqueueRequestsFromMapFunc(a.forNamespace), predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !reflect.DeepEqual(a.Policy.ForNamespace(e.ObjectOld.GetLabels()), a.Policy.ForNamespace(e.ObjectNew.GetLabels()))
+		},
+	}); err != nil {
+		return err
+	}
 	for _, obj := range lookup.WorkloadObjects {
-		b = b.Watches(obj, handler.TypedEnqueueRequestsFromMapFunc(a.forWorkload))
+		if err := watch(obj, changesOnly(a.forWorkload)); err != nil {
+			return err
+		}
 	}
 	if a.Reports != nil {
 		if err := reportsv1alpha1.Install(mgr.GetScheme()); err != nil {
@@ -260,7 +279,13 @@ func (a *Audit) SetupWithManager(mgr ctrl.Manager) error {
 			return err
 		}
 	}
-	return b.Complete(a)
+	// The first pass (auditAll), and the findings due (queueWhenDue).
+	b = b.WatchesRawSource(source.TypedFunc[AuditRequest](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[AuditRequest]) error {
+		go a.auditAll(ctx, q, mgr.GetCache().WaitForCacheSync)
+		go a.queueWhenDue(ctx, q)
+		return nil
+	}))
+	return b.Complete(auditReconciler{a})
 }
 
 // forService maps a Service (old and new, on update) to the objects whose
@@ -337,6 +362,28 @@ func (a *Audit) forWorkload(ctx context.Context, o client.Object) []AuditRequest
 		}
 	}
 	return out
+}
+
+// changesOnly is the audit's handler of one informer: changed maps the
+// events of the objects that change, not those of the informers' initial
+// lists (a start of the guard), which auditAll queues: the objects a
+// change would queue besides itself (the StatefulSets that read a
+// Service, those whose Service selects a workload) are each on the initial
+// list of their own informer, and mapping them again would queue each
+// once per object that names it, the whole cluster at once.
+func changesOnly(changed handler.TypedMapFunc[client.Object, AuditRequest]) handler.TypedEventHandler[client.Object, AuditRequest] {
+	all := handler.TypedEnqueueRequestsFromMapFunc(changed)
+	return &changesHandler{TypedEventHandler: all}
+}
+
+type changesHandler struct {
+	handler.TypedEventHandler[client.Object, AuditRequest]
+}
+
+func (h *changesHandler) Create(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[AuditRequest]) {
+	if !e.IsInInitialList {
+		h.TypedEventHandler.Create(ctx, e, q)
+	}
 }
 
 // forNamespace maps a Namespace whose policy labels changed to the objects
@@ -483,6 +530,9 @@ func (a *Audit) Reconcile(ctx context.Context, req AuditRequest) (reconcile.Resu
 			a.mu.Unlock()
 		}
 		if wait := pending.since.Add(a.GracePeriod).Sub(at); wait > 0 {
+			if !isPending {
+				a.waiting.push(req, pending.since)
+			}
 			return reconcile.Result{RequeueAfter: wait}, nil
 		}
 		if err := a.report(ctx, obj, now); err != nil {

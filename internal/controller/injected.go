@@ -67,18 +67,54 @@ func (r *Injector) SetupWithManager(mgr ctrl.Manager) error {
 	if err := ctrlmetrics.Registry.Register(injectedTotal); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		return err
 	}
+	// Only a deleted Service can leave a StatefulSet without one; the
+	// informer's initial list of every Service creates nothing. An early
+	// watch (earlyWatch): a Service deleted before the controller starts
+	// is seen by the reconcile of the StatefulSets queued at its start.
+	services, err := watchEarly(mgr.GetCache(), &corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsNaming), predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
+	if err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("inject-services").
-		For(&appsv1.StatefulSet{}).
-		// Only a deleted Service can leave a StatefulSet without one; the
-		// informer's initial list of every Service creates nothing.
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsNaming), builder.WithPredicates(predicate.Funcs{
-			CreateFunc:  func(event.CreateEvent) bool { return false },
-			UpdateFunc:  func(event.UpdateEvent) bool { return false },
-			GenericFunc: func(event.GenericEvent) bool { return false },
+		// Only a StatefulSet that may need a Service: the rest would wait
+		// in the queue for a reconcile that does nothing, and on a start
+		// that is every StatefulSet of the cluster at once.
+		For(&appsv1.StatefulSet{}, builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(e event.CreateEvent) bool { return r.mayInject(e.Object) },
+			UpdateFunc:  func(e event.UpdateEvent) bool { return r.mayInject(e.ObjectNew) },
+			DeleteFunc:  func(event.DeleteEvent) bool { return false },
+			GenericFunc: func(e event.GenericEvent) bool { return r.mayInject(e.Object) },
 		})).
+		WatchesRawSource(services).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.statefulSetsIn)).
 		Complete(r)
+}
+
+// mayInject reports whether Reconcile may create a Service for o, a
+// StatefulSet event's object: false only when it would not whatever else
+// the cache and the API server hold (deleted, or inject-service off for
+// it in its Namespace as the cache holds it). A change of either queues
+// it again: its own update, or its Namespace's (statefulSetsIn, which
+// the Namespace informer delivers after its store holds the change, or as
+// its initial list when the watch starts after this read). Whether its
+// Service exists is left to Reconcile: a Service deleted before the
+// Service watch starts has no event.
+func (r *Injector) mayInject(o client.Object) bool {
+	if o.GetDeletionTimestamp() != nil {
+		return false
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Client.Get(context.Background(), types.NamespacedName{Name: o.GetNamespace()}, ns, client.UnsafeDisableDeepCopy); err != nil {
+		return true
+	}
+	// ServiceToInject's first test, on the labels the cache keeps of a
+	// StatefulSet (the opt-out labels): no StatefulSet built.
+	return r.Fixes.For(ns.Labels, o.GetLabels()).InjectService
 }
 
 // statefulSetsNaming maps a Service to the StatefulSets of its namespace

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -175,6 +177,27 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 		x.workloads = append(x.workloads, idx)
 	}
 	return &x, nil
+}
+
+// NewInformer is the constructor of the cache's informers
+// (ctrlcache.Options.NewInformer): client-go's, with Indexers.
+func NewInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
+	return toolscache.NewSharedIndexInformer(lw, obj, resync, Indexers(obj, idx))
+}
+
+// Indexers are the indexers of obj's informer out of idx,
+// controller-runtime's: all but the namespace index of Services. A Service
+// is read by its key (boundLookup.Service, CachedService) or through the
+// selector index (ServicesSelecting); nothing lists a namespace's Services
+// from the cache (a List of Services in a namespace through the cache's
+// reader fails), and the index costs a set entry per Service, the objects
+// a cluster has most of.
+func Indexers(obj runtime.Object, idx toolscache.Indexers) toolscache.Indexers {
+	if _, ok := obj.(*corev1.Service); ok {
+		idx = maps.Clone(idx)
+		delete(idx, toolscache.NamespaceIndex)
+	}
+	return idx
 }
 
 // subdomainOf is the subdomain of a pod-template owner's template; none
@@ -613,6 +636,25 @@ func (l *CacheLookup) Objects(example client.Object, namespace string) ([]client
 		out = append(out, ObjectOf(obj))
 	}
 	return out, nil
+}
+
+// Each calls fn with every cached pod-template owner of example's type,
+// in no order, as the cache holds it: a record (CachedStatefulSet,
+// CachedCopy) as such, which ObjectOf builds the object of. fn must not
+// modify what it is given.
+func (l *CacheLookup) Each(example client.Object, fn func(client.Object)) error {
+	idx, err := l.workloadIndexer(example)
+	if err != nil {
+		return err
+	}
+	for _, o := range idx.List() {
+		obj, ok := o.(client.Object)
+		if !ok {
+			return fmt.Errorf("the %T informer holds a %T", example, o)
+		}
+		fn(obj)
+	}
+	return nil
 }
 
 // workloadIndexer is the store of example's type's informer.

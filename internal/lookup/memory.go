@@ -41,7 +41,7 @@ func InMemory(ctx context.Context, objs ...client.Object) (*CacheLookup, *Namesp
 		Mapper:           mapper,
 		DefaultTransform: StripForCache,
 		NewInformer: func(_ toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
-			return toolscache.NewSharedIndexInformer(&MemoryListWatch{Objects: func() []client.Object { return objs }, Example: obj}, obj, resync, idx)
+			return toolscache.NewSharedIndexInformer(&MemoryListWatch{Objects: func() []client.Object { return objs }, Example: obj}, obj, resync, Indexers(obj, idx))
 		},
 	})
 	if err != nil {

@@ -64,7 +64,7 @@ func Run(ctx context.Context, o Options) error {
 			TLSOpts:      append(slices.Clip(tlsOpts), serving.TLSOption),
 			ClientCAFile: o.ClientCAFile, ClientNames: o.ClientNames,
 		}),
-		Cache:                   cache.Options{DefaultTransform: lookup.StripForCache},
+		Cache:                   cache.Options{DefaultTransform: lookup.StripForCache, NewInformer: lookup.NewInformer},
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "headless-guard.io",
 		LeaderElectionNamespace: o.LeaderElectionNS,

@@ -191,3 +191,36 @@ func TestObjectLabelOptsOutOfInjection(t *testing.T) {
 		return ip == "None", ip
 	})
 }
+
+// A Service deleted while its StatefulSet stays is created again: the
+// reconciler's watch of Services (added before its cache started) queues
+// the StatefulSets that name it. A StatefulSet whose namespace does not
+// enable injection is not queued (its predicate), and gets none.
+func TestDeletedServiceIsInjectedAgain(t *testing.T) {
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	c := guard(t, fixArgs...)
+	ns := framework.Namespace(t, c, "inject-again", map[string]string{rules.InjectLabel: "true", rules.ModeLabel: "warn"})
+	off := framework.Namespace(t, c, "inject-off", map[string]string{rules.ModeLabel: "warn"})
+	framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("web", "web", "")), "apply", "-n", ns, "-f", "-")
+	uidOf := func() string {
+		uid, _ := framework.GetJSONPath(t, c, "{.metadata.uid}", "service", "web", "-n", ns)
+		return uid
+	}
+	var first string
+	framework.Eventually(t, 10*time.Second, "the injected Service", func() (bool, string) {
+		first = uidOf()
+		return first != "", first
+	})
+	framework.MustKubectl(t, c, nil, "delete", "service", "web", "-n", ns)
+	framework.Eventually(t, 10*time.Second, "the Service injected again", func() (bool, string) {
+		uid := uidOf()
+		return uid != "" && uid != first, uid
+	})
+	created := framework.ServicesCreatedDuring(t, c, 3*time.Second, func() {
+		framework.MustKubectl(t, c, []byte(framework.StatefulSetYAML("db", "db", "")), "apply", "-n", off, "-f", "-")
+	})
+	if len(created) > 0 {
+		t.Errorf("Services %v created where injection is off", created)
+	}
+}
