@@ -173,9 +173,18 @@ func (a *Audit) auditAll(ctx context.Context, q workqueue.TypedRateLimitingInter
 // auditedOnly maps a pod-template owner to itself when it is audited:
 // forWorkload without the StatefulSets its labels affect.
 func auditedOnly(_ context.Context, o client.Object) []AuditRequest {
-	if s, ok := o.(*lookup.CachedStatefulSet); ok {
+	switch c := o.(type) {
+	case *lookup.CachedStatefulSet:
 		// A controller's copy is a CachedCopy: this one is audited.
-		return []AuditRequest{{Kind: rules.KindStatefulSet, Namespace: s.GetNamespace(), Name: s.GetName()}}
+		return []AuditRequest{{Kind: rules.KindStatefulSet, Namespace: c.GetNamespace(), Name: c.GetName()}}
+	case *lookup.CachedCopy:
+		return nil
+	case *lookup.CachedWorkload:
+		if c.Subdomain == "" {
+			// Not a copy either; without a subdomain, not audited
+			// (audited), and not built to find that out.
+			return nil
+		}
 	}
 	o = lookup.ObjectOf(o)
 	if rules.Derived(o) {

@@ -2,12 +2,17 @@ package controller
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/headless-guard/headless-guard/internal/lookup"
 	"github.com/headless-guard/headless-guard/rules"
 )
 
@@ -90,5 +95,36 @@ func TestDueListQueuesWhatIsDue(t *testing.T) {
 	}
 	if a.waiting.entries != nil {
 		t.Errorf("all due: %d entries kept", cap(a.waiting.entries))
+	}
+}
+
+// The first pass maps each record the cache holds as it maps the object
+// the record stands for, without building it where it need not.
+func TestAuditedOnlyReadsRecordsAsObjects(t *testing.T) {
+	const ns = "records"
+	owned := deployment(ns, "web-7d9f", "", app("web"))
+	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u", Controller: ptr.To(true)}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: owned.ObjectMeta, Spec: appsv1.ReplicaSetSpec{Selector: owned.Spec.Selector, Template: owned.Spec.Template}}
+	for _, o := range []client.Object{
+		statefulSet(ns, "db", "db", app("db")),
+		deployment(ns, "api", "", app("api")),
+		deployment(ns, "dns", "db", app("dns")),
+		rs,
+	} {
+		record, err := lookup.StripForCache(o.DeepCopyObject())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, isRecord := record.(*lookup.CachedStatefulSet); !isRecord {
+			if _, isRecord = record.(*lookup.CachedWorkload); !isRecord {
+				if _, isRecord = record.(*lookup.CachedCopy); !isRecord {
+					t.Fatalf("%T %s: the cache holds a %T, not a record", o, o.GetName(), record)
+				}
+			}
+		}
+		got, want := auditedOnly(t.Context(), record.(client.Object)), auditedOnly(t.Context(), o)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%T %s: its record maps to %v, the object to %v", o, o.GetName(), got, want)
+		}
 	}
 }
