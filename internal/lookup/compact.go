@@ -229,12 +229,8 @@ type CachedStatefulSet struct {
 	recordMeta
 	ServiceName string
 	Replicas    *int32
-	// Selector is the spec's selector when SelectorLabels cannot stand
-	// for it (nil, or with matchExpressions or without matchLabels).
-	Selector *metav1.LabelSelector
-	// SelectorLabels are the pairs of the selector's matchLabels when the
-	// selector has nothing else; nil otherwise.
-	SelectorLabels                       []string
+	// The spec's selector.
+	cachedSelector
 	PodManagementPolicy                  appsv1.PodManagementPolicyType
 	UpdateStrategy                       appsv1.StatefulSetUpdateStrategy
 	RevisionHistoryLimit                 *int32
@@ -290,14 +286,11 @@ func compactStatefulSet(sts *appsv1.StatefulSet) *CachedStatefulSet {
 	spec := &sts.Spec
 	c := &CachedStatefulSet{
 		recordMeta:  newRecordMeta(sts.TypeMeta, &sts.ObjectMeta),
-		ServiceName: spec.ServiceName, Replicas: spec.Replicas, Selector: spec.Selector,
+		ServiceName: spec.ServiceName, Replicas: spec.Replicas, cachedSelector: compactSelector(spec.Selector),
 		PodManagementPolicy: spec.PodManagementPolicy, UpdateStrategy: spec.UpdateStrategy,
 		RevisionHistoryLimit: spec.RevisionHistoryLimit, MinReadySeconds: spec.MinReadySeconds,
 		PersistentVolumeClaimRetentionPolicy: spec.PersistentVolumeClaimRetentionPolicy, Ordinals: spec.Ordinals,
 		cachedTemplate: compactTemplate(&spec.Template),
-	}
-	if s := spec.Selector; s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
-		c.Selector, c.SelectorLabels = nil, pairsOf(s.MatchLabels)
 	}
 	return c
 }
@@ -315,7 +308,7 @@ func isZeroMeta(m metav1.ObjectMeta) bool {
 func (c *CachedStatefulSet) StatefulSet() *appsv1.StatefulSet {
 	sts := &appsv1.StatefulSet{
 		Spec: appsv1.StatefulSetSpec{
-			Replicas: c.Replicas, Selector: c.Selector, ServiceName: c.ServiceName,
+			Replicas: c.Replicas, Selector: c.selector(), ServiceName: c.ServiceName,
 			PodManagementPolicy: c.PodManagementPolicy, UpdateStrategy: c.UpdateStrategy,
 			RevisionHistoryLimit: c.RevisionHistoryLimit, MinReadySeconds: c.MinReadySeconds,
 			PersistentVolumeClaimRetentionPolicy: c.PersistentVolumeClaimRetentionPolicy, Ordinals: c.Ordinals,
@@ -323,9 +316,6 @@ func (c *CachedStatefulSet) StatefulSet() *appsv1.StatefulSet {
 		},
 	}
 	sts.TypeMeta, sts.ObjectMeta = c.meta()
-	if c.SelectorLabels != nil {
-		sts.Spec.Selector = &metav1.LabelSelector{MatchLabels: mapOf(c.SelectorLabels)}
-	}
 	return sts
 }
 

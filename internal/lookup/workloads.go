@@ -28,14 +28,38 @@ import (
 type CachedWorkload struct {
 	recordMeta
 	kind *rules.KindInfo
-	// Selector is the selector when SelectorLabels cannot stand for it
-	// (with matchExpressions, or without matchLabels); SelectorLabels
-	// are the pairs of its matchLabels otherwise; both nil for none.
-	Selector       *metav1.LabelSelector
-	SelectorLabels []string
+	cachedSelector
 	// ManualSelector is a Job's spec.manualSelector.
 	ManualSelector *bool
 	cachedTemplate
+}
+
+// cachedSelector is a label selector as a record keeps it: the pairs of
+// its matchLabels when it has nothing else (pairsOf; a map of two pairs
+// costs about 300 bytes), the selector itself otherwise (nil, or with
+// matchExpressions or without matchLabels).
+type cachedSelector struct {
+	// Selector is the selector when SelectorLabels cannot stand for it.
+	Selector *metav1.LabelSelector
+	// SelectorLabels are the pairs of its matchLabels; nil when Selector
+	// holds it.
+	SelectorLabels []string
+}
+
+// compactSelector is the record of s.
+func compactSelector(s *metav1.LabelSelector) cachedSelector {
+	if s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
+		return cachedSelector{SelectorLabels: pairsOf(s.MatchLabels)}
+	}
+	return cachedSelector{Selector: s}
+}
+
+// selector returns the selector the record stands for.
+func (c *cachedSelector) selector() *metav1.LabelSelector {
+	if c.SelectorLabels != nil {
+		return &metav1.LabelSelector{MatchLabels: mapOf(c.SelectorLabels)}
+	}
+	return c.Selector
 }
 
 // cachedTemplate is a pod template as rules.Strip leaves it: its labels as
@@ -113,11 +137,7 @@ func compactWorkload(o runtime.Object, k *rules.KindInfo) runtime.Object {
 	c := &CachedWorkload{kind: k, recordMeta: newRecordMeta(metav1.TypeMeta{}, m), cachedTemplate: compactTemplate(k.OwnTemplate(o))}
 	c.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
 	if k.Selector != nil {
-		if s := k.Selector(o); s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
-			c.SelectorLabels = pairsOf(s.MatchLabels)
-		} else {
-			c.Selector = s
-		}
+		c.cachedSelector = compactSelector(k.Selector(o))
 	}
 	if job, ok := o.(*batchv1.Job); ok {
 		c.ManualSelector = job.Spec.ManualSelector
@@ -131,10 +151,7 @@ func compactWorkload(o runtime.Object, k *rules.KindInfo) runtime.Object {
 func (c *CachedWorkload) Object() client.Object {
 	obj := c.kind.New().(client.Object)
 	tm, om := c.meta()
-	selector := c.Selector
-	if c.SelectorLabels != nil {
-		selector = &metav1.LabelSelector{MatchLabels: mapOf(c.SelectorLabels)}
-	}
+	selector := c.selector()
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		o.TypeMeta, o.ObjectMeta, o.Spec.Selector = tm, om, selector
