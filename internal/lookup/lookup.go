@@ -289,8 +289,15 @@ func templatePairs(o client.Object) []string {
 		}
 		return out
 	}
-	// Any other record is read as the object it stands for.
-	o = ObjectOf(o)
+	switch c := o.(type) {
+	case *CachedCopy:
+		// A controller's copy: the indexer runs on every update of every
+		// Pod, and nothing need be built to know it has no pairs.
+		return nil
+	case *CachedWorkload:
+		// A Job: selected by the labels rules.Kinds' Template adds too.
+		o = c.Object()
+	}
 	if rules.Derived(o) {
 		return nil
 	}
@@ -640,7 +647,7 @@ func (l *CacheLookup) Objects(example client.Object, namespace string) ([]client
 
 // Each calls fn with every cached pod-template owner of example's type,
 // in no order, as the cache holds it: a record (CachedStatefulSet,
-// CachedCopy) as such, which ObjectOf builds the object of. fn must not
+// CachedWorkload, CachedCopy) as such, which ObjectOf builds the object of. fn must not
 // modify what it is given.
 func (l *CacheLookup) Each(example client.Object, fn func(client.Object)) error {
 	idx, err := l.workloadIndexer(example)
