@@ -160,7 +160,7 @@ func (a *Audit) auditAll(ctx context.Context, q workqueue.TypedRateLimitingInter
 			if ctx.Err() != nil {
 				return
 			}
-			for _, req := range auditedOnly(ctx, o) {
+			for _, req := range auditedOnly(o) {
 				add(req)
 			}
 		})
@@ -172,7 +172,7 @@ func (a *Audit) auditAll(ctx context.Context, q workqueue.TypedRateLimitingInter
 
 // auditedOnly maps a pod-template owner to itself when it is audited:
 // forWorkload without the StatefulSets its labels affect.
-func auditedOnly(_ context.Context, o client.Object) []AuditRequest {
+func auditedOnly(o client.Object) []AuditRequest {
 	switch c := o.(type) {
 	case *lookup.CachedStatefulSet:
 		// A controller's copy is a CachedCopy: this one is audited.

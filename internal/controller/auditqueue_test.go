@@ -122,7 +122,7 @@ func TestAuditedOnlyReadsRecordsAsObjects(t *testing.T) {
 				}
 			}
 		}
-		got, want := auditedOnly(t.Context(), record.(client.Object)), auditedOnly(t.Context(), o)
+		got, want := auditedOnly(record.(client.Object)), auditedOnly(o)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%T %s: its record maps to %v, the object to %v", o, o.GetName(), got, want)
 		}
