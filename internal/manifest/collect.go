@@ -54,6 +54,12 @@ func Collect(paths []string, opts Options) ([]Source, []Skip, error) {
 				skipped = append(skipped, Skip{Path: fu.path, Input: i, Reason: reason})
 				continue
 			}
+			if opts.DropText && chartOfTemplate(fu.path) == "" && rereadable(fu.path) {
+				// Parse reads it when its unit is parsed, so that a
+				// run holds the text of one unit at a time.
+				sources = append(sources, Source{Path: fu.path, Input: i, Unit: fu.unit, deferred: true})
+				continue
+			}
 			data, err := os.ReadFile(fu.path)
 			if err != nil {
 				return nil, nil, &ParseError{File: fu.path, Err: unwrapPathError(err)}

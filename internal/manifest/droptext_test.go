@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,5 +104,70 @@ func TestDropTextKeepsStdin(t *testing.T) {
 		if o.Doc.Raw == nil || !bytes.Equal(o.Text(), o.Doc.Raw) {
 			t.Errorf("%s: standard input's text was dropped", o.Ref)
 		}
+	}
+}
+
+// TestDropTextDefersReading checks that with DropText, Collect leaves a
+// regular file for Parse to read, so that a run holds the text of the unit
+// it parses only: Parse loads what Collect did not read, names a file that
+// went away in between, and a chart's templates (whose text says whether
+// they are skipped) are still read by Collect.
+func TestDropTextDefersReading(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "in.yaml")
+	chart := filepath.Join(dir, "chart")
+	template := filepath.Join(chart, "templates", "svc.yaml")
+	for p, text := range map[string]string{
+		path:                               dropTextInput,
+		filepath.Join(chart, "Chart.yaml"): "apiVersion: v2\nname: chart\nversion: 0.1.0\n",
+		template:                           "apiVersion: v1\nkind: Service\nmetadata:\n  name: rendered\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := Options{DropText: true, Minimal: true}
+	sources, _, err := Collect([]string{path, dir}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var regular []Source
+	for _, src := range sources {
+		switch src.Path {
+		case template:
+			if !bytes.Contains(src.Data, []byte("name: rendered")) {
+				t.Errorf("%s: Collect did not read a chart's template", src.Path)
+			}
+		default:
+			if src.Data != nil || !src.deferred {
+				t.Errorf("%s: Collect read a regular file (%d bytes)", src.Path, len(src.Data))
+			}
+			regular = append(regular, src)
+		}
+	}
+	// in.yaml twice (as a file, and under dir), and Chart.yaml.
+	if len(regular) != 3 || regular[0].Path != path || regular[2].Path != path {
+		t.Fatalf("sources %v", sources)
+	}
+	set, err := Parse(regular[:1], opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Objects) != 3 {
+		t.Fatalf("Parse of a deferred file: %d objects, want 3", len(set.Objects))
+	}
+	if got := set.Objects[2].FieldLine("data.PEERS"); got != 27 {
+		t.Errorf("data.PEERS of a deferred file on line %d, want 27", got)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(regular[2:], opts)
+	var perr *ParseError
+	if !errors.As(err, &perr) || perr.File != path || !os.IsNotExist(perr.Err) {
+		t.Errorf("Parse of a file removed since Collect: %v, want a ParseError naming %s", err, path)
 	}
 }

@@ -26,6 +26,13 @@ func Parse(sources []Source, opts Options) (*Set, error) {
 	}
 	files := make([]*File, len(sources))
 	for i, src := range sources {
+		if src.deferred {
+			data, err := os.ReadFile(src.Path)
+			if err != nil {
+				return nil, &ParseError{File: src.Path, Err: unwrapPathError(err)}
+			}
+			src.Data = data
+		}
 		files[i] = &File{Path: src.Path, JSON: strings.EqualFold(filepath.Ext(src.Path), ".json"), Documents: split(src.Data), data: src.Data, Input: src.Input, Unit: src.Unit}
 		if opts.DropText && rereadable(src.Path) {
 			files[i].reread = true

@@ -140,6 +140,8 @@ type Options struct {
 	// documents need. With it, Parse takes the Data of the sources it
 	// drops: it clears them in the slice it is given, so that nothing else
 	// holds the text. The checker's memory then holds no copy of its input.
+	// Collect then reads no regular file but a chart's templates (whose
+	// text says whether to skip them): Parse reads each when it parses it.
 	DropText bool
 	// Minimal keeps of each typed object only what the rules read
 	// (rules.Strip): the checker's memory then grows with the wiring, not
@@ -180,6 +182,9 @@ type Source struct {
 	// Unit is the outermost directory under that argument that is a
 	// kustomization or a Helm chart and holds the source; "" when none.
 	Unit string
+	// deferred is set by Collect with Options.DropText for a regular file
+	// it has not read: Parse reads it.
+	deferred bool
 }
 
 // Skip is an input file that is not a manifest, left out with a note.
