@@ -25,14 +25,20 @@ func evaluateUnits(units []*unit, opts Options) (*report.Report, error) {
 		}
 		reps = append(reps, rep)
 	}
+	return mergeUnits(reps, opts), nil
+}
+
+// mergeUnits merges the reports of the units, in unit order; with none, it
+// is an empty report.
+func mergeUnits(reps []*report.Report, opts Options) *report.Report {
 	if len(reps) == 0 {
 		reg := opts.Registry
 		if reg == nil {
 			reg = rules.Default()
 		}
-		return &report.Report{Registry: reg}, nil
+		return &report.Report{Registry: reg}
 	}
-	return merge(reps), nil
+	return merge(reps)
 }
 
 // index builds the lookup over every object of a loaded set, as the

@@ -28,8 +28,8 @@ func TestEvaluateParallelMatchesSequential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.units[0].Set.Objects) < 4*evaluateChunk {
-			t.Fatalf("only %d objects", len(res.units[0].Set.Objects))
+		if len(res.Report.Objects) < 4*evaluateChunk {
+			t.Fatalf("only %d objects", len(res.Report.Objects))
 		}
 		var out bytes.Buffer
 		if err := report.Write(&out, "json", res.Report); err != nil {

@@ -124,7 +124,10 @@ func run(opts *Options) (*Result, error) {
 	return res, nil
 }
 
-// load reads the manifests, groups them into units and checks each.
+// load reads the manifests, groups them into units and checks each. A
+// unit is parsed, evaluated and, but when fixing, let go before the next
+// one is parsed: memory follows the largest unit, not the whole input (a
+// repository of many kustomizations and charts is many units).
 func load(opts Options) (*Result, error) {
 	lopts := manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.fixing, Minimal: !opts.fixing, DropText: !opts.fixing, Exclude: opts.Exclude}
 	sources, skipped, err := manifest.Collect(opts.Paths, lopts)
@@ -140,23 +143,37 @@ func load(opts Options) (*Result, error) {
 			sources[i].Data = nil
 		}
 	}
-	var allSkipped []manifest.Skip
-	allSkipped = append(allSkipped, skipped...)
+	allSkipped := append([]manifest.Skip(nil), skipped...)
+	counts := newInputCounts(len(opts.Paths))
+	reps := make([]*report.Report, 0, len(units))
 	for _, u := range units {
-		if u.Set, err = manifest.Parse(u.sources, lopts); err != nil {
+		set, err := manifest.Parse(u.sources, lopts)
+		if err != nil {
 			return nil, err
 		}
-		allSkipped = append(allSkipped, u.Set.Skipped...)
+		allSkipped = append(allSkipped, set.Skipped...)
+		counts.add(set)
+		rep, err := evaluate(set, opts)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, rep)
+		if opts.fixing {
+			u.Set = set
+		} else {
+			u.sources = nil // standard input's text
+		}
 	}
-	rep, err := evaluateUnits(units, opts)
-	if err != nil {
-		return nil, err
-	}
+	rep := mergeUnits(reps, opts)
 	rep.Skipped = append(skippedOf(skipped), rep.Skipped...)
 	// In path order, as a walk finds them: chart templates are skipped
 	// before parsing, the other files after.
 	sort.SliceStable(rep.Skipped, func(i, j int) bool { return rep.Skipped[i].File < rep.Skipped[j].File })
-	return &Result{Report: rep, units: units, Empty: empties(opts.Paths, sources, units, allSkipped)}, nil
+	res := &Result{Report: rep, Empty: empties(opts.Paths, sources, counts, allSkipped)}
+	if opts.fixing {
+		res.units = units
+	}
+	return res, nil
 }
 
 // skippedOf turns the loader's skipped files into the report's.

@@ -130,23 +130,14 @@ type EmptyInput struct {
 }
 
 // empties lists the inputs with no object.
-func empties(paths []string, sources []manifest.Source, units []*unit, skipped []manifest.Skip) []EmptyInput {
-	files, docs, objects, skips := make([]int, len(paths)), make([]int, len(paths)), make([]int, len(paths)), make([]int, len(paths))
+func empties(paths []string, sources []manifest.Source, counts inputCounts, skipped []manifest.Skip) []EmptyInput {
+	files, skips := make([]int, len(paths)), make([]int, len(paths))
+	docs, objects := counts.docs, counts.objects
 	for _, src := range sources {
 		files[src.Input]++
 	}
 	for _, s := range skipped {
 		skips[s.Input]++
-	}
-	for _, u := range units {
-		for _, f := range u.Set.Files {
-			for _, d := range f.Documents {
-				if !d.Empty {
-					docs[f.Input]++
-				}
-				objects[f.Input] += len(d.Objects)
-			}
-		}
 	}
 	var out []EmptyInput
 	for i, p := range paths {
@@ -180,4 +171,27 @@ func plural(n int, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// inputCounts are the non-empty documents and the objects parsed of each
+// input (PATH argument), counted unit by unit: empties reads them after
+// the units' objects are gone.
+type inputCounts struct {
+	docs, objects []int
+}
+
+func newInputCounts(inputs int) inputCounts {
+	return inputCounts{docs: make([]int, inputs), objects: make([]int, inputs)}
+}
+
+// add counts the documents and objects of a parsed unit.
+func (c inputCounts) add(set *manifest.Set) {
+	for _, f := range set.Files {
+		for _, d := range f.Documents {
+			if !d.Empty {
+				c.docs[f.Input]++
+			}
+			c.objects[f.Input] += len(d.Objects)
+		}
+	}
 }
