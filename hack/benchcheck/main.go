@@ -16,20 +16,28 @@ import (
 )
 
 func main() {
-	sizes := []int{1000, 10000, 100000}
+	// units 0 is one directory of plain files, one unit; more is a
+	// repository of that many kustomizations, checked one at a time.
+	cases := []struct{ docs, units int }{{1000, 0}, {10000, 0}, {100000, 0}, {100000, 100}}
 	binary := flag.String("binary", "bin/headless-guard", "headless-guard binary to time")
 	runs := flag.Int("runs", 3, "runs per size; the best is reported")
 	flag.Parse()
 	if _, err := os.Stat(*binary); err != nil {
 		fail(fmt.Errorf("%v: run `make build` first", err))
 	}
-	fmt.Printf("%-8s %10s %10s %12s %10s\n", "docs", "best", "median", "docs/s", "peak RSS")
-	for _, n := range sizes {
+	fmt.Printf("%-8s %6s %10s %10s %12s %10s\n", "docs", "units", "best", "median", "docs/s", "peak RSS")
+	for _, c := range cases {
 		dir, err := os.MkdirTemp("", "benchcheck")
 		if err != nil {
 			fail(err)
 		}
-		if err := benchmanifests.WriteDir(dir, n, 100); err != nil {
+		units := max(c.units, 1)
+		if c.units == 0 {
+			err = benchmanifests.WriteDir(dir, c.docs, 100)
+		} else {
+			err = benchmanifests.WriteUnits(dir, c.docs, 100, c.units)
+		}
+		if err != nil {
 			fail(err)
 		}
 		var walls []time.Duration
@@ -51,7 +59,7 @@ func main() {
 		}
 		os.RemoveAll(dir)
 		best, median := minMedian(walls)
-		fmt.Printf("%-8d %10s %10s %12.0f %7.1f MiB\n", n, best.Round(time.Millisecond), median.Round(time.Millisecond), float64(n)/best.Seconds(), float64(rss)/1024)
+		fmt.Printf("%-8d %6d %10s %10s %12.0f %7.1f MiB\n", c.docs, units, best.Round(time.Millisecond), median.Round(time.Millisecond), float64(c.docs)/best.Seconds(), float64(rss)/1024)
 	}
 }
 

@@ -44,6 +44,42 @@ func WriteDir(dir string, n, perFile int) error {
 	return nil
 }
 
+// WriteUnits writes n documents into units directories under dir, each a
+// kustomization (its kustomization.yaml lists its files) holding an equal
+// share in files of perFile documents: a repository of many applications,
+// which the checker checks one unit at a time.
+func WriteUnits(dir string, n, perFile, units int) error {
+	per := (n + units - 1) / units
+	for u := 0; u*per < n; u++ {
+		count := min(per, n-u*per)
+		udir := filepath.Join(dir, fmt.Sprintf("app-%04d", u))
+		if err := os.MkdirAll(udir, 0o755); err != nil {
+			return err
+		}
+		kust := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+		for f := 0; f*perFile < count; f++ {
+			name := fmt.Sprintf("app-%05d.yaml", f)
+			kust += "  - " + name + "\n"
+			out, err := os.Create(filepath.Join(udir, name))
+			if err != nil {
+				return err
+			}
+			// Group ids stay unique across units, as WriteDir's across files.
+			if err := Write(out, min(perFile, count-f*perFile), (u*per+f*perFile)/5); err != nil {
+				out.Close()
+				return err
+			}
+			if err := out.Close(); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(udir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // group is five documents; %[1]d is the group id, %[2]s the serviceName.
 const group = `---
 # Source: app/templates/db-service.yaml
