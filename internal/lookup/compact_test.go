@@ -452,7 +452,7 @@ func TestCachedServiceDeepCopy(t *testing.T) {
 		t.Fatalf("the copy is not the record's Service:\n%s\n%s", toJSON(cp), toJSON(c.Service()))
 	}
 	cp.Spec.Ports[0].Name, cp.Annotations["headless-guard.io/ignore"] = "changed", "changed"
-	if c.Ports[0].Name == "changed" || c.Annotations["headless-guard.io/ignore"] == "changed" {
+	if c.Ports[0].Name == "changed" || c.GetAnnotations()["headless-guard.io/ignore"] == "changed" {
 		t.Fatal("the copy shares the record's slices or maps")
 	}
 	empty := compactService(&corev1.Service{Spec: corev1.ServiceSpec{Selector: map[string]string{}}})

@@ -34,17 +34,19 @@ func compactCopy(o runtime.Object, k *rules.KindInfo) runtime.Object {
 	if !ok {
 		return o
 	}
-	c := &CachedCopy{kind: k}
-	c.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
-	c.Name, c.Namespace, c.UID = m.GetName(), intern(m.GetNamespace()), m.GetUID()
-	c.ResourceVersion, c.Generation = m.GetResourceVersion(), m.GetGeneration()
-	c.CreationTimestamp, c.DeletionTimestamp = m.GetCreationTimestamp(), m.GetDeletionTimestamp()
+	meta := metav1.ObjectMeta{
+		Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
+		ResourceVersion: m.GetResourceVersion(), Generation: m.GetGeneration(),
+		CreationTimestamp: m.GetCreationTimestamp(), DeletionTimestamp: m.GetDeletionTimestamp(),
+	}
 	if ref := metav1.GetControllerOf(m); ref != nil {
 		r := *ref
 		r.APIVersion, r.Kind = intern(r.APIVersion), intern(r.Kind)
-		c.OwnerReferences = []metav1.OwnerReference{r}
+		meta.OwnerReferences = []metav1.OwnerReference{r}
 	}
-	return c
+	var tm metav1.TypeMeta
+	tm.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
+	return &CachedCopy{kind: k, recordMeta: newRecordMeta(tm, &meta)}
 }
 
 // Object returns the copy as readers see it: an object of its type with
@@ -52,14 +54,14 @@ func compactCopy(o runtime.Object, k *rules.KindInfo) runtime.Object {
 func (c *CachedCopy) Object() client.Object {
 	obj := c.kind.New().(client.Object)
 	obj.GetObjectKind().SetGroupVersionKind(c.GroupVersionKind())
-	obj.SetName(c.Name)
-	obj.SetNamespace(c.Namespace)
-	obj.SetUID(c.UID)
-	obj.SetResourceVersion(c.ResourceVersion)
-	obj.SetGeneration(c.Generation)
-	obj.SetCreationTimestamp(c.CreationTimestamp)
-	obj.SetDeletionTimestamp(c.DeletionTimestamp)
-	obj.SetOwnerReferences(c.OwnerReferences)
+	obj.SetName(c.GetName())
+	obj.SetNamespace(c.GetNamespace())
+	obj.SetUID(c.GetUID())
+	obj.SetResourceVersion(c.GetResourceVersion())
+	obj.SetGeneration(c.GetGeneration())
+	obj.SetCreationTimestamp(c.GetCreationTimestamp())
+	obj.SetDeletionTimestamp(c.GetDeletionTimestamp())
+	obj.SetOwnerReferences(c.GetOwnerReferences())
 	return obj
 }
 

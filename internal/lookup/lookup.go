@@ -372,12 +372,12 @@ type boundLookup struct {
 
 // statefulSet returns the StatefulSet of c, built once per request.
 func (b *boundLookup) statefulSet(c *CachedStatefulSet) *appsv1.StatefulSet {
-	return builtOnce(&b.builtSets, c.Namespace, c.Name, c.StatefulSet)
+	return builtOnce(&b.builtSets, c.GetNamespace(), c.GetName(), c.StatefulSet)
 }
 
 // service returns the Service of c, built once per request.
 func (b *boundLookup) service(c *CachedService) *corev1.Service {
-	return builtOnce(&b.built, c.Namespace, c.Name, c.Service)
+	return builtOnce(&b.built, c.GetNamespace(), c.GetName(), c.Service)
 }
 
 // builtOnce returns the object of built named namespace/name, or builds it
@@ -455,8 +455,8 @@ func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]stri
 		for _, o := range objs {
 			switch o := o.(type) {
 			case *CachedService:
-				if o.Namespace == namespace && !seen[o.Name] && o.selects(labels) {
-					seen[o.Name] = true
+				if o.GetNamespace() == namespace && !seen[o.GetName()] && o.selects(labels) {
+					seen[o.GetName()] = true
 					out = append(out, b.service(o))
 				}
 			case *corev1.Service:
@@ -481,7 +481,7 @@ func (b *boundLookup) StatefulSetsFor(namespace, serviceName string) ([]*appsv1.
 		// The bucket holds other serviceNames and namespaces too.
 		switch o := o.(type) {
 		case *CachedStatefulSet:
-			if o.Namespace == namespace && o.ServiceName == serviceName {
+			if o.GetNamespace() == namespace && o.ServiceName == serviceName {
 				out = append(out, b.statefulSet(o))
 			}
 		case *appsv1.StatefulSet:
@@ -527,11 +527,11 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			switch o := o.(type) {
 			case *CachedStatefulSet:
 				// Built only when it is selected.
-				if o.Namespace == namespace && selectsPairs(selector, o.TemplateLabels) {
+				if o.GetNamespace() == namespace && selectsPairs(selector, o.TemplateLabels) {
 					add(b.statefulSet(o))
 				}
 			case *CachedWorkload:
-				if o.Namespace != namespace {
+				if o.GetNamespace() != namespace {
 					continue
 				}
 				if labels, ok := selectedLabels(o); !ok || selectsPairs(selector, labels) {

@@ -134,8 +134,9 @@ func compactWorkload(o runtime.Object, k *rules.KindInfo) runtime.Object {
 	if !ok {
 		return o
 	}
-	c := &CachedWorkload{kind: k, recordMeta: newRecordMeta(metav1.TypeMeta{}, m), cachedTemplate: compactTemplate(k.OwnTemplate(o))}
-	c.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
+	var tm metav1.TypeMeta
+	tm.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
+	c := &CachedWorkload{kind: k, recordMeta: newRecordMeta(tm, m), cachedTemplate: compactTemplate(k.OwnTemplate(o))}
 	if k.Selector != nil {
 		c.cachedSelector = compactSelector(k.Selector(o))
 	}

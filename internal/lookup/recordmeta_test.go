@@ -1,0 +1,160 @@
+package lookup
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// hasPointers reports whether a value of typ holds a pointer the garbage
+// collector must scan.
+func hasPointers(typ reflect.Type) bool {
+	switch typ.Kind() {
+	case reflect.Pointer, reflect.String, reflect.Slice, reflect.Map, reflect.Interface,
+		reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Array:
+		return typ.Len() > 0 && hasPointers(typ.Elem())
+	case reflect.Struct:
+		for i := range typ.NumField() {
+			if hasPointers(typ.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lastPointerEnd is the end of the last word of typ (a struct) that
+// holds a pointer: the collector scans a record up to there.
+func lastPointerEnd(typ reflect.Type) uintptr {
+	var end uintptr
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !hasPointers(f.Type) {
+			continue
+		}
+		fieldEnd := f.Offset + f.Type.Size()
+		if f.Type.Kind() == reflect.Struct {
+			fieldEnd = f.Offset + lastPointerEnd(f.Type)
+		}
+		end = max(end, fieldEnd)
+	}
+	return end
+}
+
+// TestRecordLayout: a recordMeta's only pointers are its blob and rare
+// fields.
+func TestRecordLayout(t *testing.T) {
+	typ := reflect.TypeFor[recordMeta]()
+	for i := range typ.NumField() {
+		if f := typ.Field(i); hasPointers(f.Type) && f.Name != "blob" && f.Name != "rare" {
+			t.Errorf("recordMeta.%s holds a pointer: keep it in the blob or in rareMeta", f.Name)
+		}
+	}
+}
+
+// TestRecordTimes: a creation timestamp reads back exactly
+// (reflect.DeepEqual) as it was set, in UTC, in time.Local (as
+// metav1.Time's JSON decodes it), zero, with a monotonic clock reading
+// or in another location (kept whole, in rareMeta), and the ordinary
+// ones are packed, not kept in rareMeta.
+func TestRecordTimes(t *testing.T) {
+	var decoded metav1.Time
+	if err := json.Unmarshal([]byte(`"2026-01-02T03:04:05Z"`), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		time   metav1.Time
+		packed bool
+	}{
+		{"zero", metav1.Time{}, true},
+		{"utc", metav1.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), true},
+		{"utc-nanoseconds", metav1.Date(2026, 1, 2, 3, 4, 5, 999999999, time.UTC), true},
+		{"local", metav1.Date(2026, 1, 2, 3, 4, 5, 0, time.Local), true},
+		{"json", decoded, true},
+		{"before-1970", metav1.Date(1900, 1, 2, 3, 4, 5, 6, time.UTC), true},
+		{"year-1", metav1.Date(1, 1, 1, 0, 0, 0, 0, time.Local), true},
+		{"monotonic", metav1.Now(), false},
+		{"other-location", metav1.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRecordMeta(metav1.TypeMeta{}, &metav1.ObjectMeta{CreationTimestamp: tc.time})
+			if got := r.GetCreationTimestamp(); !reflect.DeepEqual(got, tc.time) {
+				t.Errorf("reads %#v, not %#v", got, tc.time)
+			}
+			if tc.packed != (r.rare == nil) {
+				t.Errorf("packed: %v, want %v", r.rare == nil, tc.packed)
+			}
+			var set recordMeta
+			set.SetCreationTimestamp(metav1.Now())
+			set.SetCreationTimestamp(tc.time)
+			if got := set.GetCreationTimestamp(); !reflect.DeepEqual(got, tc.time) {
+				t.Errorf("set, reads %#v, not %#v", got, tc.time)
+			}
+			if tc.packed && set.rare != nil {
+				t.Error("a packed time set keeps the rare fields of the one it replaced")
+			}
+		})
+	}
+}
+
+// TestRecordGettersDoNotAllocate: the informer and the indexes read a
+// record's name and namespace on every event; reading them copies
+// nothing.
+func TestRecordGettersDoNotAllocate(t *testing.T) {
+	c := compactService(&corev1.Service{ObjectMeta: metav1.ObjectMeta{
+		Name: "n", Namespace: "ns", UID: "u", ResourceVersion: "1", CreationTimestamp: metav1.Date(2026, 1, 2, 3, 4, 5, 0, time.Local),
+	}})
+	var sink string
+	allocs := testing.AllocsPerRun(100, func() {
+		sink = c.GetName() + c.GetNamespace()[:0] + string(c.GetUID())[:0] + c.GetResourceVersion()[:0]
+		_ = c.GetCreationTimestamp()
+		_ = c.GetLabels()
+		_ = c.GetAnnotations()
+		_ = c.GetOwnerReferences()
+	})
+	if allocs != 0 || sink != "n" {
+		t.Errorf("the getters allocate %v times", allocs)
+	}
+}
+
+// TestRecordSet: a Set* of a string leaves what was read before as it
+// was (the blob is never written), reads back what was set, and leaves
+// the embedding record's strings as they were.
+func TestRecordSet(t *testing.T) {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "ns", UID: "u", ResourceVersion: "1"},
+		Spec: corev1.ServiceSpec{ClusterIP: "None", Selector: map[string]string{"app": "x"},
+			Ports: []corev1.ServicePort{{Name: "p", Port: 80, TargetPort: intstr.FromString("t")}}},
+	}
+	c := compactService(svc.DeepCopy())
+	name := c.GetName()
+	c.SetName("other")
+	c.SetNamespace("")
+	c.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "Service"})
+	if name != "n" || c.GetName() != "other" || c.GetNamespace() != "" {
+		t.Errorf("after SetName: what was read %q, what reads %q/%q", name, c.GetNamespace(), c.GetName())
+	}
+	want := svc.DeepCopy()
+	want.Name, want.Namespace, want.APIVersion, want.Kind = "other", "", "v1", "Service"
+	if got := c.Service(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the sets the record stands for\n%s\nnot\n%s", toJSON(got), toJSON(want))
+	}
+	if gvk := c.GetObjectKind().GroupVersionKind(); gvk != (schema.GroupVersionKind{Version: "v1", Kind: "Service"}) {
+		t.Errorf("the kind reads %v", gvk)
+	}
+	c.SetLabels(map[string]string{"a": "b"})
+	c.SetLabels(nil)
+	if c.rare != nil {
+		t.Error("labels set and cleared leave a rareMeta")
+	}
+}
+
