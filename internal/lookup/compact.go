@@ -1,6 +1,7 @@
 package lookup
 
 import (
+	"encoding/binary"
 	"reflect"
 	"sort"
 
@@ -14,11 +15,16 @@ import (
 
 // CachedService is what the informer cache keeps of a Service in place of
 // the Service: its metadata as StripForCache leaves it (recordMeta) and
-// the fields of its spec the rules read, in 288 bytes instead of the 640
-// of a corev1.Service, with the selector as a sorted slice of pairs
-// instead of a map (a map of two pairs costs about 300 bytes, its pairs
-// 64) and the ports as CachedServicePorts. Services are most of what the
-// cache holds (docs/performance.md).
+// the fields of its spec the rules read. Services are most of what the
+// cache holds (docs/performance.md), so the record is laid out for the
+// garbage collector as recordMeta is: every string, the metadata's and
+// the spec's (type, clusterIP, externalName, the selector's keys and
+// values, each port's name, protocol, appProtocol and target port name),
+// in recordMeta's one blob; the ports in a slice of CachedServicePorts,
+// which hold no pointers (the collector marks its array and never scans
+// it); and the three pointers (ports, blob, rare) first, so that the
+// collector scans six words of the record and no more. A Service is
+// three heap objects, not the eight or so of a record of strings.
 //
 // Lookups hand the rules a *corev1.Service built from it (Service), equal
 // to the one StripForCache would keep (lookup's compact_test.go holds them
@@ -26,70 +32,169 @@ import (
 // that the controllers' watches on Services receive it (they read it
 // through ServiceOf), and its copy is a Service (DeepCopyObject).
 type CachedService struct {
+	// ports are the spec's ports: nil for none, empty (not nil) for an
+	// empty list.
+	ports []CachedServicePort
 	recordMeta
-	Type         corev1.ServiceType
-	ClusterIP    string
-	ExternalName string
-	// Selector holds the selector's keys and values, key, value, key,
-	// value, ..., ordered by key; nil for no selector, empty (not nil)
-	// for an empty one.
-	Selector                 []string
-	Ports                    []CachedServicePort
-	PublishNotReadyAddresses bool
+	// typ, clusterIP and externalName are in the blob.
+	typ, clusterIP, externalName span
+	// selector is the spec's selector in the blob, its pairs ordered by
+	// key, each key and value as its length (a uvarint) and its bytes
+	// (appendPairs); flags tells a nil selector from an empty one.
+	selector span
+	flags    uint8
 }
+
+// The flags of a CachedService.
+const (
+	// hasSelector: the selector is not nil (it may be empty).
+	hasSelector = 1 << iota
+	publishNotReadyAddresses
+)
 
 // compactService is the record of a Service StripForCache has stripped.
 func compactService(svc *corev1.Service) *CachedService {
+	var buf [512]byte
+	w := newBlobWriter(buf[:])
+	spec := &svc.Spec
 	c := &CachedService{
-		recordMeta: newRecordMeta(svc.TypeMeta, &svc.ObjectMeta),
-		Type:       svc.Spec.Type, ClusterIP: svc.Spec.ClusterIP, ExternalName: svc.Spec.ExternalName,
-		Ports: compactPorts(svc.Spec.Ports), PublishNotReadyAddresses: svc.Spec.PublishNotReadyAddresses,
+		recordMeta: buildRecordMeta(&w, svc.TypeMeta, &svc.ObjectMeta),
+		typ:        w.add(string(spec.Type)), clusterIP: w.add(spec.ClusterIP), externalName: w.add(spec.ExternalName),
 	}
-	c.Selector = pairsOf(svc.Spec.Selector)
+	if spec.Selector != nil {
+		c.flags |= hasSelector
+		var pairs [256]byte
+		c.selector = w.addBytes(appendPairs(pairs[:0], spec.Selector))
+	}
+	if spec.PublishNotReadyAddresses {
+		c.flags |= publishNotReadyAddresses
+	}
+	if spec.Ports != nil {
+		c.ports = make([]CachedServicePort, len(spec.Ports))
+		for i, p := range spec.Ports {
+			cp := CachedServicePort{
+				name: w.add(p.Name), protocol: w.add(string(p.Protocol)),
+				targetPortStr: w.add(p.TargetPort.StrVal), Port: p.Port, NodePort: p.NodePort,
+				TargetPortInt: p.TargetPort.IntVal, TargetPortType: uint8(p.TargetPort.Type),
+			}
+			if p.AppProtocol != nil {
+				cp.appProtocol, cp.hasAppProtocol = w.add(*p.AppProtocol), true
+			}
+			c.ports[i] = cp
+		}
+	}
+	c.blob = w.blob()
 	return c
 }
 
-// CachedServicePort is a corev1.ServicePort in 72 bytes instead of 88:
-// the target port's type in a byte instead of an int64, and no padding.
+// CachedServicePort is a corev1.ServicePort without pointers, in 48 bytes
+// instead of 88: its strings are spans of the record's blob, the target
+// port's type a byte instead of an int64, and an appProtocol a flag and a
+// span instead of a pointer.
 type CachedServicePort struct {
-	Name        string
-	Protocol    corev1.Protocol
-	AppProtocol *string
-	// TargetPortStr, TargetPortInt and TargetPortType are TargetPort's
-	// StrVal, IntVal and Type.
-	TargetPortStr                 string
+	// name, protocol, appProtocol (when hasAppProtocol) and targetPortStr
+	// (TargetPort's StrVal) are in the record's blob.
+	name, protocol, appProtocol, targetPortStr span
+	// TargetPortInt and TargetPortType are TargetPort's IntVal and Type.
 	Port, NodePort, TargetPortInt int32
 	TargetPortType                uint8
+	hasAppProtocol                bool
 }
 
-// compactPorts are the records of a Service's ports.
-func compactPorts(ps []corev1.ServicePort) []CachedServicePort {
-	if ps == nil {
+// servicePorts are the ports the record stands for.
+func (c *CachedService) servicePorts() []corev1.ServicePort {
+	if c.ports == nil {
 		return nil
 	}
-	out := make([]CachedServicePort, len(ps))
-	for i, p := range ps {
-		out[i] = CachedServicePort{
-			Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port, NodePort: p.NodePort,
-			TargetPortStr: p.TargetPort.StrVal, TargetPortInt: p.TargetPort.IntVal, TargetPortType: uint8(p.TargetPort.Type),
-		}
-	}
-	return out
-}
-
-// servicePorts are the ports of records.
-func servicePorts(ps []CachedServicePort) []corev1.ServicePort {
-	if ps == nil {
-		return nil
-	}
-	out := make([]corev1.ServicePort, len(ps))
-	for i, p := range ps {
+	out := make([]corev1.ServicePort, len(c.ports))
+	for i, p := range c.ports {
 		out[i] = corev1.ServicePort{
-			Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port, NodePort: p.NodePort,
-			TargetPort: intstr.IntOrString{Type: intstr.Type(p.TargetPortType), IntVal: p.TargetPortInt, StrVal: p.TargetPortStr},
+			Name: c.str(p.name), Protocol: corev1.Protocol(c.str(p.protocol)), Port: p.Port, NodePort: p.NodePort,
+			TargetPort: intstr.IntOrString{Type: intstr.Type(p.TargetPortType), IntVal: p.TargetPortInt, StrVal: c.str(p.targetPortStr)},
+		}
+		if p.hasAppProtocol {
+			appProtocol := c.str(p.appProtocol)
+			out[i].AppProtocol = &appProtocol
 		}
 	}
 	return out
+}
+
+// appendPairs appends m's pairs to b, ordered by key, each key and value
+// as its length (a uvarint) and its bytes: how a record keeps a selector
+// in its blob (pairReader reads them back).
+func appendPairs(b []byte, m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := m[k]
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+// pairReader reads the pairs appendPairs wrote, in order.
+type pairReader struct{ s string }
+
+// next returns the next pair; ok is false when there is none (or what is
+// left is not appendPairs', which only a bug would make: it ends there).
+func (p *pairReader) next() (key, value string, ok bool) {
+	if key, ok = p.field(); !ok {
+		return "", "", false
+	}
+	if value, ok = p.field(); !ok {
+		return "", "", false
+	}
+	return key, value, true
+}
+
+// field reads a length and that many bytes.
+func (p *pairReader) field() (string, bool) {
+	var n uint64
+	for shift, i := uint(0), 0; ; shift, i = shift+7, i+1 {
+		if i >= len(p.s) || shift > 63 {
+			p.s = ""
+			return "", false
+		}
+		b := p.s[i]
+		n |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			p.s = p.s[i+1:]
+			break
+		}
+	}
+	if n > uint64(len(p.s)) {
+		p.s = ""
+		return "", false
+	}
+	f := p.s[:n]
+	p.s = p.s[n:]
+	return f, true
+}
+
+// pairs returns a reader of the record's selector's pairs.
+func (c *CachedService) pairs() pairReader { return pairReader{s: c.str(c.selector)} }
+
+// selectorMap is the record's selector: nil for none, empty (not nil)
+// for an empty one.
+func (c *CachedService) selectorMap() map[string]string {
+	if c.flags&hasSelector == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for r := c.pairs(); ; {
+		k, v, ok := r.next()
+		if !ok {
+			return m
+		}
+		m[k] = v
+	}
 }
 
 // pairsOf returns m's keys and values, key, value, key, value, ...,
@@ -161,12 +266,11 @@ func pairValue(pairs []string, key string) string {
 func (c *CachedService) Service() *corev1.Service {
 	svc := &corev1.Service{
 		Spec: corev1.ServiceSpec{
-			Type: c.Type, ClusterIP: c.ClusterIP, ExternalName: c.ExternalName,
-			Ports: servicePorts(c.Ports), PublishNotReadyAddresses: c.PublishNotReadyAddresses,
+			Type: corev1.ServiceType(c.str(c.typ)), ClusterIP: c.str(c.clusterIP), ExternalName: c.str(c.externalName),
+			Selector: c.selectorMap(), Ports: c.servicePorts(), PublishNotReadyAddresses: c.flags&publishNotReadyAddresses != 0,
 		},
 	}
 	svc.TypeMeta, svc.ObjectMeta = c.meta()
-	svc.Spec.Selector = mapOf(c.Selector)
 	return svc
 }
 
@@ -174,15 +278,32 @@ func (c *CachedService) Service() *corev1.Service {
 // rules.Selects(svc.Spec.Selector, labels) does: a non-empty selector
 // whose every pair is among the labels.
 func (c *CachedService) selects(labels map[string]string) bool {
-	if len(c.Selector) == 0 {
+	r := c.pairs()
+	k, v, ok := r.next()
+	if !ok {
 		return false
 	}
-	for i := 0; i+1 < len(c.Selector); i += 2 {
-		if labels[c.Selector[i]] != c.Selector[i+1] {
+	for ; ok; k, v, ok = r.next() {
+		if labels[k] != v {
 			return false
 		}
 	}
 	return true
+}
+
+// indexedPair is indexedPair of the record's selector.
+func (c *CachedService) indexedPair() (string, bool) {
+	var key, value string
+	for r := c.pairs(); ; {
+		k, v, ok := r.next()
+		if !ok {
+			break
+		}
+		if key == "" || len(v) > len(value) || len(v) == len(value) && k < key {
+			key, value = k, v
+		}
+	}
+	return key + "=" + value, key != ""
 }
 
 // DeepCopyObject implements runtime.Object: a copy of a record is a

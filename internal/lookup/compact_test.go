@@ -377,13 +377,22 @@ func TestRecordMeta(t *testing.T) {
 }
 
 // TestCachedServicePort: a port's record stands for every field of a
-// corev1.ServicePort (a field the API adds fails here).
+// corev1.ServicePort (a field the API adds fails here), and holds no
+// pointer (the collector never scans the records' ports).
 func TestCachedServicePort(t *testing.T) {
 	var p corev1.ServicePort
 	fill(reflect.ValueOf(&p).Elem())
 	ports := []corev1.ServicePort{p, {Name: "n", Port: 80, TargetPort: intstr.FromInt32(8080)}}
-	if got := servicePorts(compactPorts(ports)); !reflect.DeepEqual(got, ports) {
+	if got := compactService(&corev1.Service{Spec: corev1.ServiceSpec{Ports: ports}}).Service().Spec.Ports; !reflect.DeepEqual(got, ports) {
 		t.Errorf("the records stand for\n%s\nnot\n%s", toJSON(got), toJSON(ports))
+	}
+	for _, ps := range [][]corev1.ServicePort{nil, {}} {
+		if got := compactService(&corev1.Service{Spec: corev1.ServiceSpec{Ports: ps}}).Service().Spec.Ports; !reflect.DeepEqual(got, ps) {
+			t.Errorf("ports %#v read %#v", ps, got)
+		}
+	}
+	if typ := reflect.TypeFor[CachedServicePort](); hasPointers(typ) {
+		t.Errorf("%s holds pointers: the collector scans every Service's ports", typ)
 	}
 }
 
@@ -452,7 +461,7 @@ func TestCachedServiceDeepCopy(t *testing.T) {
 		t.Fatalf("the copy is not the record's Service:\n%s\n%s", toJSON(cp), toJSON(c.Service()))
 	}
 	cp.Spec.Ports[0].Name, cp.Annotations["headless-guard.io/ignore"] = "changed", "changed"
-	if c.Ports[0].Name == "changed" || c.GetAnnotations()["headless-guard.io/ignore"] == "changed" {
+	if c.Service().Spec.Ports[0].Name == "changed" || c.GetAnnotations()["headless-guard.io/ignore"] == "changed" {
 		t.Fatal("the copy shares the record's slices or maps")
 	}
 	empty := compactService(&corev1.Service{Spec: corev1.ServiceSpec{Selector: map[string]string{}}})

@@ -152,7 +152,7 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 		var selector map[string]string
 		switch o := o.(type) {
 		case *CachedService:
-			if p, ok := indexedPairOf(o.Selector); ok {
+			if p, ok := o.indexedPair(); ok {
 				return []string{p}
 			}
 			return nil
@@ -265,18 +265,6 @@ func indexedPair(selector map[string]string) (string, bool) {
 		}
 	}
 	return key + "=" + selector[key], key != ""
-}
-
-// indexedPairOf is indexedPair of a CachedService's selector pairs.
-func indexedPairOf(selector []string) (string, bool) {
-	var key, value string
-	for i := 0; i+1 < len(selector); i += 2 {
-		k, v := selector[i], selector[i+1]
-		if key == "" || len(v) > len(value) || len(v) == len(value) && k < key {
-			key, value = k, v
-		}
-	}
-	return key + "=" + value, key != ""
 }
 
 // templatePairs are the label pairs of a pod-template owner's template;

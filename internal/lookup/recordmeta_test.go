@@ -3,6 +3,7 @@ package lookup
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 )
 
 // hasPointers reports whether a value of typ holds a pointer the garbage
@@ -49,9 +51,14 @@ func lastPointerEnd(typ reflect.Type) uintptr {
 	return end
 }
 
-// TestRecordLayout: a recordMeta's only pointers are its blob and rare
-// fields.
+// TestRecordLayout: the collector scans the first words of a
+// CachedService (its ports, blob and rare pointers) and nothing after
+// them; a recordMeta's only pointers are its blob and rare fields.
 func TestRecordLayout(t *testing.T) {
+	const words = 6 * 8 // ports (3 words), blob (2), rare (1)
+	if end := lastPointerEnd(reflect.TypeFor[CachedService]()); end > words {
+		t.Errorf("a CachedService's pointers end at byte %d, not %d: a field with a pointer comes after the spans", end, words)
+	}
 	typ := reflect.TypeFor[recordMeta]()
 	for i := range typ.NumField() {
 		if f := typ.Field(i); hasPointers(f.Type) && f.Name != "blob" && f.Name != "rare" {
@@ -158,3 +165,39 @@ func TestRecordSet(t *testing.T) {
 	}
 }
 
+// TestCachedServiceShapes: records of Services in shapes no API server
+// sends (long and empty strings, empty keys, bytes that are not UTF-8,
+// many pairs, an empty appProtocol) stand for their Service, and reading
+// a selector that is not appendPairs' does not panic.
+func TestCachedServiceShapes(t *testing.T) {
+	long := strings.Repeat("x", 70000)
+	many := map[string]string{}
+	for i := range 300 {
+		many[strings.Repeat("k", i)] = strings.Repeat("v", 300-i)
+	}
+	for _, svc := range []*corev1.Service{
+		{},
+		{Spec: corev1.ServiceSpec{Selector: map[string]string{"": ""}}},
+		{Spec: corev1.ServiceSpec{Selector: map[string]string{"": "x", "\xff": "\x00"}}},
+		{Spec: corev1.ServiceSpec{Selector: map[string]string{long: long}, ExternalName: long}},
+		{Spec: corev1.ServiceSpec{Selector: many}},
+		{ObjectMeta: metav1.ObjectMeta{Name: long, Labels: map[string]string{}, Annotations: map[string]string{}, OwnerReferences: []metav1.OwnerReference{}, Finalizers: []string{}}},
+		{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{AppProtocol: ptr.To("")}, {TargetPort: intstr.IntOrString{Type: 7, StrVal: long}}}}},
+	} {
+		c := compactService(svc)
+		if got := c.Service(); !reflect.DeepEqual(got, svc) {
+			t.Errorf("the record of a Service does not stand for it: %d bytes of JSON vs %d", len(toJSON(got)), len(toJSON(svc)))
+		}
+		if sel := svc.Spec.Selector; sel != nil {
+			if got, want := c.selects(sel), len(sel) > 0; got != want {
+				t.Errorf("a selector selects its own pairs: %v, want %v", got, want)
+			}
+		}
+	}
+	for _, s := range []string{"\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", "\x05ab", "\x01a\x09b", "\x01a"} {
+		r := pairReader{s: s}
+		for range 3 {
+			r.next()
+		}
+	}
+}

@@ -34,7 +34,9 @@ import (
 //
 // Strings that repeat across objects (namespaces, label and selector keys,
 // port names and protocols, enums) are interned: a decoded object has a
-// copy of each of its own.
+// copy of each of its own. A record's own strings are not: it keeps them
+// in one blob, a heap object the garbage collector need not scan
+// (recordMeta).
 func StripForCache(obj any) (any, error) {
 	switch obj.(type) {
 	case *CachedService, *CachedStatefulSet, *CachedWorkload, *CachedCopy:
@@ -61,21 +63,9 @@ func StripForCache(obj any) (any, error) {
 		internPodSpec(&o.Spec)
 	case *corev1.Namespace:
 	case *corev1.Service:
+		// The record copies every string of the Service into its blob
+		// (compactService): interning them would buy nothing.
 		o.Labels = nil
-		spec := &o.Spec
-		*spec = corev1.ServiceSpec{
-			Type:                     corev1.ServiceType(intern(string(spec.Type))),
-			ClusterIP:                intern(spec.ClusterIP),
-			ExternalName:             spec.ExternalName,
-			Selector:                 internMap(spec.Selector, false),
-			Ports:                    spec.Ports,
-			PublishNotReadyAddresses: spec.PublishNotReadyAddresses,
-		}
-		for i := range spec.Ports {
-			p := &spec.Ports[i]
-			p.Name, p.Protocol = intern(p.Name), corev1.Protocol(intern(string(p.Protocol)))
-			p.TargetPort.StrVal = intern(p.TargetPort.StrVal)
-		}
 		return compactService(o), nil
 	}
 	// The pod-template owners (rules.Kinds): their template and selector.
