@@ -180,7 +180,7 @@ func auditedOnly(o client.Object) []AuditRequest {
 	case *lookup.CachedCopy:
 		return nil
 	case *lookup.CachedWorkload:
-		if c.Subdomain == "" {
+		if c.Subdomain() == "" {
 			// Not a copy either; without a subdomain, not audited
 			// (audited), and not built to find that out.
 			return nil

@@ -140,7 +140,7 @@ func SetupIndexes(ctx context.Context, informers ctrlcache.Informers) (*Indexes,
 	if x.statefulSets, err = add(&appsv1.StatefulSet{}, IndexServiceName, func(o client.Object) []string {
 		switch o := o.(type) {
 		case *CachedStatefulSet:
-			return []string{o.ServiceName}
+			return []string{o.ServiceName()}
 		case *appsv1.StatefulSet:
 			return []string{o.Spec.ServiceName}
 		}
@@ -203,9 +203,9 @@ func Indexers(obj runtime.Object, idx toolscache.Indexers) toolscache.Indexers {
 // subdomainOf is the subdomain of a pod-template owner's template; none
 // for a controller's copy, and most owners set none, so the index is small.
 func subdomainOf(o client.Object) []string {
-	if c := templateOf(o); c != nil {
-		if c.Subdomain != "" {
-			return []string{c.Subdomain}
+	if c, r := templateOf(o); c != nil {
+		if s := r.str(c.subdomain); s != "" {
+			return []string{s}
 		}
 		return nil
 	}
@@ -271,11 +271,14 @@ func indexedPair(selector map[string]string) (string, bool) {
 // none for a controller's copy (rules.Derived).
 func templatePairs(o client.Object) []string {
 	if labels, ok := selectedLabels(o); ok {
-		out := make([]string, 0, len(labels)/2)
-		for i := 0; i+1 < len(labels); i += 2 {
-			out = append(out, labels[i]+"="+labels[i+1])
+		var out []string
+		for {
+			k, v, ok := labels.next()
+			if !ok {
+				return out
+			}
+			out = append(out, k+"="+v)
 		}
-		return out
 	}
 	switch c := o.(type) {
 	case *CachedCopy:
@@ -300,26 +303,27 @@ func templatePairs(o client.Object) []string {
 // selected by (what rules.WorkloadOf reads), when they are its own: a
 // CachedStatefulSet's, a CachedWorkload's but a Job's (rules.Kinds'
 // Template adds the job-name labels the API server adds to a Job's pods).
-func selectedLabels(o client.Object) ([]string, bool) {
+func selectedLabels(o client.Object) (pairReader, bool) {
 	switch c := o.(type) {
 	case *CachedStatefulSet:
-		return c.TemplateLabels, true
+		return c.labelPairs(&c.recordMeta), true
 	case *CachedWorkload:
-		return c.TemplateLabels, c.kind.Name != rules.KindJob
+		return c.labelPairs(&c.recordMeta), c.kind.Name != rules.KindJob
 	}
-	return nil, false
+	return pairReader{}, false
 }
 
 // templateOf is the pod template of a record of a pod-template owner
-// (CachedStatefulSet, CachedWorkload); nil for any other object.
-func templateOf(o client.Object) *cachedTemplate {
+// (CachedStatefulSet, CachedWorkload), and the record's metadata, whose
+// blob holds its strings; nil for any other object.
+func templateOf(o client.Object) (*cachedTemplate, *recordMeta) {
 	switch c := o.(type) {
 	case *CachedStatefulSet:
-		return &c.cachedTemplate
+		return &c.cachedTemplate, &c.recordMeta
 	case *CachedWorkload:
-		return &c.cachedTemplate
+		return &c.cachedTemplate, &c.recordMeta
 	}
-	return nil
+	return nil, nil
 }
 
 func pairs(m map[string]string) []string {
@@ -469,7 +473,7 @@ func (b *boundLookup) StatefulSetsFor(namespace, serviceName string) ([]*appsv1.
 		// The bucket holds other serviceNames and namespaces too.
 		switch o := o.(type) {
 		case *CachedStatefulSet:
-			if o.GetNamespace() == namespace && o.ServiceName == serviceName {
+			if o.GetNamespace() == namespace && o.ServiceName() == serviceName {
 				out = append(out, b.statefulSet(o))
 			}
 		case *appsv1.StatefulSet:
@@ -515,7 +519,7 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			switch o := o.(type) {
 			case *CachedStatefulSet:
 				// Built only when it is selected.
-				if o.GetNamespace() == namespace && selectsPairs(selector, o.TemplateLabels) {
+				if o.GetNamespace() == namespace && selectsPairs(selector, o.labelPairs(&o.recordMeta)) {
 					add(b.statefulSet(o))
 				}
 			case *CachedWorkload:

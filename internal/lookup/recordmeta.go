@@ -45,8 +45,8 @@ type recordMeta struct {
 	rare *rareMeta
 	// The strings in blob.
 	apiVersion, kind, name, namespace, uid, resourceVersion span
-	generation                                               int64
-	created                                                  packedTime
+	generation                                              int64
+	created                                                 packedTime
 }
 
 // rareMeta is what recordMeta keeps of the fields most objects leave

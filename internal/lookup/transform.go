@@ -77,8 +77,8 @@ func StripForCache(obj any) (any, error) {
 		internTemplate(k.OwnTemplate(o))
 	}
 	if sts, ok := o.(*appsv1.StatefulSet); ok {
-		sts.Spec.PodManagementPolicy = appsv1.PodManagementPolicyType(intern(string(sts.Spec.PodManagementPolicy)))
-		sts.Spec.UpdateStrategy.Type = appsv1.StatefulSetUpdateStrategyType(intern(string(sts.Spec.UpdateStrategy.Type)))
+		// Its strings go to its record's blob, its containers' as they
+		// are, interned above.
 		return compactStatefulSet(sts), nil
 	}
 	if k := rules.KindInfoOf(o); compactsWorkload(k) {

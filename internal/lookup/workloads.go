@@ -26,66 +26,77 @@ import (
 // DeepCopyObject, so that the cache's client reads one too), equal to
 // what StripForCache keeps of it (lookup's compact_test.go).
 type CachedWorkload struct {
-	recordMeta
+	// Its pointers first (cachedTemplate), as CachedStatefulSet's.
+	cachedTemplate
 	kind *rules.KindInfo
-	cachedSelector
 	// ManualSelector is a Job's spec.manualSelector.
 	ManualSelector *bool
-	cachedTemplate
+	recordMeta
+	cachedSelector
 }
 
 // cachedSelector is a label selector as a record keeps it: the pairs of
-// its matchLabels when it has nothing else (pairsOf; a map of two pairs
-// costs about 300 bytes), the selector itself otherwise (nil, or with
-// matchExpressions or without matchLabels).
+// its matchLabels in the record's blob (appendPairs) when it has nothing
+// else (a map of two pairs costs about 300 bytes and three heap objects),
+// the selector itself otherwise (nil, or with matchExpressions or
+// without matchLabels).
 type cachedSelector struct {
-	// Selector is the selector when SelectorLabels cannot stand for it.
+	// Selector is the selector when selectorLabels cannot stand for it.
 	Selector *metav1.LabelSelector
-	// SelectorLabels are the pairs of its matchLabels; nil when Selector
-	// holds it.
-	SelectorLabels []string
+	// selectorLabels are the pairs of its matchLabels, when
+	// hasSelectorLabels; Selector is nil then.
+	selectorLabels    span
+	hasSelectorLabels bool
 }
 
-// compactSelector is the record of s.
-func compactSelector(s *metav1.LabelSelector) cachedSelector {
+// compactSelector is the record of s, its pairs written to w.
+func compactSelector(w *blobWriter, s *metav1.LabelSelector) cachedSelector {
 	if s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
-		return cachedSelector{SelectorLabels: pairsOf(s.MatchLabels)}
+		var pairs [256]byte
+		return cachedSelector{selectorLabels: w.addBytes(appendPairs(pairs[:0], s.MatchLabels)), hasSelectorLabels: true}
 	}
 	return cachedSelector{Selector: s}
 }
 
-// selector returns the selector the record stands for.
-func (c *cachedSelector) selector() *metav1.LabelSelector {
-	if c.SelectorLabels != nil {
-		return &metav1.LabelSelector{MatchLabels: mapOf(c.SelectorLabels)}
+// selector returns the selector the record (whose metadata is r) stands
+// for.
+func (c *cachedSelector) selector(r *recordMeta) *metav1.LabelSelector {
+	if c.hasSelectorLabels {
+		return &metav1.LabelSelector{MatchLabels: pairsMap(pairReader{s: r.str(c.selectorLabels)})}
 	}
 	return c.Selector
 }
 
 // cachedTemplate is a pod template as rules.Strip leaves it: its labels as
-// sorted pairs (pairsOf), the rest of its metadata (nil when there is
-// none), and of its spec the hostname, subdomain, containers and (a
-// StatefulSet's) volumes.
+// sorted pairs and its hostname and subdomain in the record's blob, the
+// rest of its metadata (nil when there is none), and of its spec the
+// containers and (a StatefulSet's) volumes. Its pointers come first: a
+// record that embeds it first is scanned no further than its last one.
 type cachedTemplate struct {
-	// TemplateLabels are the pairs of the pod template's labels.
-	TemplateLabels []string
 	// TemplateMeta is the rest of the template's metadata (annotations,
 	// mostly); nil when there is none.
 	TemplateMeta *metav1.ObjectMeta
 	// The template's spec: what rules.Strip keeps.
-	Hostname, Subdomain        string
 	Containers, InitContainers []CachedContainer
 	Volumes                    []corev1.Volume
+	// templateLabels are the pairs of the pod template's labels
+	// (appendPairs): nil labels when not hasTemplateLabels.
+	templateLabels      span
+	hostname, subdomain span
+	hasTemplateLabels   bool
 }
 
 // compactTemplate is the record of a pod template rules.Strip has
-// stripped.
-func compactTemplate(t *corev1.PodTemplateSpec) cachedTemplate {
+// stripped, its strings written to w.
+func compactTemplate(w *blobWriter, t *corev1.PodTemplateSpec) cachedTemplate {
 	c := cachedTemplate{
-		TemplateLabels: pairsOf(t.Labels),
-		Hostname:       t.Spec.Hostname, Subdomain: t.Spec.Subdomain,
+		hostname: w.add(t.Spec.Hostname), subdomain: w.add(t.Spec.Subdomain),
 		Containers: compactContainers(t.Spec.Containers), InitContainers: compactContainers(t.Spec.InitContainers),
 		Volumes: t.Spec.Volumes,
+	}
+	if t.Labels != nil {
+		var pairs [512]byte
+		c.templateLabels, c.hasTemplateLabels = w.addBytes(appendPairs(pairs[:0], t.Labels)), true
 	}
 	if meta := t.ObjectMeta; !isZeroMeta(meta) {
 		meta.Labels = nil
@@ -94,16 +105,25 @@ func compactTemplate(t *corev1.PodTemplateSpec) cachedTemplate {
 	return c
 }
 
-// template returns the pod template the record stands for.
-func (c *cachedTemplate) template() corev1.PodTemplateSpec {
+// labelPairs reads the template's labels (none for nil labels) of the
+// record whose metadata is r.
+func (c *cachedTemplate) labelPairs(r *recordMeta) pairReader {
+	return pairReader{s: r.str(c.templateLabels)}
+}
+
+// template returns the pod template the record (whose metadata is r)
+// stands for.
+func (c *cachedTemplate) template(r *recordMeta) corev1.PodTemplateSpec {
 	t := corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-		Hostname: c.Hostname, Subdomain: c.Subdomain,
+		Hostname: r.str(c.hostname), Subdomain: r.str(c.subdomain),
 		Containers: containers(c.Containers), InitContainers: containers(c.InitContainers), Volumes: c.Volumes,
 	}}
 	if c.TemplateMeta != nil {
 		t.ObjectMeta = *c.TemplateMeta
 	}
-	t.Labels = mapOf(c.TemplateLabels)
+	if c.hasTemplateLabels {
+		t.Labels = pairsMap(c.labelPairs(r))
+	}
 	return t
 }
 
@@ -136,10 +156,13 @@ func compactWorkload(o runtime.Object, k *rules.KindInfo) runtime.Object {
 	}
 	var tm metav1.TypeMeta
 	tm.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
-	c := &CachedWorkload{kind: k, recordMeta: newRecordMeta(tm, m), cachedTemplate: compactTemplate(k.OwnTemplate(o))}
+	var buf [512]byte
+	w := newBlobWriter(buf[:])
+	c := &CachedWorkload{kind: k, recordMeta: buildRecordMeta(&w, tm, m), cachedTemplate: compactTemplate(&w, k.OwnTemplate(o))}
 	if k.Selector != nil {
-		c.cachedSelector = compactSelector(k.Selector(o))
+		c.cachedSelector = compactSelector(&w, k.Selector(o))
 	}
+	c.blob = w.blob()
 	if job, ok := o.(*batchv1.Job); ok {
 		c.ManualSelector = job.Spec.ManualSelector
 	}
@@ -152,7 +175,7 @@ func compactWorkload(o runtime.Object, k *rules.KindInfo) runtime.Object {
 func (c *CachedWorkload) Object() client.Object {
 	obj := c.kind.New().(client.Object)
 	tm, om := c.meta()
-	selector := c.selector()
+	selector := c.selector(&c.recordMeta)
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		o.TypeMeta, o.ObjectMeta, o.Spec.Selector = tm, om, selector
@@ -165,9 +188,12 @@ func (c *CachedWorkload) Object() client.Object {
 	case *batchv1.CronJob:
 		o.TypeMeta, o.ObjectMeta = tm, om
 	}
-	*c.kind.OwnTemplate(obj) = c.template()
+	*c.kind.OwnTemplate(obj) = c.template(&c.recordMeta)
 	return obj
 }
+
+// Subdomain is the pod template's spec.subdomain.
+func (c *CachedWorkload) Subdomain() string { return c.str(c.subdomain) }
 
 // DeepCopyObject implements runtime.Object: a copy of the record is the
 // object it stands for (Object), deep-copied.
