@@ -24,8 +24,14 @@ import (
 // owner) arrives as an update with the whole object, and is kept whole
 // from then on: the transform sees every version of an object.
 type CachedCopy struct {
+	// ownerReferences are the copy's: its controller reference, or none.
+	// Every copy has one, so the record keeps it here rather than in
+	// recordMeta's rare fields (a rareMeta is 160 bytes, all of them
+	// scanned), and reads and sets it with its own GetOwnerReferences and
+	// SetOwnerReferences. With kind, the record's pointers come first.
+	ownerReferences []metav1.OwnerReference
+	kind            *rules.KindInfo
 	recordMeta
-	kind *rules.KindInfo
 }
 
 // compactCopy is the record of a controller's copy o of kind k.
@@ -39,14 +45,15 @@ func compactCopy(o runtime.Object, k *rules.KindInfo) runtime.Object {
 		ResourceVersion: m.GetResourceVersion(), Generation: m.GetGeneration(),
 		CreationTimestamp: m.GetCreationTimestamp(), DeletionTimestamp: m.GetDeletionTimestamp(),
 	}
+	var tm metav1.TypeMeta
+	tm.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
+	c := &CachedCopy{kind: k, recordMeta: newRecordMeta(tm, &meta)}
 	if ref := metav1.GetControllerOf(m); ref != nil {
 		r := *ref
 		r.APIVersion, r.Kind = intern(r.APIVersion), intern(r.Kind)
-		meta.OwnerReferences = []metav1.OwnerReference{r}
+		c.ownerReferences = []metav1.OwnerReference{r}
 	}
-	var tm metav1.TypeMeta
-	tm.SetGroupVersionKind(o.GetObjectKind().GroupVersionKind())
-	return &CachedCopy{kind: k, recordMeta: newRecordMeta(tm, &meta)}
+	return c
 }
 
 // Object returns the copy as readers see it: an object of its type with
@@ -63,6 +70,15 @@ func (c *CachedCopy) Object() client.Object {
 	obj.SetDeletionTimestamp(c.GetDeletionTimestamp())
 	obj.SetOwnerReferences(c.GetOwnerReferences())
 	return obj
+}
+
+// GetOwnerReferences implements metav1.Object: the copy's controller
+// reference, or none.
+func (c *CachedCopy) GetOwnerReferences() []metav1.OwnerReference { return c.ownerReferences }
+
+// SetOwnerReferences implements metav1.Object.
+func (c *CachedCopy) SetOwnerReferences(references []metav1.OwnerReference) {
+	c.ownerReferences = references
 }
 
 // DeepCopyObject implements runtime.Object: a copy of the record is the

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/headless-guard/headless-guard/rules"
 )
 
 // hasPointers reports whether a value of typ holds a pointer the garbage
@@ -199,5 +201,28 @@ func TestCachedServiceShapes(t *testing.T) {
 		for range 3 {
 			r.next()
 		}
+	}
+}
+
+// TestCachedCopyOwner: a controller's copy keeps its controller
+// reference in the record itself, not in a rareMeta (every copy has
+// one), and reads and sets it through metav1.Object.
+func TestCachedCopyOwner(t *testing.T) {
+	ref := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: "u", Controller: ptr.To(true)}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: "ns", OwnerReferences: []metav1.OwnerReference{ref}}}
+	c, ok := compactCopy(pod, rules.KindInfoOf(pod)).(*CachedCopy)
+	if !ok {
+		t.Fatalf("a Pod of a StatefulSet is not a CachedCopy")
+	}
+	if c.rare != nil {
+		t.Error("a copy keeps a rareMeta for its controller reference")
+	}
+	var m metav1.Object = c
+	if got := m.GetOwnerReferences(); !reflect.DeepEqual(got, []metav1.OwnerReference{ref}) {
+		t.Errorf("the owner references read %v", got)
+	}
+	m.SetOwnerReferences(nil)
+	if m.GetOwnerReferences() != nil || c.Object().GetOwnerReferences() != nil {
+		t.Error("owner references set to none read some")
 	}
 }
