@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -224,5 +226,78 @@ func TestCachedCopyOwner(t *testing.T) {
 	m.SetOwnerReferences(nil)
 	if m.GetOwnerReferences() != nil || c.Object().GetOwnerReferences() != nil {
 		t.Error("owner references set to none read some")
+	}
+}
+
+// TestCachedServiceRandom: the records of random Services (strings empty
+// or not, of any bytes; selectors and ports nil, empty or not; times in
+// UTC, time.Local or another zone; rare fields set or not) stand for
+// them, and their selector selects what rules.Selects does.
+func TestCachedServiceRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	str := func() string {
+		if rng.IntN(3) == 0 {
+			return ""
+		}
+		b := make([]byte, rng.IntN(200))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		return string(b)
+	}
+	labels := func() map[string]string {
+		switch rng.IntN(3) {
+		case 0:
+			return nil
+		case 1:
+			return map[string]string{}
+		}
+		m := map[string]string{}
+		for range rng.IntN(6) + 1 {
+			m[str()] = str()
+		}
+		return m
+	}
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("Z", -7200)}
+	for range 2000 {
+		svc := &corev1.Service{
+			TypeMeta: metav1.TypeMeta{APIVersion: str(), Kind: str()},
+			ObjectMeta: metav1.ObjectMeta{
+				Name: str(), Namespace: str(), UID: types.UID(str()), ResourceVersion: str(), Generation: rng.Int64(),
+				Annotations: labels(), Labels: labels(), GenerateName: str(),
+			},
+			Spec: corev1.ServiceSpec{
+				Type: corev1.ServiceType(str()), ClusterIP: str(), ExternalName: str(), Selector: labels(),
+				PublishNotReadyAddresses: rng.IntN(2) == 0,
+			},
+		}
+		if rng.IntN(2) == 0 {
+			svc.CreationTimestamp = metav1.NewTime(time.Unix(rng.Int64N(1<<40)-1<<39, rng.Int64N(1e9)).In(zones[rng.IntN(len(zones))]))
+		}
+		if rng.IntN(4) == 0 {
+			svc.DeletionTimestamp = &metav1.Time{Time: time.Unix(rng.Int64N(1<<32), 0)}
+		}
+		if n := rng.IntN(4); n > 0 {
+			svc.Spec.Ports = make([]corev1.ServicePort, n-1)
+			for i := range svc.Spec.Ports {
+				p := &svc.Spec.Ports[i]
+				p.Name, p.Protocol, p.Port, p.NodePort = str(), corev1.Protocol(str()), rng.Int32(), rng.Int32()
+				p.TargetPort = intstr.IntOrString{Type: intstr.Type(rng.IntN(3)), IntVal: rng.Int32(), StrVal: str()}
+				if rng.IntN(2) == 0 {
+					p.AppProtocol = ptr.To(str())
+				}
+			}
+		}
+		c := compactService(svc)
+		if got := c.Service(); !reflect.DeepEqual(got, svc) {
+			t.Fatalf("the record stands for\n%#v\nnot\n%#v", got, svc)
+		}
+		probe := labels()
+		if sel := svc.Spec.Selector; len(sel) > 0 && rng.IntN(2) == 0 {
+			probe = sel
+		}
+		if got, want := c.selects(probe), rules.Selects(svc.Spec.Selector, probe); got != want {
+			t.Fatalf("selects(%q) of %q: %v, rules.Selects %v", probe, svc.Spec.Selector, got, want)
+		}
 	}
 }
