@@ -26,9 +26,9 @@ import (
 type CachedCopy struct {
 	// ownerReferences are the copy's: its controller reference, or none.
 	// Every copy has one, so the record keeps it here rather than in
-	// recordMeta's rare fields (a rareMeta is 160 bytes, all of them
-	// scanned), and reads and sets it with its own GetOwnerReferences and
-	// SetOwnerReferences. With kind, the record's pointers come first.
+	// recordMeta's rare fields (a rareMeta more per copy, 64 bytes, all of
+	// them scanned), and reads and sets it with its own GetOwnerReferences
+	// and SetOwnerReferences. With kind, the record's pointers come first.
 	ownerReferences []metav1.OwnerReference
 	kind            *rules.KindInfo
 	recordMeta

@@ -50,13 +50,21 @@ type recordMeta struct {
 }
 
 // rareMeta is what recordMeta keeps of the fields most objects leave
-// empty.
+// empty: 64 bytes of those that some kinds of object set (a StatefulSet
+// an operator owns, a Service with a headless-guard annotation, an object
+// being deleted), and behind a pointer the rest, which almost none
+// keeps once rules.Strip has run.
 type rareMeta struct {
+	labels, annotations map[string]string
+	ownerReferences     []metav1.OwnerReference
+	deletionTimestamp   *metav1.Time
+	more                *moreMeta
+}
+
+// moreMeta is the rest of rareMeta: nil when all of it is empty.
+type moreMeta struct {
 	generateName, selfLink     string
-	deletionTimestamp          *metav1.Time
 	deletionGracePeriodSeconds *int64
-	labels, annotations        map[string]string
-	ownerReferences            []metav1.OwnerReference
 	finalizers                 []string
 	managedFields              []metav1.ManagedFieldsEntry
 	// created is the creation timestamp when packedTime cannot hold it
@@ -68,9 +76,13 @@ type rareMeta struct {
 // empty map or slice that is not nil is something (readers tell nil from
 // empty).
 func (m *rareMeta) empty() bool {
-	return m.generateName == "" && m.selfLink == "" && m.deletionTimestamp == nil &&
-		m.deletionGracePeriodSeconds == nil && m.labels == nil && m.annotations == nil &&
-		m.ownerReferences == nil && m.finalizers == nil && m.managedFields == nil && m.created.Time == (time.Time{})
+	return m.labels == nil && m.annotations == nil && m.ownerReferences == nil && m.deletionTimestamp == nil && m.more == nil
+}
+
+// empty reports whether m holds nothing, as rareMeta's.
+func (m *moreMeta) empty() bool {
+	return m.generateName == "" && m.selfLink == "" && m.deletionGracePeriodSeconds == nil &&
+		m.finalizers == nil && m.managedFields == nil && m.created.Time == (time.Time{})
 }
 
 // span is where a string is in a record's blob: blob[off:off+n]. An
@@ -199,14 +211,19 @@ func buildRecordMeta(w *blobWriter, t metav1.TypeMeta, m *metav1.ObjectMeta) rec
 		resourceVersion: w.add(m.ResourceVersion), generation: m.Generation,
 	}
 	rare := rareMeta{
-		generateName: m.GenerateName, selfLink: m.SelfLink, deletionTimestamp: m.DeletionTimestamp,
-		deletionGracePeriodSeconds: m.DeletionGracePeriodSeconds, labels: m.Labels, annotations: m.Annotations,
-		ownerReferences: m.OwnerReferences, finalizers: m.Finalizers, managedFields: m.ManagedFields,
+		labels: m.Labels, annotations: m.Annotations, ownerReferences: m.OwnerReferences, deletionTimestamp: m.DeletionTimestamp,
+	}
+	more := moreMeta{
+		generateName: m.GenerateName, selfLink: m.SelfLink, deletionGracePeriodSeconds: m.DeletionGracePeriodSeconds,
+		finalizers: m.Finalizers, managedFields: m.ManagedFields,
 	}
 	if p, ok := packTime(m.CreationTimestamp.Time); ok {
 		r.created = p
 	} else {
-		r.created.loc, rare.created = timeRare, m.CreationTimestamp
+		r.created.loc, more.created = timeRare, m.CreationTimestamp
+	}
+	if !more.empty() {
+		rare.more = &more
 	}
 	if !rare.empty() {
 		r.rare = &rare
@@ -222,10 +239,12 @@ func (r *recordMeta) meta() (metav1.TypeMeta, metav1.ObjectMeta) {
 		Generation: r.generation, CreationTimestamp: r.GetCreationTimestamp(),
 	}
 	if rare := r.rare; rare != nil {
-		m.GenerateName, m.SelfLink = rare.generateName, rare.selfLink
-		m.DeletionTimestamp, m.DeletionGracePeriodSeconds = rare.deletionTimestamp, rare.deletionGracePeriodSeconds
 		m.Labels, m.Annotations, m.OwnerReferences = rare.labels, rare.annotations, rare.ownerReferences
-		m.Finalizers, m.ManagedFields = rare.finalizers, rare.managedFields
+		m.DeletionTimestamp = rare.deletionTimestamp
+	}
+	if more := r.moreFields(); more != nil {
+		m.GenerateName, m.SelfLink, m.DeletionGracePeriodSeconds = more.generateName, more.selfLink, more.deletionGracePeriodSeconds
+		m.Finalizers, m.ManagedFields = more.finalizers, more.managedFields
 	}
 	return metav1.TypeMeta{APIVersion: r.str(r.apiVersion), Kind: r.str(r.kind)}, m
 }
@@ -244,6 +263,29 @@ func (r *recordMeta) setRare(set func(*rareMeta)) {
 	r.rare = rare
 }
 
+// moreFields returns r's moreMeta; nil when it has none.
+func (r *recordMeta) moreFields() *moreMeta {
+	if r.rare == nil {
+		return nil
+	}
+	return r.rare.more
+}
+
+// setMore applies set to r's moreMeta, as setRare to its rareMeta.
+func (r *recordMeta) setMore(set func(*moreMeta)) {
+	r.setRare(func(m *rareMeta) {
+		more := m.more
+		if more == nil {
+			more = &moreMeta{}
+		}
+		set(more)
+		if more.empty() {
+			more = nil
+		}
+		m.more = more
+	})
+}
+
 // The metav1.Object accessors.
 
 // GetNamespace implements metav1.Object.
@@ -260,15 +302,15 @@ func (r *recordMeta) SetName(name string) { r.setStr(&r.name, name) }
 
 // GetGenerateName implements metav1.Object.
 func (r *recordMeta) GetGenerateName() string {
-	if r.rare == nil {
-		return ""
+	if more := r.moreFields(); more != nil {
+		return more.generateName
 	}
-	return r.rare.generateName
+	return ""
 }
 
 // SetGenerateName implements metav1.Object.
 func (r *recordMeta) SetGenerateName(name string) {
-	r.setRare(func(m *rareMeta) { m.generateName = name })
+	r.setMore(func(m *moreMeta) { m.generateName = name })
 }
 
 // GetUID implements metav1.Object.
@@ -291,24 +333,24 @@ func (r *recordMeta) SetGeneration(generation int64) { r.generation = generation
 
 // GetSelfLink implements metav1.Object.
 func (r *recordMeta) GetSelfLink() string {
-	if r.rare == nil {
-		return ""
+	if more := r.moreFields(); more != nil {
+		return more.selfLink
 	}
-	return r.rare.selfLink
+	return ""
 }
 
 // SetSelfLink implements metav1.Object.
 func (r *recordMeta) SetSelfLink(selfLink string) {
-	r.setRare(func(m *rareMeta) { m.selfLink = selfLink })
+	r.setMore(func(m *moreMeta) { m.selfLink = selfLink })
 }
 
 // GetCreationTimestamp implements metav1.Object.
 func (r *recordMeta) GetCreationTimestamp() metav1.Time {
 	if r.created.loc == timeRare {
-		if r.rare == nil {
-			return metav1.Time{}
+		if more := r.moreFields(); more != nil {
+			return more.created
 		}
-		return r.rare.created
+		return metav1.Time{}
 	}
 	return metav1.Time{Time: r.created.time()}
 }
@@ -320,7 +362,7 @@ func (r *recordMeta) SetCreationTimestamp(timestamp metav1.Time) {
 		p.loc = timeRare
 	}
 	r.created = p
-	r.setRare(func(m *rareMeta) {
+	r.setMore(func(m *moreMeta) {
 		m.created = metav1.Time{}
 		if !ok {
 			m.created = timestamp
@@ -343,15 +385,15 @@ func (r *recordMeta) SetDeletionTimestamp(timestamp *metav1.Time) {
 
 // GetDeletionGracePeriodSeconds implements metav1.Object.
 func (r *recordMeta) GetDeletionGracePeriodSeconds() *int64 {
-	if r.rare == nil {
-		return nil
+	if more := r.moreFields(); more != nil {
+		return more.deletionGracePeriodSeconds
 	}
-	return r.rare.deletionGracePeriodSeconds
+	return nil
 }
 
 // SetDeletionGracePeriodSeconds implements metav1.Object.
 func (r *recordMeta) SetDeletionGracePeriodSeconds(s *int64) {
-	r.setRare(func(m *rareMeta) { m.deletionGracePeriodSeconds = s })
+	r.setMore(func(m *moreMeta) { m.deletionGracePeriodSeconds = s })
 }
 
 // GetLabels implements metav1.Object.
@@ -382,15 +424,15 @@ func (r *recordMeta) SetAnnotations(annotations map[string]string) {
 
 // GetFinalizers implements metav1.Object.
 func (r *recordMeta) GetFinalizers() []string {
-	if r.rare == nil {
-		return nil
+	if more := r.moreFields(); more != nil {
+		return more.finalizers
 	}
-	return r.rare.finalizers
+	return nil
 }
 
 // SetFinalizers implements metav1.Object.
 func (r *recordMeta) SetFinalizers(finalizers []string) {
-	r.setRare(func(m *rareMeta) { m.finalizers = finalizers })
+	r.setMore(func(m *moreMeta) { m.finalizers = finalizers })
 }
 
 // GetOwnerReferences implements metav1.Object.
@@ -408,15 +450,15 @@ func (r *recordMeta) SetOwnerReferences(references []metav1.OwnerReference) {
 
 // GetManagedFields implements metav1.Object.
 func (r *recordMeta) GetManagedFields() []metav1.ManagedFieldsEntry {
-	if r.rare == nil {
-		return nil
+	if more := r.moreFields(); more != nil {
+		return more.managedFields
 	}
-	return r.rare.managedFields
+	return nil
 }
 
 // SetManagedFields implements metav1.Object.
 func (r *recordMeta) SetManagedFields(managedFields []metav1.ManagedFieldsEntry) {
-	r.setRare(func(m *rareMeta) { m.managedFields = managedFields })
+	r.setMore(func(m *moreMeta) { m.managedFields = managedFields })
 }
 
 // The type: runtime.Object's GetObjectKind, and schema.ObjectKind.

@@ -167,6 +167,19 @@ func TestRecordSet(t *testing.T) {
 	if c.rare != nil {
 		t.Error("labels set and cleared leave a rareMeta")
 	}
+	c.SetOwnerReferences([]metav1.OwnerReference{{Name: "o"}})
+	if c.rare == nil || c.rare.more != nil || len(c.GetOwnerReferences()) != 1 {
+		t.Error("owner references set are not kept in rareMeta alone")
+	}
+	c.SetFinalizers([]string{"f"})
+	c.SetOwnerReferences(nil)
+	if c.rare == nil || c.rare.more == nil || len(c.GetFinalizers()) != 1 {
+		t.Error("a finalizer set is not kept in moreMeta")
+	}
+	c.SetFinalizers(nil)
+	if c.rare != nil {
+		t.Error("rare fields set and cleared leave a rareMeta")
+	}
 }
 
 // TestCachedServiceShapes: records of Services in shapes no API server
