@@ -308,10 +308,10 @@ func ServiceOf(o client.Object) (svc *corev1.Service, ok bool) {
 // policies' types, the template's hostname and subdomain, and the
 // template's labels and the selector's matchLabels as sorted pairs
 // instead of maps: appendPairs) are in recordMeta's blob, and the
-// replicas and revision history limit are integers, not pointers: a
-// StatefulSet costs the collector about half the heap objects it did.
-// The containers are CachedContainers, and the rest of the spec (nil
-// pointers, mostly) is kept as it is.
+// replicas and revision history limit are integers, not pointers, and the
+// containers are encoded in the blob too (containers.go): a StatefulSet
+// costs the collector a fraction of the heap objects it did. The rest of
+// the spec (nil pointers, mostly) is kept as it is.
 //
 // Lookups hand the rules a *appsv1.StatefulSet built from it
 // (StatefulSet), equal to the one StripForCache would keep (lookup's
@@ -346,45 +346,6 @@ const (
 	hasReplicas = 1 << iota
 	hasRevisionHistoryLimit
 )
-
-// CachedContainer is what rules.Strip keeps of a StatefulSet's container
-// (rules.StripContainerKeepConfig), in 144 bytes instead of the 408 of a
-// corev1.Container.
-type CachedContainer struct {
-	Name          string
-	RestartPolicy *corev1.ContainerRestartPolicy
-	Ports         []corev1.ContainerPort
-	Command, Args []string
-	Env           []corev1.EnvVar
-	EnvFrom       []corev1.EnvFromSource
-}
-
-// compactContainers are the records of containers rules.Strip has
-// stripped.
-func compactContainers(cs []corev1.Container) []CachedContainer {
-	if cs == nil {
-		return nil
-	}
-	out := make([]CachedContainer, len(cs))
-	for i, c := range cs {
-		out[i] = CachedContainer{Name: c.Name, RestartPolicy: c.RestartPolicy, Ports: c.Ports,
-			Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom}
-	}
-	return out
-}
-
-// containers are the containers of records, as rules.Strip kept them.
-func containers(cs []CachedContainer) []corev1.Container {
-	if cs == nil {
-		return nil
-	}
-	out := make([]corev1.Container, len(cs))
-	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy, Ports: c.Ports,
-			Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom}
-	}
-	return out
-}
 
 // compactStatefulSet is the record of a StatefulSet StripForCache has
 // stripped.

@@ -314,3 +314,82 @@ func TestCachedServiceRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestContainersRandom: random containers (every list nil, empty or
+// not; negative and large ports; restart policies nil or set; valueFrom
+// and envFrom set or not) read back as they were written, and reading
+// what the encoder did not write (cut short, or any bytes) does not
+// panic.
+func TestContainersRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	str := func() string {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		return string(b)
+	}
+	isNil := func() bool { return rng.IntN(3) == 0 }
+	strs := func() []string {
+		if isNil() {
+			return nil
+		}
+		out := make([]string, rng.IntN(4))
+		for i := range out {
+			out[i] = str()
+		}
+		return out
+	}
+	containers := func() []corev1.Container {
+		if isNil() {
+			return nil
+		}
+		cs := make([]corev1.Container, rng.IntN(4))
+		for i := range cs {
+			c := &cs[i]
+			c.Name, c.Command, c.Args = str(), strs(), strs()
+			if rng.IntN(2) == 0 {
+				c.RestartPolicy = ptr.To(corev1.ContainerRestartPolicy(str()))
+			}
+			if !isNil() {
+				c.Ports = make([]corev1.ContainerPort, rng.IntN(4))
+				for j := range c.Ports {
+					c.Ports[j] = corev1.ContainerPort{Name: str(), HostPort: rng.Int32() - 1<<30, ContainerPort: -rng.Int32(), Protocol: corev1.Protocol(str()), HostIP: str()}
+				}
+			}
+			if !isNil() {
+				c.Env = make([]corev1.EnvVar, rng.IntN(4))
+				for j := range c.Env {
+					c.Env[j] = corev1.EnvVar{Name: str(), Value: str()}
+					if rng.IntN(2) == 0 {
+						c.Env[j].ValueFrom = &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: str()}}
+					}
+				}
+			}
+			if !isNil() {
+				c.EnvFrom = make([]corev1.EnvFromSource, rng.IntN(3))
+			}
+		}
+		return cs
+	}
+	for range 2000 {
+		cs, inits := containers(), containers()
+		enc := containerEncoder{}
+		enc.containers(cs)
+		enc.containers(inits)
+		d := containerDecoder{s: string(enc.buf), side: enc.side}
+		if got := d.containers(); !reflect.DeepEqual(got, cs) {
+			t.Fatalf("containers read\n%#v\nnot\n%#v", got, cs)
+		}
+		if got := d.containers(); !reflect.DeepEqual(got, inits) {
+			t.Fatalf("init containers read\n%#v\nnot\n%#v", got, inits)
+		}
+		for _, s := range []string{string(enc.buf[:rng.IntN(len(enc.buf)+1)]), str() + str()} {
+			d := containerDecoder{s: s, side: enc.side}
+			d.containers()
+			d.containers()
+			d = containerDecoder{s: s}
+			d.containers()
+		}
+	}
+}

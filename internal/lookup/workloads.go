@@ -68,22 +68,28 @@ func (c *cachedSelector) selector(r *recordMeta) *metav1.LabelSelector {
 }
 
 // cachedTemplate is a pod template as rules.Strip leaves it: its labels as
-// sorted pairs and its hostname and subdomain in the record's blob, the
-// rest of its metadata (nil when there is none), and of its spec the
-// containers and (a StatefulSet's) volumes. Its pointers come first: a
-// record that embeds it first is scanned no further than its last one.
+// sorted pairs, its hostname and subdomain, and its containers and init
+// containers (containers.go) in the record's blob, the rest of its
+// metadata (nil when there is none), and (a StatefulSet's) volumes. Its
+// pointers come first: a record that embeds it first is scanned no
+// further than its last one.
 type cachedTemplate struct {
 	// TemplateMeta is the rest of the template's metadata (annotations,
 	// mostly); nil when there is none.
 	TemplateMeta *metav1.ObjectMeta
-	// The template's spec: what rules.Strip keeps.
-	Containers, InitContainers []CachedContainer
-	Volumes                    []corev1.Volume
+	// Volumes are the template spec's, as rules.Strip keeps them.
+	Volumes []corev1.Volume
+	// containerSide is what the containers' encoding does not hold; nil
+	// when there is none.
+	containerSide *containerSide
 	// templateLabels are the pairs of the pod template's labels
 	// (appendPairs): nil labels when not hasTemplateLabels.
 	templateLabels      span
 	hostname, subdomain span
-	hasTemplateLabels   bool
+	// containers are the containers and then the init containers,
+	// encoded (containerEncoder).
+	containers        span
+	hasTemplateLabels bool
 }
 
 // compactTemplate is the record of a pod template rules.Strip has
@@ -91,9 +97,13 @@ type cachedTemplate struct {
 func compactTemplate(w *blobWriter, t *corev1.PodTemplateSpec) cachedTemplate {
 	c := cachedTemplate{
 		hostname: w.add(t.Spec.Hostname), subdomain: w.add(t.Spec.Subdomain),
-		Containers: compactContainers(t.Spec.Containers), InitContainers: compactContainers(t.Spec.InitContainers),
 		Volumes: t.Spec.Volumes,
 	}
+	var buf [1024]byte
+	enc := containerEncoder{buf: buf[:0]}
+	enc.containers(t.Spec.Containers)
+	enc.containers(t.Spec.InitContainers)
+	c.containers, c.containerSide = w.addBytes(enc.buf), enc.side
 	if t.Labels != nil {
 		var pairs [512]byte
 		c.templateLabels, c.hasTemplateLabels = w.addBytes(appendPairs(pairs[:0], t.Labels)), true
@@ -115,9 +125,11 @@ func (c *cachedTemplate) labelPairs(r *recordMeta) pairReader {
 // stands for.
 func (c *cachedTemplate) template(r *recordMeta) corev1.PodTemplateSpec {
 	t := corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-		Hostname: r.str(c.hostname), Subdomain: r.str(c.subdomain),
-		Containers: containers(c.Containers), InitContainers: containers(c.InitContainers), Volumes: c.Volumes,
+		Hostname: r.str(c.hostname), Subdomain: r.str(c.subdomain), Volumes: c.Volumes,
 	}}
+	d := containerDecoder{s: r.str(c.containers), side: c.containerSide}
+	t.Spec.Containers = d.containers()
+	t.Spec.InitContainers = d.containers()
 	if c.TemplateMeta != nil {
 		t.ObjectMeta = *c.TemplateMeta
 	}
