@@ -74,7 +74,8 @@ func TestGCPercentFor(t *testing.T) {
 		{5 << 20, 100},            // a small heap keeps the default
 		{16 << 20, 100},           // headroom == live: the default
 		{20 << 20, 80},            // 16 MiB of headroom over 20 MiB
-		{40 << 20, 40},            // 16 MiB over 40 MiB
+		{32 << 20, 50},            // 16 MiB over 32 MiB
+		{40 << 20, minGCPercent},  // 16 MiB over 40 MiB is under the floor
 		{100 << 20, minGCPercent}, // never below the floor
 		{1 << 30, minGCPercent},
 	} {
