@@ -25,11 +25,17 @@ func split(data []byte) []*Document {
 		if end >= 0 {
 			next = pos + end + 1
 		}
-		if bytes.HasPrefix(data[pos:next], []byte("---")) {
+		sep := bytes.HasPrefix(data[pos:next], []byte("---"))
+		if sep && empty && validSeparator(data[pos+3:next]) && markerText(data[pos+3:next]) {
+			// Kept as the chunk's first line, and more than a marker
+			// to YAML: the document's text.
+			sep = false
+		}
+		if sep {
 			cur.Raw = data[start:pos]
 			docs = append(docs, cur)
 			cur = &Document{Separator: data[pos:next], Line: line + 1, off: next}
-			if rest := bytes.TrimSpace(data[pos+3 : next]); len(rest) > 0 && rest[0] != '#' {
+			if !validSeparator(data[pos+3 : next]) {
 				cur.sepErr = &ParseError{Line: line, Err: fmt.Errorf("invalid YAML document separator %q: `---` must be alone on its line or followed by a comment, as kubectl requires", bytes.TrimSpace(data[pos:next]))}
 			} else if empty && next > pos+3 && data[pos+3] == '#' {
 				// Kept as text, and YAML reads `---#` as text, not as a
@@ -46,6 +52,43 @@ func split(data []byte) []*Document {
 	}
 	cur.Raw = data[start:]
 	return append(docs, cur)
+}
+
+// validSeparator reports whether kubectl's reader takes a line of `---`
+// then rest as a separator, not as an error: rest, trimmed, is empty or a
+// comment.
+func validSeparator(rest []byte) bool {
+	t := bytes.TrimSpace(rest)
+	return len(t) == 0 || t[0] == '#'
+}
+
+// markerText reports whether kubectl's reader, keeping a `---` line at the
+// start of a chunk as the chunk's first line, hands YAML more than a
+// document marker: what follows the `---` (rest, up to the line's end) is
+// not only spaces and tabs, or those then a comment in printable ASCII. A
+// control character there (`---\v`) is an error to YAML, other text may
+// make the line a scalar; split then keeps the line in the document's text,
+// as kubectl does, for the parser to read. An invalid separator
+// (`--- x`, validSeparator) is an error whatever the chunk, and `---#` is
+// split's own.
+func markerText(rest []byte) bool {
+	rest = bytes.TrimSuffix(bytes.TrimSuffix(rest, []byte("\n")), []byte("\r"))
+	if len(rest) > 0 && rest[0] == '#' {
+		return false // split's own error
+	}
+	i := 0
+	for i < len(rest) && (rest[i] == ' ' || rest[i] == '\t') {
+		i++
+	}
+	if i < len(rest) && (i == 0 || rest[i] != '#') {
+		return true
+	}
+	for _, c := range rest[i:] {
+		if c >= 0x7f || c < 0x20 && c != '\t' {
+			return true
+		}
+	}
+	return false
 }
 
 // isBlank reports whether b has only spaces and comments, in printable
