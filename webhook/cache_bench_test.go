@@ -172,14 +172,25 @@ func gcTime() time.Duration {
 // chartWorkloads are the StatefulSets of the rendered public charts, each
 // with the Services of its file.
 func chartWorkloads() ([]client.Object, error) {
+	return chartObjects(func(o client.Object) bool {
+		switch o.(type) {
+		case *appsv1.StatefulSet, *corev1.Service:
+			return true
+		}
+		return false
+	})
+}
+
+// chartObjects are the objects of the rendered public charts that keep
+// selects, in their order.
+func chartObjects(keep func(client.Object) bool) ([]client.Object, error) {
 	objs, err := testobj.PublicCharts("../internal/check/testdata/publiccharts")
 	if err != nil {
 		return nil, err
 	}
 	var out []client.Object
 	for _, o := range objs {
-		switch o.(type) {
-		case *appsv1.StatefulSet, *corev1.Service:
+		if keep(o) {
 			out = append(out, o)
 		}
 	}
@@ -209,17 +220,10 @@ func copies(objs []client.Object, n int) []client.Object {
 
 // chartDeployments are the Deployments of the rendered public charts.
 func chartDeployments() ([]client.Object, error) {
-	objs, err := testobj.PublicCharts("../internal/check/testdata/publiccharts")
-	if err != nil {
-		return nil, err
-	}
-	var out []client.Object
-	for _, o := range objs {
-		if _, ok := o.(*appsv1.Deployment); ok {
-			out = append(out, o)
-		}
-	}
-	return out, nil
+	return chartObjects(func(o client.Object) bool {
+		_, ok := o.(*appsv1.Deployment)
+		return ok
+	})
 }
 
 // repeated returns n objects: objs over and over, renamed.
