@@ -111,6 +111,10 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Stopped before its certificate directory, a TempDir, is removed
+	// (cleanups run last registered first): it renews every few seconds
+	// and would write into the directory as it is removed.
+	t.Cleanup(func() { _ = g.Stop() })
 	ctx := t.Context()
 	cl := c.Client()
 	ns := framework.Namespace(t, c, "rotation", nil)
