@@ -364,10 +364,7 @@ func checkIdentity(t *testing.T, c *cluster.Cluster, docs []framework.ManifestDo
 
 	args := framework.SelfManagedArgs(t, "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", framework.GuardNamespace,
 		"--metrics-secure=true", framework.TestAuditGrace)
-	g, err := c.StartGuard(ctx, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := framework.StartGuard(t, c, args...)
 
 	t.Run("works", func(t *testing.T) {
 		// Denies through the informer cache (a StatefulSet alone is denied

@@ -737,10 +737,7 @@ func testHelmInstall(t *testing.T, c *cluster.Cluster, h helmCLI) {
 		"--webhook-cert-path=" + t.TempDir(), "--cert-dns-names=127.0.0.1,localhost", "--shutdown-delay=0s", framework.TestAuditGrace}
 	// Ready only once the API server reached it through the chart's
 	// configurations, with the caBundle it patched in.
-	g, err := c.StartGuard(ctx, guardArgsOf(t, dep, local...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := framework.StartGuard(t, c, guardArgsOf(t, dep, local...)...)
 	var injected string
 	t.Run("install", func(t *testing.T) {
 		// A StatefulSet alone is denied in the strict policy only.

@@ -38,6 +38,23 @@ func SelfManagedArgs(t *testing.T, extra ...string) []string {
 	}, extra...)
 }
 
+// StartGuard is c.StartGuard for the test t: the guard is stopped when t
+// ends, before the directories t.TempDir made for its arguments (such as
+// SelfManagedArgs' certificate directory) are removed. Cleanups run last
+// registered first, and args are made before this one is registered. A
+// guard left to the cluster's own cleanup would still be running then, and
+// one that renews its certificate into the directory as it is removed
+// fails the test ("directory not empty").
+func StartGuard(t *testing.T, c *cluster.Cluster, args ...string) *cluster.Guard {
+	t.Helper()
+	g, err := c.StartGuard(t.Context(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Stop() })
+	return g
+}
+
 // OwnCluster is a control plane for one test (for tests that change the
 // webhook configurations' caBundle, which a package's shared guard
 // needs), with GuardNamespace created.

@@ -107,14 +107,9 @@ func TestReplicasStartingTogetherOneCA(t *testing.T) {
 // Both must see zero failures across several renewals and a CA change.
 func TestCertificateRotationUnderLoad(t *testing.T) {
 	c := framework.OwnCluster(t)
-	g, err := c.StartGuard(t.Context(), framework.SelfManagedArgs(t, "--cert-validity=8s", "--ca-validity=24s")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Stopped before its certificate directory, a TempDir, is removed
-	// (cleanups run last registered first): it renews every few seconds
-	// and would write into the directory as it is removed.
-	t.Cleanup(func() { _ = g.Stop() })
+	// It renews every few seconds: framework.StartGuard stops it before
+	// its certificate directory is removed.
+	g := framework.StartGuard(t, c, framework.SelfManagedArgs(t, "--cert-validity=8s", "--ca-validity=24s")...)
 	ctx := t.Context()
 	cl := c.Client()
 	ns := framework.Namespace(t, c, "rotation", nil)
