@@ -337,7 +337,12 @@ func pairs(m map[string]string) []string {
 // CacheLookup answers rule lookups from the informer cache. A Service missing
 // from the cache is read once from the API server, because an informer lags:
 // a Service created a moment before its StatefulSet must not cause a false
-// denial. Lists come from the cache only.
+// denial. Lists come from the cache, but for one case: once a named Service
+// is in neither the cache nor the API server, ServicesSelecting reads that
+// namespace's Services from the API server too (liveListLimit), because
+// the Service meant instead may be the one created a moment before
+// (HG002's typo: `kubectl apply` of `nginx-headless` then a StatefulSet
+// naming `nginx`).
 type CacheLookup struct {
 	Cache client.Reader
 	Live  client.Reader
@@ -360,7 +365,19 @@ type boundLookup struct {
 	built []*corev1.Service
 	// builtSets are the StatefulSets built from CachedStatefulSets.
 	builtSets []*appsv1.StatefulSet
+	// missed are the namespaces in which a named Service was in neither
+	// the cache nor the API server during this request, and listed their
+	// Services as the API server listed them then (liveServices).
+	missed []string
+	listed map[string]*corev1.ServiceList
 }
+
+// liveListLimit caps the live List of a namespace's Services that
+// ServicesSelecting makes after a named Service was missing: a namespace
+// of more Services is answered from the cache alone, so a namespace of
+// 100,000 costs one page of this many, once per request that names a
+// missing Service.
+const liveListLimit = 100
 
 // statefulSet returns the StatefulSet of c, built once per request.
 func (b *boundLookup) statefulSet(c *CachedStatefulSet) *appsv1.StatefulSet {
@@ -410,11 +427,36 @@ func (b *boundLookup) live(namespace, name string) (*corev1.Service, error) {
 	svc := &corev1.Service{}
 	if err := b.Live.Get(b.ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc); err != nil {
 		if apierrors.IsNotFound(err) {
+			if !slices.Contains(b.missed, namespace) {
+				b.missed = append(b.missed, namespace)
+			}
 			return nil, nil
 		}
 		return nil, err
 	}
 	return svc, nil
+}
+
+// liveServices returns the Services of namespace as the API server lists
+// them, once per request, when a named Service was missing in it and it
+// has at most liveListLimit of them; otherwise nil, and the cache answers.
+// A List that fails leaves the answer to the cache, as before the miss.
+func (b *boundLookup) liveServices(namespace string) *corev1.ServiceList {
+	if b.Live == nil || !slices.Contains(b.missed, namespace) {
+		return nil
+	}
+	if list, done := b.listed[namespace]; done {
+		return list
+	}
+	if b.listed == nil {
+		b.listed = map[string]*corev1.ServiceList{}
+	}
+	list := &corev1.ServiceList{}
+	if err := b.Live.List(b.ctx, list, client.InNamespace(namespace), client.Limit(liveListLimit)); err != nil || list.Continue != "" {
+		list = nil
+	}
+	b.listed[namespace] = list
+	return list
 }
 
 // ConfigMap reads a ConfigMap from the API server. ConfigMaps are not
@@ -438,6 +480,15 @@ func (b *boundLookup) ConfigMap(namespace, name string) (*corev1.ConfigMap, erro
 
 func (b *boundLookup) ServicesSelecting(namespace string, labels map[string]string) ([]*corev1.Service, error) {
 	var out []*corev1.Service
+	if list := b.liveServices(namespace); list != nil {
+		for i := range list.Items {
+			if svc := &list.Items[i]; rules.Selects(svc.Spec.Selector, labels) {
+				out = append(out, svc)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return out, nil
+	}
 	seen := map[string]bool{}
 	for k, v := range labels {
 		objs, err := b.Indexes.services.ByIndex(IndexSelector, pairKey(namespace, k, v))
