@@ -151,16 +151,19 @@ func (c *cluster) list(ctx context.Context, namespace string) ([]runtime.Object,
 // complete adds to idx the cluster's objects of every namespace that the
 // objects of set are in, but those the set defines too: an object of the
 // input is what the cluster will hold once it is applied.
-func (c *cluster) complete(idx *rules.Index, set *manifest.Set) error {
+func (c *cluster) complete(idx *rules.CompactIndex, set *manifest.Set) error {
 	ctx, cancel := context.WithTimeout(context.Background(), ClusterTimeout)
 	defer cancel()
 	inInput := map[rules.ObjectRef]bool{}
 	namespaces := map[string]bool{}
 	for _, o := range set.Objects {
-		if o.Typed == nil {
+		if !o.IsTyped() {
 			continue
 		}
-		ref := rules.RefOf(o.Typed)
+		ref := o.Ref
+		if o.Generated {
+			ref.Name = "" // Ref names it by its generateName
+		}
 		inInput[key(ref)] = true
 		namespaces[ref.Namespace] = true
 	}

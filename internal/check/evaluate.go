@@ -43,18 +43,22 @@ func mergeUnits(reps []*report.Report, opts Options) *report.Report {
 
 // index builds the lookup over every object of a loaded set, as the
 // cluster would hold them: of an object defined twice (shadowed), the
-// definition applied last.
-func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rules.Index {
-	idx := rules.NewIndex()
-	for ns, s := range sizes(set, shadow) {
-		idx.Reserve(ns, *s)
-	}
-	for _, o := range set.Objects {
+// definition applied last. ids are the index's ids of set.Objects (-1 for
+// one not in it), in their order.
+func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) (idx *rules.CompactIndex, ids []int32) {
+	idx = rules.NewCompactIndex()
+	ids = make([]int32, len(set.Objects))
+	for i, o := range set.Objects {
+		ids[i] = -1
 		if _, hidden := shadow[o]; hidden {
 			continue
 		}
-		if o.Typed != nil {
-			idx.Add(o.Typed)
+		switch {
+		case o.Enc.Valid():
+			ids[i] = idx.AddEncoded(&o.Enc)
+			continue
+		case o.Typed != nil:
+			ids[i] = idx.Add(o.Typed)
 			continue
 		}
 		// ConfigMaps are evidence that a StatefulSet uses its per-pod
@@ -77,36 +81,7 @@ func index(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) *rul
 			})
 		}
 	}
-	return idx
-}
-
-// sizes counts, per namespace, the objects index gives the index.
-func sizes(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object) map[string]*rules.Sizes {
-	out := map[string]*rules.Sizes{}
-	for _, o := range set.Objects {
-		if _, hidden := shadow[o]; hidden {
-			continue
-		}
-		s := out[o.Ref.Namespace]
-		if s == nil {
-			s = &rules.Sizes{}
-			out[o.Ref.Namespace] = s
-		}
-		switch {
-		case o.Typed == nil:
-			if o.Ref.Kind == "ConfigMap" && o.Ref.APIVersion == "v1" {
-				s.ConfigMaps++
-			}
-		case o.Ref.Kind == rules.KindService:
-			s.Services++
-		default:
-			if o.Ref.Kind == rules.KindStatefulSet {
-				s.StatefulSets++
-			}
-			s.Workloads++
-		}
-	}
-	return out
+	return idx, ids
 }
 
 // configMapsOf decodes the ConfigMaps of one document: the document
@@ -141,7 +116,7 @@ func evaluate(set *manifest.Set, opts Options) (*report.Report, error) {
 		reg = rules.Default()
 	}
 	shadow := shadowed(set, opts.Namespace)
-	lookup := index(set, shadow)
+	lookup, ids := index(set, shadow)
 	if opts.complete != nil {
 		if err := opts.complete(lookup, set); err != nil {
 			return nil, err
@@ -153,13 +128,16 @@ func evaluate(set *manifest.Set, opts Options) (*report.Report, error) {
 	objs := set.Objects
 	if len(shadow) > 0 {
 		objs = make([]*manifest.Object, 0, len(set.Objects))
-		for _, o := range set.Objects {
+		kept := ids[:0]
+		for i, o := range set.Objects {
 			if _, hidden := shadow[o]; !hidden {
 				objs = append(objs, o)
+				kept = append(kept, ids[i])
 			}
 		}
+		ids = kept
 	}
-	outcomes := evaluateAll(objs, reg, lookup, &opts.Policy)
+	outcomes := evaluateAll(objs, ids, reg, lookup, &opts.Policy)
 	var all []report.Finding
 	for i, o := range objs {
 		entry := report.Object{Ref: o.Ref, Location: report.Location{File: o.File.Path, Line: o.Line()}}
@@ -192,16 +170,23 @@ const evaluateChunk = 64
 // evaluateAll evaluates the typed objects, on all cores when there are
 // many: rules only read the objects and the index (the webhook evaluates
 // concurrently too), and each finding's line is placed by its own object.
-func evaluateAll(objs []*manifest.Object, reg *rules.Registry, lookup rules.Lookup, policy *rules.Policy) []outcome {
+// ids are the objects' ids in idx. Each worker reads idx through a View of
+// its own, and takes consecutive objects, which tend to refer to each
+// other: an object and those its rules look up are decoded about once.
+func evaluateAll(objs []*manifest.Object, ids []int32, reg *rules.Registry, idx *rules.CompactIndex, policy *rules.Policy) []outcome {
 	out := make([]outcome, len(objs))
-	evaluate := func(from, to int) {
+	evaluate := func(from, to int, view *rules.View) {
 		var paths []string
 		for i := from; i < to; i++ {
 			o := objs[i]
-			if o.Typed == nil {
-				continue
+			obj := o.Typed
+			if obj == nil {
+				if ids[i] < 0 {
+					continue
+				}
+				obj = view.Object(ids[i])
 			}
-			res, err := reg.Evaluate(&rules.Request{Operation: rules.Create, Object: o.Typed}, lookup, policy)
+			res, err := reg.Evaluate(&rules.Request{Operation: rules.Create, Object: obj}, view, policy)
 			if err != nil {
 				out[i].err = err
 				continue
@@ -219,7 +204,7 @@ func evaluateAll(objs []*manifest.Object, reg *rules.Registry, lookup rules.Look
 	}
 	workers := min(runtime.GOMAXPROCS(0), (len(objs)+evaluateChunk-1)/evaluateChunk)
 	if workers <= 1 {
-		evaluate(0, len(objs))
+		evaluate(0, len(objs), idx.View())
 		return out
 	}
 	var next atomic.Int64
@@ -228,12 +213,13 @@ func evaluateAll(objs []*manifest.Object, reg *rules.Registry, lookup rules.Look
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			view := idx.View()
 			for {
 				from := int(next.Add(evaluateChunk)) - evaluateChunk
 				if from >= len(objs) {
 					return
 				}
-				evaluate(from, min(from+evaluateChunk, len(objs)))
+				evaluate(from, min(from+evaluateChunk, len(objs)), view)
 			}
 		}()
 	}

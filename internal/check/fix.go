@@ -81,7 +81,7 @@ func refix(units []*unit, rendered [][]manifest.Source, opts Options) (*report.R
 // is: the one applied last is fixed.
 func fixSet(set *manifest.Set, opts Options) ([]fixEntry, error) {
 	shadow := shadowed(set, opts.Namespace)
-	idx := index(set, shadow)
+	idx, _ := index(set, shadow)
 	if opts.complete != nil {
 		if err := opts.complete(idx, set); err != nil {
 			return nil, err

@@ -77,7 +77,7 @@ var removedVersions = map[string]struct{ removedIn, use string }{
 // whyNotChecked says why the rules did not evaluate an object that looks
 // like a workload, or "" for one they evaluated or that is no workload.
 func whyNotChecked(o *manifest.Object) string {
-	if o.Typed != nil {
+	if o.IsTyped() {
 		return ""
 	}
 	if v := manifest.TypedVersion(o.Ref.Kind); v != "" {
@@ -156,8 +156,10 @@ func notices(set *manifest.Set, shadow map[*manifest.Object]*manifest.Object, re
 			})
 			continue
 		}
-		if o.Typed != nil {
-			if unknown := reg.UnknownSkips(o.Typed); len(unknown) > 0 {
+		// Strip keeps the annotation that UnknownSkips reads: an encoded
+		// object without annotations has none to decode.
+		if o.Typed != nil || o.Enc.Annotated() {
+			if unknown := reg.UnknownSkips(o.TypedObject()); len(unknown) > 0 {
 				out = append(out, report.Notice{
 					Reason:   report.NoticeUnknownSkip,
 					Object:   o.Ref,

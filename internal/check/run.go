@@ -46,7 +46,7 @@ type Options struct {
 	fixing bool
 	// complete, when set, adds objects the input does not hold to the
 	// index of each unit (the live cluster's).
-	complete func(idx *rules.Index, set *manifest.Set) error
+	complete func(idx *rules.CompactIndex, set *manifest.Set) error
 }
 
 // Result is a run's outcome.
@@ -129,7 +129,7 @@ func run(opts *Options) (*Result, error) {
 // one is parsed: memory follows the largest unit, not the whole input (a
 // repository of many kustomizations and charts is many units).
 func load(opts Options) (*Result, error) {
-	lopts := manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.fixing, Minimal: !opts.fixing, DropText: !opts.fixing, Exclude: opts.Exclude}
+	lopts := manifest.Options{Namespace: opts.Namespace, Stdin: opts.Stdin, KeepNodes: opts.fixing, Encode: !opts.fixing, DropText: !opts.fixing, Exclude: opts.Exclude}
 	sources, skipped, err := manifest.Collect(opts.Paths, lopts)
 	if err != nil {
 		return nil, err

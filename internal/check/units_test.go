@@ -22,7 +22,7 @@ func TestUnitsAreLetGo(t *testing.T) {
 		var sets []weak.Pointer[manifest.Set]
 		var objects []weak.Pointer[manifest.Object]
 		held := 0
-		opts := Options{Paths: []string{dir}, fixing: fixing, complete: func(_ *rules.Index, set *manifest.Set) error {
+		opts := Options{Paths: []string{dir}, fixing: fixing, complete: func(_ *rules.CompactIndex, set *manifest.Set) error {
 			runtime.GC()
 			for i := range sets {
 				if sets[i].Value() != nil || objects[i].Value() != nil {

@@ -78,8 +78,8 @@ type fastParser struct {
 	items bool
 	// root, when set, receives the document's tree (fastTree).
 	root *yaml.Node
-	// labels shares the label maps of a chunk's objects (parseChunk).
-	labels labelMaps
+	// arena holds the encodings of the worker's objects (Options.Encode).
+	arena rules.Arena
 }
 
 // decodeDocument decodes d by the fast path and reports whether it could.

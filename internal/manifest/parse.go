@@ -24,6 +24,7 @@ func Parse(sources []Source, opts Options) (*Set, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = "default"
 	}
+	opts.Minimal = opts.Minimal || opts.Encode
 	files := make([]*File, len(sources))
 	for i, src := range sources {
 		if src.deferred {
@@ -183,22 +184,25 @@ type parseErrorAt struct {
 }
 
 // parseChunk parses consecutive documents of f (parseDocument); with
-// Options.Minimal, their objects share equal label maps (labelMaps).
+// Options.Encode it encodes their typed objects.
 func parseChunk(f *File, docs []*Document, opts Options, fast *fastParser) []*parseErrorAt {
 	var errs []*parseErrorAt
 	for _, d := range docs {
 		if err := parseDocument(f, d, opts, fast); err != nil {
 			errs = append(errs, err)
 		}
-		if opts.Minimal {
-			for _, o := range d.Objects {
-				if o.Typed != nil {
-					fast.labels.object(o.Typed)
-				}
+		if !opts.Encode {
+			continue
+		}
+		for _, o := range d.Objects {
+			if o.Typed == nil {
+				continue
+			}
+			if e, ok := rules.Encode(o.Typed, &fast.arena); ok {
+				o.Enc, o.Typed = e, nil
 			}
 		}
 	}
-	fast.labels.reset()
 	return errs
 }
 
