@@ -195,6 +195,7 @@ func runCheck(s Streams, o *CheckOptions) error {
 	if slices.Contains(o.Filenames, manifest.Stdin) && isTerminal(s.In) {
 		_, _ = fmt.Fprintln(s.Err, "reading manifests from standard input (end with Ctrl-D; pipe them in, e.g. `helm template ... | headless-guard check -`)")
 	}
+	defer check.BoundHeap()()
 	var res *check.Result
 	if o.Fix {
 		res, err = check.Fix(opts, o.Write)
