@@ -13,7 +13,10 @@
 //   - scope.go: --scope, and grouping the loaded files into units (which
 //     files are one kustomization or Helm chart is internal/manifest's
 //     layout.go); the inputs that held nothing.
-//   - evaluate.go: the index of one unit and the registry over its objects.
+//   - evaluate.go: the index of one unit (rules.CompactIndex over the
+//     objects the loader keeps encoded) and the registry over its objects.
+//   - memory.go: BoundHeap, the heap's headroom while the `check` command
+//     runs.
 //   - notices.go: what the rules do not see (objects defined twice,
 //     workloads of unread kinds, duplicate keys), reported as notices.
 //   - fix.go: the fixes of one unit, rendering and writing the files, and
