@@ -28,6 +28,7 @@ type options struct {
 	blockSize      int
 	scale          intList
 	scaleLoad      time.Duration
+	scaleRepeats   int
 	scaleNS        int
 	createWorkers  int
 	heapProfile    string
@@ -77,6 +78,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.scaleNS, "scale-namespaces", 1, "scale phase: spread the Services and StatefulSets over this many namespaces (1: all in the recorded reviews' namespace)")
 	fs.IntVar(&o.createWorkers, "create-workers", 32, "scale phase: concurrent creates through the API server")
 	fs.DurationVar(&o.scaleLoad, "scale-load", 3*time.Second, "scale phase: measured time of each load run")
+	fs.IntVar(&o.scaleRepeats, "scale-repeats", 5, "scale phase: latency runs (concurrency 1) per row; the row shows the median of their quantiles and the range of their p99")
 	fs.StringVar(&o.memLimit, "memlimit", "512MiB", "scale phase: the GOMEMLIMIT of one restart of the guard (the chart sets the memory limit, 512Mi by default)")
 	fs.StringVar(&o.restartEnv, "restart-env", "", "scale phase: one more restart of the guard with this environment variable (e.g. GOGC=50, to compare GC settings at the largest size); several, separated by ';', one restart each")
 	fs.StringVar(&o.heapProfile, "heap-profile", "", "scale phase: write a heap profile of the guard's cache, built in this process, to this file")
