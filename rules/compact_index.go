@@ -108,13 +108,15 @@ func (x *CompactIndex) AddEncoded(e *Encoded) int32 {
 	switch e.kind.Name {
 	case KindService:
 		if old, ok := n.services[e.name()]; ok {
-			for k, v, rest, ok := nextPair(x.entries[old].pairs()); ok; k, v, rest, ok = nextPair(rest) {
+			r := Pairs(x.entries[old].pairs())
+			for k, v, ok := r.Next(); ok; k, v, ok = r.Next() {
 				h := pairHash(k, v)
 				n.bySelector[h] = removeID(n.bySelector[h], old)
 			}
 		}
 		n.services[e.name()] = id
-		for k, v, rest, ok := nextPair(e.pairs()); ok; k, v, rest, ok = nextPair(rest) {
+		r := Pairs(e.pairs())
+		for k, v, ok := r.Next(); ok; k, v, ok = r.Next() {
 			h := pairHash(k, v)
 			n.bySelector[h] = appendID(n.bySelector[h], id)
 		}
@@ -123,7 +125,8 @@ func (x *CompactIndex) AddEncoded(e *Encoded) int32 {
 		n.byService[e.serviceName()] = append(n.byService[e.serviceName()], id)
 	}
 	if e.kind.SpecPath != nil && e.flags&encodedDerived == 0 {
-		for k, v, rest, ok := nextPair(e.pairs()); ok; k, v, rest, ok = nextPair(rest) {
+		r := Pairs(e.pairs())
+		for k, v, ok := r.Next(); ok; k, v, ok = r.Next() {
 			h := pairHash(k, v)
 			n.workloads[h] = appendID(n.workloads[h], id)
 		}
@@ -185,16 +188,10 @@ func (x *CompactIndex) WorkloadsSelectedBy(namespace string, selector map[string
 
 // ConfigMap implements Lookup, as Index.ConfigMap.
 func (x *CompactIndex) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
-	n := x.namespaces[namespace]
-	if n == nil {
-		return nil, nil
+	if n := x.namespaces[namespace]; n != nil {
+		return configMapOf(n.configMaps, name), nil
 	}
-	l := n.configMaps[name]
-	if l == nil {
-		return nil, nil
-	}
-	l.once.Do(func() { l.cm = l.load() })
-	return l.cm, nil
+	return nil, nil
 }
 
 func (x *CompactIndex) service(namespace, name string, object func(int32) runtime.Object) (*corev1.Service, error) {
@@ -214,7 +211,7 @@ func (x *CompactIndex) servicesSelecting(namespace string, labels map[string]str
 	var ids []int32
 	for k, v := range labels {
 		for _, id := range n.bySelector[pairHash(k, v)] {
-			if !containsID(ids, id) && pairsSelect(x.entries[id].pairs(), labels) {
+			if !containsID(ids, id) && PairsSelect(Pairs(x.entries[id].pairs()), labels) {
 				ids = append(ids, id)
 			}
 		}
@@ -267,7 +264,7 @@ func (x *CompactIndex) workloadsSelectedBy(namespace string, selector map[string
 	}
 	var out []Workload
 	for _, id := range shortest {
-		if selectsPairs(selector, x.entries[id].pairs()) {
+		if SelectsPairs(selector, Pairs(x.entries[id].pairs())) {
 			w, _ := WorkloadOf(object(id))
 			out = append(out, w)
 		}

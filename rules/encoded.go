@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"encoding/binary"
-	"sort"
 	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -158,7 +156,7 @@ func encode(obj runtime.Object, a *Arena, withData bool) (e Encoded, ok bool) {
 	head := append(scratch[:0], m.GetName()...)
 	head = append(head, m.GetNamespace()...)
 	head = append(head, serviceName...)
-	head = appendPairs(head, selected)
+	head = AppendPairs(head, selected)
 	e.nameLen, e.nsLen, e.svcLen = uint32(len(m.GetName())), uint32(len(m.GetNamespace())), uint32(len(serviceName))
 	e.pairsLen = uint32(len(head)) - e.nameLen - e.nsLen - e.svcLen
 	p, isProto := obj.(protoMessage)
@@ -182,73 +180,4 @@ func encode(obj runtime.Object, a *Arena, withData bool) (e Encoded, ok bool) {
 		e.blob = unsafe.String(&buf[0], len(buf))
 	}
 	return e, true
-}
-
-// appendPairs appends m to b in the pairs encoding: each key and value,
-// in key order, as a uvarint length and its bytes.
-func appendPairs(b []byte, m map[string]string) []byte {
-	if len(m) == 0 {
-		return b
-	}
-	var keys [16]string
-	ks := keys[:0]
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	for _, k := range ks {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(m[k])))
-		b = append(b, m[k]...)
-	}
-	return b
-}
-
-// nextPair reads the first pair of s (pairs encoding) and returns the rest.
-func nextPair(s string) (key, value, rest string, ok bool) {
-	if s == "" {
-		return "", "", "", false
-	}
-	n, w := binary.Uvarint(unsafe.Slice(unsafe.StringData(s), len(s)))
-	key, s = s[w:w+int(n)], s[w+int(n):]
-	n, w = binary.Uvarint(unsafe.Slice(unsafe.StringData(s), len(s)))
-	value, s = s[w:w+int(n)], s[w+int(n):]
-	return key, value, s, true
-}
-
-// pairsSelect is Selects of a selector in pairs encoding.
-func pairsSelect(selector string, labels map[string]string) bool {
-	if selector == "" {
-		return false
-	}
-	for k, v, rest, ok := nextPair(selector); ok; k, v, rest, ok = nextPair(rest) {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// selectsPairs is Selects of labels in pairs encoding.
-func selectsPairs(selector map[string]string, labels string) bool {
-	if len(selector) == 0 {
-		return false
-	}
-	for k, v := range selector {
-		if pairsValue(labels, k) != v {
-			return false
-		}
-	}
-	return true
-}
-
-// pairsValue is the value of key in pairs, or "".
-func pairsValue(pairs, key string) string {
-	for k, v, rest, ok := nextPair(pairs); ok; k, v, rest, ok = nextPair(rest) {
-		if k == key {
-			return v
-		}
-	}
-	return ""
 }

@@ -145,16 +145,20 @@ func (x *Index) AddConfigMapFunc(namespace, name string, load func() *corev1.Con
 // of its input in memory, so reading one costs at most its decoding, once;
 // concurrent readers are safe.
 func (x *Index) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
-	n := x.namespaces[namespace]
-	if n == nil {
-		return nil, nil
+	if n := x.namespaces[namespace]; n != nil {
+		return configMapOf(n.configMaps, name), nil
 	}
-	l := n.configMaps[name]
+	return nil, nil
+}
+
+// configMapOf decodes the ConfigMap name of configMaps on its first read.
+func configMapOf(configMaps map[string]*lazyConfigMap, name string) *corev1.ConfigMap {
+	l := configMaps[name]
 	if l == nil {
-		return nil, nil
+		return nil
 	}
 	l.once.Do(func() { l.cm = l.load() })
-	return l.cm, nil
+	return l.cm
 }
 
 // ServicesSelecting implements Lookup.

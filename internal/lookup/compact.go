@@ -1,9 +1,7 @@
 package lookup
 
 import (
-	"encoding/binary"
 	"reflect"
-	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/headless-guard/headless-guard/rules"
 )
 
 // CachedService is what the informer cache keeps of a Service in place of
@@ -65,7 +65,7 @@ func compactService(svc *corev1.Service) *CachedService {
 	if spec.Selector != nil {
 		c.flags |= hasSelector
 		var pairs [256]byte
-		c.selector = w.addBytes(appendPairs(pairs[:0], spec.Selector))
+		c.selector = w.addBytes(rules.AppendPairs(pairs[:0], spec.Selector))
 	}
 	if spec.PublishNotReadyAddresses {
 		c.flags |= publishNotReadyAddresses
@@ -121,66 +121,8 @@ func (c *CachedService) servicePorts() []corev1.ServicePort {
 	return out
 }
 
-// appendPairs appends m's pairs to b, ordered by key, each key and value
-// as its length (a uvarint) and its bytes: how a record keeps a selector
-// in its blob (pairReader reads them back).
-func appendPairs(b []byte, m map[string]string) []byte {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := m[k]
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
-	}
-	return b
-}
-
-// pairReader reads the pairs appendPairs wrote, in order.
-type pairReader struct{ s string }
-
-// next returns the next pair; ok is false when there is none (or what is
-// left is not appendPairs', which only a bug would make: it ends there).
-func (p *pairReader) next() (key, value string, ok bool) {
-	if key, ok = p.field(); !ok {
-		return "", "", false
-	}
-	if value, ok = p.field(); !ok {
-		return "", "", false
-	}
-	return key, value, true
-}
-
-// field reads a length and that many bytes.
-func (p *pairReader) field() (string, bool) {
-	var n uint64
-	for shift, i := uint(0), 0; ; shift, i = shift+7, i+1 {
-		if i >= len(p.s) || shift > 63 {
-			p.s = ""
-			return "", false
-		}
-		b := p.s[i]
-		n |= uint64(b&0x7f) << shift
-		if b < 0x80 {
-			p.s = p.s[i+1:]
-			break
-		}
-	}
-	if n > uint64(len(p.s)) {
-		p.s = ""
-		return "", false
-	}
-	f := p.s[:n]
-	p.s = p.s[n:]
-	return f, true
-}
-
 // pairs returns a reader of the record's selector's pairs.
-func (c *CachedService) pairs() pairReader { return pairReader{s: c.str(c.selector)} }
+func (c *CachedService) pairs() rules.PairReader { return rules.Pairs(c.str(c.selector)) }
 
 // selectorMap is the record's selector: nil for none, empty (not nil)
 // for an empty one.
@@ -192,40 +134,15 @@ func (c *CachedService) selectorMap() map[string]string {
 }
 
 // pairsMap is the map of the pairs r reads: empty, not nil, for none.
-func pairsMap(r pairReader) map[string]string {
+func pairsMap(r rules.PairReader) map[string]string {
 	m := map[string]string{}
 	for {
-		k, v, ok := r.next()
+		k, v, ok := r.Next()
 		if !ok {
 			return m
 		}
 		m[k] = v
 	}
-}
-
-// pairsValue is the value of key among the pairs r reads; "" if none.
-func pairsValue(r pairReader, key string) string {
-	for {
-		k, v, ok := r.next()
-		if !ok || k == key {
-			return v
-		}
-	}
-}
-
-// selectsPairs is rules.Selects(selector, pairsMap(labels)), without the
-// map: a non-empty selector each of whose pairs is among the labels (a
-// missing label reads as the empty value, as in rules.Selects).
-func selectsPairs(selector map[string]string, labels pairReader) bool {
-	if len(selector) == 0 {
-		return false
-	}
-	for k, v := range selector {
-		if pairsValue(labels, k) != v {
-			return false
-		}
-	}
-	return true
 }
 
 // Service returns the Service the record stands for, as StripForCache
@@ -246,24 +163,14 @@ func (c *CachedService) Service() *corev1.Service {
 // rules.Selects(svc.Spec.Selector, labels) does: a non-empty selector
 // whose every pair is among the labels.
 func (c *CachedService) selects(labels map[string]string) bool {
-	r := c.pairs()
-	k, v, ok := r.next()
-	if !ok {
-		return false
-	}
-	for ; ok; k, v, ok = r.next() {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return rules.PairsSelect(c.pairs(), labels)
 }
 
 // indexedPair is indexedPair of the record's selector.
 func (c *CachedService) indexedPair() (string, bool) {
 	var key, value string
 	for r := c.pairs(); ; {
-		k, v, ok := r.next()
+		k, v, ok := r.Next()
 		if !ok {
 			break
 		}

@@ -273,7 +273,7 @@ func templatePairs(o client.Object) []string {
 	if labels, ok := selectedLabels(o); ok {
 		var out []string
 		for {
-			k, v, ok := labels.next()
+			k, v, ok := labels.Next()
 			if !ok {
 				return out
 			}
@@ -303,14 +303,14 @@ func templatePairs(o client.Object) []string {
 // selected by (what rules.WorkloadOf reads), when they are its own: a
 // CachedStatefulSet's, a CachedWorkload's but a Job's (rules.Kinds'
 // Template adds the job-name labels the API server adds to a Job's pods).
-func selectedLabels(o client.Object) (pairReader, bool) {
+func selectedLabels(o client.Object) (rules.PairReader, bool) {
 	switch c := o.(type) {
 	case *CachedStatefulSet:
 		return c.labelPairs(&c.recordMeta), true
 	case *CachedWorkload:
 		return c.labelPairs(&c.recordMeta), c.kind.Name != rules.KindJob
 	}
-	return pairReader{}, false
+	return rules.PairReader{}, false
 }
 
 // templateOf is the pod template of a record of a pod-template owner
@@ -570,14 +570,14 @@ func (b *boundLookup) WorkloadsSelectedBy(namespace string, selector map[string]
 			switch o := o.(type) {
 			case *CachedStatefulSet:
 				// Built only when it is selected.
-				if o.GetNamespace() == namespace && selectsPairs(selector, o.labelPairs(&o.recordMeta)) {
+				if o.GetNamespace() == namespace && rules.SelectsPairs(selector, o.labelPairs(&o.recordMeta)) {
 					add(b.statefulSet(o))
 				}
 			case *CachedWorkload:
 				if o.GetNamespace() != namespace {
 					continue
 				}
-				if labels, ok := selectedLabels(o); !ok || selectsPairs(selector, labels) {
+				if labels, ok := selectedLabels(o); !ok || rules.SelectsPairs(selector, labels) {
 					add(o.Object())
 				}
 			case client.Object:

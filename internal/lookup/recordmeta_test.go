@@ -212,9 +212,9 @@ func TestCachedServiceShapes(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", "\x05ab", "\x01a\x09b", "\x01a"} {
-		r := pairReader{s: s}
+		r := rules.Pairs(s)
 		for range 3 {
-			r.next()
+			r.Next()
 		}
 	}
 }

@@ -53,7 +53,7 @@ type cachedSelector struct {
 func compactSelector(w *blobWriter, s *metav1.LabelSelector) cachedSelector {
 	if s != nil && s.MatchLabels != nil && s.MatchExpressions == nil {
 		var pairs [256]byte
-		return cachedSelector{selectorLabels: w.addBytes(appendPairs(pairs[:0], s.MatchLabels)), hasSelectorLabels: true}
+		return cachedSelector{selectorLabels: w.addBytes(rules.AppendPairs(pairs[:0], s.MatchLabels)), hasSelectorLabels: true}
 	}
 	return cachedSelector{Selector: s}
 }
@@ -62,7 +62,7 @@ func compactSelector(w *blobWriter, s *metav1.LabelSelector) cachedSelector {
 // for.
 func (c *cachedSelector) selector(r *recordMeta) *metav1.LabelSelector {
 	if c.hasSelectorLabels {
-		return &metav1.LabelSelector{MatchLabels: pairsMap(pairReader{s: r.str(c.selectorLabels)})}
+		return &metav1.LabelSelector{MatchLabels: pairsMap(rules.Pairs(r.str(c.selectorLabels)))}
 	}
 	return c.Selector
 }
@@ -106,7 +106,7 @@ func compactTemplate(w *blobWriter, t *corev1.PodTemplateSpec) cachedTemplate {
 	c.containers, c.containerSide = w.addBytes(enc.buf), enc.side
 	if t.Labels != nil {
 		var pairs [512]byte
-		c.templateLabels, c.hasTemplateLabels = w.addBytes(appendPairs(pairs[:0], t.Labels)), true
+		c.templateLabels, c.hasTemplateLabels = w.addBytes(rules.AppendPairs(pairs[:0], t.Labels)), true
 	}
 	if meta := t.ObjectMeta; !isZeroMeta(meta) {
 		meta.Labels = nil
@@ -117,8 +117,8 @@ func compactTemplate(w *blobWriter, t *corev1.PodTemplateSpec) cachedTemplate {
 
 // labelPairs reads the template's labels (none for nil labels) of the
 // record whose metadata is r.
-func (c *cachedTemplate) labelPairs(r *recordMeta) pairReader {
-	return pairReader{s: r.str(c.templateLabels)}
+func (c *cachedTemplate) labelPairs(r *recordMeta) rules.PairReader {
+	return rules.Pairs(r.str(c.templateLabels))
 }
 
 // template returns the pod template the record (whose metadata is r)
