@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"bytes"
-	"encoding/json"
 	"path/filepath"
 	"testing"
 
@@ -11,8 +10,8 @@ import (
 
 // TestEncodeKeepsTheObjects: with Options.Encode every typed object is
 // kept encoded and no longer decoded (Typed is nil), and decodes to what
-// Minimal keeps of it (compared as JSON: the rules read no difference
-// between an empty map or list and none); the objects, their order and
+// Minimal keeps of it (asJSON: the rules read no difference between an
+// empty map or list and none); the objects, their order and
 // everything else of the set are the same. Over the rendered public charts,
 // the kubectl cases and generated manifests.
 func TestEncodeKeepsTheObjects(t *testing.T) {
@@ -60,9 +59,7 @@ func TestEncodeKeepsTheObjects(t *testing.T) {
 			t.Errorf("%v: kept decoded (%T), want it encoded", e.Ref, e.Typed)
 			continue
 		}
-		a, _ := json.Marshal(e.TypedObject())
-		b, _ := json.Marshal(m.TypedObject())
-		if !bytes.Equal(a, b) {
+		if a, b := asJSON(t, e.TypedObject()), asJSON(t, m.TypedObject()); a != b {
 			t.Errorf("%v decodes to\n%s\nMinimal keeps\n%s", e.Ref, a, b)
 		}
 	}

@@ -2,10 +2,10 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"testing"
 )
@@ -65,9 +65,10 @@ func FuzzLoad(f *testing.F) {
 // dropTextPaths are fields findings name, for FuzzDropText.
 var dropTextPaths = []string{"", "metadata.name", "metadata.labels", "spec.selector", "spec.selector.matchLabels", "spec.ports[0].name", "spec.ports[1].targetPort", "spec.serviceName", "spec.template.metadata.labels", "spec.template.spec.containers[0].ports", "spec.template.spec.containers.ports", "data", "items[0]"}
 
-// FuzzDropText checks that the checker's loading (Minimal, DropText) reads
-// a file as loading that keeps its text does: the same objects, and every
-// field on the same line, the documents read again from the file.
+// FuzzDropText checks that the checker's loading (Encode, DropText) reads
+// a file as loading that keeps its text and decoded objects (Minimal)
+// does: the same objects, decoding to the same (as JSON), and every field
+// on the same line, the documents read again from the file.
 func FuzzDropText(f *testing.F) {
 	seeds, _ := filepath.Glob("../../rules/testdata/*/*.yaml")
 	for _, p := range seeds {
@@ -82,7 +83,7 @@ func FuzzDropText(f *testing.F) {
 			t.Fatal(err)
 		}
 		kept, keptErr := Load([]string{path}, Options{Minimal: true})
-		dropped, droppedErr := Load([]string{path}, Options{Minimal: true, DropText: true})
+		dropped, droppedErr := Load([]string{path}, Options{Encode: true, DropText: true})
 		if (keptErr == nil) != (droppedErr == nil) || keptErr != nil && keptErr.Error() != droppedErr.Error() {
 			t.Fatalf("errors %v and %v", keptErr, droppedErr)
 		}
@@ -94,8 +95,11 @@ func FuzzDropText(f *testing.F) {
 		}
 		for i, o := range dropped.Objects {
 			k := kept.Objects[i]
-			if o.Ref != k.Ref || o.Line() != k.Line() || !reflect.DeepEqual(o.Typed, k.Typed) {
+			if o.Ref != k.Ref || o.Line() != k.Line() || o.IsTyped() != k.IsTyped() {
 				t.Fatalf("object %d: %s@%d and %s@%d differ", i, o.Ref, o.Line(), k.Ref, k.Line())
+			}
+			if got, want := asJSON(t, o.TypedObject()), asJSON(t, k.Typed); got != want {
+				t.Fatalf("%s: decodes to %s, want %s", o.Ref, got, want)
 			}
 			if !bytes.Equal(o.Text(), k.Doc.Raw) {
 				t.Fatalf("%s: Text() %q, want %q", o.Ref, o.Text(), k.Doc.Raw)
@@ -105,4 +109,56 @@ func FuzzDropText(f *testing.F) {
 			}
 		}
 	})
+}
+
+// asJSON is v as JSON, with the empty lists and maps and the nulls left
+// out: an encoded object decodes an empty list or map as none (the API
+// server stores them so too), and no rule reads the difference.
+func asJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree any
+	if err := json.Unmarshal(b, &tree); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = json.Marshal(withoutEmpty(tree)); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// withoutEmpty drops the nulls, empty lists and empty maps of a JSON tree
+// (but those of a list, which keep their places).
+func withoutEmpty(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			e = withoutEmpty(e)
+			if empty(e) {
+				delete(v, k)
+				continue
+			}
+			v[k] = e
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = withoutEmpty(e)
+		}
+	}
+	return v
+}
+
+func empty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(v) == 0
+	case []any:
+		return len(v) == 0
+	}
+	return false
 }
