@@ -8,11 +8,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// Index is an in-memory Lookup over a set of objects: the offline checker
-// loads every manifest into one Index before any rule runs, so document order
-// never matters. Services and pod templates are indexed by label pair, so a
-// selector lookup costs the size of its smallest posting list, not of the
-// namespace. It is not safe for concurrent writes.
+// Index is an in-memory Lookup over a set of decoded objects, indexed
+// before any rule runs, so that the order they come in never matters:
+// `check --cluster` without manifests indexes the cluster's objects so,
+// and the rules' tests their objects. Services and pod templates are
+// indexed by label pair, so a selector lookup costs the size of its
+// smallest posting list, not of the namespace. CompactIndex answers as it
+// does over encoded objects, for the checker's manifests. It is not safe
+// for concurrent writes.
 type Index struct {
 	namespaces map[string]*nsIndex
 }
@@ -52,31 +55,6 @@ func (x *Index) ns(namespace string) *nsIndex {
 		x.namespaces[namespace] = n
 	}
 	return n
-}
-
-// Sizes are how many objects of each kind one namespace of an Index is
-// about to be given (Index.Reserve): Workloads counts the StatefulSets too.
-type Sizes struct {
-	Services, StatefulSets, Workloads, ConfigMaps int
-}
-
-// Reserve makes room in the index of a namespace not indexed yet for the
-// objects it is about to be given, so that indexing many objects at once,
-// as the offline checker does, does not grow its maps and lists step by
-// step: at 100k objects that growth was a quarter of what indexing
-// allocated.
-func (x *Index) Reserve(namespace string, s Sizes) {
-	if x.namespaces[namespace] != nil {
-		return
-	}
-	x.namespaces[namespace] = &nsIndex{
-		services:   make(map[string]*corev1.Service, s.Services),
-		bySelector: make(map[string][]*corev1.Service, s.Services),
-		byService:  make(map[string][]*appsv1.StatefulSet, s.StatefulSets),
-		workloads:  make([]Workload, 0, s.Workloads),
-		byLabel:    make(map[string][]int, s.Workloads),
-		configMaps: make(map[string]*lazyConfigMap, s.ConfigMaps),
-	}
 }
 
 // Add indexes one object (a ConfigMap too, for the evidence that per-pod

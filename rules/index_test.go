@@ -166,26 +166,3 @@ func TestRefOfWithoutTypeMeta(t *testing.T) {
 		}
 	}
 }
-
-// TestIndexReserve checks that an index sized beforehand (Reserve) answers
-// as one that grew, and that Reserve leaves a namespace already indexed
-// as it is.
-func TestIndexReserve(t *testing.T) {
-	svc := mkService()
-	sts := mkStatefulSet()
-	grown := index(svc, sts)
-	reserved := rules.NewIndex()
-	reserved.Reserve(svc.Namespace, rules.Sizes{Services: 1, StatefulSets: 1, Workloads: 1})
-	reserved.Add(svc)
-	reserved.Add(sts)
-	reserved.Reserve(svc.Namespace, rules.Sizes{})
-	for _, x := range []*rules.Index{grown, reserved} {
-		got, _ := x.Service(svc.Namespace, svc.Name)
-		sets, _ := x.StatefulSetsFor(sts.Namespace, sts.Spec.ServiceName)
-		selecting, _ := x.ServicesSelecting(sts.Namespace, sts.Spec.Template.Labels)
-		selected, _ := x.WorkloadsSelectedBy(svc.Namespace, svc.Spec.Selector)
-		if got != svc || len(sets) != 1 || len(selecting) != 1 || len(selected) != 1 {
-			t.Errorf("Service %v, StatefulSets %d, Services selecting %d, workloads selected %d; want the Service and one each", got, len(sets), len(selecting), len(selected))
-		}
-	}
-}
